@@ -1,0 +1,44 @@
+"""The FastAPI application: assembles the routes around one lifespan that owns the runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from app import __version__
+from app.api import routes_catalog, routes_rooms
+from app.catalog import Catalog
+from app.domain.clock import Clock
+from app.domain.errors import Conflict, DomainError, NotFound
+from app.runtime import PlayerFactory, Runtime, vlc_player_for
+from app.settings import Settings
+
+_STATUS = {NotFound: 404, Conflict: 409}
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
+               player_factory: PlayerFactory = vlc_player_for) -> FastAPI:
+    settings = settings or Settings()
+    # Data files are read here, not in the lifespan, so a broken file fails before anything starts.
+    catalog = Catalog.load(settings.presets_dir, settings.rooms_file, settings.device_profiles_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with Runtime.running(settings, catalog, clock=clock, player_factory=player_factory) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    app = FastAPI(title="Arcroom", version=__version__, lifespan=lifespan,
+                  description="Session environment controller for psychedelic-assisted therapy rooms.")
+    app.state.settings = settings
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=_STATUS.get(type(exc), 400))
+
+    app.include_router(routes_catalog.router)
+    app.include_router(routes_rooms.router)
+    return app

@@ -1,0 +1,172 @@
+"""The `arcroom` command: serve, presets, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from app.catalog import load_presets
+from app.config_files import ConfigFileError
+from app.domain.clock import ManualClock
+from app.domain.presets import Preset
+from app.domain.report import clock_offset
+from app.domain.rooms import Room
+from app.engine import SessionEngine
+from app.settings import Settings
+from app.store import EventStore
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="arcroom", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the service (settings from ARCROOM_* variables)")
+    serve.add_argument("--host", help="overrides ARCROOM_HOST")
+    serve.add_argument("--port", type=int, help="overrides ARCROOM_PORT")
+    serve.add_argument("--log-level", default="info")
+
+    sub.add_parser("presets", help="list the substance presets as a table")
+
+    sim = sub.add_parser("simulate", help="print the timeline of phases and cues for a preset")
+    sim.add_argument("preset")
+    sim.add_argument("--booster-at", metavar="H:MM", type=_hours_minutes,
+                     help="give the booster this long after the first dose")
+    sim.add_argument("--extend", metavar="PHASE=MIN", action="append", default=[], type=_phase_minutes,
+                     help="extend a phase by MIN minutes when it begins (repeatable)")
+
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings(**{k: v for k, v in {"host": getattr(args, "host", None),
+                                                  "port": getattr(args, "port", None)}.items() if v})
+        if args.command == "serve":
+            return _serve(settings, args.log_level)
+        presets = load_presets(settings.presets_dir)
+        if args.command == "presets":
+            print(presets_table(presets.values()))
+            return 0
+        if args.preset not in presets:
+            print(f"arcroom: no preset {args.preset!r}; have: {', '.join(sorted(presets))}", file=sys.stderr)
+            return 2
+        print(asyncio.run(simulate(presets[args.preset], args.booster_at, dict(args.extend))))
+        return 0
+    except ConfigFileError as exc:
+        print(f"arcroom: cannot start, a data file is invalid:\n{exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        print(f"arcroom: invalid settings:\n{_settings_errors(exc)}", file=sys.stderr)
+        return 2
+
+
+def _serve(settings: Settings, log_level: str) -> int:
+    import uvicorn
+
+    from app.api import create_app
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, log_config=None)
+    return 0
+
+
+def _settings_errors(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(p) for p in error["loc"])
+        name = f"ARCROOM_{field.split('.')[0].upper()}: " if field else ""
+        lines.append(f"  {name}{error['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)
+
+
+def _hours_minutes(text: str) -> float:
+    match = re.fullmatch(r"(\d+):([0-5]\d)|(\d+)", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not H:MM or minutes")
+    if match.group(3):
+        return float(match.group(3))
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+def _phase_minutes(text: str) -> tuple[str, float]:
+    phase, _, minutes = text.partition("=")
+    try:
+        return phase.strip(), float(minutes)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not PHASE=MINUTES") from None
+
+
+def _hm(minutes: float) -> str:
+    return f"{int(minutes // 60)}:{int(round(minutes % 60)):02d}"
+
+
+def presets_table(presets: Sequence[Preset] | object) -> str:
+    rows = [("id", "name", "arc", "min. obs.", "booster", "phases")]
+    for p in presets:  # type: ignore[attr-defined]
+        rows.append((p.id, p.name, _hm(p.nominal_arc_min), _hm(p.min_observation_min),
+                     "yes" if p.booster else "-", " > ".join(ph.name for ph in p.phases)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows)
+
+
+async def simulate(preset: Preset, booster_at_min: float | None = None,
+                   extend: dict[str, float] | None = None) -> str:
+    """Run the real engine on a manual clock and print what it fires, relative to the dose."""
+    extend = dict(extend or {})
+    unknown = set(extend) - {p.name for p in preset.phases}
+    if unknown:
+        raise SystemExit(f"arcroom: preset {preset.id!r} has no phase {', '.join(sorted(unknown))}")
+    clock = ManualClock(0.0)
+    engine = SessionEngine(EventStore(":memory:"), {preset.id: preset},
+                           {"sim": Room(id="sim", name="simulation")}, clock)
+    lines = [f"{preset.name} ({preset.id})", f"source: {preset.source}",
+             f"{'time':>6}  what"]
+    runner = asyncio.create_task(engine.run())
+    try:
+        with engine.notices.subscribe() as notices:
+            engine.start_session("sim", preset.id)
+            engine.dose("sim")
+            booster_pending = booster_at_min is not None
+            observed = False
+            while True:
+                while not notices.empty():
+                    n = notices.get_nowait()
+                    t = clock_offset(n.at).rsplit(":", 1)[0].rjust(6)
+                    if n.kind == "phase" and n.state.phase != "arrival":
+                        length = "open-ended" if n.state.phase_remaining_s is None else \
+                            f"{n.state.phase_remaining_s / 60:.0f} min"
+                        lines.append(f"{t}  phase  {n.state.phase:<10} {length:<11} scene {n.state.scene}, "
+                                     f"music {n.state.music}")
+                        if n.state.phase in extend:
+                            minutes = extend.pop(n.state.phase)
+                            engine.extend("sim", minutes)
+                            lines.append(f"{t}  extend {n.state.phase} +{minutes:g} min")
+                    elif n.kind == "cue":
+                        lines.append(f"{t}  cue    {n.detail['id']:<24} {n.detail['label']}")
+                    elif n.kind == "event" and n.detail.get("type") == "booster_given":
+                        assert preset.booster is not None
+                        lines.append(f"{t}  booster given: {preset.booster.extends_phase} "
+                                     f"+{preset.booster.extend_min:g} min")
+                state = engine.room_state("sim")
+                assert state is not None and state.min_observation_until is not None
+                if not observed and clock.now() >= state.min_observation_until:
+                    observed = True
+                    lines.append(f"{_hm(clock.now() / 60):>6}  minimum observation time reached: "
+                                 "the session may end")
+                if state.phase == "closing" and observed and not booster_pending:
+                    break
+                if booster_pending and booster_at_min is not None and clock.now() >= booster_at_min * 60:
+                    booster_pending = False
+                    engine.dose("sim", booster=True)
+                    continue
+                step = min(60.0, max(0.0, state.min_observation_until - clock.now()) or 60.0)
+                if booster_pending and booster_at_min is not None:
+                    step = min(step, booster_at_min * 60 - clock.now())
+                await clock.advance(step)
+    finally:
+        runner.cancel()
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Pure domain: presets, rooms, events and the session arc. Imports no adapter."""

@@ -1,0 +1,35 @@
+"""The append-only events a session is made of."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventType(StrEnum):
+    STARTED = "started"
+    DOSE_GIVEN = "dose_given"
+    BOOSTER_GIVEN = "booster_given"
+    PHASE_ADVANCED = "phase_advanced"
+    PHASE_EXTENDED = "phase_extended"
+    HOLD = "hold"
+    RESUME = "resume"
+    NOTE = "note"
+    PANIC = "panic"
+    PANIC_CLEARED = "panic_cleared"
+    CUE_ACKNOWLEDGED = "cue_acknowledged"
+    OVERRIDE = "override"
+    ENDED = "ended"
+
+
+class Event(BaseModel):
+    """One thing that happened in a session, at epoch time `at`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int = Field(ge=0, description="Position in the session's log, from 0")
+    at: float = Field(description="Epoch seconds")
+    type: EventType
+    data: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,63 @@
+"""Rooms, their lights and their audio output, as read from the rooms file."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Role = Literal["ceiling", "lamp", "accent"]
+_ID = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Light(_Strict):
+    name: str = Field(pattern=_ID, max_length=40)
+    profile: str = Field(min_length=1, description="A file stem in device_profiles/")
+    topic: str = Field(min_length=1, description="The device's id or base topic, as its profile expects")
+    role: Role
+
+
+class AudioOutput(_Strict):
+    """Where a room's music plays: default, pulse, alsa, dummy, or afile:<path> (a WAV file)."""
+
+    output: str = "default"
+    device: str | None = Field(default=None, description="Sink or ALSA device name, if not the default")
+    volume_ceiling_pct: int = Field(default=80, ge=1, le=100)
+
+    @field_validator("output")
+    @classmethod
+    def _known_output(cls, value: str) -> str:
+        if value in {"default", "pulse", "alsa", "dummy"}:
+            return value
+        if value.startswith("afile:") and len(value) > len("afile:"):
+            return value
+        raise ValueError("output must be default, pulse, alsa, dummy or afile:<path>")
+
+
+class Room(_Strict):
+    id: str = Field(pattern=_ID, max_length=40)
+    name: str = Field(min_length=1)
+    lights: tuple[Light, ...] = ()
+    audio: AudioOutput = AudioOutput()
+
+    @model_validator(mode="after")
+    def _unique_lights(self) -> Room:
+        names = [light.name for light in self.lights]
+        if len(set(names)) != len(names):
+            raise ValueError(f"light names must be unique within a room, got {names}")
+        return self
+
+
+class RoomsFile(_Strict):
+    rooms: list[Room] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_rooms(self) -> RoomsFile:
+        ids = [room.id for room in self.rooms]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"room ids must be unique, got {ids}")
+        return self

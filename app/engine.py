@@ -1,0 +1,261 @@
+"""The session engine: commands append events, a scheduler fires phase changes and cues on time.
+
+State is never stored: it is `replay(events, now)`. The engine only remembers, in memory, what
+it has already *announced* (the phase entered, the cues fired), so that a restart announces
+nothing that happened while it was away and resets nothing in the room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from app.domain import session as arc
+from app.domain.clock import Clock
+from app.domain.errors import Conflict, NotFound
+from app.domain.events import Event, EventType
+from app.domain.presets import Preset
+from app.domain.rooms import Room
+from app.domain.session import SessionInfo, SessionState
+from app.pubsub import Hub
+from app.store import EventStore
+
+log = logging.getLogger(__name__)
+
+NoticeKind = Literal["session_started", "phase", "cue", "event", "session_ended"]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the room's listeners should know; `state` is the session right after it."""
+
+    room: str
+    kind: NoticeKind
+    at: float
+    state: SessionState
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Live:
+    info: SessionInfo
+    events: list[Event]
+    announced_phase: int = -1
+    announced_cues: set[str] = field(default_factory=set)
+
+
+class SessionEngine:
+    def __init__(
+        self,
+        store: EventStore,
+        presets: Mapping[str, Preset],
+        rooms: Mapping[str, Room],
+        clock: Clock,
+        *,
+        panic_counts_toward_arc: bool = False,
+    ) -> None:
+        self.store = store
+        self.presets = presets
+        self.rooms = rooms
+        self.clock = clock
+        self.notices: Hub[Notice] = Hub()
+        self._panic_counts = panic_counts_toward_arc
+        self._live: dict[str, _Live] = {}
+        self._wake = asyncio.Event()
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def load(self) -> list[SessionState]:
+        """Pick up unfinished sessions where the clock says they are, announcing nothing old."""
+        now = self.clock.now()
+        resumed = []
+        for stored in self.store.unfinished_sessions():
+            if stored.info.room not in self.rooms:
+                log.warning("session %s is in room %r, which is no longer configured; left as it is",
+                            stored.info.id, stored.info.room)
+                continue
+            live = _Live(stored.info, self.store.events(stored.info.id))
+            state = self._replay(live, now)
+            live.announced_phase = state.phase_index
+            live.announced_cues = {c.id for c in state.due_cues}
+            self._live[stored.info.room] = live
+            resumed.append(state)
+            log.info("resumed session %s in %s: phase %s, %.0f s in", stored.info.id, stored.info.room,
+                     state.phase, state.time_in_phase_s)
+        return resumed
+
+    async def run(self) -> None:
+        """Fire phase changes and cues at their moment; runs until cancelled."""
+        while True:
+            self._wake.clear()
+            deadline = self._next_deadline()
+            sleeper = asyncio.ensure_future(
+                self.clock.sleep_until(deadline) if deadline is not None else asyncio.Event().wait()
+            )
+            waker = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                waker.cancel()
+            now = self.clock.now()
+            for live in list(self._live.values()):
+                try:
+                    self._announce(live, now)
+                except Exception:  # one broken session must not stop the others' cues
+                    log.exception("announcing for session %s failed", live.info.id)
+
+    # --- queries -----------------------------------------------------------------------------
+
+    def room(self, room: str) -> Room:
+        try:
+            return self.rooms[room]
+        except KeyError:
+            raise NotFound(f"no room {room!r}") from None
+
+    def preset(self, preset_id: str) -> Preset:
+        try:
+            return self.presets[preset_id]
+        except KeyError:
+            raise NotFound(f"no preset {preset_id!r}") from None
+
+    def room_state(self, room: str) -> SessionState | None:
+        self.room(room)
+        live = self._live.get(room)
+        return self._replay(live, self.clock.now()) if live else None
+
+    def session_record(self, session_id: str) -> tuple[SessionInfo, list[Event], SessionState]:
+        for live in self._live.values():
+            if live.info.id == session_id:
+                return live.info, list(live.events), self._replay(live, self.clock.now())
+        stored = self.store.session(session_id)
+        if stored is None:
+            raise NotFound(f"no session {session_id!r}")
+        events = self.store.events(session_id)
+        state = arc.replay(stored.info, events, self.clock.now(), panic_counts_toward_arc=self._panic_counts)
+        return stored.info, events, state
+
+    # --- commands ----------------------------------------------------------------------------
+
+    def start_session(self, room: str, preset_id: str, client_label: str | None = None) -> SessionState:
+        self.room(room)
+        preset = self.preset(preset_id)
+        if room in self._live:
+            raise Conflict(f"room {room!r} already has a session running ({self._live[room].info.id})")
+        info = SessionInfo(id=uuid.uuid4().hex, room=room, preset=preset, client_label=client_label)
+        now = self.clock.now()
+        first = self.store.create_session(info, now, {"preset": preset.id})
+        live = _Live(info, [first])
+        self._live[room] = live
+        return self._changed(live, now, "session_started", {"preset": preset.id})
+
+    def dose(self, room: str, *, booster: bool = False, amount: str | None = None) -> SessionState:
+        live = self._require(room)
+        data = {"amount": amount} if amount else {}
+        return self._command(
+            live, EventType.BOOSTER_GIVEN if booster else EventType.DOSE_GIVEN, data,
+            lambda s: arc.check_dose(s, live.info.preset, booster=booster),
+        )
+
+    def advance(self, room: str) -> SessionState:
+        live = self._require(room)
+        state = self._replay(live, self.clock.now())
+        return self._command(live, EventType.PHASE_ADVANCED, {"from": state.phase}, arc.check_advance)
+
+    def extend(self, room: str, minutes: float) -> SessionState:
+        live = self._require(room)
+        state = self._replay(live, self.clock.now())
+        return self._command(live, EventType.PHASE_EXTENDED, {"phase": state.phase, "minutes": minutes},
+                             arc.check_extend)
+
+    def hold(self, room: str) -> SessionState:
+        return self._command(self._require(room), EventType.HOLD, {}, arc.check_hold)
+
+    def resume(self, room: str) -> SessionState:
+        return self._command(self._require(room), EventType.RESUME, {}, arc.check_resume)
+
+    def note(self, room: str, text: str) -> SessionState:
+        return self._command(self._require(room), EventType.NOTE, {"text": text}, arc.check_open)
+
+    def acknowledge(self, room: str, cue_id: str) -> SessionState:
+        live = self._require(room)
+        return self._command(live, EventType.CUE_ACKNOWLEDGED, {"cue_id": cue_id},
+                             lambda s: arc.check_ack(s, live.info, live.events, cue_id))
+
+    def end(self, room: str, override_reason: str | None = None) -> SessionState:
+        live = self._require(room)
+        now = self.clock.now()
+        state = self._replay(live, now)
+        arc.check_end(state, override_reason)
+        if not state.can_end_without_override:
+            self._append(live, now, EventType.OVERRIDE,
+                         {"rule": "min_observation", "reason": override_reason,
+                          "min_observation_until": state.min_observation_until})
+        self._append(live, now, EventType.ENDED, {})
+        del self._live[room]
+        return self._changed(live, now, "session_ended", {})
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _require(self, room: str) -> _Live:
+        self.room(room)
+        live = self._live.get(room)
+        if live is None:
+            raise Conflict(f"room {room!r} has no session running; start one first")
+        return live
+
+    def _command(self, live: _Live, type_: EventType, data: dict[str, Any],
+                 check: Callable[[SessionState], None]) -> SessionState:
+        now = self.clock.now()
+        check(self._replay(live, now))
+        self._append(live, now, type_, data)
+        return self._changed(live, now, "event", {"type": type_.value, **data})
+
+    def _append(self, live: _Live, now: float, type_: EventType, data: dict[str, Any]) -> Event:
+        event = self.store.append(live.info.id, now, type_, data)
+        live.events.append(event)
+        return event
+
+    def _changed(self, live: _Live, now: float, kind: NoticeKind, detail: dict[str, Any]) -> SessionState:
+        state = self._announce(live, now, force=(kind, detail))
+        self._wake.set()  # the next deadline may have moved
+        return state
+
+    def _announce(self, live: _Live, now: float, force: tuple[NoticeKind, dict[str, Any]] | None = None) -> SessionState:
+        """Publish what is new since the last announcement: phase entered, cues due, the change itself."""
+        state = self._replay(live, now)
+        room = live.info.room
+        notices: list[Notice] = []
+        if force is not None:
+            notices.append(Notice(room, force[0], now, state, force[1]))
+        if state.ended_at is None and state.phase_index != live.announced_phase:
+            live.announced_phase = state.phase_index
+            notices.append(Notice(room, "phase", now, state,
+                                  {"phase": state.phase, "scene": state.scene, "music": state.music}))
+        if not state.panic:
+            for cue in state.due_cues:
+                if cue.id not in live.announced_cues:
+                    live.announced_cues.add(cue.id)
+                    notices.append(Notice(room, "cue", now, state, cue.model_dump()))
+        for notice in notices:
+            log.info("%s %s %s", room, notice.kind, notice.detail)
+            self.notices.publish(notice)
+        return state
+
+    def _replay(self, live: _Live, now: float) -> SessionState:
+        return arc.replay(live.info, live.events, now, panic_counts_toward_arc=self._panic_counts)
+
+    def _next_deadline(self) -> float | None:
+        deadlines = []
+        now = self.clock.now()
+        for live in self._live.values():
+            state = self._replay(live, now)
+            if state.next_phase_at is not None:
+                deadlines.append(state.next_phase_at)
+            if not state.panic and state.next_cue is not None:
+                deadlines.append(state.next_cue.due_at)
+        return min(deadlines, default=None)

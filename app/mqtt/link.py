@@ -1,0 +1,188 @@
+"""One long-lived MQTT connection: reconnects with backoff, resubscribes, never blocks callers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, bytes], None]
+STATUS_TOPIC = "arcroom/status"
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str, username: str | None = None, password: str | None = None) -> BrokerAddress:
+        parts = urlsplit(url)
+        tls = parts.scheme == "mqtts"
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (8883 if tls else 1883),
+            tls=tls,
+            username=username or (unquote(parts.username) if parts.username else None),
+            password=password or (unquote(parts.password) if parts.password else None),
+        )
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+
+class MqttLink:
+    """The service's connection to the broker.
+
+    `publish` only queues: the session engine never waits on the network. Retained topics keep
+    their latest payload and are published again after every reconnect, so the broker always
+    ends up with the current state; other messages wait in a bounded queue while the broker is away.
+    """
+
+    backoff_start_s = 0.25
+    # Short on purpose: the broker is on the clinic's LAN, and lights must get their state back
+    # within seconds of its return.
+    backoff_max_s = 1.0
+    outbox_limit = 10_000
+
+    def __init__(self, address: BrokerAddress, client_id: str = "arcroom", status_topic: str = STATUS_TOPIC) -> None:
+        self.address = address
+        self.client_id = client_id
+        self.status_topic = status_topic
+        self._retained: dict[str, _Outgoing] = {}
+        self._outbox: deque[_Outgoing] = deque(maxlen=self.outbox_limit)
+        self._queued = asyncio.Event()
+        self._handlers: dict[str, list[Handler]] = {}
+        self._client: aiomqtt.Client | None = None
+        self._connected = asyncio.Event()
+        self.connects = 0
+        self.last_error: str | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    def publish(self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False) -> None:
+        data = payload.encode() if isinstance(payload, str) else payload
+        message = _Outgoing(topic, data, qos, retain)
+        if retain:
+            self._retained[topic] = message
+            if not self.connected:
+                return  # sent with every other retained topic on connect
+        self._outbox.append(message)
+        self._queued.set()
+
+    def subscribe(self, topic_filter: str, handler: Handler) -> None:
+        """Call `handler(topic, payload)` for each message; survives reconnects."""
+        first = topic_filter not in self._handlers
+        self._handlers.setdefault(topic_filter, []).append(handler)
+        if first and self._client is not None and self.connected:
+            asyncio.get_running_loop().create_task(self._subscribe_now(topic_filter))
+
+    async def _subscribe_now(self, topic_filter: str) -> None:
+        try:
+            if self._client is not None:
+                await self._client.subscribe(topic_filter, qos=1)
+        except aiomqtt.MqttError as exc:
+            log.warning("subscribe to %s failed (%s); retried on reconnect", topic_filter, exc)
+
+    async def run(self) -> None:
+        """Stay connected until cancelled."""
+        delay = self.backoff_start_s
+        while True:
+            try:
+                async with self._make_client() as client:
+                    self._client = client
+                    await self._on_connect(client)
+                    delay = self.backoff_start_s
+                    async with asyncio.TaskGroup() as tasks:
+                        tasks.create_task(self._send(client))
+                        tasks.create_task(self._receive(client))
+            except* aiomqtt.MqttError as group:
+                self.last_error = "; ".join(str(e) for e in group.exceptions)
+                log.warning("MQTT %s unavailable (%s); retrying in %.2f s", self.address, self.last_error, delay)
+            finally:
+                self._connected.clear()
+                self._client = None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.backoff_max_s)
+
+    async def close(self) -> None:
+        """Say goodbye cleanly; the broker's last will covers the ungraceful case."""
+        if self._client is not None and self.connected:
+            try:
+                await asyncio.wait_for(self._client.publish(self.status_topic, b"offline", qos=1, retain=True), 2)
+            except (aiomqtt.MqttError, TimeoutError):
+                pass
+
+    def _make_client(self) -> aiomqtt.Client:
+        a = self.address
+        return aiomqtt.Client(
+            a.host, a.port,
+            username=a.username, password=a.password,
+            identifier=self.client_id,
+            will=aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True),
+            tls_context=ssl.create_default_context() if a.tls else None,
+            keepalive=15,
+            timeout=5,
+        )
+
+    async def _on_connect(self, client: aiomqtt.Client) -> None:
+        self.connects += 1
+        self.last_error = None
+        log.info("MQTT connected to %s", self.address)
+        await client.publish(self.status_topic, b"online", qos=1, retain=True)
+        for topic_filter in self._handlers:
+            await client.subscribe(topic_filter, qos=1)
+        # The broker may have lost everything: give it the current state before anything else.
+        pending = [m for m in self._outbox if not m.retain]
+        self._outbox.clear()
+        self._outbox.extend(self._retained.values())
+        self._outbox.extend(pending)
+        self._connected.set()
+        self._queued.set()
+
+    async def _send(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._queued.wait()
+            while self._outbox:
+                message = self._outbox[0]
+                await client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
+                # Only dropped once the client took it: a lost connection keeps it for the next one.
+                if self._outbox and self._outbox[0] is message:
+                    self._outbox.popleft()
+            self._queued.clear()
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            topic = message.topic.value
+            payload = message.payload if isinstance(message.payload, bytes | bytearray) else str(message.payload).encode()
+            for topic_filter, handlers in self._handlers.items():
+                if message.topic.matches(topic_filter):
+                    for handler in handlers:
+                        try:
+                            handler(topic, bytes(payload))
+                        except Exception:  # a device's bad message must never take the link down
+                            log.exception("handler for %s failed on a message on %s", topic_filter, topic)

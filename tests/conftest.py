@@ -1,0 +1,145 @@
+"""Shared fixtures: a private Mosquitto, and the service under a real uvicorn on a manual clock."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from app.api import create_app
+from app.audio import FakePlayer
+from app.domain.clock import ManualClock
+from app.runtime import PlayerFactory
+from app.settings import Settings
+
+T0 = 1_800_000_000.0  # a fixed start time for manual clocks
+
+ROOMS_YAML = """\
+rooms:
+  - id: one
+    name: Room one
+    audio: {output: dummy}
+  - id: two
+    name: Room two
+    audio: {output: dummy}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listening on port {port} after {timeout} s")
+
+
+class Mosquitto:
+    """A private broker on a free port, which a test may stop and start again on the same port."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(binary).exists():
+            raise RuntimeError("mosquitto is not installed: run ./dev test, or apt-get install mosquitto")
+        self.binary = binary
+        self.port = free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.config = workdir / "mosquitto.conf"
+        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.log = workdir / "mosquitto.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen([self.binary, "-c", str(self.config)], stdout=log, stderr=log)
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def rooms_file(tmp_path: Path) -> Path:
+    path = tmp_path / "rooms.yaml"
+    path.write_text(ROOMS_YAML)
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, rooms_file: Path, mosquitto: Mosquitto) -> Settings:
+    return Settings(_env_file=None, database=tmp_path / "arcroom.db", rooms_file=rooms_file,  # type: ignore[call-arg]
+                    mqtt_url=mosquitto.url, mqtt_client_id=f"arcroom-test-{free_port()}")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+class Service:
+    """The app served by uvicorn on a free port, with an HTTP client pointed at it."""
+
+    def __init__(self, app: Any, server: uvicorn.Server, client: httpx.AsyncClient, clock: ManualClock) -> None:
+        self.app = app
+        self.server = server
+        self.client = client
+        self.clock = clock
+
+    @property
+    def runtime(self) -> Any:
+        return self.app.state.runtime
+
+
+@asynccontextmanager
+async def serve(settings: Settings, clock: ManualClock,
+                player_factory: PlayerFactory | None = None) -> AsyncIterator[Service]:
+    app = create_app(settings, clock=clock,
+                     player_factory=player_factory or (lambda room, s: FakePlayer(room.audio.output)))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("uvicorn exited during start-up")
+        await asyncio.sleep(0.01)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield Service(app, server, client, clock)
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def service(settings: Settings, clock: ManualClock) -> AsyncIterator[Service]:
+    async with serve(settings, clock) as svc:
+        yield svc
