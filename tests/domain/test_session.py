@@ -1,0 +1,170 @@
+"""The arc as a pure function of (events, now)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.catalog import load_presets
+from app.domain.errors import Conflict, NotFound
+from app.domain.events import Event, EventType
+from app.domain.presets import Preset
+from app.domain.session import SessionInfo, check_ack, check_advance, check_dose, check_end, check_extend, replay
+
+PRESETS = load_presets(Path(__file__).resolve().parents[2] / "presets")
+MIN = 60.0
+
+
+def info(preset_id: str) -> SessionInfo:
+    return SessionInfo(id="s1", room="one", preset=PRESETS[preset_id])
+
+
+class Log:
+    """Builds an event list the way the engine would, one event at a time."""
+
+    def __init__(self, preset_id: str = "psilocybin") -> None:
+        self.info = info(preset_id)
+        self.preset: Preset = self.info.preset
+        self.events = [Event(seq=0, at=0.0, type=EventType.STARTED)]
+
+    def add(self, at_min: float, type_: EventType, **data: object) -> Log:
+        self.events.append(Event(seq=len(self.events), at=at_min * MIN, type=type_, data=data))
+        return self
+
+    def at(self, minutes: float, **kw: bool):  # noqa: ANN201
+        return replay(self.info, self.events, minutes * MIN, **kw)
+
+
+def nominal_starts(preset: Preset, dose_min: float) -> dict[str, float]:
+    starts, t = {}, dose_min
+    for phase in preset.phases[1:]:
+        starts[phase.name] = t
+        t += phase.duration_min or 0
+    return starts
+
+
+def test_arrival_lasts_until_the_dose() -> None:
+    log = Log()
+    state = log.at(500)
+    assert (state.phase, state.status, state.dose_at) == ("arrival", "arrival", None)
+    assert state.phase_remaining_s is None
+    assert all(p.start is None for p in state.phases if p.status == "upcoming")
+
+
+def test_phases_follow_the_preset_from_the_dose() -> None:
+    log = Log().add(10, EventType.DOSE_GIVEN)
+    starts = nominal_starts(log.preset, 10)
+    for name, start in starts.items():
+        assert log.at(start).phase == name, name
+        if name != "onset":
+            assert log.at(start - 0.01).phase != name
+    state = log.at(starts["peak"] + 5)
+    assert state.time_in_phase_s == pytest.approx(5 * MIN)
+    assert state.time_since_dose_s == pytest.approx((starts["peak"] + 5 - 10) * MIN)
+    upcoming = {p.name: p.start for p in state.phases if p.status == "upcoming"}
+    assert upcoming["descent"] == pytest.approx(starts["descent"] * MIN)
+
+
+def test_advance_ends_the_phase_now_and_moves_every_later_phase() -> None:
+    log = Log().add(0, EventType.DOSE_GIVEN).add(12, EventType.PHASE_ADVANCED)
+    state = log.at(12)
+    assert state.phase == "ascent"
+    onset = next(p for p in state.phases if p.name == "onset")
+    assert (onset.start, onset.end) == (0.0, 12 * MIN)
+    starts = nominal_starts(log.preset, 12 - log.preset.phases[1].duration_min)  # type: ignore[operator]
+    peak = next(p for p in state.phases if p.name == "peak")
+    assert peak.start == pytest.approx(starts["peak"] * MIN)
+
+
+def test_extend_lengthens_the_current_phase_and_shifts_the_rest() -> None:
+    base = Log().add(0, EventType.DOSE_GIVEN)
+    extended = Log().add(0, EventType.DOSE_GIVEN).add(5, EventType.PHASE_EXTENDED, minutes=30)
+    before = {p.name: p.start for p in base.at(5).phases}
+    after = {p.name: p.start for p in extended.at(5).phases}
+    for name in ("ascent", "peak", "descent", "return", "closing"):
+        assert after[name] - before[name] == pytest.approx(30 * MIN), name  # type: ignore[operator]
+    assert extended.at(5).phases[1].extended_s == 30 * MIN
+
+
+def test_hold_freezes_the_arc_but_not_the_time_since_dose() -> None:
+    log = Log().add(0, EventType.DOSE_GIVEN).add(10, EventType.HOLD)
+    held = log.at(100)
+    assert (held.phase, held.status, held.held) == ("onset", "held", True)
+    assert held.time_in_phase_s == pytest.approx(10 * MIN)
+    assert held.time_since_dose_s == pytest.approx(100 * MIN)
+    log.add(100, EventType.RESUME)
+    onset_min = log.preset.phases[1].duration_min or 0
+    assert log.at(100 + onset_min - 10 - 0.01).phase == "onset"
+    assert log.at(100 + onset_min - 10).phase == "ascent"
+
+
+def test_panic_freezes_and_by_default_its_time_does_not_count() -> None:
+    log = Log().add(0, EventType.DOSE_GIVEN).add(10, EventType.PANIC)
+    assert log.at(90).status == "panic"
+    assert log.at(90).next_phase_at is None
+    log.add(90, EventType.PANIC_CLEARED)
+    assert log.at(90).time_in_phase_s == pytest.approx(10 * MIN)
+    counted = log.at(90, panic_counts_toward_arc=True)
+    assert counted.phase != "onset"  # 90 min since dose: onset is long over when panic time counts
+
+
+def test_booster_lengthens_the_named_phase() -> None:
+    log = Log("mdma").add(0, EventType.DOSE_GIVEN)
+    booster = log.preset.booster
+    assert booster is not None
+    plain = {p.name: p.start for p in log.at(100).phases}
+    log.add(100, EventType.BOOSTER_GIVEN)
+    boosted = log.at(100)
+    after = {p.name: p.start for p in boosted.phases}
+    target = log.preset.phase_index(booster.extends_phase)
+    for phase in log.preset.phases[target + 1:]:
+        assert after[phase.name] - plain[phase.name] == pytest.approx(booster.extend_min * MIN)  # type: ignore[operator]
+    assert boosted.boosters_at == [100 * MIN]
+
+
+def test_repeating_cues_fall_on_schedule_and_acknowledged_ones_are_not_due() -> None:
+    log = Log("mdma").add(0, EventType.DOSE_GIVEN)
+    state = log.at(61)
+    due_ids = [c.id for c in state.due_cues]
+    assert "vitals@30" in due_ids and "vitals@60" in due_ids
+    assert state.next_cue is not None and state.next_cue.due_at == 90 * MIN
+    log.add(62, EventType.CUE_ACKNOWLEDGED, cue_id="vitals@30")
+    assert "vitals@30" not in [c.id for c in log.at(63).due_cues]
+
+
+def test_ended_session_is_frozen_in_time() -> None:
+    log = Log().add(0, EventType.DOSE_GIVEN).add(30, EventType.ENDED)
+    state = log.at(900)
+    assert state.status == "ended" and state.ended_at == 30 * MIN
+    assert state.time_since_dose_s == 30 * MIN
+    assert all(p.status == "done" for p in state.phases)
+
+
+def test_checks_reject_conflicting_actions() -> None:
+    log = Log()
+    with pytest.raises(Conflict, match="dose to leave arrival"):
+        check_advance(log.at(1))
+    with pytest.raises(Conflict, match="open-ended"):
+        check_extend(log.at(1))
+    with pytest.raises(Conflict, match="first dose before a booster"):
+        check_dose(log.at(1), log.preset, booster=True)
+    log.add(2, EventType.DOSE_GIVEN)
+    with pytest.raises(Conflict, match="already recorded"):
+        check_dose(log.at(3), log.preset, booster=False)
+    with pytest.raises(Conflict, match="has no booster"):
+        check_dose(log.at(3), log.preset, booster=True)
+    with pytest.raises(Conflict, match="minimum observation"):
+        check_end(log.at(3), None)
+    check_end(log.at(3), "client asked to stop; transferred to ward")
+    check_end(log.at(2 + log.preset.min_observation_min), None)
+
+
+def test_cue_acknowledgement_checks() -> None:
+    log = Log("mdma").add(0, EventType.DOSE_GIVEN)
+    with pytest.raises(NotFound):
+        check_ack(log.at(31), log.info, log.events, "vitals@31")
+    check_ack(log.at(31), log.info, log.events, "vitals@30")
+    log.add(31, EventType.CUE_ACKNOWLEDGED, cue_id="vitals@30")
+    with pytest.raises(Conflict, match="already acknowledged"):
+        check_ack(log.at(32), log.info, log.events, "vitals@30")

@@ -1,0 +1,78 @@
+"""The arcroom command: presets table, simulate timeline, and refusing bad settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.catalog import load_presets
+from app.cli import main
+
+PRESETS = load_presets(Path(__file__).resolve().parents[1] / "presets")
+
+
+def hm(minutes: float) -> str:
+    return f"{int(minutes // 60)}:{int(minutes % 60):02d}"
+
+
+def test_presets_prints_every_preset(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for preset in PRESETS.values():
+        assert preset.id in out and preset.name in out
+
+
+def test_simulate_mdma_with_booster_prints_the_correct_timeline(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "mdma", "--booster-at", "1:45"]) == 0
+    out = capsys.readouterr().out
+    preset = PRESETS["mdma"]
+    assert preset.booster is not None
+    t = 0.0
+    for phase in preset.phases[1:]:
+        line = next(line for line in out.splitlines() if f"phase  {phase.name} " in line)
+        assert line.split()[0] == hm(t), line
+        if phase.name == preset.booster.extends_phase:
+            t += preset.booster.extend_min
+        t += phase.duration_min or 0
+    assert any(line.split()[0] == "1:45" and "booster given" in line for line in out.splitlines())
+    vitals = [line.split()[0] for line in out.splitlines() if " cue    vitals@" in line]
+    assert vitals[:3] == ["0:30", "1:00", "1:30"]
+    assert f"{hm(preset.min_observation_min)}  minimum observation time reached" in out
+
+
+def test_simulate_extend_moves_later_phases(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "psilocybin", "--extend", "peak=30"]) == 0
+    out = capsys.readouterr().out
+    preset = PRESETS["psilocybin"]
+    descent = sum(p.duration_min or 0 for p in preset.phases[1:preset.phase_index("descent")]) + 30
+    assert any(line.split()[0] == hm(descent) and "phase  descent" in line for line in out.splitlines())
+
+
+def test_simulate_unknown_preset_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "ayahuasca"]) == 2
+    assert "no preset 'ayahuasca'" in capsys.readouterr().err
+
+
+def test_serve_refuses_an_open_service_off_loopback(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("ARCROOM_HOST", "0.0.0.0")
+    monkeypatch.delenv("ARCROOM_TOKENS", raising=False)
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to listen on 0.0.0.0 with no access tokens" in err
+
+
+def test_serve_refuses_short_tokens(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("ARCROOM_TOKENS", '[{"name": "tablet", "role": "therapist", "token": "short"}]')
+    assert main(["serve"]) == 2
+    assert "at least 16 characters" in capsys.readouterr().err
+
+
+def test_serve_names_the_broken_rooms_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    rooms = tmp_path / "rooms.yaml"
+    rooms.write_text("rooms:\n  - id: one\n    name: One\n    audio:\n      output: speakers\n")
+    monkeypatch.setenv("ARCROOM_ROOMS_FILE", str(rooms))
+    assert main(["serve"]) == 2
+    assert f"{rooms}:5: rooms[0].audio.output:" in capsys.readouterr().err

@@ -1,0 +1,34 @@
+"""Settings from ARCROOM_* variables."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from app.settings import Settings
+
+
+def test_tokens_and_broker_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARCROOM_HOST", "0.0.0.0")
+    monkeypatch.setenv("ARCROOM_TOKENS", '[{"name": "tablet-1", "role": "therapist", "token": "a-long-enough-token"},'
+                                         ' {"name": "wall", "role": "device", "token": "another-long-token"}]')
+    monkeypatch.setenv("ARCROOM_MQTT_URL", "mqtts://broker.clinic.lan:8883")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert [(t.name, t.role) for t in settings.tokens] == [("tablet-1", "therapist"), ("wall", "device")]
+    assert settings.mqtt_url == "mqtts://broker.clinic.lan:8883"
+    assert "a-long-enough-token" not in repr(settings)  # secrets stay out of logs
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_open_service_is_allowed_on_loopback(host: str) -> None:
+    assert Settings(_env_file=None, host=host).host == host  # type: ignore[call-arg]
+
+
+def test_open_service_is_refused_elsewhere() -> None:
+    with pytest.raises(ValidationError, match="refusing to listen on 192.168.1.20"):
+        Settings(_env_file=None, host="192.168.1.20")  # type: ignore[call-arg]
+
+
+def test_a_broker_url_must_be_mqtt() -> None:
+    with pytest.raises(ValidationError, match="mqtt://host"):
+        Settings(_env_file=None, mqtt_url="http://broker")  # type: ignore[call-arg]
