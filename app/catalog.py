@@ -1,50 +1,81 @@
-"""Load the data files the service runs on: presets and the rooms file."""
+"""Load the data files the service runs on: presets, device profiles, scenes and the rooms file."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from app.config_files import ConfigFileError, line_of, load_model, load_yaml, validate_document
+from pydantic import BaseModel
+
+from app.config_files import ConfigFileError, line_of, load_yaml, validate_document
 from app.domain.presets import Preset
+from app.domain.profiles import Profile
 from app.domain.rooms import Room, RoomsFile
+from app.domain.scenes import Scene, ScenesFile
+
+M = TypeVar("M", bound=BaseModel)
 
 
-def load_presets(directory: Path) -> dict[str, Preset]:
-    """Every `*.yaml` in the folder; the file stem must equal the preset's id."""
+def _load_folder(directory: Path, model: type[M], ident: Callable[[M], str], what: str) -> dict[str, M]:
+    """Every `*.yaml` in the folder; each file's stem must equal its id. All problems at once."""
     files = sorted(directory.glob("*.yaml"))
     if not files:
-        raise ConfigFileError(directory, [f"{directory}: no preset files (*.yaml) found"])
-    presets: dict[str, Preset] = {}
+        raise ConfigFileError(directory, [f"{directory}: no {what} files (*.yaml) found"])
+    items: dict[str, M] = {}
     problems: list[str] = []
     for path in files:
         try:
             data = load_yaml(path)
-            preset = validate_document(path, data, Preset)
+            item = validate_document(path, data, model)
         except ConfigFileError as exc:
             problems.extend(exc.problems)
             continue
-        if preset.id != path.stem:
+        if ident(item) != path.stem:
             problems.append(f"{path}:{line_of(data, ['id'])}: id: must equal the file name {path.stem!r}")
             continue
-        presets[preset.id] = preset
+        items[ident(item)] = item
     if problems:
         raise ConfigFileError(directory, problems)
+    return items
+
+
+def load_presets(directory: Path, scenes: Collection[str] | None = None) -> dict[str, Preset]:
+    presets = _load_folder(directory, Preset, lambda p: p.id, "preset")
+    if scenes is not None:
+        problems = []
+        for preset in presets.values():
+            path = directory / f"{preset.id}.yaml"
+            for i, phase in enumerate(preset.phases):
+                if phase.scene not in scenes:
+                    line = line_of(load_yaml(path), ["phases", i, "scene"])
+                    problems.append(f"{path}:{line}: phases[{i}].scene: no scene {phase.scene!r} "
+                                    f"(have: {', '.join(sorted(scenes))})")
+        if problems:
+            raise ConfigFileError(directory, problems)
     return presets
 
 
-def load_rooms(path: Path, profiles_dir: Path) -> dict[str, Room]:
-    """The rooms file; each light must name a profile that exists in `profiles_dir`."""
+def load_profiles(directory: Path) -> dict[str, Profile]:
+    return _load_folder(directory, Profile, lambda p: p.id, "device profile")
+
+
+def load_scenes(path: Path) -> dict[str, Scene]:
+    return dict(validate_document(path, load_yaml(path), ScenesFile).scenes)
+
+
+def load_rooms(path: Path, profiles: Collection[str]) -> dict[str, Room]:
+    """The rooms file; each light must name a known device profile."""
     data = load_yaml(path)
     rooms = validate_document(path, data, RoomsFile)
-    known = {p.stem for p in profiles_dir.glob("*.yaml")}
     problems = []
     for r, room in enumerate(rooms.rooms):
         for i, light in enumerate(room.lights):
-            if light.profile not in known:
+            if light.profile not in profiles:
                 line = line_of(data, ["rooms", r, "lights", i, "profile"])
                 problems.append(f"{path}:{line}: rooms[{r}].lights[{i}].profile: no device profile "
-                                f"{light.profile!r} in {profiles_dir} (have: {', '.join(sorted(known)) or 'none'})")
+                                f"{light.profile!r} (have: {', '.join(sorted(profiles)) or 'none'})")
     if problems:
         raise ConfigFileError(path, problems)
     return {room.id: room for room in rooms.rooms}
@@ -56,10 +87,11 @@ class Catalog:
 
     presets: dict[str, Preset]
     rooms: dict[str, Room]
+    profiles: dict[str, Profile]
+    scenes: dict[str, Scene]
 
     @classmethod
-    def load(cls, presets_dir: Path, rooms_file: Path, profiles_dir: Path) -> Catalog:
-        return cls(load_presets(presets_dir), load_rooms(rooms_file, profiles_dir))
-
-
-__all__ = ["Catalog", "load_model", "load_presets", "load_rooms"]
+    def load(cls, presets_dir: Path, rooms_file: Path, profiles_dir: Path, scenes_file: Path) -> Catalog:
+        scenes = load_scenes(scenes_file)
+        profiles = load_profiles(profiles_dir)
+        return cls(load_presets(presets_dir, scenes), load_rooms(rooms_file, profiles), profiles, scenes)

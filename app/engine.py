@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.domain import session as arc
-from app.domain.clock import Clock
+from app.domain.clock import Clock, sleep_until_or_woken
 from app.domain.errors import Conflict, NotFound
 from app.domain.events import Event, EventType
 from app.domain.presets import Preset
@@ -92,16 +92,7 @@ class SessionEngine:
         """Fire phase changes and cues at their moment; runs until cancelled."""
         while True:
             self._wake.clear()
-            deadline = self._next_deadline()
-            sleeper = asyncio.ensure_future(
-                self.clock.sleep_until(deadline) if deadline is not None else asyncio.Event().wait()
-            )
-            waker = asyncio.ensure_future(self._wake.wait())
-            try:
-                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                sleeper.cancel()
-                waker.cancel()
+            await sleep_until_or_woken(self.clock, self._next_deadline(), self._wake)
             now = self.clock.now()
             for live in list(self._live.values()):
                 try:

@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -14,10 +15,13 @@ from pydantic import BaseModel
 from app.audio import Player, PlayerStatus, VlcPlayer
 from app.catalog import Catalog
 from app.domain.clock import Clock, SystemClock
-from app.domain.rooms import Light, Room
+from app.domain.rooms import Room
 from app.domain.session import SessionState
-from app.engine import SessionEngine
+from app.engine import Notice, SessionEngine
+from app.lighting import Lighting, RoomLighting
+from app.lighting.demo import run_simulator
 from app.mqtt import BrokerAddress, EmbeddedBroker, MqttLink
+from app.pubsub import Hub
 from app.settings import Settings
 from app.store import EventStore
 
@@ -30,15 +34,31 @@ def vlc_player_for(room: Room, settings: Settings) -> Player:
     return VlcPlayer(settings.audio_output or room.audio.output, room.audio.device, name=room.id)
 
 
+# How often, at most, a room's light reports are passed on to listeners: software fades
+# make several reports a second per light, and a dashboard needs a few per second at most.
+LIGHT_NOTICE_INTERVAL_S = 0.25
+# Restoring a room after a restart: a short fade, in case a light lost its state meanwhile.
+RESTORE_FADE_S = 5.0
+
+
 class RoomView(BaseModel):
     """What a dashboard or a smart-home system sees of a room."""
 
     id: str
     name: str
     session: SessionState | None
-    lights: list[Light]
+    lighting: RoomLighting
     audio: PlayerStatus
     mqtt_connected: bool
+
+
+@dataclass(frozen=True)
+class RoomChange:
+    """Something in a room changed: `kind` is a session notice kind, or "lights"."""
+
+    room: str
+    kind: str
+    detail: dict[str, Any]
 
 
 class Tasks:
@@ -73,6 +93,9 @@ class Runtime:
         self.players = players
         self.tasks = tasks
         self.broker = broker
+        self.changes: Hub[RoomChange] = Hub()
+        self.lighting: Lighting  # set by running()
+        self._light_notice_pending: set[str] = set()
 
     @classmethod
     @asynccontextmanager
@@ -101,16 +124,29 @@ class Runtime:
                 stack.push_async_callback(player.close)
                 players[room.id] = player
 
-            engine = SessionEngine(store, presets, rooms, clock or SystemClock(),
+            clock = clock or SystemClock()
+            engine = SessionEngine(store, presets, rooms, clock,
                                    panic_counts_toward_arc=settings.panic_counts_toward_arc)
-            engine.load()
+            resumed = engine.load()
             link = MqttLink(address, settings.mqtt_client_id)
             tasks = Tasks()
             stack.push_async_callback(tasks.stop)
             runtime = cls(settings, engine, link, players, tasks, broker)
+            runtime.lighting = Lighting(link, rooms, catalog.profiles, catalog.scenes, clock,
+                                        notify=runtime._lights_changed)
+            runtime.lighting.attach()
+            for state in resumed:
+                runtime.lighting.apply_scene(state.room, state.scene, transition_s=RESTORE_FADE_S, source="restore")
+            for room in rooms.values():
+                for light in room.lights:
+                    if light.simulated:
+                        tasks.start(f"simulator {room.id}/{light.name}",
+                                    run_simulator(catalog.profiles[light.profile], light.topic, address))
             tasks.start("mqtt", link.run())
             stack.push_async_callback(link.close)  # runs before tasks.stop: say "offline" while connected
             tasks.start("engine", engine.run())
+            tasks.start("lighting", runtime.lighting.run())
+            tasks.start("session-notices", runtime._follow_sessions())
             tasks.start("state-publisher", runtime._publish_states())
             log.info("Arcroom running: %d room(s), %d preset(s), MQTT %s", len(rooms), len(presets), address)
             yield runtime
@@ -118,20 +154,44 @@ class Runtime:
     def room_view(self, room_id: str) -> RoomView:
         room = self.engine.room(room_id)
         return RoomView(id=room.id, name=room.name, session=self.engine.room_state(room_id),
-                        lights=list(room.lights), audio=self.players[room_id].status(),
+                        lighting=self.lighting.view(room_id), audio=self.players[room_id].status(),
                         mqtt_connected=self.link.connected)
+
+    def notify(self, room: str, kind: str, detail: dict[str, Any] | None = None) -> None:
+        self.changes.publish(RoomChange(room, kind, detail or {}))
+
+    def _lights_changed(self, room: str) -> None:
+        if room in self._light_notice_pending:
+            return
+        self._light_notice_pending.add(room)
+
+        def flush() -> None:
+            self._light_notice_pending.discard(room)
+            self.notify(room, "lights")
+
+        asyncio.get_running_loop().call_later(LIGHT_NOTICE_INTERVAL_S, flush)
+
+    async def _follow_sessions(self) -> None:
+        """Carry the session's phase changes into the room, and every notice to listeners."""
+        with self.engine.notices.subscribe() as notices:
+            while True:
+                notice: Notice = await notices.get()
+                if notice.kind == "phase" and not notice.state.panic:
+                    # A phase change ends any manual override: the phase's scene takes over.
+                    self.lighting.apply_scene(notice.room, notice.state.scene, source="phase")
+                self.notify(notice.room, notice.kind, notice.detail)
 
     def state_topic(self, room_id: str) -> str:
         return f"arcroom/{room_id}/state"
 
     async def _publish_states(self) -> None:
         """Keep each room's retained state topic current."""
-        with self.engine.notices.subscribe() as notices:
+        with self.changes.subscribe() as changes:
             for room_id in self.engine.rooms:
                 self._publish_state(room_id)
             while True:
-                notice = await notices.get()
-                self._publish_state(notice.room)
+                change = await changes.get()
+                self._publish_state(change.room)
 
     def _publish_state(self, room_id: str) -> None:
         payload = json.dumps(self.room_view(room_id).model_dump(mode="json"))

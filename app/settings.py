@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     presets_dir: Path = PROJECT_ROOT / "presets"
     device_profiles_dir: Path = PROJECT_ROOT / "device_profiles"
     playlists_dir: Path = PROJECT_ROOT / "playlists"
+    scenes_file: Path = PROJECT_ROOT / "scenes.yaml"
 
     # An external broker; when unset the service runs an embedded one (see mqtt/broker.py).
     mqtt_url: str | None = None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.catalog import load_presets, load_rooms
+from app.catalog import load_presets, load_profiles, load_rooms
 from app.config_files import ConfigFileError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +25,7 @@ def test_shipped_presets_cover_the_required_substances_and_name_sources() -> Non
 
 
 def test_shipped_demo_rooms_file_loads() -> None:
-    rooms = load_rooms(ROOT / "rooms.demo.yaml", ROOT / "device_profiles")
+    rooms = load_rooms(ROOT / "rooms.demo.yaml", load_profiles(ROOT / "device_profiles"))
     assert "demo" in rooms
 
 
@@ -56,7 +56,7 @@ def test_a_preset_whose_id_differs_from_its_file_is_refused(tmp_path: Path) -> N
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     path = write(tmp_path, "rooms.yaml", "rooms:\n  - id: one\n    name: [unclosed\n")
     with pytest.raises(ConfigFileError, match=rf"{path}:\d+: invalid YAML"):
-        load_rooms(path, ROOT / "device_profiles")
+        load_rooms(path, load_profiles(ROOT / "device_profiles"))
 
 
 def test_a_light_with_an_unknown_profile_is_refused(tmp_path: Path) -> None:
@@ -64,10 +64,10 @@ def test_a_light_with_an_unknown_profile_is_refused(tmp_path: Path) -> None:
                  "rooms:\n  - id: one\n    name: One\n    lights:\n"
                  "      - {name: ceiling, profile: no_such_profile, topic: x, role: ceiling}\n")
     with pytest.raises(ConfigFileError, match=rf"{path}:5: rooms\[0\]\.lights\[0\]\.profile: no device profile"):
-        load_rooms(path, ROOT / "device_profiles")
+        load_rooms(path, load_profiles(ROOT / "device_profiles"))
 
 
 def test_unknown_keys_are_errors_not_ignored(tmp_path: Path) -> None:
     path = write(tmp_path, "rooms.yaml", "rooms:\n  - id: one\n    name: One\n    colour: blue\n")
     with pytest.raises(ConfigFileError, match=rf"{path}:4: rooms\[0\]\.colour: Extra inputs are not permitted"):
-        load_rooms(path, ROOT / "device_profiles")
+        load_rooms(path, load_profiles(ROOT / "device_profiles"))

@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import math
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app import __version__
-from app.api import routes_catalog, routes_rooms
+from app.api import routes_catalog, routes_lights, routes_rooms
 from app.catalog import Catalog
 from app.domain.clock import Clock
 from app.domain.errors import Conflict, DomainError, NotFound
@@ -23,7 +28,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                player_factory: PlayerFactory = vlc_player_for) -> FastAPI:
     settings = settings or Settings()
     # Data files are read here, not in the lifespan, so a broken file fails before anything starts.
-    catalog = Catalog.load(settings.presets_dir, settings.rooms_file, settings.device_profiles_dir)
+    catalog = Catalog.load(settings.presets_dir, settings.rooms_file, settings.device_profiles_dir,
+                           settings.scenes_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,10 +41,26 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                   description="Session environment controller for psychedelic-assisted therapy rooms.")
     app.state.settings = settings
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI echoes the offending input; NaN or Infinity there would make the 422 itself fail.
+        return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse({"detail": exc.message}, status_code=_STATUS.get(type(exc), 400))
 
     app.include_router(routes_catalog.router)
     app.include_router(routes_rooms.router)
+    app.include_router(routes_lights.router)
     return app
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class StartSession(_Body):
@@ -30,3 +30,37 @@ class Note(_Body):
 
 class End(_Body):
     override_reason: str | None = Field(default=None, max_length=500)
+
+
+class RoomLights(_Body):
+    """Either a scene, or a brightness and/or colour temperature for every light in the room."""
+
+    scene: str | None = Field(default=None, max_length=40, examples=["peak"])
+    brightness: float | None = Field(default=None, ge=0, le=100, description="Percent; 0 turns the lights off")
+    kelvin: int | None = Field(default=None, ge=1500, le=9000)
+    transition: float | None = Field(default=None, ge=0, le=3600, description="Seconds; default: the scene's fade, or 2 s")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RoomLights:
+        direct = self.brightness is not None or self.kelvin is not None
+        if self.scene is not None and direct:
+            raise ValueError("give either scene, or brightness/kelvin, not both")
+        if self.scene is None and not direct:
+            raise ValueError("give scene, brightness or kelvin")
+        return self
+
+
+class OneLight(_Body):
+    on: bool | None = None
+    brightness: float | None = Field(default=None, ge=0, le=100)
+    kelvin: int | None = Field(default=None, ge=1500, le=9000)
+    rgb: tuple[int, int, int] | None = None
+    transition: float = Field(default=2.0, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _something(self) -> OneLight:
+        if self.on is None and self.brightness is None and self.kelvin is None and self.rgb is None:
+            raise ValueError("give on, brightness, kelvin or rgb")
+        if self.rgb is not None and not all(0 <= c <= 255 for c in self.rgb):
+            raise ValueError("rgb components must be 0-255")
+        return self

@@ -88,12 +88,12 @@ async def end(room: str, body: Annotated[End | None, Body()] = None,
             summary="Server-sent events: the room's state after every change")
 async def stream(request: Request, room: str = Depends(known_room),
                  rt: Runtime = Depends(runtime)) -> AsyncIterable[ServerSentEvent]:
-    with rt.engine.notices.subscribe() as notices:
+    with rt.changes.subscribe() as changes:
         yield ServerSentEvent(event="state", data=rt.room_view(room).model_dump(mode="json"), retry=2000)
         while not await request.is_disconnected():
-            notice = await notices.get()
-            if notice.room != room:
+            change = await changes.get()
+            if change.room != room:
                 continue
-            if notice.kind in ("phase", "cue"):
-                yield ServerSentEvent(event=notice.kind, data=notice.detail)
+            if change.kind in ("phase", "cue"):
+                yield ServerSentEvent(event=change.kind, data=change.detail)
             yield ServerSentEvent(event="state", data=rt.room_view(room).model_dump(mode="json"))

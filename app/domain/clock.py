@@ -77,3 +77,14 @@ async def _settle(rounds: int = 20) -> None:
     # Give woken tasks (and the tasks they wake in turn) a chance to run before time moves on.
     for _ in range(rounds):
         await asyncio.sleep(0)
+
+
+async def sleep_until_or_woken(clock: Clock, deadline: float | None, wake: asyncio.Event) -> None:
+    """Sleep on `clock` until `deadline` (None: indefinitely) or until `wake` is set."""
+    sleeper = asyncio.ensure_future(clock.sleep_until(deadline) if deadline is not None else wake.wait())
+    waker = asyncio.ensure_future(wake.wait())
+    try:
+        await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        waker.cancel()

@@ -19,6 +19,8 @@ class Light(_Strict):
     profile: str = Field(min_length=1, description="A file stem in device_profiles/")
     topic: str = Field(min_length=1, description="The device's id or base topic, as its profile expects")
     role: Role
+    # Run a virtual device for this light inside the service (demo rooms, no hardware).
+    simulated: bool = False
 
 
 class AudioOutput(_Strict):

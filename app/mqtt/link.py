@@ -74,6 +74,7 @@ class MqttLink:
         self._handlers: dict[str, list[Handler]] = {}
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
+        self._on_connect_hooks: list[Callable[[], None]] = []
         self.connects = 0
         self.last_error: str | None = None
 
@@ -84,15 +85,24 @@ class MqttLink:
     async def wait_connected(self) -> None:
         await self._connected.wait()
 
-    def publish(self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False) -> None:
+    def publish(self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False,
+                queue_offline: bool = True) -> None:
+        """Queue a message. With queue_offline=False it is dropped while the broker is away:
+        for commands whose owner re-asserts the current state on reconnect (see on_connect)."""
         data = payload.encode() if isinstance(payload, str) else payload
         message = _Outgoing(topic, data, qos, retain)
         if retain:
             self._retained[topic] = message
             if not self.connected:
                 return  # sent with every other retained topic on connect
+        elif not queue_offline and not self.connected:
+            return
         self._outbox.append(message)
         self._queued.set()
+
+    def on_connect(self, hook: Callable[[], None]) -> None:
+        """Call `hook` after every (re)connect, once subscriptions are in place."""
+        self._on_connect_hooks.append(hook)
 
     def subscribe(self, topic_filter: str, handler: Handler) -> None:
         """Call `handler(topic, payload)` for each message; survives reconnects."""
@@ -162,6 +172,11 @@ class MqttLink:
         self._outbox.extend(self._retained.values())
         self._outbox.extend(pending)
         self._connected.set()
+        for hook in self._on_connect_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("on-connect hook failed")
         self._queued.set()
 
     async def _send(self, client: aiomqtt.Client) -> None:

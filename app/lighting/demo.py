@@ -1,0 +1,15 @@
+"""Virtual lights inside the service, for rooms whose lights are marked `simulated: true`."""
+
+from __future__ import annotations
+
+from app.domain.profiles import Profile
+from app.mqtt.link import BrokerAddress
+
+
+async def run_simulator(profile: Profile, topic: str, address: BrokerAddress) -> None:
+    """Run the virtual device that speaks `profile`'s dialect until cancelled."""
+    from app.simulators import make_simulator  # demo-only code: loaded only when a room asks for it
+
+    if profile.simulator is None:
+        raise ValueError(f"device profile {profile.id!r} names no simulator")
+    await make_simulator(profile.simulator, topic).run(address.host, address.port)
