@@ -35,8 +35,10 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
         if not settings.tokens:
             # Only possible on loopback: Settings refuses any other address without tokens.
             return Principal("open", "therapist")
-        # EventSource cannot send headers, so the stream also accepts ?access_token=.
-        presented = credentials.credentials if credentials else request.query_params.get("access_token")
+        # EventSource cannot send headers, so event streams (only) also accept ?access_token=.
+        presented = credentials.credentials if credentials else None
+        if presented is None and request.url.path.endswith("/stream"):
+            presented = request.query_params.get("access_token")
         principal = None
         if presented:
             for token in settings.tokens:

@@ -91,9 +91,12 @@ async def stream(request: Request, room: str = Depends(known_room),
     with rt.changes.subscribe() as changes:
         yield ServerSentEvent(event="state", data=rt.room_view(room).model_dump(mode="json"), retry=2000)
         while not await request.is_disconnected():
-            change = await changes.get()
-            if change.room != room:
-                continue
-            if change.kind in ("phase", "cue"):
-                yield ServerSentEvent(event=change.kind, data=change.detail)
-            yield ServerSentEvent(event="state", data=rt.room_view(room).model_dump(mode="json"))
+            batch = [await changes.get()]
+            while not changes.empty():  # one action may make several notices: one state for all
+                batch.append(changes.get_nowait())
+            mine = [change for change in batch if change.room == room]
+            for change in mine:
+                if change.kind in ("phase", "cue"):
+                    yield ServerSentEvent(event=change.kind, data=change.detail)
+            if mine:
+                yield ServerSentEvent(event="state", data=rt.room_view(room).model_dump(mode="json"))
