@@ -177,6 +177,35 @@ class SessionEngine:
         return self._command(live, EventType.CUE_ACKNOWLEDGED, {"cue_id": cue_id},
                              lambda s: arc.check_ack(s, live.info, live.events, cue_id))
 
+    def panic(self, room: str, by: str) -> SessionState | None:
+        """Freeze the room's session (if one runs) in panic; a second panic changes nothing."""
+        self.room(room)
+        live = self._live.get(room)
+        if live is None:
+            return None
+        now = self.clock.now()
+        if self._replay(live, now).panic:
+            log.warning("panic in %s while already in panic (by %s): nothing more to record", room, by)
+            return self._replay(live, now)
+        self._append(live, now, EventType.PANIC, {"by": by})
+        return self._changed(live, now, "event", {"type": EventType.PANIC.value, "by": by})
+
+    def clear_panic(self, room: str, mode: str, by: str) -> SessionState | None:
+        """End the panic. mode "hold" leaves the arc on hold until the therapist resumes it."""
+        self.room(room)
+        live = self._live.get(room)
+        if live is None:
+            return None
+        now = self.clock.now()
+        state = self._replay(live, now)
+        if state.panic:
+            self._append(live, now, EventType.PANIC_CLEARED, {"mode": mode, "by": by})
+            if mode == "hold" and not state.held:
+                self._append(live, now, EventType.HOLD, {"reason": "after panic"})
+        elif mode == "restore" and state.held:
+            self._append(live, now, EventType.RESUME, {"reason": "room restored after panic"})
+        return self._changed(live, now, "event", {"type": EventType.PANIC_CLEARED.value, "mode": mode})
+
     def end(self, room: str, override_reason: str | None = None) -> SessionState:
         live = self._require(room)
         now = self.clock.now()

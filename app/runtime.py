@@ -21,6 +21,7 @@ from app.engine import Notice, SessionEngine
 from app.lighting import Lighting, RoomLighting
 from app.lighting.demo import run_simulator
 from app.mqtt import BrokerAddress, EmbeddedBroker, MqttLink
+from app.panic import PanicControl, PanicStatus
 from app.pubsub import Hub
 from app.settings import Settings
 from app.store import EventStore
@@ -47,6 +48,7 @@ class RoomView(BaseModel):
     id: str
     name: str
     session: SessionState | None
+    panic: PanicStatus
     lighting: RoomLighting
     audio: PlayerStatus
     mqtt_connected: bool
@@ -95,6 +97,8 @@ class Runtime:
         self.broker = broker
         self.changes: Hub[RoomChange] = Hub()
         self.lighting: Lighting  # set by running()
+        self.panic: PanicControl  # set by running()
+        self._panic_tasks: set[asyncio.Task[Any]] = set()
         self._light_notice_pending: set[str] = set()
 
     @classmethod
@@ -135,8 +139,16 @@ class Runtime:
             runtime.lighting = Lighting(link, rooms, catalog.profiles, catalog.scenes, clock,
                                         notify=runtime._lights_changed)
             runtime.lighting.attach()
+            runtime.panic = PanicControl(engine, runtime.lighting,
+                                         {room_id: _PlayerAudio(player) for room_id, player in players.items()},
+                                         clock, runtime.notify, audio_fade_s=settings.panic_audio_fade_ms / 1000)
+            link.subscribe("arcroom/+/panic", runtime._on_panic_message)
             for state in resumed:
-                runtime.lighting.apply_scene(state.room, state.scene, transition_s=RESTORE_FADE_S, source="restore")
+                if state.panic:
+                    runtime.panic.resume_after_restart(state.room, state.now)
+                else:
+                    runtime.lighting.apply_scene(state.room, state.scene, transition_s=RESTORE_FADE_S,
+                                                 source="restore")
             for room in rooms.values():
                 for light in room.lights:
                     if light.simulated:
@@ -154,7 +166,7 @@ class Runtime:
     def room_view(self, room_id: str) -> RoomView:
         room = self.engine.room(room_id)
         return RoomView(id=room.id, name=room.name, session=self.engine.room_state(room_id),
-                        lighting=self.lighting.view(room_id), audio=self.players[room_id].status(),
+                        panic=self.panic.status(room_id), lighting=self.lighting.view(room_id), audio=self.players[room_id].status(),
                         mqtt_connected=self.link.connected)
 
     def notify(self, room: str, kind: str, detail: dict[str, Any] | None = None) -> None:
@@ -176,10 +188,29 @@ class Runtime:
         with self.engine.notices.subscribe() as notices:
             while True:
                 notice: Notice = await notices.get()
-                if notice.kind == "phase" and not notice.state.panic:
+                if notice.kind == "phase" and not notice.state.panic and not self.panic.status(notice.room).active:
                     # A phase change ends any manual override: the phase's scene takes over.
                     self.lighting.apply_scene(notice.room, notice.state.scene, source="phase")
                 self.notify(notice.room, notice.kind, notice.detail)
+
+    def _on_panic_message(self, topic: str, payload: bytes) -> None:
+        """`arcroom/<room>/panic` with PRESS (a Home Assistant button) or a JSON object."""
+        room = topic.split("/")[1]
+        if room not in self.engine.rooms:
+            log.warning("panic message for unknown room %r ignored", room)
+            return
+        by = "mqtt"
+        text = payload.decode("utf-8", "replace").strip()
+        if text.startswith("{"):
+            try:
+                by = f"mqtt:{json.loads(text).get('by', 'json')}"
+            except (ValueError, AttributeError):
+                log.warning("panic message on %s is not valid JSON; treated as PRESS", topic)
+        elif text.upper() not in ("PRESS", ""):
+            log.warning("panic message on %s with payload %r: treated as PRESS", topic, text[:40])
+        task = asyncio.get_running_loop().create_task(self.panic.panic(room, by))
+        self._panic_tasks.add(task)
+        task.add_done_callback(self._panic_tasks.discard)
 
     def state_topic(self, room_id: str) -> str:
         return f"arcroom/{room_id}/state"
@@ -196,3 +227,16 @@ class Runtime:
     def _publish_state(self, room_id: str) -> None:
         payload = json.dumps(self.room_view(room_id).model_dump(mode="json"))
         self.link.publish(self.state_topic(room_id), payload, qos=1, retain=True)
+
+
+class _PlayerAudio:
+    """A room's player as the panic path sees it."""
+
+    def __init__(self, player: Player) -> None:
+        self.player = player
+
+    async def pause(self, fade_s: float = 0.0) -> None:
+        await self.player.pause()
+
+    async def resume(self, fade_in_s: float = 0.0) -> None:
+        await self.player.resume()

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
 
     # Replaces every room's audio output, e.g. "dummy" on a machine without sound.
     audio_output: str | None = None
+    # Panic: pause the audio at once (0) or after a fade of at most 300 ms.
+    panic_audio_fade_ms: int = Field(default=0, ge=0, le=300)
     # Whether time spent in panic counts towards the phase once it is cleared.
     panic_counts_toward_arc: bool = False
 

@@ -12,9 +12,10 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from app import __version__
-from app.api import routes_catalog, routes_lights, routes_rooms
+from app.api import routes_catalog, routes_lights, routes_panic, routes_rooms, routes_web
 from app.catalog import Catalog
 from app.domain.clock import Clock
 from app.domain.errors import Conflict, DomainError, NotFound
@@ -51,8 +52,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         return JSONResponse({"detail": exc.message}, status_code=_STATUS.get(type(exc), 400))
 
     app.include_router(routes_catalog.router)
+    app.include_router(routes_panic.router)
     app.include_router(routes_rooms.router)
     app.include_router(routes_lights.router)
+    app.include_router(routes_web.router)
+    app.mount("/static", StaticFiles(directory=routes_web.STATIC), name="static")
     return app
 
 

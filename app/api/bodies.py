@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -64,3 +66,9 @@ class OneLight(_Body):
         if self.rgb is not None and not all(0 <= c <= 255 for c in self.rgb):
             raise ValueError("rgb components must be 0-255")
         return self
+
+
+class ClearPanic(_Body):
+    mode: Literal["restore", "hold"] = Field(
+        description="restore: lights back to the pre-panic scene over ~10 s and the music resumes with a "
+                    "fade-in; hold: the room stays bright and quiet, the session stays on hold")

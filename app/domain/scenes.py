@@ -44,4 +44,7 @@ class ScenesFile(BaseModel):
         missing = required - set(self.scenes)
         if missing:
             raise ValueError(f"missing required scene(s): {', '.join(sorted(missing))}")
+        panic = self.scenes["panic"]
+        if panic.fade_s > 0.5:
+            raise ValueError("the panic scene must fade in 0.5 s or less")
         return self

@@ -63,6 +63,13 @@ class Override(BaseModel):
     detail: str
 
 
+@dataclass(frozen=True)
+class LightingSnapshot:
+    targets: dict[str, LightState]
+    scene: tuple[str, SceneSource] | None
+    override: Override | None
+
+
 class RoomLighting(BaseModel):
     scene: str | None
     source: SceneSource | None
@@ -183,6 +190,36 @@ class Lighting:
     def has_override(self, room: str) -> bool:
         return room in self._override
 
+    def snapshot(self, room: str) -> LightingSnapshot:
+        """Where each light is heading, and why: what a panic must be able to return to."""
+        channels = self._room(room)
+        return LightingSnapshot(
+            targets={name: ch.fade.target for name, ch in channels.items() if ch.fade is not None},
+            scene=self._scene.get(room), override=self._override.get(room))
+
+    def restore(self, room: str, snapshot: LightingSnapshot, transition_s: float) -> None:
+        for name, ch in self._room(room).items():
+            if name in snapshot.targets:
+                self._fade(ch, snapshot.targets[name], transition_s)
+        if snapshot.scene is not None:
+            self._scene[room] = snapshot.scene
+        if snapshot.override is not None:
+            self._override[room] = snapshot.override
+        else:
+            self._override.pop(room, None)
+        self._notify(room)
+
+    def delivery(self, room: str) -> dict[str, str]:
+        """Per light: confirmed (it reports the last command), sent (published), or unconfirmed
+        (the broker is away: it goes out on reconnect)."""
+        out = {}
+        for name, ch in self._room(room).items():
+            if ch.confirmed:
+                out[name] = "confirmed"
+            else:
+                out[name] = "sent" if self.link.connected else "unconfirmed"
+        return out
+
     def reassert_all(self) -> None:
         for ch in self._channels():
             self._reassert(ch)
@@ -226,6 +263,8 @@ class Lighting:
         change = abs(target.level_pct - start.level_pct)
         native = duration_s <= 0 or (transition is not None
                                      and transition_fits(duration_s, transition.unit, transition.max_s, change))
+        if not native and duration_s <= self.step_s:
+            duration_s, native = 0.0, True  # too short to step: go there now (the panic scene, say)
         ch.fade = Fade(start, target, now, max(0.0, duration_s), native)
         if native:
             ch.next_step_at = None

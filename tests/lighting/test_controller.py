@@ -30,6 +30,7 @@ class RecordingLink:
         self.sent: list[tuple[str, dict[str, object]]] = []
         self.handlers: dict[str, list[Callable[[str, bytes], None]]] = {}
         self.hooks: list[Callable[[], None]] = []
+        self.connected = True
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False,
                 queue_offline: bool = True) -> None:
