@@ -36,7 +36,8 @@ class VlcPlayer:
     def __init__(self, output: str = "default", device: str | None = None, name: str = "room") -> None:
         self.output = output
         self._args = vlc_args(output, device)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"libvlc-{name}")
+        self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(max_workers=1,
+                                                                        thread_name_prefix=f"libvlc-{name}")
         self._vlc: ModuleType | None = None
         self._instance: Any = None
         self._player: Any = None
@@ -44,6 +45,8 @@ class VlcPlayer:
         self._volume = 100
 
     async def _call(self, fn: Callable[[], T]) -> T:
+        if self._executor is None:
+            raise AudioUnavailable("the player is closed")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     async def start(self) -> None:
@@ -65,6 +68,9 @@ class VlcPlayer:
         await self._call(create)
 
     async def close(self) -> None:
+        if self._executor is None:
+            return  # already closed
+
         def release() -> None:
             if self._player is not None:
                 self._player.stop()
@@ -77,6 +83,7 @@ class VlcPlayer:
             await self._call(release)
         finally:
             self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
     async def play(self, path: str, *, start_ms: int = 0) -> None:
         def play() -> None:

@@ -7,9 +7,37 @@ import errno
 import logging
 import socket
 
+from contextlib import suppress
+
+from amqtt.adapters import StreamWriterAdapter
 from amqtt.broker import Broker
 
 log = logging.getLogger(__name__)
+
+
+async def _close_even_if_reset(self: StreamWriterAdapter) -> None:
+    """StreamWriterAdapter.close that closes the socket even when the peer has already reset it.
+
+    amqtt 0.12.1 marks the adapter closed, then write_eof() raises ENOTCONN on a reset connection
+    and the socket is never closed: one leaked socket per client that leaves mid-delivery.
+    """
+    if self.is_closed:
+        return
+    self.is_closed = True
+    writer = self._writer
+    try:
+        await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except OSError:
+        pass
+    finally:
+        writer.close()
+        with suppress(AttributeError, OSError):
+            await writer.wait_closed()
+
+
+StreamWriterAdapter.close = _close_even_if_reset  # type: ignore[method-assign]
 
 
 class EmbeddedBroker:

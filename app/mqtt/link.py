@@ -75,6 +75,7 @@ class MqttLink:
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
         self._on_connect_hooks: list[Callable[[], None]] = []
+        self._pending: set[asyncio.Task[None]] = set()
         self.connects = 0
         self.last_error: str | None = None
 
@@ -109,7 +110,9 @@ class MqttLink:
         first = topic_filter not in self._handlers
         self._handlers.setdefault(topic_filter, []).append(handler)
         if first and self._client is not None and self.connected:
-            asyncio.get_running_loop().create_task(self._subscribe_now(topic_filter))
+            task = asyncio.get_running_loop().create_task(self._subscribe_now(topic_filter))
+            self._pending.add(task)  # keep a reference until done, as asyncio asks
+            task.add_done_callback(self._pending.discard)
 
     async def _subscribe_now(self, topic_filter: str) -> None:
         try:

@@ -1,0 +1,247 @@
+"""The embedded broker (amqtt), exercised by real MQTT clients, alone and inside the full app."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import gc
+import json
+import socket
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from app.api import create_app
+from app.audio import FakePlayer
+from app.domain.clock import ManualClock
+from app.domain.rooms import Room
+from app.mqtt import EmbeddedBroker
+from app.settings import Settings
+from tests.conftest import free_port, serve
+
+WAIT_S = 15
+
+
+@asynccontextmanager
+async def client(port: int, *topic_filters: str) -> AsyncIterator[aiomqtt.Client]:
+    async with aiomqtt.Client("127.0.0.1", port, identifier=f"test-{uuid.uuid4().hex[:10]}") as c:
+        for topic_filter in topic_filters:
+            await c.subscribe(topic_filter, qos=1)
+        yield c
+
+
+async def next_message(c: aiomqtt.Client, topic: str,
+                       accept: Callable[[aiomqtt.Message], bool] = lambda m: True) -> aiomqtt.Message:
+    async with asyncio.timeout(WAIT_S):
+        async for message in c.messages:
+            if message.topic.matches(topic) and accept(message):
+                return message
+    raise AssertionError("message iteration ended")  # pragma: no cover - aiomqtt raises instead
+
+
+@asynccontextmanager
+async def embedded(port: int, **kwargs: Any) -> AsyncIterator[EmbeddedBroker]:
+    broker = EmbeddedBroker("127.0.0.1", port, **kwargs)
+    await broker.start()
+    try:
+        yield broker
+    finally:
+        await broker.stop()
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port some other program (say, a mosquitto service) is listening on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield int(s.getsockname()[1])
+
+
+async def test_clients_exchange_messages_through_the_embedded_broker() -> None:
+    port = free_port()
+    async with embedded(port) as broker:
+        assert broker.port == port
+        async with client(port, "lights/#") as receiver, client(port) as sender:
+            await sender.publish("lights/room1/set", b'{"state":"ON"}', qos=1)
+            message = await next_message(receiver, "lights/#")
+            assert message.topic.value == "lights/room1/set"
+            assert message.payload == b'{"state":"ON"}'
+
+
+async def test_a_retained_message_reaches_a_client_that_subscribes_later() -> None:
+    port = free_port()
+    async with embedded(port):
+        async with client(port) as sender:
+            await sender.publish("arcroom/one/state", b'{"id":"one"}', qos=1, retain=True)
+        async with client(port, "arcroom/+/state") as late:
+            message = await next_message(late, "arcroom/+/state")
+            assert message.payload == b'{"id":"one"}'
+            assert message.retain
+
+
+async def test_a_taken_port_falls_back_to_a_free_one(taken_port: int) -> None:
+    async with embedded(taken_port) as broker:
+        assert broker.requested_port == taken_port
+        assert broker.port != taken_port
+        async with client(broker.port, "t") as receiver, client(broker.port) as sender:
+            await sender.publish("t", b"reachable on the fallback port", qos=1)
+            assert (await next_message(receiver, "t")).payload == b"reachable on the fallback port"
+
+
+async def test_a_taken_port_with_strict_port_fails_and_says_what_to_set(taken_port: int) -> None:
+    broker = EmbeddedBroker("127.0.0.1", taken_port, strict_port=True)
+    with pytest.raises(OSError) as failure:
+        await broker.start()
+    assert failure.value.errno == errno.EADDRINUSE
+    assert "ARCROOM_MQTT_URL" in str(failure.value)
+    assert str(taken_port) in str(failure.value)
+    await broker.stop()  # harmless after a failed start
+
+
+async def test_port_zero_picks_a_free_port() -> None:
+    async with embedded(0) as broker:
+        assert broker.port != 0
+        async with client(broker.port, "t") as receiver, client(broker.port) as sender:
+            await sender.publish("t", b"x", qos=1)
+            assert (await next_message(receiver, "t")).payload == b"x"
+
+
+def server_side_connections(port: int) -> list[socket.socket]:
+    """Open sockets of this process that were accepted on `port` (the broker's end of each client)."""
+    found = []
+    for obj in gc.get_objects():
+        if isinstance(obj, socket.socket) and obj.fileno() != -1:
+            try:
+                local_port = obj.getsockname()[1]
+            except (OSError, IndexError, TypeError):
+                continue
+            if local_port == port and not obj.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                found.append(obj)
+    return found
+
+
+def _mqtt_string(s: bytes) -> bytes:
+    return len(s).to_bytes(2, "big") + s
+
+
+def _packet(first_byte: int, body: bytes) -> bytes:
+    assert len(body) < 128
+    return bytes([first_byte, len(body)]) + body
+
+
+async def test_a_client_that_leaves_while_a_message_is_on_its_way_is_disconnected_cleanly() -> None:
+    """A device publishes on a topic it also listens to, and leaves at once (MQTT 3.1.1, by hand).
+
+    The broker's copy for the device crosses the device's goodbye. The broker must still close
+    its end of the connection: a long-running service cannot keep one socket per departed device.
+    """
+    port = free_port()
+    broker = EmbeddedBroker("127.0.0.1", port)
+    await broker.start()
+    still_open: list[str] = []
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(_packet(0x10, _mqtt_string(b"MQTT") + b"\x04\x02\x00\x3c" + _mqtt_string(b"light-1")))
+        assert await reader.readexactly(4) == b"\x20\x02\x00\x00"  # CONNACK, accepted
+        writer.write(_packet(0x82, b"\x00\x01" + _mqtt_string(b"lights/1") + b"\x00"))
+        assert (await reader.readexactly(5))[:1] == b"\x90"  # SUBACK
+        assert len(server_side_connections(port)) == 1
+
+        publish = _packet(0x30, _mqtt_string(b"lights/1") + b"ON")
+        disconnect = b"\xe0\x00"
+        writer.write(publish + disconnect)
+        writer.close()
+        await writer.wait_closed()
+
+        try:
+            async with asyncio.timeout(5):
+                while server_side_connections(port):
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            still_open = [repr(s) for s in server_side_connections(port)]
+    finally:
+        await broker.stop()
+        del broker
+        # Whatever amqtt left open is released here and reported below, not in a later test.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gc.collect()
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not still_open and not leaks, (
+        f"the embedded broker kept the departed client's connection open: {still_open or leaks}")
+
+
+# --- the full app with no broker configured --------------------------------------------------
+
+
+def embedded_settings(settings: Settings, port: int) -> Settings:
+    s = settings.model_copy(update={"mqtt_url": None, "embedded_broker_port": port})
+    # model_copy(update=...) marks the fields as set, so the runtime treats the port as chosen
+    # by the operator (strict): the test's port must therefore really be free.
+    assert "embedded_broker_port" in s.model_fields_set
+    return s
+
+
+async def test_the_app_runs_its_own_broker_and_publishes_room_state_there(
+        settings: Settings, clock: ManualClock) -> None:
+    topic = "arcroom/one/state"
+    port = free_port()
+    # The observers stay connected until the service (and its broker) has stopped: clients
+    # leaving while state updates are still on their way trip over the amqtt fault that
+    # test_a_client_that_leaves_while_a_message_is_on_its_way_is_disconnected_cleanly isolates.
+    async with AsyncExitStack() as observers:
+        async with serve(embedded_settings(settings, port), clock) as service:
+            assert service.runtime.broker is not None and service.runtime.broker.port == port
+            early = await observers.enter_async_context(client(port, topic))
+            await next_message(early, topic)  # live or retained: whether it beat the first publish
+
+            lights = await observers.enter_async_context(client(port, topic))
+            first = await next_message(lights, topic)
+            assert first.retain  # a light switched on now learns the room's state from the broker
+            state = json.loads(first.payload)  # type: ignore[arg-type]
+            assert state["id"] == "one"
+            assert state["session"] is None
+
+            r = await service.client.post("/api/rooms/one/session", json={"preset": "psilocybin"})
+            assert r.status_code == 201, r.text
+            session_id = r.json()["session_id"]
+
+            update = await next_message(lights, topic,
+                                        lambda m: json.loads(m.payload)["session"] is not None)  # type: ignore[arg-type]
+            session = json.loads(update.payload)["session"]  # type: ignore[arg-type]
+            assert session["phase"] == "arrival"
+            assert session["session_id"] == session_id
+
+            r = await service.client.get("/api/rooms/one/state")
+            assert r.json()["mqtt_connected"] is True
+
+        # The broker went with the service: nothing is left listening on its port.
+        with pytest.raises(aiomqtt.MqttError):
+            async with client(port):
+                pass  # pragma: no cover - the connection must be refused
+
+
+async def test_the_app_refuses_an_explicitly_chosen_port_that_is_taken(
+        settings: Settings, clock: ManualClock, taken_port: int) -> None:
+    """ARCROOM_EMBEDDED_BROKER_PORT set by the operator: a silent fallback would strand the lights.
+
+    Driven through the app's lifespan directly: under uvicorn the same error ends in
+    "Application startup failed" and exit code 3."""
+    opened: list[str] = []
+
+    def player_factory(room: Room, s: Settings) -> FakePlayer:
+        opened.append(room.id)
+        return FakePlayer(room.audio.output)
+
+    app = create_app(embedded_settings(settings, taken_port), clock=clock, player_factory=player_factory)
+    with pytest.raises(OSError, match="ARCROOM_MQTT_URL") as failure:
+        async with app.router.lifespan_context(app):
+            pass  # pragma: no cover - start-up must fail
+    assert failure.value.errno == errno.EADDRINUSE
+    assert opened == []  # it failed before any room's audio was opened
