@@ -22,6 +22,11 @@ class EventType(StrEnum):
     CUE_ACKNOWLEDGED = "cue_acknowledged"
     OVERRIDE = "override"
     ENDED = "ended"
+    # Music: recorded so that the plan (and a restart) knows where the music really is.
+    AUDIO_PAUSED = "audio_paused"
+    AUDIO_RESUMED = "audio_resumed"
+    TRACK_SKIPPED = "track_skipped"
+    TRACK_FAILED = "track_failed"
 
 
 class Event(BaseModel):

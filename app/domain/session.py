@@ -221,7 +221,7 @@ def replay(
             case EventType.ENDED:
                 arc.history.append((arc.idx, arc.phase_start, t))
                 arc.ended_at = t
-            case EventType.STARTED | EventType.NOTE | EventType.OVERRIDE | EventType.CUE_ACKNOWLEDGED:
+            case _:  # notes, overrides, acknowledgements and music events leave the arc alone
                 pass
         if arc.ended_at is not None:
             break
