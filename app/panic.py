@@ -48,6 +48,7 @@ class LightDelivery(BaseModel):
 class AudioDelivery(BaseModel):
     status: Literal["paused", "unconfirmed"]
     error: str | None = None
+    confirmed_ms: float | None = None  # from the start of the panic to the player confirming
 
 
 class PanicResult(BaseModel):
@@ -111,7 +112,7 @@ class PanicControl:
             session = self.engine.panic(room, by)
         except Exception:  # the room must still brighten if the database is failing
             log.exception("could not record the panic in %s", room)
-        audio = await self._audio_outcome(pause, AUDIO_CONFIRM_S)
+        audio = await self._audio_outcome(pause, AUDIO_CONFIRM_S, started)
         self._notify(room, "panic", {"by": by})
         took_ms = (time.perf_counter() - started) * 1000
         log.warning("PANIC in %s by %s: handled in %.1f ms, audio %s", room, by, took_ms, audio.status)
@@ -133,7 +134,7 @@ class PanicControl:
             del self._rooms[room]
             self.lighting.restore(room, p.lights_before, RESTORE_LIGHTS_S)
             outcome = await self._audio_outcome(
-                asyncio.ensure_future(self.audio[room].resume(RESTORE_AUDIO_FADE_S)), 1.0)
+                asyncio.ensure_future(self.audio[room].resume(RESTORE_AUDIO_FADE_S)), 1.0, time.perf_counter())
             if outcome.error is not None:
                 log.warning("audio in %s did not confirm resuming after panic: %s", room, outcome.error)
         self._notify(room, "panic_cleared", {"mode": mode, "by": by})
@@ -145,11 +146,12 @@ class PanicControl:
         self.lighting.apply_scene(room, "panic", source="panic")
 
     @staticmethod
-    async def _audio_outcome(task: asyncio.Future[None], timeout_s: float) -> AudioDelivery:
+    async def _audio_outcome(task: asyncio.Future[None], timeout_s: float, started: float) -> AudioDelivery:
         done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        took_ms = round((time.perf_counter() - started) * 1000, 3)
         if not done:
             # Left running: the pause is still queued on the player's thread and lands if it recovers.
             return AudioDelivery(status="unconfirmed", error=f"the player did not answer within {timeout_s * 1000:.0f} ms")
         if (exc := task.exception()) is not None:
             return AudioDelivery(status="unconfirmed", error=repr(exc))
-        return AudioDelivery(status="paused")
+        return AudioDelivery(status="paused", confirmed_ms=took_ms)

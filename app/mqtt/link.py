@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections import deque
 from collections.abc import Callable
@@ -75,7 +76,7 @@ class MqttLink:
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
         self._on_connect_hooks: list[Callable[[], None]] = []
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending: set[asyncio.Task[None]] = set()  # subscribes and publishes in flight
         self.connects = 0
         self.last_error: str | None = None
 
@@ -163,6 +164,7 @@ class MqttLink:
         )
 
     async def _on_connect(self, client: aiomqtt.Client) -> None:
+        _no_delay(client)
         self.connects += 1
         self.last_error = None
         log.info("MQTT connected to %s", self.address)
@@ -183,15 +185,23 @@ class MqttLink:
         self._queued.set()
 
     async def _send(self, client: aiomqtt.Client) -> None:
+        # Each publish is handed to paho at once and its acknowledgement awaited in its own task:
+        # waiting for one PUBACK before sending the next would put a network round trip per
+        # light on the panic path. A message lost with the connection is covered by the
+        # re-publish of retained topics and the owners' re-assert hooks on reconnect.
         while True:
             await self._queued.wait()
-            while self._outbox:
-                message = self._outbox[0]
-                await client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
-                # Only dropped once the client took it: a lost connection keeps it for the next one.
-                if self._outbox and self._outbox[0] is message:
-                    self._outbox.popleft()
             self._queued.clear()
+            while self._outbox:
+                m = self._outbox.popleft()
+                task = asyncio.create_task(client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain))
+                self._pending.add(task)
+                task.add_done_callback(self._published)
+
+    def _published(self, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.debug("a publish was not acknowledged: %s", exc)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -204,3 +214,15 @@ class MqttLink:
                             handler(topic, bytes(payload))
                         except Exception:  # a device's bad message must never take the link down
                             log.exception("handler for %s failed on a message on %s", topic_filter, topic)
+
+
+def _no_delay(client: aiomqtt.Client) -> None:
+    """Send small packets at once: with Nagle's algorithm a command can wait for the previous
+    packet's ACK (measured: 44 ms on loopback when the connection also receives)."""
+    paho = getattr(client, "_client", None)  # aiomqtt has no public accessor for the socket
+    sock = paho.socket() if paho is not None else None
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:
+            log.debug("could not set TCP_NODELAY: %s", exc)
