@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +72,11 @@ class MqttLink:
         self.status_topic = status_topic
         self._retained: dict[str, _Outgoing] = {}
         self._outbox: deque[_Outgoing] = deque(maxlen=self.outbox_limit)
-        self._queued = asyncio.Event()
         self._handlers: dict[str, list[Handler]] = {}
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
         self._on_connect_hooks: list[Callable[[], None]] = []
-        self._pending: set[asyncio.Task[None]] = set()  # subscribes and publishes in flight
+        self._pending: set[asyncio.Task[None]] = set()  # subscribes in flight
         self.connects = 0
         self.last_error: str | None = None
 
@@ -89,18 +89,37 @@ class MqttLink:
 
     def publish(self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False,
                 queue_offline: bool = True) -> None:
-        """Queue a message. With queue_offline=False it is dropped while the broker is away:
-        for commands whose owner re-asserts the current state on reconnect (see on_connect)."""
+        """Send a message now, without waiting for the broker's acknowledgement.
+
+        While the broker is away: a retained topic keeps its latest payload for the reconnect;
+        other messages wait in a bounded queue, unless queue_offline=False (commands whose
+        owner re-asserts the current state on reconnect, see on_connect)."""
         data = payload.encode() if isinstance(payload, str) else payload
         message = _Outgoing(topic, data, qos, retain)
         if retain:
             self._retained[topic] = message
-            if not self.connected:
-                return  # sent with every other retained topic on connect
-        elif not queue_offline and not self.connected:
+        if self.connected and self._send_now(message):
             return
-        self._outbox.append(message)
-        self._queued.set()
+        if not retain and queue_offline:
+            self._outbox.append(message)
+
+    def _send_now(self, m: _Outgoing) -> bool:
+        # aiomqtt's publish() awaits each PUBACK; waiting for one before sending the next would put
+        # a network round trip per light on the panic path. paho, which aiomqtt wraps and which
+        # tracks QoS 1 delivery itself, takes the message at once.
+        paho = getattr(self._client, "_client", None)
+        if paho is None:
+            return False
+        if paho.publish(m.topic, m.payload, m.qos, m.retain).rc != mqtt.MQTT_ERR_SUCCESS:
+            return False
+        # Write it to the socket now rather than a loop turn or two later, behind whatever else is
+        # ready to run (the socket is non-blocking: what does not fit waits for the writer callback).
+        paho.loop_write()
+        if not paho.want_write():
+            # aiomqtt adds its writer callback through call_soon_threadsafe; queue the matching
+            # removal behind it, or the callback would spin on an idle socket.
+            asyncio.get_running_loop().call_soon_threadsafe(_drop_idle_writer, paho)
+        return True
 
     def on_connect(self, hook: Callable[[], None]) -> None:
         """Call `hook` after every (re)connect, once subscriptions are in place."""
@@ -131,11 +150,9 @@ class MqttLink:
                     self._client = client
                     await self._on_connect(client)
                     delay = self.backoff_start_s
-                    async with asyncio.TaskGroup() as tasks:
-                        tasks.create_task(self._send(client))
-                        tasks.create_task(self._receive(client))
-            except* aiomqtt.MqttError as group:
-                self.last_error = "; ".join(str(e) for e in group.exceptions)
+                    await self._receive(client)
+            except aiomqtt.MqttError as exc:
+                self.last_error = str(exc)
                 log.warning("MQTT %s unavailable (%s); retrying in %.2f s", self.address, self.last_error, delay)
             finally:
                 self._connected.clear()
@@ -150,6 +167,7 @@ class MqttLink:
                 await asyncio.wait_for(self._client.publish(self.status_topic, b"offline", qos=1, retain=True), 2)
             except (aiomqtt.MqttError, TimeoutError):
                 pass
+
 
     def _make_client(self) -> aiomqtt.Client:
         a = self.address
@@ -171,37 +189,16 @@ class MqttLink:
         await client.publish(self.status_topic, b"online", qos=1, retain=True)
         for topic_filter in self._handlers:
             await client.subscribe(topic_filter, qos=1)
-        # The broker may have lost everything: give it the current state before anything else.
-        pending = [m for m in self._outbox if not m.retain]
-        self._outbox.clear()
-        self._outbox.extend(self._retained.values())
-        self._outbox.extend(pending)
         self._connected.set()
+        # The broker may have lost everything: give it the current state before anything else.
+        for message in [*self._retained.values(), *self._outbox]:
+            self._send_now(message)
+        self._outbox.clear()
         for hook in self._on_connect_hooks:
             try:
                 hook()
             except Exception:
                 log.exception("on-connect hook failed")
-        self._queued.set()
-
-    async def _send(self, client: aiomqtt.Client) -> None:
-        # Each publish is handed to paho at once and its acknowledgement awaited in its own task:
-        # waiting for one PUBACK before sending the next would put a network round trip per
-        # light on the panic path. A message lost with the connection is covered by the
-        # re-publish of retained topics and the owners' re-assert hooks on reconnect.
-        while True:
-            await self._queued.wait()
-            self._queued.clear()
-            while self._outbox:
-                m = self._outbox.popleft()
-                task = asyncio.create_task(client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain))
-                self._pending.add(task)
-                task.add_done_callback(self._published)
-
-    def _published(self, task: asyncio.Task[None]) -> None:
-        self._pending.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.debug("a publish was not acknowledged: %s", exc)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -226,3 +223,9 @@ def _no_delay(client: aiomqtt.Client) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as exc:
             log.debug("could not set TCP_NODELAY: %s", exc)
+
+
+def _drop_idle_writer(paho: mqtt.Client) -> None:
+    sock = paho.socket()
+    if sock is not None and not paho.want_write():
+        asyncio.get_running_loop().remove_writer(sock.fileno())

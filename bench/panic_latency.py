@@ -1,0 +1,236 @@
+"""Panic latency, end to end: HTTP request sent -> the last of the room's 8 light commands received.
+
+Real Mosquitto; the service under uvicorn in its own process (real libVLC on its dummy output);
+a separate subscriber process timestamps every light command with the system-wide monotonic
+clock. Each round panics room r00, waits for its 8 light commands, then clears the panic.
+"Loaded" adds 19 more rooms of 8 lights with scene fades running, 50 connected SSE clients and
+200 API requests a second from another process.
+
+    .venv/bin/python -m bench.panic_latency [--rounds 500] [--mode idle|loaded|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from tests.support import Mosquitto, free_port
+
+ROOMS = 20
+# Room r00's lights: one of each family, and how its panic command reads (100 %).
+MEASURED = [
+    ("ceiling", "zigbee2mqtt", "r00_ceiling", "zigbee2mqtt/r00_ceiling/set", lambda p: _j(p)["brightness"] == 254),
+    ("lamp", "tasmota", "r00_lamp", "cmnd/r00_lamp/Backlog", lambda p: "Dimmer 100" in p),
+    ("duo", "shelly_gen1", "r00_duo", "shellies/r00_duo/light/0/set", lambda p: _j(p)["brightness"] == 100),
+    ("dimmer", "shelly_gen2", "r00-dimmer", "r00-dimmer/rpc", lambda p: _j(p)["params"]["brightness"] == 100),
+    ("strip", "wled", "r00_strip", "wled/r00_strip/api", lambda p: _j(p)["bri"] == 255),
+    ("esp", "esphome", "r00-esp/light/lamp", "r00-esp/light/lamp/command", lambda p: _j(p)["brightness"] == 255),
+    ("ha", "ha_json", "clinic/r00/ha", "clinic/r00/ha/set", lambda p: _j(p)["brightness"] == 255),
+    ("diy", "generic_template", "clinic/r00/diy", "clinic/r00/diy/set", lambda p: _j(p)["brightness"] == 255),
+]
+ROLES = ["ceiling", "lamp", "lamp", "accent", "accent", "lamp", "accent", "ceiling"]
+# Loaded rooms: devices whose long fades Arcroom steps every second (continuous traffic).
+LOADED_PROFILES = ["shelly_gen1", "tasmota", "zigbee2mqtt", "shelly_gen1", "tasmota", "wled", "shelly_gen1", "tasmota"]
+
+
+def _j(payload: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(payload)
+
+
+def _is_panic(check: Callable[[str], bool], payload: str) -> bool:
+    try:
+        return bool(check(payload))
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+def rooms_yaml() -> str:
+    lines = ["rooms:"]
+    for r in range(ROOMS):
+        room = f"r{r:02d}"
+        lines += [f"  - id: {room}", f"    name: Room {r}", "    audio: {output: dummy}", "    lights:"]
+        if r == 0:
+            for (name, profile, topic, _, _), role in zip(MEASURED, ROLES):
+                lines.append(f"      - {{name: {name}, profile: {profile}, topic: '{topic}', role: {role}}}")
+        else:
+            for i, (profile, role) in enumerate(zip(LOADED_PROFILES, ROLES)):
+                lines.append(f"      - {{name: l{i}, profile: {profile}, topic: '{room}_l{i}', role: {role}}}")
+    return "\n".join(lines) + "\n"
+
+
+def subscriber(port: int, topics: list[str], out: mp.Queue, ready: mp.Event) -> None:  # type: ignore[type-arg]
+    """Another process, standing in for the lights: timestamps each command as it arrives."""
+    import socket
+
+    import paho.mqtt.client as mqtt
+
+    def on_connect(client: mqtt.Client, *_: object) -> None:
+        client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client.subscribe([(t, 0) for t in topics])
+
+    def on_subscribe(*_: object) -> None:
+        ready.set()
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        out.put((time.monotonic_ns(), msg.topic, msg.payload.decode()))
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-lights")
+    client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
+    client.connect("127.0.0.1", port)
+    client.loop_forever()
+
+
+def load(base: str, stop: mp.Event, ready: mp.Event) -> None:  # type: ignore[type-arg]
+    """Another process: 50 SSE clients and 200 API requests a second on the other rooms."""
+
+    async def sse(client: httpx.AsyncClient, room: str) -> None:
+        async with client.stream("GET", f"/api/rooms/{room}/stream") as response:
+            async for _ in response.aiter_lines():
+                pass
+
+    async def main() -> None:
+        limits = httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(base_url=base, timeout=None, limits=limits) as client:
+            streams = [asyncio.create_task(sse(client, f"r{1 + i % (ROOMS - 1):02d}")) for i in range(50)]
+            ready.set()
+            interval, n, started = 1 / 200, 0, time.monotonic()
+            while not stop.is_set():
+                room = f"r{1 + n % (ROOMS - 1):02d}"
+                asyncio.create_task(client.get(f"/api/rooms/{room}/state"))
+                n += 1
+                await asyncio.sleep(max(0.0, started + n * interval - time.monotonic()))
+            for task in streams:
+                task.cancel()
+
+    asyncio.run(main())
+
+
+def percentiles(values: list[float]) -> str:
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return f"p50 {q[49]:6.2f}  p95 {q[94]:6.2f}  p99 {q[98]:6.2f}  max {max(values):6.2f}"
+
+
+def measure(http: httpx.Client, messages: mp.Queue, rounds: int) -> dict[str, list[float]]:  # type: ignore[type-arg]
+    lights_ms, audio_ms, server_ms, rtt_ms, misses = [], [], [], [], 0
+    for _ in range(rounds):
+        while not messages.empty():
+            messages.get_nowait()
+        sent = time.monotonic_ns()
+        response = http.post("/api/rooms/r00/panic")
+        rtt_ms.append((time.monotonic_ns() - sent) / 1e6)
+        body = response.json()
+        server_ms.append(body["took_ms"])
+        if body["audio"]["confirmed_ms"] is not None:
+            audio_ms.append(body["audio"]["confirmed_ms"])
+        arrived: dict[str, int] = {}
+        deadline = time.monotonic() + 2
+        while len(arrived) < len(MEASURED) and time.monotonic() < deadline:
+            try:
+                at, topic, payload = messages.get(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception:
+                break
+            for _, _, _, command_topic, check in MEASURED:
+                if topic == command_topic and topic not in arrived and _is_panic(check, payload):
+                    arrived[topic] = at
+        if len(arrived) < len(MEASURED):
+            misses += 1
+        else:
+            lights_ms.append((max(arrived.values()) - sent) / 1e6)
+        http.post("/api/rooms/r00/panic/clear", json={"mode": "restore"})
+        time.sleep(0.01)
+    if misses:
+        print(f"  WARNING: {misses} round(s) did not see all 8 light commands within 2 s")
+    return {"lights": lights_ms, "audio": audio_ms, "server": server_ms, "http": rtt_ms}
+
+
+def report(name: str, results: dict[str, list[float]]) -> None:
+    print(f"\n{name}: {len(results['lights'])} panics")
+    print(f"  request sent -> last of 8 light commands received (ms): {percentiles(results['lights'])}")
+    print(f"  audio paused, confirmed by libVLC, server-side (ms):    {percentiles(results['audio'])}")
+    print(f"  panic handled, server-side (ms):                       {percentiles(results['server'])}")
+    print(f"  HTTP round trip (ms):                                  {percentiles(results['http'])}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=500)
+    parser.add_argument("--mode", choices=["idle", "loaded", "both"], default="both")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        broker = Mosquitto(work)
+        broker.start()
+        rooms = work / "rooms.yaml"
+        rooms.write_text(rooms_yaml())
+        port = free_port()
+        env = {**os.environ, "ARCROOM_MQTT_URL": broker.url, "ARCROOM_ROOMS_FILE": str(rooms),
+               "ARCROOM_DATABASE": str(work / "bench.db"), "ARCROOM_AUDIO_OUTPUT": "dummy"}
+        service = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port),
+                                    "--log-level", "warning"], env=env)
+        base = f"http://127.0.0.1:{port}"
+        ctx = mp.get_context("spawn")
+        messages: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+        ready = ctx.Event()
+        lights = ctx.Process(target=subscriber, args=(broker.port, [m[3] for m in MEASURED], messages, ready),
+                             daemon=True)
+        try:
+            with httpx.Client(base_url=base, timeout=10) as http:
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        if http.get("/api/health").json()["mqtt"]["connected"]:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise SystemExit("the service did not come up")
+                    time.sleep(0.1)
+                for r in range(ROOMS):
+                    http.post(f"/api/rooms/r{r:02d}/session", json={"preset": "lsd"})
+                    http.post(f"/api/rooms/r{r:02d}/session/dose")
+                lights.start()
+                if not ready.wait(10):
+                    raise SystemExit("the subscriber did not connect")
+                print(f"Arcroom panic latency: {args.rounds} rounds per mode, room r00 with 8 lights "
+                      f"(one per device family), {os.cpu_count()} CPUs")
+                if args.mode in ("idle", "both"):
+                    measure(http, messages, 20)  # warm-up
+                    report("idle", measure(http, messages, args.rounds))
+                if args.mode in ("loaded", "both"):
+                    for r in range(1, ROOMS):
+                        http.put(f"/api/rooms/r{r:02d}/lights", json={"scene": "peak", "transition": 3600})
+                    stop, load_ready = ctx.Event(), ctx.Event()
+                    loader = ctx.Process(target=load, args=(base, stop, load_ready), daemon=True)
+                    loader.start()
+                    load_ready.wait(10)
+                    time.sleep(1)
+                    try:
+                        report("loaded (19 rooms x 8 lights fading, 50 SSE clients, 200 requests/s)",
+                               measure(http, messages, args.rounds))
+                    finally:
+                        stop.set()
+                        loader.join(5)
+                        if loader.is_alive():
+                            loader.terminate()
+        finally:
+            lights.terminate()
+            service.terminate()
+            service.wait(10)
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()
