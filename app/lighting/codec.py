@@ -27,6 +27,11 @@ class DecodeError(ValueError):
     """A device message that does not say anything we can use."""
 
 
+class NotAReport(DecodeError):
+    """A well-formed message on a state topic that carries no light state (e.g. Tasmota's
+    {"Fade":"ON"} reply, a Shelly event): expected traffic, not an error."""
+
+
 @dataclass(frozen=True)
 class Outgoing:
     topic: str
@@ -89,12 +94,12 @@ def decode_state(profile: Profile, payload: bytes) -> dict[str, Any]:
     obj = _json_object(text)
     for key, expected in spec.match.items():
         if not _same(obj.get(key), expected):
-            raise DecodeError(f"not a state message ({key}={obj.get(key)!r})")
+            raise NotAReport(f"not a state message ({key}={obj.get(key)!r})")
     if spec.path:
         for step in spec.path.split("."):
             obj = obj.get(step) if isinstance(obj, dict) else None  # type: ignore[assignment]
             if not isinstance(obj, dict):
-                raise DecodeError(f"no {spec.path!r} in the message")
+                raise NotAReport(f"no {spec.path!r} in the message")
     out: dict[str, Any] = {}
     if spec.power is not None and spec.power.key in obj:
         on = _power(spec.power, obj[spec.power.key])
@@ -112,7 +117,7 @@ def decode_state(profile: Profile, payload: bytes) -> dict[str, Any]:
             if 1000 <= kelvin <= 10000:
                 out["kelvin"] = kelvin
     if not out:
-        raise DecodeError("no light fields in the message")
+        raise NotAReport("no light fields in the message")
     return out
 
 

@@ -25,7 +25,7 @@ from app.domain.light import OFF, Fade, LightState, clamp_kelvin, matches, merge
 from app.domain.profiles import Profile
 from app.domain.rooms import Light, Room
 from app.domain.scenes import Scene
-from app.lighting.codec import DecodeError, availability_topic, decode_availability, decode_state, \
+from app.lighting.codec import DecodeError, NotAReport, availability_topic, decode_availability, decode_state, \
     encode_command, state_topics
 from app.mqtt.link import MqttLink
 
@@ -322,6 +322,9 @@ class Lighting:
         try:
             fields = decode_state(ch.profile, payload)
             ch.reported = merge(ch.reported, fields)
+        except NotAReport as exc:
+            log.debug("no light state from %s/%s: %s", ch.room, ch.light.name, exc)
+            return
         except (DecodeError, ValueError) as exc:
             log.warning("ignored a report from %s/%s (%s): %s", ch.room, ch.light.name, ch.profile.id, exc)
             return
@@ -340,9 +343,11 @@ class Lighting:
         ch.online = online
         if online:
             ch.last_seen = self.clock.now()
+            # Every "online" is a fresh connection of the device (or of us, getting the retained
+            # message): it may have missed commands, so it gets where it should be now.
             if was is False:
                 log.info("%s/%s is back online: sending its intended state", ch.room, ch.light.name)
-                self._reassert(ch)
+            self._reassert(ch)
         else:
             log.warning("%s/%s is offline", ch.room, ch.light.name)
         self._notify(ch.room)

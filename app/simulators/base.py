@@ -72,6 +72,7 @@ class SimulatedLight:
         self._t0 = 0.0
         self._duration = 0.0
         self._client_id = f"sim-{self.family}-{uuid.uuid4().hex[:12]}"
+        self._replies: set[asyncio.Task[None]] = set()
 
     # --- what a family provides -----------------------------------------------------------------
 
@@ -200,12 +201,23 @@ class SimulatedLight:
         except Exception:  # a firmware bug must not unplug the light: keep serving
             log.exception("%s %s: command on %s failed", self.family, self.topic, topic)
             return
-        if self._client is not None:
-            await self._publish(self._client, replies)
+        if self._client is not None and replies:
+            # Like firmware, answer without holding up the next command: a reply that waits for
+            # its PUBACK would also hide a dead connection from the message loop until it times out.
+            task = asyncio.create_task(self._publish_quietly(self._client, replies))
+            self._replies.add(task)
+            task.add_done_callback(self._replies.discard)
 
     def _availability(self) -> Outgoing:
         return Outgoing(self.availability_topic, self.online_payload if self.online else self.offline_payload,
                         retain=True, qos=1)
+
+    @classmethod
+    async def _publish_quietly(cls, client: aiomqtt.Client, messages: list[Outgoing]) -> None:
+        try:
+            await cls._publish(client, messages)
+        except aiomqtt.MqttError as exc:
+            log.info("reply not delivered: %s", exc)
 
     @staticmethod
     async def _publish(client: aiomqtt.Client, messages: list[Outgoing]) -> None:
