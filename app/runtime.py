@@ -21,6 +21,7 @@ from app.engine import Notice, SessionEngine
 from app.lighting import Lighting, RoomLighting
 from app.lighting.demo import run_simulator
 from app.mqtt import BrokerAddress, EmbeddedBroker, MqttLink
+from app.mqtt.discovery import HA_STATUS_TOPIC, discovery_messages
 from app.panic import PanicControl, PanicStatus
 from app.pubsub import Hub
 from app.settings import Settings
@@ -143,6 +144,8 @@ class Runtime:
                                          {room_id: _PlayerAudio(player) for room_id, player in players.items()},
                                          clock, runtime.notify, audio_fade_s=settings.panic_audio_fade_ms / 1000)
             link.subscribe("arcroom/+/panic", runtime._on_panic_message)
+            link.subscribe(HA_STATUS_TOPIC, runtime._on_home_assistant_status)
+            runtime._publish_discovery()
             for state in resumed:
                 if state.panic:
                     runtime.panic.resume_after_restart(state.room, state.now)
@@ -211,6 +214,18 @@ class Runtime:
         task = asyncio.get_running_loop().create_task(self.panic.panic(room, by))
         self._panic_tasks.add(task)
         task.add_done_callback(self._panic_tasks.discard)
+
+    def _publish_discovery(self) -> None:
+        # Retained, so the link republishes them after every reconnect as well.
+        for room in self.engine.rooms.values():
+            for topic, payload in discovery_messages(room, self.link.status_topic):
+                self.link.publish(topic, payload, qos=1, retain=True)
+
+    def _on_home_assistant_status(self, topic: str, payload: bytes) -> None:
+        if payload.strip().lower() == b"online":  # Home Assistant (re)started: tell it again
+            self._publish_discovery()
+            for room_id in self.engine.rooms:
+                self._publish_state(room_id)
 
     def state_topic(self, room_id: str) -> str:
         return f"arcroom/{room_id}/state"
