@@ -66,6 +66,7 @@ class SessionEngine:
         self._panic_counts = panic_counts_toward_arc
         self._live: dict[str, _Live] = {}
         self._wake = asyncio.Event()
+        self.version = 0  # bumped whenever something is announced: lets views be cached
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -261,6 +262,8 @@ class SessionEngine:
                 if cue.id not in live.announced_cues:
                     live.announced_cues.add(cue.id)
                     notices.append(Notice(room, "cue", now, state, cue.model_dump()))
+        if notices:
+            self.version += 1
         for notice in notices:
             log.info("%s %s %s", room, notice.kind, notice.detail)
             self.notices.publish(notice)

@@ -41,6 +41,8 @@ def vlc_player_for(room: Room, settings: Settings) -> Player:
 LIGHT_NOTICE_INTERVAL_S = 0.25
 # Restoring a room after a restart: a short fade, in case a light lost its state meanwhile.
 RESTORE_FADE_S = 5.0
+# A room's serialised view is reused within the same quarter second (and until anything changes).
+VIEW_CACHE_PER_S = 4
 
 
 class RoomView(BaseModel):
@@ -101,6 +103,8 @@ class Runtime:
         self.panic: PanicControl  # set by running()
         self._panic_tasks: set[asyncio.Task[Any]] = set()
         self._light_notice_pending: set[str] = set()
+        self._versions: dict[str, int] = {}
+        self._view_cache: dict[str, tuple[tuple[int, ...], bytes]] = {}
 
     @classmethod
     @asynccontextmanager
@@ -172,7 +176,20 @@ class Runtime:
                         panic=self.panic.status(room_id), lighting=self.lighting.view(room_id), audio=self.players[room_id].status(),
                         mqtt_connected=self.link.connected)
 
+    def room_view_json(self, room_id: str) -> bytes:
+        """The room view serialised, shared by every reader of the same moment: the dashboard's
+        stream, its polling, and the MQTT state topic all ask for it after each change."""
+        key = (self.engine.version, self.lighting.version, self._versions.get(room_id, 0),
+               int(self.engine.clock.now() * VIEW_CACHE_PER_S))
+        cached = self._view_cache.get(room_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        data = self.room_view(room_id).model_dump_json().encode()
+        self._view_cache[room_id] = (key, data)
+        return data
+
     def notify(self, room: str, kind: str, detail: dict[str, Any] | None = None) -> None:
+        self._versions[room] = self._versions.get(room, 0) + 1
         self.changes.publish(RoomChange(room, kind, detail or {}))
 
     def _lights_changed(self, room: str) -> None:
@@ -240,8 +257,7 @@ class Runtime:
                 self._publish_state(change.room)
 
     def _publish_state(self, room_id: str) -> None:
-        payload = json.dumps(self.room_view(room_id).model_dump(mode="json"))
-        self.link.publish(self.state_topic(room_id), payload, qos=1, retain=True)
+        self.link.publish(self.state_topic(room_id), self.room_view_json(room_id), qos=1, retain=True)
 
 
 class _PlayerAudio:

@@ -23,14 +23,14 @@ async def rooms(rt: Runtime = Depends(runtime)) -> list[RoomView]:
     return [rt.room_view(room_id) for room_id in rt.engine.rooms]
 
 
-@router.get("/{room}", dependencies=[Read])
-async def room(room: str, rt: Runtime = Depends(runtime)) -> RoomView:
-    return rt.room_view(room)
+@router.get("/{room}", dependencies=[Read], response_model=RoomView)
+async def room(room: str = Depends(known_room), rt: Runtime = Depends(runtime)) -> Response:
+    return Response(rt.room_view_json(room), media_type="application/json")
 
 
-@router.get("/{room}/state", dependencies=[Read])
-async def room_state(room: str, rt: Runtime = Depends(runtime)) -> RoomView:
-    return rt.room_view(room)
+@router.get("/{room}/state", dependencies=[Read], response_model=RoomView)
+async def room_state(room: str = Depends(known_room), rt: Runtime = Depends(runtime)) -> Response:
+    return Response(rt.room_view_json(room), media_type="application/json")
 
 
 @router.post("/{room}/session", status_code=status.HTTP_201_CREATED, dependencies=[Control])
@@ -89,7 +89,7 @@ async def end(room: str, body: Annotated[End | None, Body()] = None,
 async def stream(request: Request, room: str = Depends(known_room),
                  rt: Runtime = Depends(runtime)) -> AsyncIterable[ServerSentEvent]:
     with rt.changes.subscribe() as changes:
-        yield ServerSentEvent(event="state", data=rt.room_view(room).model_dump(mode="json"), retry=2000)
+        yield ServerSentEvent(event="state", raw_data=rt.room_view_json(room).decode(), retry=2000)
         while not await request.is_disconnected():
             batch = [await changes.get()]
             while not changes.empty():  # one action may make several notices: one state for all
@@ -99,4 +99,4 @@ async def stream(request: Request, room: str = Depends(known_room),
                 if change.kind in ("phase", "cue"):
                     yield ServerSentEvent(event=change.kind, data=change.detail)
             if mine:
-                yield ServerSentEvent(event="state", data=rt.room_view(room).model_dump(mode="json"))
+                yield ServerSentEvent(event="state", raw_data=rt.room_view_json(room).decode())

@@ -106,7 +106,7 @@ class Lighting:
         self.link = link
         self.scenes = scenes
         self.clock = clock
-        self._notify = notify
+        self._notify_listener = notify
         self._rooms: dict[str, dict[str, _Channel]] = {
             room.id: {light.name: _Channel(room.id, light, profiles[light.profile]) for light in room.lights}
             for room in rooms.values()
@@ -115,6 +115,7 @@ class Lighting:
         self._override: dict[str, Override] = {}
         self._wake = asyncio.Event()
         self._rpc_ids = itertools.count(1)
+        self.version = 0  # bumped on every change: lets views be cached
 
     # --- wiring ------------------------------------------------------------------------------
 
@@ -186,6 +187,10 @@ class Lighting:
         cleared = self._override.pop(room, None) is not None
         self._notify(room)
         return cleared
+
+    def _notify(self, room: str) -> None:
+        self.version += 1
+        self._notify_listener(room)
 
     def has_override(self, room: str) -> bool:
         return room in self._override
