@@ -10,6 +10,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from app.config_files import ConfigFileError, line_of, load_yaml, validate_document
+from app.domain.playlists import Playlist, check_against_presets, load_playlists
 from app.domain.presets import Preset
 from app.domain.profiles import Profile
 from app.domain.rooms import Room, RoomsFile
@@ -89,9 +90,16 @@ class Catalog:
     rooms: dict[str, Room]
     profiles: dict[str, Profile]
     scenes: dict[str, Scene]
+    playlists: dict[str, Playlist]
 
     @classmethod
-    def load(cls, presets_dir: Path, rooms_file: Path, profiles_dir: Path, scenes_file: Path) -> Catalog:
+    def load(cls, presets_dir: Path, rooms_file: Path, profiles_dir: Path, scenes_file: Path,
+             playlists_dir: Path) -> Catalog:
         scenes = load_scenes(scenes_file)
         profiles = load_profiles(profiles_dir)
-        return cls(load_presets(presets_dir, scenes), load_rooms(rooms_file, profiles), profiles, scenes)
+        presets = load_presets(presets_dir, scenes)
+        playlists = load_playlists(playlists_dir)
+        problems = check_against_presets(playlists, presets)
+        if problems:
+            raise ConfigFileError(playlists_dir, [f"{playlists_dir}: {p}" for p in problems])
+        return cls(presets, load_rooms(rooms_file, profiles), profiles, scenes, playlists)

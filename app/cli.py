@@ -8,12 +8,14 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
 from app.catalog import load_presets
 from app.config_files import ConfigFileError
 from app.domain.clock import ManualClock
+from app.domain.playlists import load_playlists
 from app.domain.presets import Preset
 from app.domain.report import clock_offset
 from app.domain.rooms import Room
@@ -40,6 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--extend", metavar="PHASE=MIN", action="append", default=[], type=_phase_minutes,
                      help="extend a phase by MIN minutes when it begins (repeatable)")
 
+    playlists = sub.add_parser("playlists", help="playlists: check their files against a music library")
+    playlists_sub = playlists.add_subparsers(dest="playlists_command", required=True)
+    check = playlists_sub.add_parser("check", help="missing or unreadable files, declared vs probed lengths, "
+                                                   "each segment's total against its phase")
+    check.add_argument("--library", type=Path, help="the clinic's music library (default: ARCROOM_MUSIC_LIBRARY)")
+    check.add_argument("--no-probe", action="store_true", help="do not open the files with libVLC to measure them")
+
     args = parser.parse_args(argv)
     try:
         settings = Settings(**{k: v for k, v in {"host": getattr(args, "host", None),
@@ -47,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(settings, args.log_level)
         presets = load_presets(settings.presets_dir)
+        if args.command == "playlists":
+            return _check_playlists(settings, presets, args.library, probe=not args.no_probe)
         if args.command == "presets":
             print(presets_table(presets.values()))
             return 0
@@ -70,8 +81,25 @@ def _serve(settings: Settings, log_level: str) -> int:
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, log_config=None)
+    # Open event streams (every tablet holds one) would otherwise keep a shutdown waiting for ever.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, log_config=None,
+                timeout_graceful_shutdown=3)
     return 0
+
+
+def _check_playlists(settings: Settings, presets: dict[str, Preset], library: Path | None, *, probe: bool) -> int:
+    from app.music.check import playlist_report
+    from app.music.demo import generate_demo_library
+
+    playlists = load_playlists(settings.playlists_dir)
+    libraries = {"demo": settings.demo_music_dir}
+    if library or settings.music_library:
+        libraries["clinic"] = library or settings.music_library  # type: ignore[assignment]
+    if any(p.library == "demo" for p in playlists.values()):
+        generate_demo_library(settings.demo_music_dir)
+    report = playlist_report(playlists, presets, libraries, probe)
+    print(report.text)
+    return 1 if report.problems else 0
 
 
 def _settings_errors(exc: ValidationError) -> str:

@@ -120,6 +120,11 @@ class SessionEngine:
         live = self._live.get(room)
         return self._replay(live, self.clock.now()) if live else None
 
+    def live_events(self, room: str) -> list[Event] | None:
+        """The running session's events in `room` (a copy), or None when the room is idle."""
+        live = self._live.get(room)
+        return list(live.events) if live else None
+
     def session_record(self, session_id: str) -> tuple[SessionInfo, list[Event], SessionState]:
         for live in self._live.values():
             if live.info.id == session_id:
@@ -133,17 +138,19 @@ class SessionEngine:
 
     # --- commands ----------------------------------------------------------------------------
 
-    def start_session(self, room: str, preset_id: str, client_label: str | None = None) -> SessionState:
+    def start_session(self, room: str, preset_id: str, client_label: str | None = None,
+                      playlist: str | None = None) -> SessionState:
         self.room(room)
         preset = self.preset(preset_id)
         if room in self._live:
             raise Conflict(f"room {room!r} already has a session running ({self._live[room].info.id})")
         info = SessionInfo(id=uuid.uuid4().hex, room=room, preset=preset, client_label=client_label)
         now = self.clock.now()
-        first = self.store.create_session(info, now, {"preset": preset.id})
+        data = {"preset": preset.id, **({"playlist": playlist} if playlist else {})}
+        first = self.store.create_session(info, now, data)
         live = _Live(info, [first])
         self._live[room] = live
-        return self._changed(live, now, "session_started", {"preset": preset.id})
+        return self._changed(live, now, "session_started", data)
 
     def dose(self, room: str, *, booster: bool = False, amount: str | None = None) -> SessionState:
         live = self._require(room)
@@ -206,6 +213,13 @@ class SessionEngine:
         elif mode == "restore" and state.held:
             self._append(live, now, EventType.RESUME, {"reason": "room restored after panic"})
         return self._changed(live, now, "event", {"type": EventType.PANIC_CLEARED.value, "mode": mode})
+
+    def record(self, room: str, type_: EventType, data: dict[str, Any]) -> None:
+        """Log what the room's music did in the running session, if there is one (no arc change)."""
+        live = self._live.get(room)
+        if live is not None and self._replay(live, self.clock.now()).ended_at is None:
+            self._append(live, self.clock.now(), type_, data)
+            self.version += 1
 
     def end(self, room: str, override_reason: str | None = None) -> SessionState:
         live = self._require(room)

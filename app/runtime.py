@@ -8,11 +8,13 @@ import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from app.audio import Player, PlayerStatus, VlcPlayer
+from app.audio import Player, VlcPlayer
+from app.audio.player import deck_outputs
 from app.catalog import Catalog
 from app.domain.clock import Clock, SystemClock
 from app.domain.rooms import Room
@@ -21,9 +23,12 @@ from app.engine import Notice, SessionEngine
 from app.lighting import Lighting, RoomLighting
 from app.lighting.demo import run_simulator
 from app.mqtt import BrokerAddress, EmbeddedBroker, MqttLink
+from app.music.demo import generate_demo_library
+from app.music.room import MusicRoom, MusicStatus
 from app.mqtt.discovery import HA_STATUS_TOPIC, discovery_messages
 from app.panic import PanicControl, PanicStatus
 from app.pubsub import Hub
+from app.room_music import RoomMusic
 from app.settings import Settings
 from app.store import EventStore
 
@@ -33,7 +38,8 @@ PlayerFactory = Callable[[Room, Settings], Player]
 
 
 def vlc_player_for(room: Room, settings: Settings) -> Player:
-    return VlcPlayer(settings.audio_output or room.audio.output, room.audio.device, name=room.id)
+    """One deck of a room's music (the runtime makes two, each with its own output)."""
+    return VlcPlayer(room.audio.output, room.audio.device, name=room.id)
 
 
 # How often, at most, a room's light reports are passed on to listeners: software fades
@@ -50,10 +56,11 @@ class RoomView(BaseModel):
 
     id: str
     name: str
+    now: float  # the service's clock, so a tablet can correct for its own
     session: SessionState | None
     panic: PanicStatus
     lighting: RoomLighting
-    audio: PlayerStatus
+    audio: MusicStatus
     mqtt_connected: bool
 
 
@@ -90,17 +97,19 @@ class Tasks:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, engine: SessionEngine, link: MqttLink, players: dict[str, Player],
-                 tasks: Tasks, broker: EmbeddedBroker | None) -> None:
+    def __init__(self, settings: Settings, engine: SessionEngine, link: MqttLink, tasks: Tasks,
+                 broker: EmbeddedBroker | None, libraries: dict[str, Path]) -> None:
         self.settings = settings
         self.engine = engine
         self.link = link
-        self.players = players
         self.tasks = tasks
         self.broker = broker
+        self.libraries = libraries
+        self.players: dict[str, MusicRoom] = {}  # each room's music, on its two decks
         self.changes: Hub[RoomChange] = Hub()
         self.lighting: Lighting  # set by running()
         self.panic: PanicControl  # set by running()
+        self.music: RoomMusic  # set by running()
         self._panic_tasks: set[asyncio.Task[Any]] = set()
         self._light_notice_pending: set[str] = set()
         self._versions: dict[str, int] = {}
@@ -126,26 +135,37 @@ class Runtime:
                 stack.push_async_callback(broker.stop)
                 address = BrokerAddress(settings.embedded_broker_host, broker.port)
 
-            players: dict[str, Player] = {}
-            for room in rooms.values():
-                player = player_factory(room, settings)
-                await player.start()
-                stack.push_async_callback(player.close)
-                players[room.id] = player
-
             clock = clock or SystemClock()
             engine = SessionEngine(store, presets, rooms, clock,
                                    panic_counts_toward_arc=settings.panic_counts_toward_arc)
             resumed = engine.load()
             link = MqttLink(address, settings.mqtt_client_id)
             tasks = Tasks()
+            libraries = {"demo": settings.demo_music_dir}
+            if settings.music_library is not None:
+                libraries["clinic"] = settings.music_library
+            if any(p.library == "demo" for p in catalog.playlists.values()):
+                # Made once, at the first start: a few minutes of generated ambient audio.
+                await asyncio.to_thread(generate_demo_library, settings.demo_music_dir)
+            runtime = cls(settings, engine, link, tasks, broker, libraries)
+            runtime.music = RoomMusic(engine, catalog.playlists, runtime.players, runtime.notify,
+                                      in_panic=lambda room: runtime.panic.status(room).active)
+            for room in rooms.values():
+                output = settings.audio_output or room.audio.output
+                decks = tuple(player_factory(room.model_copy(update={"audio": room.audio.model_copy(
+                    update={"output": deck})}), settings) for deck in deck_outputs(output))
+                music = MusicRoom(room.id, decks, libraries, clock,  # type: ignore[arg-type]
+                                  ceiling_pct=room.audio.volume_ceiling_pct, volume_pct=room.audio.volume_pct,
+                                  on_event=runtime.music.on_music_event(room.id))
+                await music.start()
+                stack.push_async_callback(music.close)
+                runtime.players[room.id] = music
             stack.push_async_callback(tasks.stop)
-            runtime = cls(settings, engine, link, players, tasks, broker)
             runtime.lighting = Lighting(link, rooms, catalog.profiles, catalog.scenes, clock,
                                         notify=runtime._lights_changed)
             runtime.lighting.attach()
             runtime.panic = PanicControl(engine, runtime.lighting,
-                                         {room_id: _PlayerAudio(player) for room_id, player in players.items()},
+                                         {room_id: _PanicAudio(runtime.music, room_id) for room_id in rooms},
                                          clock, runtime.notify, audio_fade_s=settings.panic_audio_fade_ms / 1000)
             link.subscribe("arcroom/+/panic", runtime._on_panic_message)
             link.subscribe(HA_STATUS_TOPIC, runtime._on_home_assistant_status)
@@ -167,12 +187,19 @@ class Runtime:
             tasks.start("lighting", runtime.lighting.run())
             tasks.start("session-notices", runtime._follow_sessions())
             tasks.start("state-publisher", runtime._publish_states())
+            for room in rooms.values():
+                tasks.start(f"music {room.id}", runtime.players[room.id].run())
+            tasks.start("music-plans", runtime.music.follow_sessions())
+            tasks.start("music-refresh", runtime.music.refresh())
+            for state in resumed:  # the music picks up where the plan says it is, fading in
+                tasks.start(f"resume music {state.room}", runtime.music.replan(state.room))
             log.info("Arcroom running: %d room(s), %d preset(s), MQTT %s", len(rooms), len(presets), address)
             yield runtime
 
     def room_view(self, room_id: str) -> RoomView:
         room = self.engine.room(room_id)
-        return RoomView(id=room.id, name=room.name, session=self.engine.room_state(room_id),
+        return RoomView(id=room.id, name=room.name, now=self.engine.clock.now(),
+                        session=self.engine.room_state(room_id),
                         panic=self.panic.status(room_id), lighting=self.lighting.view(room_id), audio=self.players[room_id].status(),
                         mqtt_connected=self.link.connected)
 
@@ -260,14 +287,15 @@ class Runtime:
         self.link.publish(self.state_topic(room_id), self.room_view_json(room_id), qos=1, retain=True)
 
 
-class _PlayerAudio:
-    """A room's player as the panic path sees it."""
+class _PanicAudio:
+    """A room's music as the panic path sees it."""
 
-    def __init__(self, player: Player) -> None:
-        self.player = player
+    def __init__(self, music: RoomMusic, room: str) -> None:
+        self.music = music
+        self.room = room
 
     async def pause(self, fade_s: float = 0.0) -> None:
-        await self.player.pause()
+        await self.music.pause(self.room, fade_s)
 
     async def resume(self, fade_in_s: float = 0.0) -> None:
-        await self.player.resume()
+        await self.music.resume_after_panic(self.room, fade_in_s)

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     device_profiles_dir: Path = PROJECT_ROOT / "device_profiles"
     playlists_dir: Path = PROJECT_ROOT / "playlists"
     scenes_file: Path = PROJECT_ROOT / "scenes.yaml"
+    # The clinic's own music; playlists with `library: clinic` resolve their paths against it.
+    music_library: Path | None = None
+    # Generated ambient audio for the demo playlists, made at the first start.
+    demo_music_dir: Path = PROJECT_ROOT / "var" / "demo-music"
 
     # An external broker; when unset the service runs an embedded one (see mqtt/broker.py).
     mqtt_url: str | None = None

@@ -15,6 +15,7 @@ import uvicorn
 from app.api import create_app
 from app.audio import FakePlayer
 from app.domain.clock import ManualClock
+from app.music.demo import generate_demo_library
 from app.runtime import PlayerFactory
 from app.settings import Settings
 from tests.support import Mosquitto, free_port
@@ -47,10 +48,19 @@ def rooms_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def demo_music(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated demo library, made once for the whole test run."""
+    directory = tmp_path_factory.mktemp("demo-music")
+    generate_demo_library(directory)
+    return directory
+
+
 @pytest.fixture
-def settings(tmp_path: Path, rooms_file: Path, mosquitto: Mosquitto) -> Settings:
+def settings(tmp_path: Path, rooms_file: Path, mosquitto: Mosquitto, demo_music: Path) -> Settings:
     return Settings(_env_file=None, database=tmp_path / "arcroom.db", rooms_file=rooms_file,  # type: ignore[call-arg]
-                    mqtt_url=mosquitto.url, mqtt_client_id=f"arcroom-test-{free_port()}")
+                    mqtt_url=mosquitto.url, mqtt_client_id=f"arcroom-test-{free_port()}",
+                    demo_music_dir=demo_music)
 
 
 @pytest.fixture
@@ -75,10 +85,12 @@ class Service:
 @asynccontextmanager
 async def serve(settings: Settings, clock: ManualClock,
                 player_factory: PlayerFactory | None = None) -> AsyncIterator[Service]:
+    # Fake decks keep time with the service's manual clock, as libVLC keeps time with the real one.
     app = create_app(settings, clock=clock,
-                     player_factory=player_factory or (lambda room, s: FakePlayer(room.audio.output)))
+                     player_factory=player_factory or (lambda room, s: FakePlayer(room.audio.output, clock=clock)))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                                           timeout_graceful_shutdown=1))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

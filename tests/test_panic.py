@@ -13,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from app.audio import FakePlayer
+from app.music.room import MusicRoom
 from app.domain.clock import ManualClock
 from app.settings import Settings, Token
 from tests.conftest import Mosquitto, Service, serve
@@ -101,17 +102,24 @@ async def connected(svc: Service) -> None:
         await svc.runtime.link.wait_connected()
 
 
-def player(svc: Service, room: str = "one") -> FakePlayer:
-    p = svc.runtime.players[room]
-    assert isinstance(p, FakePlayer)
-    return p
+def player(svc: Service, room: str = "one") -> MusicRoom:
+    return svc.runtime.players[room]
+
+
+async def music_playing(svc: Service, room: str = "one") -> None:
+    """Start a session, whose demo playlist then plays, and wait until it does."""
+    r = await svc.client.post(f"/api/rooms/{room}/session", json={"preset": "psilocybin"})
+    assert r.status_code == 201, r.text
+    async with asyncio.timeout(5):
+        while player(svc, room).status().state != "playing":
+            await asyncio.sleep(0.01)
 
 
 async def test_panic_over_http_lights_every_light_and_pauses_the_player(
         panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
     async with serve(panic_settings, clock) as svc, sniffing(mosquitto) as sniffer:
         await connected(svc)
-        await player(svc).play("track.ogg")
+        await music_playing(svc)
         r = await svc.client.post("/api/rooms/one/panic")
         assert r.status_code == 200, r.text
         body = r.json()
@@ -130,7 +138,7 @@ async def test_panic_over_http_lights_every_light_and_pauses_the_player(
 async def test_panic_over_mqtt_press(panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
     async with serve(panic_settings, clock) as svc, sniffing(mosquitto) as sniffer:
         await connected(svc)
-        await player(svc).play("track.ogg")
+        await music_playing(svc)
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as button:
             await button.publish("arcroom/one/panic", b"PRESS", qos=1)
         await sniffer.wait_for_panic_on_every_light()
@@ -144,7 +152,7 @@ async def test_broker_down_audio_still_pauses_and_lights_go_out_when_it_returns(
         panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
     async with serve(panic_settings, clock) as svc:
         await connected(svc)
-        await player(svc).play("track.ogg")
+        await music_playing(svc)
         mosquitto.stop()
         try:
             async with asyncio.timeout(10):
@@ -162,17 +170,18 @@ async def test_broker_down_audio_still_pauses_and_lights_go_out_when_it_returns(
 
 
 class HungPlayer(FakePlayer):
-    """A player whose libVLC thread is stuck: pause never returns."""
+    """A deck whose libVLC thread is stuck: pause never returns."""
 
-    async def pause(self) -> None:
+    async def pause(self, *args: object, **kwargs: object) -> None:
         await asyncio.Event().wait()
 
 
 async def test_a_hung_player_does_not_hold_up_the_lights_or_the_response(
         panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
-    async with serve(panic_settings, clock, player_factory=lambda room, s: HungPlayer()) as svc, \
+    async with serve(panic_settings, clock, player_factory=lambda room, s: HungPlayer(clock=clock)) as svc, \
             sniffing(mosquitto) as sniffer:
         await connected(svc)
+        await music_playing(svc)
         r = await asyncio.wait_for(svc.client.post("/api/rooms/one/panic"), 5)
         assert r.status_code == 200
         assert r.json()["audio"]["status"] == "unconfirmed"
@@ -208,26 +217,30 @@ async def test_restore_returns_lights_to_before_and_resumes_audio(
         panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
     async with serve(panic_settings, clock) as svc:
         c = svc.client
+        await music_playing(svc)
         await c.put("/api/rooms/one/lights", json={"scene": "peak", "transition": 0})
         before = {lt["name"]: lt["target"] for lt in (await c.get("/api/rooms/one/state")).json()["lighting"]["lights"]}
-        await player(svc).play("track.ogg")
+        position = player(svc).status().now_playing
         await c.post("/api/rooms/one/panic")
+        await clock.advance(60)
         r = await c.post("/api/rooms/one/panic/clear", json={"mode": "restore"})
         assert r.status_code == 200 and r.json()["panic"]["active"] is False
         lights = r.json()["lighting"]["lights"]
         assert {lt["name"]: lt["target"] for lt in lights} == before
         assert all(lt["fade"] is not None and lt["fade"]["ends_at"] - clock.now() == pytest.approx(10) for lt in lights)
-        assert player(svc).status().state == "playing"
-        assert player(svc).calls[-2:] == ["pause", "resume"]
+        status = player(svc).status()
+        assert status.state == "playing"
+        assert position is not None and status.now_playing is not None
+        assert status.now_playing.title == position.title  # from where it paused, not the next track
+        assert abs(status.now_playing.position_s - position.position_s) < 1.5
 
 
 async def test_hold_keeps_the_room_bright_and_quiet_until_restored(
         panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
     async with serve(panic_settings, clock) as svc:
         c = svc.client
-        await c.post("/api/rooms/one/session", json={"preset": "psilocybin"})
+        await music_playing(svc)
         await c.post("/api/rooms/one/session/dose")
-        await player(svc).play("track.ogg")
         await c.post("/api/rooms/one/panic")
         r = await c.post("/api/rooms/one/panic/clear", json={"mode": "hold"})
         view = r.json()
@@ -238,14 +251,13 @@ async def test_hold_keeps_the_room_bright_and_quiet_until_restored(
         assert r.json()["panic"]["active"] is False and r.json()["session"]["status"] == "running"
         assert player(svc).status().state == "playing"
         types = [e["type"] for e in (await c.get(f"/api/sessions/{view['session']['session_id']}/events")).json()]
-        assert types[-4:] == ["panic", "panic_cleared", "hold", "resume"]
+        assert types[-5:] == ["panic", "panic_cleared", "hold", "resume", "audio_resumed"]
 
 
 async def test_a_second_panic_is_harmless_and_a_room_without_session_still_brightens(
         panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
     async with serve(panic_settings, clock) as svc, sniffing(mosquitto) as sniffer:
         await connected(svc)
-        await player(svc).play("track.ogg")
         first = (await svc.client.post("/api/rooms/one/panic")).json()
         assert first["session_id"] is None  # no session: still a full panic
         await sniffer.wait_for_panic_on_every_light()
@@ -253,7 +265,7 @@ async def test_a_second_panic_is_harmless_and_a_room_without_session_still_brigh
         second = await svc.client.post("/api/rooms/one/panic")
         assert second.status_code == 200 and second.json()["already"] is True
         await sniffer.wait_for_panic_on_every_light(after=mark)  # sent again, in case one was missed
-        assert player(svc).status().state == "paused"
+        assert player(svc).status().state != "playing"
         assert (await svc.client.post("/api/rooms/two/panic/clear", json={"mode": "restore"})).status_code == 409
 
 

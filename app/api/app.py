@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
-from app.api import routes_catalog, routes_lights, routes_panic, routes_rooms, routes_web
+from app.api import routes_audio, routes_catalog, routes_lights, routes_panic, routes_rooms, routes_web
 from app.catalog import Catalog
 from app.domain.clock import Clock
 from app.domain.errors import Conflict, DomainError, NotFound
@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     settings = settings or Settings()
     # Data files are read here, not in the lifespan, so a broken file fails before anything starts.
     catalog = Catalog.load(settings.presets_dir, settings.rooms_file, settings.device_profiles_dir,
-                           settings.scenes_file)
+                           settings.scenes_file, settings.playlists_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.include_router(routes_panic.router)
     app.include_router(routes_rooms.router)
     app.include_router(routes_lights.router)
+    app.include_router(routes_audio.router)
     app.include_router(routes_web.router)
     app.mount("/static", StaticFiles(directory=routes_web.STATIC), name="static")
     return app

@@ -15,6 +15,8 @@ class StartSession(_Body):
     preset: str = Field(min_length=1, max_length=40, examples=["psilocybin"])
     client_label: str | None = Field(default=None, max_length=80,
                                      description="A pseudonym or initials; keep names out of logs")
+    playlist: str | None = Field(default=None, max_length=60,
+                                 description="Default: the preset's clinic playlist if one is set up, else its demo one")
 
 
 class Dose(_Body):
@@ -72,3 +74,14 @@ class ClearPanic(_Body):
     mode: Literal["restore", "hold"] = Field(
         description="restore: lights back to the pre-panic scene over ~10 s and the music resumes with a "
                     "fade-in; hold: the room stays bright and quiet, the session stays on hold")
+
+
+class AudioCommand(_Body):
+    action: Literal["pause", "resume", "skip"] | None = None
+    volume: int | None = Field(default=None, ge=0, le=100, description="Percent; capped at the room's ceiling")
+
+    @model_validator(mode="after")
+    def _something(self) -> AudioCommand:
+        if self.action is None and self.volume is None:
+            raise ValueError("give action, volume or both")
+        return self

@@ -35,8 +35,11 @@ async def room_state(room: str = Depends(known_room), rt: Runtime = Depends(runt
 
 @router.post("/{room}/session", status_code=status.HTTP_201_CREATED, dependencies=[Control])
 async def start_session(room: str, body: StartSession, response: Response,
-                        e: SessionEngine = Depends(engine)) -> SessionState:
-    state = e.start_session(room, body.preset, body.client_label)
+                        e: SessionEngine = Depends(engine), rt: Runtime = Depends(runtime)) -> SessionState:
+    e.room(room)
+    e.preset(body.preset)
+    playlist = rt.music.check_playlist(body.preset, body.playlist, rt.libraries)
+    state = e.start_session(room, body.preset, body.client_label, playlist)
     response.headers["Location"] = f"/api/sessions/{state.session_id}/events"
     return state
 

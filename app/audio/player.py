@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
 from pydantic import BaseModel
@@ -23,6 +26,21 @@ class PlayerStatus(BaseModel):
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class PlayerEvent:
+    """What a player reports by itself: its media ended, or could not be played."""
+
+    kind: Literal["ended", "error"]
+    media: str | None
+    error: str | None = None
+
+
+# Called on the asyncio loop (never on libVLC's threads), so it may act on the player at once.
+Listener = Callable[[PlayerEvent], None]
+# (seconds from now, volume_pct): a volume ramp, applied by the player on its own time.
+RampPoints = Sequence[tuple[float, int]]
+
+
 class Player(Protocol):
     output: str
 
@@ -38,7 +56,15 @@ class Player(Protocol):
 
     async def stop(self) -> None: ...
 
+    async def seek(self, position_ms: int) -> None: ...
+
     async def set_volume(self, volume_pct: int) -> None: ...
+
+    async def ramp_volume(self, points: RampPoints) -> None:
+        """Go through the points; replaces any ramp in progress. Points at or before 0 s apply at once."""
+        ...
+
+    def set_listener(self, listener: Listener | None) -> None: ...
 
     def status(self) -> PlayerStatus: ...
 
@@ -57,3 +83,17 @@ def vlc_args(output: str, device: str | None = None) -> list[str]:
             args.append(f"--alsa-audio-device={device}")
         return args
     raise ValueError(f"unknown audio output {output!r}")
+
+
+def deck_outputs(output: str) -> tuple[str, str]:
+    """The outputs of a room's two decks (two players, for crossfades).
+
+    PulseAudio and ALSA mix the two players in the sound server; an `afile:` output cannot be
+    shared by two libVLC instances, so each deck writes its own WAV next to the configured
+    one: `afile:/x/room.wav` gives `/x/room.a.wav` and `/x/room.b.wav`.
+    """
+    if output.startswith("afile:"):
+        path = Path(output.removeprefix("afile:"))
+        suffix = path.suffix or ".wav"
+        return tuple(f"afile:{path.with_name(f'{path.stem}.{deck}{suffix}')}" for deck in "ab")  # type: ignore[return-value]
+    return output, output

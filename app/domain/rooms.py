@@ -29,6 +29,7 @@ class AudioOutput(_Strict):
     output: str = "default"
     device: str | None = Field(default=None, description="Sink or ALSA device name, if not the default")
     volume_ceiling_pct: int = Field(default=80, ge=1, le=100)
+    volume_pct: int = Field(default=60, ge=0, le=100, description="Starting volume (kept under the ceiling)")
 
     @field_validator("output")
     @classmethod

@@ -1,0 +1,428 @@
+"""The music plan: which track sounds when, with its fades, over a session's whole arc.
+
+A pure function of (playlist, the session's phases, now, pauses, skips); nothing here reads a
+clock or a file. The room's player follows the plan; any change to the arc (advance, extend,
+hold, resume, a booster) or to the music (a pause, a skip, a failed track) makes a new plan.
+
+Rules:
+- The plan starts at the first phase's start with the first track of that phase's segment,
+  fading in over START_FADE_S, and runs to the end of the session, or, while the last phase
+  it can reach is open-ended (arrival before the dose, closing, or any phase while the arc is
+  frozen by a hold or a panic), to `horizon_s` past max(now, that phase's start). A track sounding at the plan's end plays on to its own end,
+  except when the session has ended: then it fades out over END_FADE_S.
+- Within a segment, each track crossfades into the next over the segment's `crossfade_s`
+  (the playlist's by default): the next track starts `crossfade_s` before the current one
+  ends. Every fade is clamped to a third of the playlist's shortest track, so at most two
+  tracks ever sound at once, and only while one fades out and the other fades in.
+- When a phase outlasts its segment, `overrun: loop` plays the segment again from its first
+  track; `overrun: continue` goes on into the next phase's segment, whose tracks are then
+  not played again when that phase begins (it starts from its first unplayed track). The
+  last phase's segment always loops.
+- When a phase ends while its music sounds, the sounding segment's `on_phase_end` decides:
+  `crossfade` fades into the new phase's segment over `phase_end_crossfade_s` (or what is
+  left of the sounding track, if less); `finish` lets the sounding track play to its end and
+  the new phase's segment follows with the usual crossfade. A phase that ends during a
+  crossfade takes effect when that crossfade is over. If the music is ahead of the arc
+  (borrowed by `continue`), a phase change into that segment changes nothing.
+- Pauses (the therapist's, or a panic) are intervals of wall time in which the music stood
+  still: each sounding track stops at the pause's start and goes on from the same position
+  at its end with a RESUME_FADE_S fade-in, and everything after shifts by the paused time.
+  Phases keep their own times (a hold freezes the arc, which the phases already show);
+  if the arc moved on during the pause and the segment says `crossfade`, the new phase's
+  music starts at the resume instead. An open pause (the music is paused now) is planned as
+  if it resumed the moment it paused, and `paused_at` says so: whoever resumes at time T
+  uses `plan.shifted(paused_at, T - paused_at)`.
+- A skip at time s (a skipped or failed track) ends the latest-started sounding track at s,
+  fading it out over the crossfade (at once if another track is still fading out), and starts
+  the next track in order at s. Skips during a pause are ignored.
+- Causality: every decision at time t depends only on phase changes, pauses and skips at or
+  before t, so re-planning never rewrites what already played: what sounded before `now`
+  is the same in every later plan. Only a track sounding at `now` may get a new end.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from pydantic import BaseModel, ConfigDict
+
+from app.domain.playlists import Playlist, Segment, Track
+from app.domain.session import PhaseSpan
+
+START_FADE_S = 3.0
+RESUME_FADE_S = 3.0
+END_FADE_S = 3.0
+_EPS = 1e-6
+
+
+class PlannedTrack(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    segment: str
+    phase: str  # the phase whose segment the track belongs to
+    index: int  # position in that segment
+    path: str
+    title: str
+    artist: str
+    duration_s: float  # declared length of the whole file
+    start: float  # epoch seconds: when it starts to sound
+    end: float  # when it stops sounding (after its fade-out)
+    fade_in_s: float  # the gain rises over [start, start + fade_in_s)
+    fade_out_s: float  # and falls over [end - fade_out_s, end)
+    offset_s: float = 0.0  # position in the file at `start`
+
+    def position_at(self, t: float) -> float:
+        return self.offset_s + (t - self.start)
+
+    def sounds_at(self, t: float) -> bool:
+        return self.start <= t < self.end
+
+    def gain(self, t: float) -> float:
+        """Amplitude factor 0..1 at t: equal-power (sine) fades, so a crossfade keeps the loudness."""
+        if not self.sounds_at(t):
+            return 0.0
+        g = 1.0
+        if self.fade_in_s > 0 and t < self.start + self.fade_in_s:
+            g *= math.sin(0.5 * math.pi * (t - self.start) / self.fade_in_s)
+        if self.fade_out_s > 0 and t > self.end - self.fade_out_s:
+            g *= math.sin(0.5 * math.pi * (self.end - t) / self.fade_out_s)
+        return max(0.0, g)
+
+
+class MusicPlan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    tracks: list[PlannedTrack]  # ordered by start
+    end: float | None = None  # no track starts at or after this
+    paused_at: float | None = None  # the music is paused since then (open pause)
+
+    def at(self, t: float) -> list[PlannedTrack]:
+        """The tracks sounding at t, oldest first: two during a crossfade, none in a pause."""
+        starts = self._starts()
+        i = bisect.bisect_right(starts, t)
+        longest = self._longest()
+        out = []
+        j = i - 1
+        while j >= 0 and starts[j] >= t - longest - _EPS:
+            if self.tracks[j].sounds_at(t):
+                out.append(self.tracks[j])
+            j -= 1
+        out.reverse()
+        return out
+
+    def next_after(self, t: float) -> PlannedTrack | None:
+        """The first track that starts after t."""
+        i = bisect.bisect_right(self._starts(), t)
+        return self.tracks[i] if i < len(self.tracks) else None
+
+    def shifted(self, at: float, by: float) -> MusicPlan:
+        """The plan as if the music stood still from `at` for `by` seconds (a resume).
+
+        What starts at or after `at` moves by `by`; a track sounding at `at` is split as a pause
+        splits it: it stops at `at` and goes on from the same position at `at + by`, fading in.
+        """
+        tracks: list[PlannedTrack] = []
+        for t in self.tracks:
+            if t.start >= at - _EPS:
+                tracks.append(t.model_copy(update={"start": t.start + by, "end": t.end + by}))
+            elif t.end <= at + _EPS:
+                tracks.append(t)
+            else:
+                fade_start = t.end - t.fade_out_s
+                before_fade = at - fade_start if t.fade_out_s > 0 and at > fade_start else 0.0
+                tracks.append(t.model_copy(update={"end": at, "fade_out_s": before_fade}))
+                tracks.append(t.model_copy(update={
+                    "start": at + by, "end": t.end + by, "offset_s": t.offset_s + (at - t.start),
+                    "fade_in_s": max(RESUME_FADE_S, t.start + t.fade_in_s - at)}))
+        tracks.sort(key=lambda p: (p.start, p.end))
+        end = None if self.end is None else self.end + by
+        return MusicPlan(tracks=tracks, end=end, paused_at=None)
+
+    def _starts(self) -> list[float]:
+        cached = self.__dict__.get("_starts_cache")
+        if cached is None:
+            cached = [t.start for t in self.tracks]
+            self.__dict__["_starts_cache"] = cached
+        return cached
+
+    def _longest(self) -> float:
+        cached = self.__dict__.get("_longest_cache")
+        if cached is None:
+            cached = max((t.end - t.start for t in self.tracks), default=0.0)
+            self.__dict__["_longest_cache"] = cached
+        return cached
+
+
+@dataclass
+class _Occ:
+    """A track occurrence while the plan is being built (mutable until emitted)."""
+
+    k: int  # phase index whose segment it comes from
+    index: int
+    track: Track
+    start: float
+    end: float
+    fade_in: float
+    fade_out: float
+    offset: float
+
+
+class _Builder:
+    def __init__(self, playlist: Playlist, phases: Sequence[PhaseSpan]) -> None:
+        self.playlist = playlist
+        self.phases = list(phases)
+        for p in self.phases:
+            if p.music not in playlist.segments:
+                raise ValueError(f"playlist {playlist.id!r} has no segment {p.music!r} (phase {p.name!r})")
+        shortest = min(t.duration_s for s in playlist.segments.values() for t in s.tracks)
+        self.max_fade = shortest / 3
+        self.played = [0] * len(self.phases)
+        self.arc_k = 0
+        self.cur: _Occ | None = None
+        self.prev: _Occ | None = None
+        self.out: list[PlannedTrack] = []
+
+    # --- choosing tracks ---
+
+    def segment(self, k: int) -> Segment:
+        return self.playlist.segments[self.phases[k].music]
+
+    def fade(self, seconds: float) -> float:
+        return max(0.0, min(seconds, self.max_fade))
+
+    def crossfade(self, k: int) -> float:
+        return self.fade(self.playlist.crossfade_for(self.phases[k].music))
+
+    def take(self, k: int) -> tuple[int, int]:
+        """The first unplayed track of phase k's segment (looping, or going on into the next)."""
+        seg = self.segment(k)
+        i = self.played[k]
+        if i >= len(seg.tracks):
+            if seg.overrun == "continue" and k + 1 < len(self.phases):
+                return self.take(k + 1)
+            i = 0
+        self.played[k] = i + 1
+        return k, i
+
+    def next_for(self, occ: _Occ | None) -> tuple[int, int]:
+        if occ is None or occ.k < self.arc_k:
+            return self.take(self.arc_k)
+        return self.take(occ.k)
+
+    def new(self, k_i: tuple[int, int], start: float, fade_in: float) -> _Occ:
+        k, i = k_i
+        track = self.segment(k).tracks[i]
+        return _Occ(k=k, index=i, track=track, start=start, end=start + track.duration_s,
+                    fade_in=fade_in, fade_out=0.0, offset=0.0)
+
+    def emit(self, occ: _Occ) -> None:
+        if occ.end - occ.start <= _EPS:
+            return
+        phase = self.phases[occ.k]
+        t = occ.track
+        self.out.append(PlannedTrack(
+            segment=phase.music, phase=phase.name, index=occ.index, path=t.path, title=t.title, artist=t.artist,
+            duration_s=t.duration_s, start=occ.start, end=occ.end, fade_in_s=occ.fade_in,
+            fade_out_s=occ.fade_out, offset_s=occ.offset))
+
+    # --- what happens at each kind of moment ---
+
+    def begin(self, t: float) -> None:
+        self.cur = self.new(self.next_for(None), t, self.fade(START_FADE_S))
+
+    def natural_next_at(self) -> float:
+        """When the current track's crossfade into its successor begins."""
+        cur = self.cur
+        assert cur is not None
+        busy_until = cur.start + cur.fade_in
+        if self.prev is not None:
+            busy_until = max(busy_until, self.prev.end)
+        x = min(self.crossfade(cur.k), max(0.0, cur.end - busy_until))
+        return cur.end - x
+
+    def natural_next(self, t: float) -> None:
+        cur = self.cur
+        assert cur is not None and self.prev is None
+        x = cur.end - t
+        cur.fade_out = max(cur.fade_out, x)
+        self.prev, self.cur = cur, self.new(self.next_for(cur), t, x)
+
+    def prev_ended(self, t: float) -> None:
+        assert self.prev is not None
+        self.emit(self.prev)
+        self.prev = None
+        self.phase_changed(t)
+
+    def phase_changed(self, t: float) -> None:
+        """Apply the sounding segment's on_phase_end if the arc has moved past the music."""
+        cur = self.cur
+        if cur is None or cur.k >= self.arc_k or self.prev is not None:
+            return  # on or ahead of the arc, or in a crossfade (re-checked when it ends)
+        seg = self.segment(cur.k)
+        if seg.on_phase_end == "finish":
+            return  # the natural next track comes from the new phase's segment
+        x = min(self.fade(seg.phase_end_crossfade_s), cur.end - t)
+        if x <= _EPS:
+            return  # ends now anyway
+        cur.end, cur.fade_out = t + x, x
+        self.prev, self.cur = cur, self.new(self.next_for(cur), t, x)
+
+    def skip(self, s: float) -> None:
+        cur = self.cur
+        if cur is None or cur.start > s:
+            return
+        if self.prev is not None:
+            # Another track is still fading out: cut the skipped one (usually a failed file).
+            cur.end = s
+            cur.fade_out = min(cur.fade_out, 0.0)
+            self.emit(cur)
+            fade_in = max(self.crossfade(cur.k), self.prev.end - s)
+            self.cur = self.new(self.next_for(cur), s, fade_in)
+            return
+        x = min(self.crossfade(cur.k), cur.end - s)
+        cur.end, cur.fade_out = s + x, x
+        self.prev, self.cur = cur, self.new(self.next_for(cur), s, x)
+
+    def pause(self, a: float, b: float, boundaries: list[tuple[float, int]]) -> None:
+        """Stop at a, go on at b; `boundaries` are the phase changes in (a, b]."""
+        sounding = [o for o in (self.prev, self.cur) if o is not None]
+        for occ in sounding:
+            before = replace(occ, end=min(occ.end, a))
+            fade_start = occ.end - occ.fade_out
+            before.fade_out = max(0.0, a - fade_start) if occ.fade_out > 0 and a > fade_start else 0.0
+            self.emit(before)
+        for _, k in boundaries:
+            self.arc_k = max(self.arc_k, k)
+        cur = self.cur
+        if cur is not None and cur.k < self.arc_k and self.segment(cur.k).on_phase_end == "crossfade":
+            self.prev = None
+            self.cur = self.new(self.next_for(cur), b, self.fade(RESUME_FADE_S))
+            return
+        resumed: list[_Occ | None] = []
+        for occ in (self.prev, self.cur):
+            if occ is None or occ.end <= a:
+                resumed.append(None)
+                continue
+            left_of_fade_in = occ.start + occ.fade_in - a
+            resumed.append(replace(occ, start=b, end=occ.end + (b - a), offset=occ.offset + (a - occ.start),
+                                   fade_in=max(self.fade(RESUME_FADE_S), left_of_fade_in)))
+        self.prev, self.cur = resumed
+        if self.cur is None:  # cannot happen (cur outlives prev), but never leave the plan empty
+            self.prev, self.cur = None, self.new(self.next_for(None), b, self.fade(RESUME_FADE_S))
+
+    def finish(self, plan_end: float, ended: bool) -> None:
+        if ended and self.cur is not None and self.cur.end > plan_end:
+            cur = self.cur
+            new_end = min(cur.end, plan_end + self.fade(END_FADE_S))
+            if new_end < cur.end:
+                cur.fade_out = new_end - plan_end
+                cur.end = new_end
+        for occ in (self.prev, self.cur):
+            if occ is not None:
+                self.emit(occ)
+        self.prev = self.cur = None
+
+
+def build_plan(playlist: Playlist, phases: Sequence[PhaseSpan], now: float, *,
+               pauses: Sequence[tuple[float, float | None]] = (), skips: Sequence[float] = (),
+               horizon_s: float = 4 * 3600, arc_frozen: bool = False) -> MusicPlan:
+    """Every track's start, end, fades and file offset from the first phase to the plan's end.
+
+    `arc_frozen` (SessionState.frozen: on hold or in panic): the current phase's planned end
+    is not a time the arc will reach by itself, so the plan stays in the current phase.
+    """
+    phases = list(phases)
+    if not phases or phases[0].start is None:
+        return MusicPlan(tracks=[])
+    reachable = 0
+    while reachable + 1 < len(phases) and phases[reachable + 1].start is not None:
+        if arc_frozen and phases[reachable].status == "current":
+            break
+        reachable += 1
+    last = phases[reachable]
+    assert last.start is not None
+    t0 = phases[0].start
+    ended = all(p.status == "done" for p in phases) and last.end is not None
+    plan_end = last.end if ended and last.end is not None else max(now, last.start) + horizon_s
+
+    boundaries = [(p.start, k) for k, p in enumerate(phases[1:reachable + 1], start=1) if p.start is not None]
+    closed, paused_at = _normalise_pauses(pauses, t0)
+    skip_times = sorted(s for s in skips if s >= t0)
+    if paused_at is not None:
+        skip_times = [s for s in skip_times if s < paused_at]
+
+    b = _Builder(playlist, phases)
+    bi = pi = si = 0
+    while bi < len(boundaries) and boundaries[bi][0] <= t0:
+        b.arc_k = max(b.arc_k, boundaries[bi][1])
+        bi += 1
+    b.begin(t0)
+
+    # Event loop in time order; at equal times: plan end, a crossfade's end, a phase change,
+    # a pause, the next track's start, and last a skip (which applies to the latest started).
+    while True:
+        assert b.cur is not None
+        candidates: list[tuple[float, int]] = [(plan_end, 0)]
+        if b.prev is not None:
+            candidates.append((b.prev.end, 1))
+        if bi < len(boundaries):
+            candidates.append((boundaries[bi][0], 2))
+        if pi < len(closed):
+            candidates.append((closed[pi][0], 3))
+        candidates.append((b.natural_next_at(), 4))
+        if si < len(skip_times):
+            candidates.append((skip_times[si], 5))
+        t, kind = min(candidates)
+        if kind == 0:
+            break
+        if kind == 1:
+            b.prev_ended(t)
+        elif kind == 2:
+            b.arc_k = max(b.arc_k, boundaries[bi][1])
+            bi += 1
+            b.phase_changed(t)
+        elif kind == 3:
+            a, end = closed[pi]
+            pi += 1
+            during = []
+            while bi < len(boundaries) and boundaries[bi][0] <= end:
+                during.append(boundaries[bi])
+                bi += 1
+            b.pause(a, end, during)
+            while si < len(skip_times) and skip_times[si] < end:
+                si += 1
+        elif kind == 4:
+            b.natural_next(t)
+        else:
+            b.skip(t)
+            si += 1
+    b.finish(plan_end, ended)
+    b.out.sort(key=lambda p: (p.start, p.end))
+    return MusicPlan(tracks=b.out, end=plan_end, paused_at=paused_at)
+
+
+def _normalise_pauses(pauses: Sequence[tuple[float, float | None]],
+                      t0: float) -> tuple[list[tuple[float, float]], float | None]:
+    """Sorted, merged, closed pauses from t0 on; an open pause becomes a zero-length one and `paused_at`."""
+    closed: list[tuple[float, float]] = []
+    paused_at: float | None = None
+    for a, end in sorted(pauses, key=lambda p: p[0]):
+        if paused_at is not None:
+            break
+        if end is None:
+            a = max(a, closed[-1][1] if closed else a, t0)
+            paused_at = a
+            end = a
+        elif end <= t0 or end < a:
+            continue
+        a = max(a, t0)
+        if closed and a <= closed[-1][1]:
+            closed[-1] = (closed[-1][0], max(closed[-1][1], end))
+            if paused_at is not None:
+                paused_at = closed[-1][1]
+        else:
+            closed.append((a, end))
+    return closed, paused_at

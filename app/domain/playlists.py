@@ -1,0 +1,185 @@
+"""Playlists: music for each phase of an arc, as validated data (`playlists/*.yaml`).
+
+A playlist names the presets it suits and has one segment per `music` name those presets use.
+Track paths are relative to a music library directory (`library: demo` for the generated demo
+music, `library: clinic` for the clinic's own files); a path with `://` is a URL and is used
+as it is.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Collection, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.config_files import ConfigFileError, line_of, load_yaml, validate_document
+from app.domain.presets import Preset
+
+Name = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)
+_CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
+
+
+class _Strict(BaseModel):
+    # Written by hand: a misspelt key must fail loudly, not be ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number of seconds or a "m:ss" / "h:mm:ss" string."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is seconds or 'm:ss' / 'h:mm:ss'")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if (m := _CLOCK.match(text)) is not None:
+            hours, minutes, secs = m.groups()
+            if hours is not None and int(minutes) >= 60:
+                raise ValueError(f"minutes must be below 60 in {value!r}")
+            if float(secs) >= 60:
+                raise ValueError(f"seconds must be below 60 in {value!r}")
+            seconds = int(hours or 0) * 3600 + int(minutes) * 60 + float(secs)
+        else:
+            try:
+                seconds = float(text)
+            except ValueError:
+                raise ValueError(f"{value!r} is not seconds, 'm:ss' or 'h:mm:ss'") from None
+    else:
+        raise ValueError("a duration is seconds or 'm:ss' / 'h:mm:ss'")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError("a duration must be more than 0 s")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """"m:ss" or "h:mm:ss", rounded to the second."""
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class Track(_Strict):
+    path: str = Field(min_length=1, description="Relative to the playlist's library directory, or a URL")
+    title: str = Field(min_length=1)
+    artist: str = Field(min_length=1)
+    duration_s: float = Field(description="Declared length: seconds, 'm:ss' or 'h:mm:ss'")
+
+    @field_validator("duration_s", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float:
+        return parse_duration(value)
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        if "://" in value:
+            return value
+        pure = PurePosixPath(value)
+        if pure.is_absolute() or value.startswith("\\") or re.match(r"^[A-Za-z]:", value):
+            raise ValueError("must be relative to the music library directory (or a URL)")
+        if ".." in pure.parts:
+            raise ValueError("must stay inside the music library directory (no '..')")
+        return value
+
+    @property
+    def is_url(self) -> bool:
+        return "://" in self.path
+
+
+class Segment(_Strict):
+    """The music for one phase, in order."""
+
+    tracks: list[Track] = Field(min_length=1)
+    # When the phase outlasts the music: play the segment again, or go on into the next
+    # phase's segment (those tracks are then not played again when that phase begins).
+    overrun: Literal["loop", "continue"] = "loop"
+    # When the phase ends before the music: let the sounding track finish, or crossfade
+    # into the next phase's music over `phase_end_crossfade_s`.
+    on_phase_end: Literal["finish", "crossfade"] = "crossfade"
+    phase_end_crossfade_s: float = Field(default=20.0, ge=0, le=120)
+    crossfade_s: float | None = Field(default=None, ge=0, le=30, description="None: the playlist's")
+
+    @property
+    def total_s(self) -> float:
+        return sum(t.duration_s for t in self.tracks)
+
+
+class Playlist(_Strict):
+    id: str = Name
+    title: str = Field(min_length=1)
+    curator: str = Field(min_length=1)
+    source: str = Field(min_length=1, description="Where the structure (titles, order, durations) comes from")
+    presets: list[str] = Field(min_length=1)
+    library: Literal["demo", "clinic"]
+    crossfade_s: float = Field(default=8.0, ge=0, le=30)
+    segments: dict[str, Segment] = Field(min_length=1)
+
+    @field_validator("segments")
+    @classmethod
+    def _segment_names(cls, value: dict[str, Segment]) -> dict[str, Segment]:
+        for name in value:
+            if not re.match(r"^[a-z][a-z0-9_]*$", name):
+                raise ValueError(f"segment name {name!r} must be lower_snake_case, like a preset's music names")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_presets(self) -> Playlist:
+        if len(set(self.presets)) != len(self.presets):
+            raise ValueError(f"presets must be unique, got {self.presets}")
+        return self
+
+    def crossfade_for(self, segment: str) -> float:
+        own = self.segments[segment].crossfade_s
+        return self.crossfade_s if own is None else own
+
+
+def load_playlists(directory: Path) -> dict[str, Playlist]:
+    """Every `*.yaml` in the folder, keyed by id (the file's stem). All problems at once."""
+    if not directory.is_dir():
+        raise ConfigFileError(directory, [f"{directory}: no such playlists folder"])
+    playlists: dict[str, Playlist] = {}
+    problems: list[str] = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            data = load_yaml(path)
+            playlist = validate_document(path, data, Playlist)
+        except ConfigFileError as exc:
+            problems.extend(exc.problems)
+            continue
+        if playlist.id != path.stem:
+            problems.append(f"{path}:{line_of(data, ['id'])}: id: must equal the file name {path.stem!r}")
+            continue
+        playlists[playlist.id] = playlist
+    if problems:
+        raise ConfigFileError(directory, problems)
+    return playlists
+
+
+def check_against_presets(playlists: Mapping[str, Playlist], presets: Mapping[str, Preset]) -> list[str]:
+    """Problems: a preset a playlist names that does not exist, or a `music` name it has no segment for."""
+    problems: list[str] = []
+    for playlist in playlists.values():
+        for preset_id in playlist.presets:
+            preset = presets.get(preset_id)
+            if preset is None:
+                problems.append(f"playlist {playlist.id!r}: presets: no preset {preset_id!r} "
+                                f"(have: {', '.join(sorted(presets)) or 'none'})")
+                continue
+            for phase in preset.phases:
+                if phase.music not in playlist.segments:
+                    problems.append(f"playlist {playlist.id!r}: no segment {phase.music!r}, which preset "
+                                    f"{preset_id!r} plays in phase {phase.name!r}")
+    return problems
+
+
+def default_playlist(preset_id: str, playlists: Mapping[str, Playlist],
+                     libraries: Collection[str]) -> Playlist | None:
+    """The playlist to use for a preset: a clinic playlist whose library is configured, else the demo one."""
+    suited = [p for p in playlists.values() if preset_id in p.presets and p.library in libraries]
+    suited.sort(key=lambda p: (p.library == "demo", p.id))
+    return suited[0] if suited else None

@@ -1,0 +1,552 @@
+"""A room's music: two decks (players) following the music plan, with crossfades and ramps.
+
+The room is told the plan (`follow`) and makes the decks match it from now on:
+- A planned track that should sound and is not on a deck is started on a free deck at its
+  planned position. Started on time, it fades in as planned; started late (a restart, a new
+  plan that jumps) it fades in over at least RECOVERY_FADE_S: never at full volume at once.
+- A deck whose track is in the new plan at about the same position (within MATCH_TOLERANCE_S)
+  is left alone and only takes the new end and fade-out: a re-plan never restarts or seeks
+  what is playing. A deck whose track is no longer planned fades out over SWITCH_FADE_S.
+- Volumes are planned in dB on libVLC's cubic scale (app.music.volume) and handed to each
+  deck as a ramp it plays out by itself, so the room only wakes when a track starts or ends.
+  Every deck volume is the room volume times the track's fade gain, and never above the
+  room's ceiling; a volume change from the API ramps over at least MIN_VOLUME_RAMP_S.
+- Failures: a deck that reports an error, ends well before its planned end, or is not
+  playing VERIFY_S after it was started, is reported as "track_failed" (the caller records it
+  and re-plans with a skip at that moment). "silence" is reported once when nothing has
+  sounded for SILENCE_S while the plan wants music and the room is not paused.
+
+libVLC runs on each player's own thread; the players hand their events to the loop, and
+everything here runs on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from app.audio.player import Player, PlayerEvent
+from app.domain.clock import Clock, sleep_until_or_woken
+from app.domain.music_plan import MusicPlan, PlannedTrack
+from app.domain.playlists import Playlist
+from app.music.volume import Envelope, MasterRamp, with_gain
+
+log = logging.getLogger(__name__)
+
+MIN_VOLUME_RAMP_S = 2.0
+RECOVERY_FADE_S = 3.0  # fade-in of a track started late (restart, jump)
+SWITCH_FADE_S = 3.0  # fade-out of a track the plan no longer wants
+STOP_FADE_S = 3.0  # follow(None)
+MATCH_TOLERANCE_S = 3.0  # a playing track within this of its planned position is left alone (a pause fade)
+LATE_S = 0.5  # started later than this after its planned start counts as late
+VERIFY_S = 2.0  # a started track must be playing (and moving) by then
+EARLY_END_S = 1.5  # ending this long before its planned end is a failure
+SILENCE_S = 2.0
+RAMP_STEP_S = 0.1  # resolution of the volume ramps handed to the players
+
+
+class NowPlaying(BaseModel):
+    title: str
+    artist: str
+    segment: str
+    position_s: float
+    duration_s: float
+
+
+class NextUp(BaseModel):
+    title: str
+    artist: str
+    starts_at: float
+
+
+class MusicStatus(BaseModel):
+    state: Literal["playing", "paused", "stopped", "error"]
+    now_playing: NowPlaying | None
+    next: NextUp | None
+    volume_pct: int
+    ceiling_pct: int
+    error: str | None
+    playlist: str | None = None
+    paused_since: float | None = None
+
+
+@dataclass
+class _Deck:
+    name: str
+    player: Player
+    track: PlannedTrack | None = None
+    media: str | None = None  # the resolved path or URL the player was given
+    started_at: float = 0.0  # when play() was issued (room clock), shifted by pauses
+    start_pos: float = 0.0  # position in the file at started_at
+    env: Envelope | None = None
+    leaving: bool = False  # no longer planned: fading out, then stopped
+    failed: bool = False
+    verify_at: float | None = None
+    sent_for: tuple[object, ...] | None = None  # the envelope and room volume it was computed from
+    before_pause: Envelope | None = None
+
+    def position(self, now: float) -> float:
+        return self.start_pos + (now - self.started_at)
+
+    def clear(self) -> None:
+        self.track = self.media = self.env = self.before_pause = None
+        self.leaving = self.failed = False
+        self.verify_at = None
+        self.sent_for = None
+
+
+class MusicRoom:
+    def __init__(self, room_id: str, decks: tuple[Player, Player], libraries: Mapping[str, Path], clock: Clock, *,
+                 ceiling_pct: int, volume_pct: int, on_event: Callable[[str, dict[str, Any]], None]) -> None:
+        self.room_id = room_id
+        self._decks = [_Deck("a", decks[0]), _Deck("b", decks[1])]
+        self._libraries = dict(libraries)
+        self._clock = clock
+        self._ceiling = max(0, min(100, int(ceiling_pct)))
+        target = self._clamp(volume_pct)
+        self._volume_pct = target
+        self._master = MasterRamp(clock.now(), target, clock.now(), target)
+        self._on_event = on_event
+        self._plan: MusicPlan | None = None
+        self._playlist: Playlist | None = None
+        self._paused = False
+        self._paused_at: float | None = None
+        self._fading_out = False  # paused, but the decks are still fading out
+        self._pause_generation = 0
+        self._error: str | None = None
+        self._failed: list[tuple[str, float]] = []  # (path, planned start - offset) of failed occurrences
+        self._silence_since: float | None = None
+        self._silence_reported = False
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    # --- lifecycle ---
+
+    async def start(self) -> None:
+        """Start both decks (the room owns them: close() closes them)."""
+        for deck in self._decks:
+            await deck.player.start()
+            deck.player.set_listener(lambda event, deck=deck: self._on_player_event(deck, event))
+            await deck.player.set_volume(0)
+
+    async def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        for deck in self._decks:
+            deck.player.set_listener(None)
+            try:
+                await deck.player.close()
+            except Exception:  # noqa: BLE001 - closing must go on to the other deck
+                log.exception("music %s: deck %s did not close cleanly", self.room_id, deck.name)
+
+    async def run(self) -> None:
+        """Start and stop tracks at their planned times and watch for failures, until cancelled."""
+        while not self._closed:
+            self._wake.clear()
+            try:
+                async with self._lock:
+                    await self._reconcile(self._clock.now())
+            except Exception as exc:  # noqa: BLE001 - one bad moment must not end the room's music for good
+                log.exception("music %s: could not follow the plan", self.room_id)
+                self._error = f"{type(exc).__name__}: {exc}"
+                await sleep_until_or_woken(self._clock, self._clock.now() + 1.0, self._wake)
+                continue
+            await sleep_until_or_woken(self._clock, self._next_deadline(self._clock.now()), self._wake)
+
+    # --- commands ---
+
+    async def follow(self, plan: MusicPlan | None, playlist: Playlist | None) -> None:
+        """Make playback match `plan` from now on; None stops the music, fading out."""
+        async with self._lock:
+            now = self._clock.now()
+            self._plan, self._playlist = plan, playlist
+            if plan is None or playlist is None:
+                self._plan = None
+                for deck in self._decks:
+                    if deck.track is not None:
+                        await self._leave(deck, now, STOP_FADE_S)
+                self._paused, self._paused_at, self._fading_out = False, None, False
+                self._pause_generation += 1
+            elif plan.paused_at is not None and not self._paused:
+                # Paused now (a restart during a pause, or the caller paused): stay silent until resume().
+                self._paused = True
+                for deck in self._decks:
+                    if deck.track is not None and deck.env is not None:
+                        deck.before_pause, deck.verify_at = deck.env, None
+                await self._stop_for_pause(now)
+                self._paused_at = plan.paused_at
+            if not self._paused:
+                await self._reconcile(now)
+        self._wake.set()
+
+    async def pause(self, fade_s: float = 0.0) -> None:
+        """Pause at once (panic), or after fading out over `fade_s`; returns when the music has stopped.
+
+        The lock is not held during a fade, so a panic (or a resume) in the middle of it acts at once.
+        """
+        async with self._lock:
+            if self._paused and not (self._fading_out and fade_s <= 0):
+                return
+            now = self._clock.now()
+            self._pause_generation += 1
+            generation = self._pause_generation
+            if self._fading_out:  # a panic during a pause's fade: stop now
+                fade_s = 0.0
+            else:
+                self._paused = True
+                for deck in self._decks:
+                    if deck.track is not None and deck.env is not None:
+                        deck.before_pause = deck.env
+                        deck.verify_at = None
+            if fade_s <= 0:
+                await self._stop_for_pause(now)
+                self._wake.set()
+                return
+            self._fading_out = True
+            for deck in self._decks:
+                if deck.track is not None and deck.env is not None:
+                    deck.env = deck.env.leave(now, fade_s)
+                    await self._send_ramp(deck, now, force=True)
+        await self._clock.sleep_until(now + fade_s)
+        async with self._lock:
+            if self._paused and self._fading_out and generation == self._pause_generation:
+                await self._stop_for_pause(self._clock.now())
+        self._wake.set()
+
+    async def _stop_for_pause(self, now: float) -> None:
+        self._fading_out = False
+        await asyncio.gather(*(d.player.pause() for d in self._decks if d.track is not None))
+        self._paused_at = now
+
+    async def resume(self, fade_in_s: float = 3.0) -> None:
+        """Go on from where the music paused, fading in."""
+        async with self._lock:
+            if not self._paused:
+                return
+            now = self._clock.now()
+            self._pause_generation += 1  # a pause still fading out ends here
+            was_fading = self._fading_out
+            paused_at = self._paused_at if self._paused_at is not None else now
+            shift = now - paused_at
+            self._paused, self._paused_at, self._fading_out = False, None, False
+            if self._plan is not None:
+                since = self._plan.paused_at if self._plan.paused_at is not None else paused_at
+                self._plan = self._plan.shifted(since, now - since)
+            for deck in self._decks:
+                if deck.track is None or deck.failed:
+                    continue
+                deck.started_at += shift
+                level = deck.env.gain(now) if was_fading and deck.env is not None else 0.0
+                env = (deck.before_pause or deck.env or Envelope(now, 0, math.inf, 0)).shifted(shift)
+                left_of_fade_in = env.in_from + env.in_s - now
+                env.in_s = max(fade_in_s, left_of_fade_in, 0.0)
+                # Up from where it is: 0 after a pause, part-way if the pause was still fading out.
+                env.in_from = now - env.in_s * math.asin(min(1.0, level)) / (0.5 * math.pi)
+                deck.env, deck.before_pause = env, None
+                deck.verify_at = now + VERIFY_S
+                await self._send_ramp(deck, now, force=True)
+                await deck.player.resume()
+            await self._reconcile(now)
+        self._wake.set()
+
+    async def set_volume(self, volume_pct: int, ramp_s: float = 2.0) -> None:
+        """The room's volume, clamped to the ceiling, reached over at least 2 s along a dB ramp."""
+        async with self._lock:
+            now = self._clock.now()
+            target = self._clamp(volume_pct)
+            self._master = MasterRamp(now, self._master.at(now), now + max(MIN_VOLUME_RAMP_S, ramp_s), target)
+            self._volume_pct = target
+            if not self._paused:
+                for deck in self._decks:
+                    if deck.track is not None and not deck.failed:
+                        await self._send_ramp(deck, now)
+        self._wake.set()
+
+    def status(self) -> MusicStatus:
+        now = self._clock.now()
+        current = self._current_deck()
+        now_playing = None
+        if current is not None and current.track is not None:
+            t = current.track
+            position = current.player.status().position_ms / 1000
+            now_playing = NowPlaying(title=t.title, artist=t.artist, segment=t.segment, position_s=position,
+                                     duration_s=t.duration_s)
+        nxt = None
+        if self._plan is not None and not self._paused:
+            upcoming = self._plan.next_after(now)
+            if upcoming is not None:
+                nxt = NextUp(title=upcoming.title, artist=upcoming.artist, starts_at=upcoming.start)
+        if self._paused:
+            state: Literal["playing", "paused", "stopped", "error"] = "paused"
+        elif any(self._sounding(d) for d in self._decks):
+            state = "playing"
+        elif self._error is not None and self._plan is not None:
+            state = "error"
+        else:
+            state = "stopped"
+        return MusicStatus(state=state, now_playing=now_playing, next=nxt, volume_pct=self._volume_pct,
+                           ceiling_pct=self._ceiling, error=self._error,
+                           playlist=self._playlist.id if self._playlist is not None and self._plan is not None else None,
+                           paused_since=self._paused_at if self._paused else None)
+
+    # --- making the decks match the plan ---
+
+    async def _reconcile(self, now: float) -> None:
+        if self._closed or self._paused:
+            return
+        for deck in self._decks:
+            if deck.track is not None and (deck.failed or deck.env is None or now >= deck.env.stops_at):
+                await self._stop(deck)
+        planned = [] if self._plan is None else self._plan.at(now)
+        wanted = [d for d in planned if not self._has_failed(d)]
+        matched: set[int] = set()
+        for deck in self._decks:
+            if deck.track is None or deck.leaving or deck.failed:
+                continue
+            i = self._match(deck, wanted, matched, now)
+            if i is None:
+                await self._leave(deck, now, SWITCH_FADE_S)
+            else:
+                matched.add(i)
+                self._adopt(deck, wanted[i], now)
+        for i, planned in enumerate(wanted):
+            if i not in matched:
+                await self._start(planned, now)
+        for deck in self._decks:
+            if deck.track is not None and not deck.failed:
+                await self._send_ramp(deck, now)
+        await self._check_decks(now)
+        self._watch_silence(now, bool(planned))
+
+    def _match(self, deck: _Deck, wanted: list[PlannedTrack], matched: set[int], now: float) -> int | None:
+        assert deck.track is not None
+        best: tuple[float, int] | None = None
+        for i, planned in enumerate(wanted):
+            if i in matched or planned.path != deck.track.path:
+                continue
+            gap = abs(planned.position_at(now) - deck.position(now))
+            if gap <= MATCH_TOLERANCE_S and (best is None or gap < best[0]):
+                best = (gap, i)
+        return None if best is None else best[1]
+
+    def _adopt(self, deck: _Deck, planned: PlannedTrack, now: float) -> None:
+        """Keep the deck playing; take the new plan's end and fade-out without a jump in level."""
+        assert deck.env is not None
+        deck.track = planned
+        env = deck.env
+        if env.cut is None and abs(env.end - planned.end) < 1e-3 and abs(env.out_s - planned.fade_out_s) < 1e-3:
+            return
+        new = Envelope(env.in_from, env.in_s, planned.end, planned.fade_out_s)
+        if env.cut is None and abs(new.gain(now) - env.gain(now)) < 0.02:
+            deck.env = new
+        else:
+            # Fading already, differently: go down from where it is to the new end.
+            deck.env = Envelope(env.in_from, env.in_s, planned.end, planned.fade_out_s,
+                                (now, env.gain(now), max(now, planned.end)))
+
+    async def _start(self, planned: PlannedTrack, now: float) -> None:
+        deck = next((d for d in self._decks if d.track is None), None)
+        if deck is None:  # both busy: the one fading out gives way
+            deck = next((d for d in self._decks if d.leaving or d.failed), None)
+            if deck is None:
+                log.warning("music %s: no free deck for %s", self.room_id, planned.path)
+                return
+            await self._stop(deck)
+        late = now - planned.start
+        if late <= LATE_S:
+            env = Envelope(planned.start, planned.fade_in_s, planned.end, planned.fade_out_s)
+        else:
+            left_of_fade_in = planned.start + planned.fade_in_s - now
+            env = Envelope(now, max(RECOVERY_FADE_S, left_of_fade_in), planned.end, planned.fade_out_s)
+        position = max(0.0, planned.position_at(now))
+        deck.track, deck.env, deck.leaving, deck.failed = planned, env, False, False
+        deck.started_at, deck.start_pos = now, position
+        deck.verify_at = now + VERIFY_S
+        media = self._resolve(planned.path)
+        deck.media = media
+        if media is None:
+            assert self._playlist is not None
+            self._fail(deck, f"the {self._playlist.library!r} music library is not configured")
+            return
+        await self._send_ramp(deck, now, force=True)
+        try:
+            await deck.player.play(media, start_ms=int(round(position * 1000)))
+        except Exception as exc:  # noqa: BLE001 - a player that cannot play is a failed track, not a dead room
+            self._fail(deck, f"{type(exc).__name__}: {exc}")
+            return
+        self._error = None
+        self._emit("track_started", {"path": planned.path, "title": planned.title, "artist": planned.artist,
+                                     "segment": planned.segment, "position_s": round(position, 3), "deck": deck.name})
+
+    async def _leave(self, deck: _Deck, now: float, within_s: float) -> None:
+        if deck.env is None:
+            await self._stop(deck)
+            return
+        deck.leaving = True
+        deck.env = deck.env.leave(now, within_s)
+        if now >= deck.env.stops_at:
+            await self._stop(deck)
+        else:
+            await self._send_ramp(deck, now)
+
+    async def _stop(self, deck: _Deck) -> None:
+        deck.clear()
+        try:
+            await deck.player.stop()
+        except Exception:  # noqa: BLE001
+            log.exception("music %s: deck %s did not stop", self.room_id, deck.name)
+
+    # --- failures and silence ---
+
+    def _on_player_event(self, deck: _Deck, event: PlayerEvent) -> None:
+        if self._closed or deck.track is None or deck.failed or event.media != deck.media:
+            return
+        now = self._clock.now()
+        if deck is not self._current_deck() or deck.leaving:
+            return  # it was on its way out anyway
+        assert deck.env is not None
+        if event.kind == "error":
+            self._fail(deck, event.error or "could not be played")
+        elif now < deck.env.stops_at - EARLY_END_S:
+            left = deck.env.stops_at - now
+            self._fail(deck, f"ended {left:.0f} s before its planned end (corrupt, or shorter than declared)")
+        self._wake.set()
+
+    async def _check_decks(self, now: float) -> None:
+        for deck in self._decks:
+            if deck.track is None or deck.failed or deck.verify_at is None or now < deck.verify_at:
+                continue
+            deck.verify_at = None
+            st = deck.player.status()
+            moved = st.position_ms / 1000 > deck.start_pos + 0.1
+            if st.state != "playing" or not moved:
+                self._fail(deck, f"not playing {VERIFY_S:.0f} s after it was started ({st.state})")
+
+    def _fail(self, deck: _Deck, error: str) -> None:
+        assert deck.track is not None
+        planned = deck.track
+        deck.failed = True
+        deck.verify_at = None
+        self._failed.append((planned.path, planned.start - planned.offset_s))
+        del self._failed[:-8]
+        self._error = f"{planned.path}: {error}"
+        log.warning("music %s: %s failed: %s", self.room_id, planned.path, error)
+        self._emit("track_failed", {"path": planned.path, "title": planned.title, "error": error})
+        self._wake.set()
+
+    def _has_failed(self, planned: PlannedTrack) -> bool:
+        origin = planned.start - planned.offset_s
+        return any(path == planned.path and abs(origin - o) < MATCH_TOLERANCE_S for path, o in self._failed)
+
+    def _sounding(self, deck: _Deck) -> bool:
+        return deck.track is not None and not deck.failed and deck.player.status().state == "playing"
+
+    def _watch_silence(self, now: float, wanted: bool) -> None:
+        if not wanted or self._paused or any(self._sounding(d) for d in self._decks):
+            self._silence_since, self._silence_reported = None, False
+            return
+        if self._silence_since is None:
+            self._silence_since = now
+        elif not self._silence_reported and now - self._silence_since >= SILENCE_S:
+            self._silence_reported = True
+            self._emit("silence", {"since": self._silence_since, "seconds": round(now - self._silence_since, 3),
+                                   "error": self._error})
+
+    # --- time ---
+
+    def _next_deadline(self, now: float) -> float | None:
+        if self._closed or self._paused:
+            return None
+        deadlines: list[float] = []
+        if self._plan is not None:
+            upcoming = self._plan.next_after(now)
+            if upcoming is not None:
+                deadlines.append(upcoming.start)
+        for deck in self._decks:
+            if deck.track is not None and deck.env is not None:
+                deadlines.append(deck.env.stops_at)
+                if deck.verify_at is not None:
+                    deadlines.append(deck.verify_at)
+        if self._silence_since is not None and not self._silence_reported:
+            deadlines.append(self._silence_since + SILENCE_S)
+        future = [d for d in deadlines if d > now]
+        return min(future) if future else None
+
+    # --- volume ---
+
+    def _clamp(self, volume_pct: float) -> int:
+        return max(0, min(self._ceiling, int(round(volume_pct))))
+
+    def _deck_pct(self, deck: _Deck, t: float) -> int:
+        assert deck.env is not None
+        pct = with_gain(self._master.at(t), deck.env.gain(t))
+        return max(0, min(self._ceiling, int(round(pct))))
+
+    def _ramp_times(self, deck: _Deck, now: float) -> list[float]:
+        assert deck.env is not None
+        windows = deck.env.windows()
+        if self._master.t1 > now:
+            windows.append((self._master.t0, self._master.t1))
+        times = {now}
+        stop = deck.env.stops_at
+        for a, b in windows:
+            a, b = max(a, now), min(b, stop)
+            if b < a:
+                continue
+            k = math.ceil(a / RAMP_STEP_S - 1e-9)
+            while (t := k * RAMP_STEP_S) < b:
+                times.add(t)
+                k += 1
+            times.update((a, b))
+        if math.isfinite(stop) and stop >= now:
+            times.add(stop)
+        return sorted(t for t in times if now <= t <= stop or t == now)
+
+    async def _send_ramp(self, deck: _Deck, now: float, force: bool = False) -> None:
+        if deck.env is None:
+            return
+        env, m = deck.env, self._master
+        basis = (env.in_from, env.in_s, env.end, env.out_s, env.cut, m.t0, m.from_pct, m.t1, m.to_pct)
+        if not force and basis == deck.sent_for:
+            return  # the deck already has this ramp
+        points: list[tuple[float, int]] = []
+        for t in self._ramp_times(deck, now):
+            pct = self._deck_pct(deck, t)
+            if not points or points[-1][1] != pct:
+                points.append((t, pct))
+        deck.sent_for = basis
+        try:
+            await deck.player.ramp_volume([(t - now, pct) for t, pct in points])
+        except Exception:  # noqa: BLE001 - try again with the next change
+            deck.sent_for = None
+            log.exception("music %s: deck %s did not take its volume", self.room_id, deck.name)
+
+    # --- helpers ---
+
+    def _current_deck(self) -> _Deck | None:
+        """The deck with the latest-started track: what the room is "playing now"."""
+        live = [d for d in self._decks if d.track is not None and not d.failed and not d.leaving]
+        if not live:
+            live = [d for d in self._decks if d.track is not None and not d.failed]
+        return max(live, key=lambda d: d.track.start if d.track else 0.0, default=None)
+
+    def _resolve(self, path: str) -> str | None:
+        if "://" in path:
+            return path
+        assert self._playlist is not None
+        library = self._libraries.get(self._playlist.library)
+        return None if library is None else str(Path(library) / path)
+
+    def _emit(self, kind: str, detail: dict[str, Any]) -> None:
+        try:
+            self._on_event(kind, detail)
+        except Exception:  # noqa: BLE001 - a broken listener must not stop the music
+            log.exception("music %s: on_event(%s) failed", self.room_id, kind)

@@ -1,0 +1,110 @@
+// Talking to the Arcroom service: bearer token, timeouts, and readable errors from `detail`.
+
+const TOKEN_KEY = "arcroom.token";
+
+export const auth = {
+  token: localStorage.getItem(TOKEN_KEY) || null,
+  open: false, // the service has no tokens configured: no sign-in
+};
+
+export function rememberToken(token) {
+  auth.token = token || null;
+  if (token) localStorage.setItem(TOKEN_KEY, token);
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+export class ApiError extends Error {
+  /** status 0 means the service could not be reached at all. */
+  constructor(status, message) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+  }
+  get unreachable() { return this.status === 0; }
+}
+
+/** FastAPI's `detail`: a sentence (404/409/401/403) or a list of field errors (422). */
+export function describeDetail(detail, status) {
+  if (typeof detail === "string" && detail) return detail;
+  if (Array.isArray(detail) && detail.length) {
+    return detail.map((e) => {
+      const where = Array.isArray(e.loc) ? e.loc.filter((p) => p !== "body").join(".") : "";
+      return where ? `${where}: ${e.msg}` : String(e.msg);
+    }).join("; ");
+  }
+  return `the service answered ${status}`;
+}
+
+const listeners = new Set();
+/** Called with (status) whenever the service refuses the token (401). */
+export function onUnauthorized(fn) { listeners.add(fn); }
+
+export async function api(method, path, body, { timeoutMs = 8000, token = auth.token } = {}) {
+  const headers = { Accept: "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
+  let response;
+  try {
+    response = await fetch(path, {
+      method, headers, signal: ctrl.signal, cache: "no-store",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    const why = ctrl.signal.aborted ? `no answer within ${Math.round(timeoutMs / 1000)} s` : "no connection";
+    throw new ApiError(0, `The Arcroom service could not be reached (${why}).`);
+  } finally {
+    clearTimeout(timer);
+  }
+  let data = null;
+  const text = await response.text().catch(() => "");
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = text; }
+  }
+  if (!response.ok) {
+    if (response.status === 401 && token) listeners.forEach((fn) => fn(401));
+    const detail = data && typeof data === "object" ? data.detail : data;
+    throw new ApiError(response.status, describeDetail(detail, response.status));
+  }
+  return data;
+}
+
+export const get = (path, opts) => api("GET", path, undefined, opts);
+export const post = (path, body, opts) => api("POST", path, body, opts);
+
+export function roomPath(room, rest = "") {
+  return `/api/rooms/${encodeURIComponent(room)}${rest}`;
+}
+
+/** The event stream URL; EventSource cannot send headers, so the token goes in the query. */
+export function streamUrl(room) {
+  const base = roomPath(room, "/stream");
+  return auth.token ? `${base}?access_token=${encodeURIComponent(auth.token)}` : base;
+}
+
+/**
+ * Is the dashboard allowed in? Resolves to "open" (no tokens configured), "ok" (the token
+ * works), "signin" (a token is needed or the remembered one was refused) or "forbidden"
+ * (the token may not read rooms). Network
+ * failures reject with an ApiError whose status is 0.
+ */
+export async function probeAccess(token = auth.token) {
+  try {
+    await get("/api/rooms", { token: null, timeoutMs: 6000 });
+    auth.open = true;
+    return "open";
+  } catch (err) {
+    if (err.status !== 401) throw err;
+  }
+  auth.open = false;
+  if (!token) return "signin";
+  try {
+    await get("/api/rooms", { token, timeoutMs: 6000 });
+    return "ok";
+  } catch (err) {
+    if (err.status === 401) return "signin";
+    if (err.status === 403) return "forbidden"; // e.g. a panic-button (device) token
+    throw err;
+  }
+}

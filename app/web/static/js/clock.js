@@ -1,0 +1,43 @@
+// Server time. Countdowns are computed here from the epoch times in the room view and the
+// server's `now`, so a tablet whose clock is off still shows the right times.
+
+let offsetS = 0; // server clock minus this device's clock, seconds
+let synced = false;
+
+/** Call with the `now` of every state that arrives. */
+export function syncServer(serverNow) {
+  if (typeof serverNow !== "number" || !Number.isFinite(serverNow)) return;
+  offsetS = serverNow - Date.now() / 1000;
+  synced = true;
+}
+
+export function serverNow() { return Date.now() / 1000 + offsetS; }
+export function isSynced() { return synced; }
+
+const pad = (n) => String(n).padStart(2, "0");
+
+/** 3725 -> "1:02:05"; 125 -> "2:05". For running timers. */
+export function fmtTimer(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+  return h ? `${h}:${pad(m)}:${pad(sec)}` : `${m}:${pad(sec)}`;
+}
+
+/** 3725 -> "1 h 2 min"; 50 -> "1 min"; for "in ..." and "... left". */
+export function fmtSpan(seconds) {
+  const total = Math.max(0, Math.round(seconds / 60));
+  const h = Math.floor(total / 60), m = total % 60;
+  if (!h) return `${Math.max(m, seconds > 0 ? 1 : 0)} min`;
+  return m ? `${h} h ${m} min` : `${h} h`;
+}
+
+/** Epoch seconds -> "14:05" in the clinic's (this device's) time zone, shifted onto server time. */
+export function fmtClock(epoch) {
+  const d = new Date(epoch * 1000);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+export function fmtClockSeconds(epoch) {
+  const d = new Date(epoch * 1000);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}

@@ -1,0 +1,133 @@
+// The clinic overview: every room, its phase, panic state and due checks; refreshed every
+// two seconds (one request for all rooms, rather than one event stream per room).
+
+import { get, post, roomPath } from "./api.js";
+import { fmtClock, fmtClockSeconds, fmtSpan, serverNow, syncServer } from "./clock.js";
+import { signIn } from "./signin.js";
+import * as theme from "./theme.js";
+import { $, el, setText, show, syncList } from "./ui.js";
+
+const POLL_MS = 2000;
+let rooms = [];
+let fetchedAt = 0;
+
+const STATUS = { arrival: "Before dose", running: "Running", held: "On hold", panic: "PANIC", ended: "Ended" };
+
+function panicOf(room) {
+  if (room.panic && typeof room.panic === "object") return !!room.panic.active;
+  return !!room.session?.panic;
+}
+
+function phaseLine(s, now) {
+  if (!s) return "No session";
+  const frozen = s.held || s.panic;
+  const inPhase = s.time_in_phase_s + (frozen ? 0 : Math.max(0, now - s.now));
+  return `${s.phase[0].toUpperCase()}${s.phase.slice(1)} · ${fmtSpan(inPhase)} in phase`;
+}
+
+function card(room) {
+  const panicButton = el("button.danger.room-panic", { type: "button", "aria-label": `Panic in ${room.name}` }, "Panic");
+  panicButton.addEventListener("click", () => firePanic(room, panicButton));
+  return el("li.card.room-card", {},
+    el("h2", {}, el("span.room-name")),
+    el("p.room-phase"),
+    el("div.room-meta"),
+    el("ul.room-alerts"),
+    el("p.room-panic-result", { role: "status" }),
+    el("div.room-actions", {},
+      el("a.button.primary.room-open", { href: `/?room=${encodeURIComponent(room.id)}` }, "Open room"),
+      panicButton));
+}
+
+async function firePanic(room, button) {
+  const result = button.closest(".room-card").querySelector(".room-panic-result");
+  button.disabled = true;
+  try {
+    const r = await post(roomPath(room.id, "/panic"), undefined, { timeoutMs: 3000 });
+    result.textContent = `Panic sent${typeof r?.took_ms === "number" ? ` in ${Math.round(r.took_ms)} ms` : ""}.`;
+  } catch (err) {
+    result.textContent = `PANIC DID NOT GET THROUGH: ${err.message}`;
+    result.setAttribute("role", "alert");
+  } finally {
+    button.disabled = false;
+    poll();
+  }
+}
+
+function update(node, room) {
+  const s = room.session;
+  const now = serverNow();
+  const panic = panicOf(room);
+  const due = s?.due_cues ?? [];
+  node.classList.toggle("is-panic", panic);
+  node.classList.toggle("has-due", due.length > 0);
+  node.querySelector(".room-name").textContent = room.name;
+  node.querySelector(".room-phase").textContent = panic ? `PANIC · ${s ? s.phase : "no session"}` : phaseLine(s, now);
+  const meta = [];
+  if (s) {
+    meta.push(el("span.chip", { text: STATUS[s.status] ?? s.status }));
+    if (s.client_label) meta.push(el("span.chip", { text: s.client_label }));
+    if (s.dose_at !== null) meta.push(el("span.chip", { text: `dose ${fmtClock(s.dose_at)}` }));
+  }
+  const lights = room.lighting?.lights ?? [];
+  const offline = lights.filter((l) => l.online === false).length;
+  if (offline) meta.push(el("span.chip.chip-bad", { text: `${offline} light${offline > 1 ? "s" : ""} offline` }));
+  if (room.mqtt_connected === false) meta.push(el("span.chip.chip-bad", { text: "Light link down" }));
+  node.querySelector(".room-meta").replaceChildren(...meta);
+  node.querySelector(".room-alerts").replaceChildren(...due.map((c) =>
+    el("li", { text: `Due: ${c.label} (${fmtClock(c.due_at)})` })));
+  node.querySelector(".room-open").setAttribute("aria-label", `Open ${room.name}`);
+}
+
+function render() {
+  const now = serverNow();
+  setText("#clock", fmtClock(now));
+  syncList($("#rooms"), rooms, (r) => r.id, card, update);
+  const panics = rooms.filter(panicOf).length;
+  const dueCount = rooms.reduce((n, r) => n + (r.session?.due_cues?.length ?? 0), 0);
+  const sessions = rooms.filter((r) => r.session).length;
+  setText("#summary", [`${rooms.length} room${rooms.length === 1 ? "" : "s"}`, `${sessions} in session`,
+    panics ? `${panics} in PANIC` : null, dueCount ? `${dueCount} check${dueCount === 1 ? "" : "s"} due` : null]
+    .filter(Boolean).join(" · "));
+  theme.setSessionActive(sessions > 0);
+}
+
+function setLive(isLive) {
+  document.body.classList.toggle("disconnected", !isLive);
+  show("#conn-banner", !isLive);
+  if (!isLive) setText("#conn-since", fetchedAt ? `Last update ${fmtClockSeconds(fetchedAt)}.` : "");
+  const chip = $("#conn-chip");
+  chip.textContent = isLive ? "Live" : "Not live";
+  chip.className = `chip ${isLive ? "chip-ok" : "chip-bad"}`;
+}
+
+let polling = false;
+async function poll() {
+  if (polling) return;
+  polling = true;
+  try {
+    rooms = await get("/api/rooms", { timeoutMs: 4000 });
+    const withSession = rooms.find((r) => r.session);
+    syncServer(rooms.find((r) => typeof r.now === "number")?.now ?? withSession?.session.now);
+    fetchedAt = serverNow();
+    setLive(true);
+    render();
+  } catch (err) {
+    if (err.status === 401) { location.reload(); return; }
+    setLive(false);
+  } finally {
+    polling = false;
+  }
+}
+
+async function main() {
+  theme.bindToggles();
+  await signIn($("#signin"), () => { $("#topbar").hidden = true; $("#main").hidden = true; });
+  $("#topbar").hidden = false;
+  $("#main").hidden = false;
+  await poll();
+  setInterval(poll, POLL_MS);
+  setInterval(() => { if (rooms.length) render(); }, 1000);
+}
+
+main();

@@ -1,0 +1,582 @@
+// The room view: sign in, pick the room, follow its live state, and act on it.
+
+import { api, get, onUnauthorized, post, roomPath, streamUrl } from "./api.js";
+import { fmtClock, fmtClockSeconds, fmtSpan, fmtTimer, serverNow, syncServer } from "./clock.js";
+import { bindPanic } from "./panic.js";
+import { hasPin, lock, signIn, signOut } from "./signin.js";
+import { RoomStream } from "./stream.js";
+import * as theme from "./theme.js";
+import { moveNow, renderTimeline } from "./timeline.js";
+import { $, $$, act, confirmDialog, el, setText, show, syncList, toast } from "./ui.js";
+import { keepAwake, onWakeStatus, wakeStatus } from "./wakelock.js";
+
+const ROOM_KEY = "arcroom.room";
+const VOLUME_STEP_PCT = 5; // one tap on - or +
+const VOLUME_SETTLE_MS = 400; // taps this close together make one change
+const BRIGHTNESS_FADE_S = 3;
+
+let roomId = new URLSearchParams(location.search).get("room") || localStorage.getItem(ROOM_KEY);
+let view = null; // the last RoomView
+let stream = null;
+let live = false;
+let range = null; // the timeline's time range, for moving the now-marker
+const cache = { preset: null, presetId: null, plan: null, planKey: null, planMissing: false, scenes: null,
+                notesKey: null, notes: [] };
+
+const timelineParts = () => ({
+  graph: $("#timeline"), phaseLane: $("#lane-phases"), musicLane: $("#lane-music"), musicRow: $("#music-row"),
+  musicNow: $("#music-now"),
+  cueLane: $("#lane-cues"), axis: $("#axis"), nowMarker: $("#now-marker"), upcoming: $("#coming-up"),
+  upcomingEmpty: $("#coming-none"),
+});
+
+// --- start-up -----------------------------------------------------------------------------------
+
+async function main() {
+  theme.bindToggles();
+  registerServiceWorker();
+  const panicButton = $("#panic");
+  bindPanic(panicButton, $("#panic-result"), () => roomId, () => live);
+
+  const access = await signIn($("#signin"), (screen) => {
+    $("#topbar").hidden = true;
+    $("#main").hidden = true;
+    // On the lock screen the token is still here: the panic button stays. With no connection
+    // it stays too, and says that it did not get through.
+    panicButton.hidden = !((screen === "pin" || screen === "unreachable") && roomId);
+  });
+  onUnauthorized(() => { stream?.stop(); location.reload(); });
+
+  show("#signout-button", access !== "open");
+  show("#lock-button", access !== "open" && hasPin());
+  $("#signout-button").addEventListener("click", () => { signOut(); location.reload(); });
+  $("#lock-button").addEventListener("click", () => { if (lock()) location.reload(); });
+
+  let rooms;
+  try {
+    rooms = await get("/api/rooms");
+  } catch (err) {
+    toast(`Could not load the rooms: ${err.message}`, { kind: "error", timeoutMs: 0 });
+    return;
+  }
+  $("#topbar").hidden = false;
+  $("#main").hidden = false;
+  if (!roomId || !rooms.some((r) => r.id === roomId)) {
+    if (rooms.length === 1) roomId = rooms[0].id;
+    else { pickRoom(rooms); return; }
+  }
+  localStorage.setItem(ROOM_KEY, roomId);
+  panicButton.hidden = false;
+  setText("#panic-room", ` in ${rooms.find((r) => r.id === roomId).name}`);
+  bindControls();
+  onWakeStatus(showWake);
+  onState(rooms.find((r) => r.id === roomId));
+  loadScenes();
+  loadPresets();
+  stream = new RoomStream(() => streamUrl(roomId), {
+    state: onState, phase: onPhase, cue: onCue, status: onLink,
+    // The stream is down but the service answers: keep the screen current by plain requests
+    // meanwhile (a refused token shows up here as a 401, which leads back to sign-in).
+    quiet: () => get(roomPath(roomId, "/state"), { timeoutMs: 3000 }).then(onState).catch(() => {}),
+  });
+  stream.start();
+  setInterval(tick, 1000);
+}
+
+function registerServiceWorker() {
+  if ("serviceWorker" in navigator && window.isSecureContext) {
+    navigator.serviceWorker.register("/sw.js").catch(() => { /* the dashboard works without it */ });
+  }
+}
+
+function pickRoom(rooms) {
+  theme.setSessionActive(false);
+  show("#room-picker", true);
+  setText("#room-name", "Arcroom");
+  syncList($("#picker-list"), rooms, (r) => r.id, (r) => el("li", {},
+    el("a.button.primary.big", { href: `/?room=${encodeURIComponent(r.id)}`, onclick: () => localStorage.setItem(ROOM_KEY, r.id) },
+      r.name)), () => {});
+}
+
+// --- live state ---------------------------------------------------------------------------------
+
+function onState(next) {
+  if (!next || next.id !== roomId) return;
+  view = next;
+  syncServer(next.now ?? next.session?.now);
+  const session = next.session;
+  theme.setSessionActive(!!session);
+  keepAwake(!!session);
+  render();
+  if (session) {
+    refreshPreset(session.preset_id);
+    refreshPlan(session);
+    refreshNotes(session);
+  }
+}
+
+function onPhase(detail) {
+  toast(`Phase: ${detail.phase}`);
+}
+
+function onCue(cue) {
+  toast(`Due now: ${cue.label}`, { kind: "info", timeoutMs: 10000 });
+  $(".alerts-card")?.classList.add("pulse");
+  setTimeout(() => $(".alerts-card")?.classList.remove("pulse"), 4000);
+  if (navigator.vibrate) navigator.vibrate(150);
+}
+
+let lostAt = null; // server time of the loss
+
+function onLink(isLive, lostSince) {
+  live = isLive;
+  const lost = !isLive && lostSince !== null;
+  if (lost && lostAt === null) lostAt = serverNow();
+  if (!lost) lostAt = null;
+  document.body.classList.toggle("disconnected", lost);
+  show("#conn-banner", lost);
+  if (lost) setText("#conn-since", `Last update ${fmtClockSeconds(lostAt)}.`);
+  const chip = $("#conn-chip");
+  chip.textContent = isLive ? "Live" : lostSince !== null ? "Not live" : "Connecting…";
+  chip.className = `chip ${isLive ? "chip-ok" : "chip-bad"}`;
+}
+
+function showWake(status) {
+  const chip = $("#wake-chip");
+  const sessionRunning = !!view?.session;
+  chip.hidden = !sessionRunning;
+  const text = { on: "Screen stays on", off: "Screen may sleep", unsupported: "Screen may sleep (needs https)",
+                 refused: "Screen may sleep" }[status];
+  chip.textContent = text;
+  chip.className = `chip ${status === "on" ? "chip-ok" : "chip-warn"}`;
+}
+
+async function refreshPreset(presetId) {
+  if (cache.presetId === presetId) return;
+  cache.presetId = presetId;
+  try { cache.preset = await get(`/api/presets/${encodeURIComponent(presetId)}`); } catch { cache.preset = null; }
+  render();
+}
+
+async function refreshPlan(session) {
+  if (cache.planMissing) return;
+  const key = `${session.session_id}:${session.event_count}:${session.phase}`;
+  if (cache.planKey === key) return;
+  cache.planKey = key;
+  try {
+    cache.plan = await get(roomPath(roomId, "/plan"));
+  } catch (err) {
+    if (err.status === 404 && /Not Found/i.test(err.message)) cache.planMissing = true; // no such route
+    cache.plan = null;
+  }
+  render();
+}
+
+async function refreshNotes(session) {
+  const key = `${session.session_id}:${session.event_count}`;
+  if (cache.notesKey === key) return;
+  cache.notesKey = key;
+  try {
+    const events = await get(`/api/sessions/${encodeURIComponent(session.session_id)}/events`);
+    cache.notes = events.filter((e) => e.type === "note").slice(-4).reverse();
+  } catch { return; }
+  syncList($("#note-list"), cache.notes, (e) => e.seq, () => el("li", {}, el("time"), el("span")), (node, e) => {
+    node.firstChild.textContent = fmtClock(e.at);
+    node.lastChild.textContent = e.data.text;
+  });
+}
+
+async function loadScenes() {
+  try { cache.scenes = await get("/api/scenes"); } catch { cache.scenes = {}; }
+  render();
+}
+
+async function loadPresets() {
+  const select = $("#start-preset");
+  try {
+    const presets = await get("/api/presets");
+    select.replaceChildren(...presets.map((p) => el("option", { value: p.id }, p.name)));
+  } catch (err) {
+    toast(`Could not load the protocols: ${err.message}`, { kind: "error" });
+  }
+}
+
+// --- rendering ----------------------------------------------------------------------------------
+
+function panicInfo(v) {
+  if (v.panic && typeof v.panic === "object") return v.panic;
+  return { active: !!v.session?.panic, since: null, mode: null };
+}
+
+function render() {
+  if (!view) return;
+  const s = view.session;
+  setText("#room-name", view.name);
+  setText("#session-label", s ? [s.client_label, cache.preset?.name ?? s.preset_id].filter(Boolean).join(" · ") : "No session");
+  show("#mqtt-chip", view.mqtt_connected === false);
+
+  const panic = panicInfo(view);
+  const held = panic.active && panic.mode === "held"; // cleared with "hold": still bright and quiet
+  show("#panic-active", panic.active);
+  document.body.classList.toggle("panic-on", !!panic.active && !held);
+  const since = panic.since ? ` since ${fmtClock(panic.since)}` : "";
+  setText("#panic-active-title", held ? `After the panic: room kept bright and quiet${since}` : `Panic active${since}`);
+  setText("#panic-active-text", held
+    ? "The session is on hold. Restore the room when ready: the lights fade back and the music fades in."
+    : "Lights are at full and the music is paused. Clear it when the room is safe.");
+  setText("#panic-clear-restore", held ? "Restore the room" : "Clear and restore the room");
+  show("#panic-clear-hold", !held);
+
+  show("#room", true);
+  show("#start", !s);
+  $("#room").classList.toggle("idle", !s);
+  showWake(wakeStatus());
+  if (s) {
+    renderPhase(s);
+    renderCues(s);
+    renderControls(s);
+    range = renderTimeline(timelineParts(), { session: s, preset: cache.preset, plan: cache.plan, now: serverNow() });
+  }
+  renderAudio(view.audio);
+  renderLights(view.lighting);
+}
+
+const STATUS_TEXT = { arrival: "Before dose", running: "Running", held: "On hold", panic: "Panic", ended: "Ended" };
+
+function frozen(s) { return s.held || s.panic || s.ended_at !== null; }
+
+function renderPhase(s) {
+  setText("#phase-step", `Phase ${s.phase_index + 1} of ${s.phases.length}`);
+  const chip = $("#status-chip");
+  chip.textContent = STATUS_TEXT[s.status] ?? s.status;
+  chip.className = `chip status-${s.status}`;
+  setText("#phase-name", s.phase);
+  tick();
+}
+
+/** Everything that moves with the clock, once a second. */
+function tick() {
+  const now = serverNow();
+  setText("#clock", fmtClock(now));
+  const s = view?.session;
+  if (!s) return;
+  const dt = Math.max(0, now - s.now);
+  const run = frozen(s) ? 0 : dt;
+  setText("#time-in-phase", fmtTimer(s.time_in_phase_s + run));
+  if (s.dose_at !== null) {
+    setText("#time-since-dose", fmtTimer(s.time_since_dose_s + (s.ended_at !== null ? 0 : dt)));
+    setText("#since-dose-label", s.boosters_at.length
+      ? `since dose · booster ${s.boosters_at.map(fmtClock).join(", ")}` : `since dose (${fmtClock(s.dose_at)})`);
+  } else {
+    setText("#time-since-dose", "—");
+    setText("#since-dose-label", "no dose yet");
+  }
+  const nextPhase = s.phases[s.phase_index + 1];
+  let remaining = "";
+  if (s.held) remaining = "On hold: the arc is paused. Time since dose and checks keep running.";
+  else if (s.panic) remaining = "Panic: the arc is paused.";
+  else if (s.phase_remaining_s !== null) {
+    const left = Math.max(0, s.phase_remaining_s - run);
+    remaining = `${fmtSpan(left)} left${nextPhase ? ` · ${nextPhase.name} at ${fmtClock(now + left)}` : ""}`;
+  } else if (s.dose_at === null) remaining = "Arrival lasts until the dose is recorded.";
+  else remaining = "Open-ended: lasts until you end the session.";
+  setText("#phase-remaining", remaining);
+  const cue = s.next_cue;
+  setText("#next-cue", cue ? `Next: ${cue.label} in ${fmtSpan(cue.due_at - now)} (${fmtClock(cue.due_at)})` : "");
+  let obs = "";
+  if (s.min_observation_until !== null) {
+    obs = now >= s.min_observation_until ? "Minimum observation time reached."
+      : `Minimum observation until ${fmtClock(s.min_observation_until)} (${fmtSpan(s.min_observation_until - now)} left).`;
+  }
+  setText("#observation", obs);
+  $$("#cue-list li").forEach((li) => {
+    const due = Number(li.dataset.due);
+    setText(li.querySelector(".cue-when"), `due ${fmtClock(due)} · ${now - due < 60 ? "now" : `${fmtSpan(now - due)} ago`}`);
+  });
+  moveNow(timelineParts(), range, now);
+}
+
+function renderCues(s) {
+  const list = $("#cue-list");
+  syncList(list, s.due_cues, (c) => c.id, (c) => {
+    const ack = el("button.primary", { type: "button", "aria-label": `Acknowledge: ${c.label}` }, "Acknowledge");
+    ack.addEventListener("click", () => act(ack, "acknowledge the check", async () => {
+      await command(`/cues/${encodeURIComponent(c.id)}/ack`);
+    }));
+    return el(`li.cue.cue-${c.kind}`, {}, el("div.cue-text", {}, el("strong", { text: c.label }), el("span.cue-when.muted")), ack);
+  }, (node, c) => { node.dataset.due = c.due_at; });
+  show("#cue-none", s.due_cues.length === 0);
+  $(".alerts-card").classList.toggle("has-due", s.due_cues.length > 0);
+}
+
+function renderControls(s) {
+  const p = cache.preset;
+  const dosed = s.dose_at !== null;
+  const last = s.phase_index >= s.phases.length - 1;
+  show("#dose-button", !dosed);
+  const adv = $("#advance-button");
+  const nextPhase = s.phases[s.phase_index + 1];
+  adv.textContent = nextPhase ? `Next phase: ${nextPhase.name}` : "Next phase";
+  adv.disabled = !dosed || last;
+  setText("#advance-hint", !dosed ? "Moving on from arrival needs the dose first." : last ? "This is the last phase; end the session when it is over." : "");
+  const hold = $("#hold-button");
+  hold.textContent = s.held ? "Resume" : "Hold";
+  hold.className = s.held ? "primary" : "secondary";
+  const open = s.phase_remaining_s === null;
+  $$("[data-extend]").forEach((b) => { b.disabled = open; });
+  setText("#extend-hint", open ? "This phase is open-ended: nothing to extend." : "");
+  const booster = p?.booster;
+  const boosterAllowed = dosed && booster && s.boosters_at.length < booster.max_count;
+  show("#booster-button", !!boosterAllowed);
+  show("#booster-hint", !!boosterAllowed);
+  if (boosterAllowed) {
+    setText("#booster-hint", `Booster window: ${fmtClock(s.dose_at + booster.offer_from_min * 60)}–${fmtClock(s.dose_at + booster.offer_until_min * 60)}.`);
+  }
+}
+
+function audioInfo(a) {
+  if (!a) return null;
+  const modern = "now_playing" in a || "ceiling_pct" in a;
+  const media = a.media ? decodeURIComponent(String(a.media).split("/").pop()) : null;
+  return {
+    modern,
+    state: a.state,
+    now: a.now_playing ?? (media ? { title: media } : null),
+    next: a.next ?? null,
+    volume: typeof a.volume_pct === "number" ? a.volume_pct : null,
+    ceiling: typeof a.ceiling_pct === "number" ? a.ceiling_pct : null,
+    error: a.error ?? null,
+  };
+}
+
+const AUDIO_STATE = { playing: "Playing", paused: "Paused", stopped: "Stopped", error: "Error" };
+const volume = { target: null, timer: null, dragging: false };
+
+function renderAudio(a) {
+  const info = audioInfo(a);
+  show("#audio-card", !!info);
+  if (!info) return;
+  const chip = $("#audio-state");
+  chip.textContent = AUDIO_STATE[info.state] ?? info.state;
+  chip.className = `chip ${info.state === "error" ? "chip-bad" : ""}`;
+  setText("#np-title", info.now?.title ?? "Nothing");
+  setText("#np-artist", [info.now?.artist, info.now?.segment].filter(Boolean).join(" · "));
+  const hasProgress = info.now && typeof info.now.position_s === "number" && info.now.duration_s;
+  show("#np-progress-row", !!hasProgress);
+  if (hasProgress) {
+    $("#np-progress").style.width = `${Math.min(100, (info.now.position_s / info.now.duration_s) * 100)}%`;
+    setText("#np-times", `${fmtTimer(info.now.position_s)} / ${fmtTimer(info.now.duration_s)}`);
+  }
+  show("#next-track", !!info.next);
+  if (info.next) {
+    setText("#next-track", `Next: ${info.next.title}${info.next.artist ? ` — ${info.next.artist}` : ""}`
+      + (info.next.starts_at ? ` at ${fmtClock(info.next.starts_at)}` : ""));
+  }
+  show("#audio-error", !!info.error);
+  setText("#audio-error", info.error ? `Music problem: ${info.error}` : "");
+  // Controls only with the audio API (its view has ceiling_pct / now_playing).
+  show("#volume-row", info.modern && info.volume !== null);
+  show("#transport", info.modern);
+  if (info.modern) {
+    const slider = $("#volume");
+    slider.max = String(info.ceiling ?? 100);
+    if (volume.target === null && !volume.dragging) {
+      slider.value = String(info.volume);
+      setText("#volume-value", `${info.volume} %`);
+    }
+    show("#volume-hint", info.ceiling !== null);
+    setText("#volume-hint", info.ceiling !== null
+      ? `Changes fade over a few seconds; this room's ceiling is ${info.ceiling} %.` : "");
+    const pp = $("#play-pause");
+    pp.textContent = info.state === "playing" ? "Pause music" : "Resume music";
+    pp.dataset.action = info.state === "playing" ? "pause" : "resume";
+  }
+}
+
+/**
+ * Set the room's volume. The service ramps every change (over two seconds at least, never above
+ * the room's ceiling), so one request per decision: taps on +/- and slider moves are gathered
+ * for a moment and only the final value is sent.
+ */
+function setVolume(target) {
+  const info = audioInfo(view?.audio);
+  if (!info) return;
+  const ceiling = info.ceiling ?? 100;
+  volume.target = Math.max(0, Math.min(ceiling, Math.round(target)));
+  $("#volume").value = String(volume.target);
+  setText("#volume-value", `${volume.target} %`);
+  clearTimeout(volume.timer);
+  volume.timer = setTimeout(async () => {
+    const value = volume.target;
+    try {
+      await post(roomPath(roomId, "/audio"), { volume: value });
+    } catch (err) {
+      toast(`Could not change the volume: ${err.message}`, { kind: "error" });
+    } finally {
+      if (volume.target === value) volume.target = null;
+    }
+  }, VOLUME_SETTLE_MS);
+}
+
+function lightLevel(state) {
+  if (!state) return null;
+  if (!state.on) return 0;
+  return state.brightness_pct ?? 100;
+}
+
+const brightness = { dragging: false, pending: false };
+
+function renderLights(lighting) {
+  const lights = lighting?.lights ?? [];
+  const none = lights.length === 0;
+  show("#no-lights", none);
+  show("#scene-buttons", !none);
+  show("#brightness-row", !none);
+  const scenes = Object.entries(cache.scenes ?? {}).filter(([name]) => name !== "panic");
+  syncList($("#scene-buttons"), none ? [] : scenes, ([name]) => name, ([name, scene]) => {
+    const b = el("button.secondary.scene", { type: "button", title: scene.description ?? "" }, name);
+    b.addEventListener("click", () => act(b, `switch to ${name}`, () =>
+      api("PUT", roomPath(roomId, "/lights"), { scene: name })));
+    return b;
+  }, (b, [name]) => {
+    b.setAttribute("aria-pressed", String(lighting?.scene === name));
+  });
+  const levels = lights.map((l) => lightLevel(l.target ?? l.intended ?? l.reported)).filter((x) => x !== null);
+  const avg = levels.length ? Math.round(levels.reduce((a, b) => a + b, 0) / levels.length) : 0;
+  if (!brightness.dragging && !brightness.pending) {
+    $("#brightness").value = String(avg);
+    setText("#brightness-value", `${avg} %`);
+  }
+  const override = lighting?.override;
+  show("#override", !!override);
+  if (override) setText("#override-text", `Manual since ${fmtClock(override.since)} (${override.detail}).`);
+  syncList($("#light-list"), lights, (l) => l.name, () => el("li.light", {},
+    el("span.light-name"), el("span.light-status"), el("span.light-level")), (node, l) => {
+    node.children[0].textContent = l.name === l.role ? l.name : `${l.name} (${l.role})`;
+    const status = l.online === true ? "Online" : l.online === false ? "Offline" : "Not heard from";
+    node.children[1].textContent = status;
+    node.children[1].className = `light-status chip ${l.online === true ? "chip-ok" : l.online === false ? "chip-bad" : "chip-warn"}`;
+    const reported = lightLevel(l.reported);
+    const level = reported === null ? "no report" : reported === 0 ? "reports off" : `reports ${Math.round(reported)} %`;
+    const extra = l.fade ? " · fading" : l.commanded && l.reported && !l.confirmed ? " · not as commanded" : "";
+    node.children[2].textContent = level + extra;
+  });
+}
+
+// --- controls -----------------------------------------------------------------------------------
+
+/** A session command; its answer is shown at once, without waiting for the stream. */
+async function command(path, body) {
+  const state = await post(roomPath(roomId, `/session${path}`), body);
+  if (state && view && state.room === roomId && typeof state.event_count === "number") {
+    const mine = view.session;
+    if (state.status === "ended") onState({ ...view, session: null });
+    else if (!mine || mine.session_id !== state.session_id || state.event_count >= mine.event_count) {
+      onState({ ...view, session: state });
+    }
+  }
+  return state;
+}
+
+function bindControls() {
+  $("#start-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const preset = $("#start-preset").value;
+    const label = $("#start-client").value.trim();
+    act($("#start-button"), "start the session", async () => {
+      await command("", { preset, client_label: label || null });
+      $("#start-client").value = "";
+    });
+  });
+
+  $("#dose-button").addEventListener("click", () => confirmDialog({
+    title: "Record the dose?",
+    message: `The dose is recorded at ${fmtClock(serverNow())} and the session moves into ${view.session?.phases[1]?.name ?? "the next phase"}. This cannot be undone.`,
+    fields: [{ name: "amount", label: "Amount (optional)", placeholder: "e.g. 25 mg" }],
+    confirmLabel: "Record dose",
+    onConfirm: ({ amount }) => command("/dose", { amount: amount || null }),
+  }));
+
+  $("#booster-button").addEventListener("click", () => confirmDialog({
+    title: "Record a booster?",
+    message: `The booster is recorded at ${fmtClock(serverNow())} and the arc is lengthened. This cannot be undone.`,
+    fields: [{ name: "amount", label: "Amount (optional)", placeholder: "e.g. 60 mg" }],
+    confirmLabel: "Record booster",
+    onConfirm: ({ amount }) => command("/dose", { booster: true, amount: amount || null }),
+  }));
+
+  $("#advance-button").addEventListener("click", (e) => act(e.currentTarget, "move to the next phase", () => command("/advance")));
+  $("#hold-button").addEventListener("click", (e) => {
+    const held = view?.session?.held;
+    act(e.currentTarget, held ? "resume" : "hold", () => command(held ? "/resume" : "/hold"));
+  });
+  $$("[data-extend]").forEach((b) => b.addEventListener("click", () =>
+    act(b, "extend the phase", () => command("/extend", { minutes: Number(b.dataset.extend) }))));
+
+  $("#end-button").addEventListener("click", () => {
+    const s = view?.session;
+    if (!s) return;
+    const early = !s.can_end_without_override && s.min_observation_until !== null && serverNow() < s.min_observation_until;
+    confirmDialog({
+      title: "End the session?",
+      message: early
+        ? `The minimum observation time runs until ${fmtClock(s.min_observation_until)} (${fmtSpan(s.min_observation_until - serverNow())} left). Ending now needs a reason for the record. This cannot be undone.`
+        : "The session is closed and the room is free for the next one. This cannot be undone.",
+      fields: early ? [{ name: "reason", label: "Reason for ending early", type: "textarea", required: true }] : [],
+      confirmLabel: "End session",
+      danger: true,
+      onConfirm: ({ reason }) => command("/end", reason ? { override_reason: reason } : {}),
+    });
+  });
+
+  $("#note-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = $("#note-text").value.trim();
+    if (!text) { toast("Write the note first.", { kind: "error" }); $("#note-text").focus(); return; }
+    act($("#note-button"), "save the note", async () => {
+      await command("/note", { text });
+      $("#note-text").value = "";
+      toast(`Note saved at ${fmtClock(serverNow())}.`);
+    });
+  });
+
+  $("#panic-clear-restore").addEventListener("click", (e) =>
+    act(e.currentTarget, "clear the panic", () => post(roomPath(roomId, "/panic/clear"), { mode: "restore" })));
+  $("#panic-clear-hold").addEventListener("click", (e) =>
+    act(e.currentTarget, "clear the panic", () => post(roomPath(roomId, "/panic/clear"), { mode: "hold" })));
+
+  // Volume: sent on release (the service ramps it); the buttons move it a step at a time.
+  const vol = $("#volume");
+  vol.addEventListener("input", () => { volume.dragging = true; setText("#volume-value", `${vol.value} %`); });
+  vol.addEventListener("change", () => { volume.dragging = false; setVolume(Number(vol.value)); });
+  $("#volume-down").addEventListener("click", () => setVolume((volume.target ?? Number(vol.value)) - VOLUME_STEP_PCT));
+  $("#volume-up").addEventListener("click", () => setVolume((volume.target ?? Number(vol.value)) + VOLUME_STEP_PCT));
+  $("#play-pause").addEventListener("click", (e) => {
+    const action = e.currentTarget.dataset.action || "pause";
+    act(e.currentTarget, `${action} the music`, () => post(roomPath(roomId, "/audio"), { action }));
+  });
+  $("#skip").addEventListener("click", (e) => act(e.currentTarget, "skip the track", () =>
+    post(roomPath(roomId, "/audio"), { action: "skip" })));
+
+  // Brightness: every light in the room, with a short fade.
+  const bri = $("#brightness");
+  const setBrightness = (value) => {
+    const v = Math.max(0, Math.min(100, Math.round(value)));
+    bri.value = String(v);
+    setText("#brightness-value", `${v} %`);
+    brightness.pending = true;
+    act(null, "change the brightness", () => api("PUT", roomPath(roomId, "/lights"), { brightness: v, transition: BRIGHTNESS_FADE_S }))
+      .finally(() => { brightness.pending = false; });
+  };
+  bri.addEventListener("input", () => { brightness.dragging = true; setText("#brightness-value", `${bri.value} %`); });
+  bri.addEventListener("change", () => { brightness.dragging = false; setBrightness(Number(bri.value)); });
+  $("#brightness-down").addEventListener("click", () => setBrightness(Number(bri.value) - 5));
+  $("#brightness-up").addEventListener("click", () => setBrightness(Number(bri.value) + 5));
+  $("#override-clear").addEventListener("click", (e) => act(e.currentTarget, "return to the phase's scene", () =>
+    api("DELETE", roomPath(roomId, "/lights/override"))));
+}
+
+main().catch((err) => {
+  console.error(err);
+  toast(`The dashboard failed to start: ${err.message}`, { kind: "error", timeoutMs: 0 });
+});

@@ -1,0 +1,152 @@
+"""What the music room relies on from a player, held for FakePlayer and real libVLC alike."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from app.audio import FakePlayer, Player, PlayerEvent, VlcPlayer, deck_outputs
+from tests.audio.media import RATE, silence_frames, tone_frames, until, write_wav
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("contract")
+    corrupt = folder / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF" + bytes(range(256)) * 40)
+    return {
+        "long": write_wav(folder / "long.wav", tone_frames(20, 330)),
+        "short": write_wav(folder / "short.wav", tone_frames(0.5, 330)),
+        "corrupt": corrupt,
+        "missing": folder / "missing.wav",
+    }
+
+
+def make(kind: str) -> Player:
+    # check_files: the fake fails on missing and corrupt files and ends tracks, as libVLC does.
+    return FakePlayer("dummy", check_files=True) if kind == "fake" else VlcPlayer(output="dummy")
+
+
+@pytest.fixture(params=["fake", "vlc"])
+async def player(request: pytest.FixtureRequest) -> AsyncIterator[Player]:
+    p = make(request.param)
+    await p.start()
+    yield p
+    await p.close()
+
+
+def collect(player: Player) -> list[PlayerEvent]:
+    events: list[PlayerEvent] = []
+    player.set_listener(events.append)
+    return events
+
+
+async def test_play_at_an_offset_starts_there(player: Player, media: dict[str, Path]) -> None:
+    await player.play(str(media["long"]), start_ms=5_000)
+    await until(lambda: player.status().state == "playing", "playing")
+    assert 5_000 <= player.status().position_ms < 6_500
+
+
+async def test_seek_moves_the_position(player: Player, media: dict[str, Path]) -> None:
+    await player.play(str(media["long"]))
+    await until(lambda: player.status().state == "playing", "playing")
+    await player.seek(12_000)
+    await until(lambda: player.status().position_ms >= 12_000, "the position to reach 12 s")
+    assert player.status().position_ms < 13_500
+
+
+async def test_pause_holds_the_position_and_resume_goes_on_from_it(player: Player, media: dict[str, Path]) -> None:
+    await player.play(str(media["long"]), start_ms=2_000)
+    await until(lambda: player.status().position_ms > 2_300, "the position to move")
+    await player.pause()
+    await until(lambda: player.status().state == "paused", "paused")
+    held = player.status().position_ms
+    await asyncio.sleep(0.4)
+    assert player.status().position_ms == held
+    await player.resume()
+    await until(lambda: player.status().position_ms > held + 200, "the position to move on")
+    assert player.status().position_ms < held + 1_500
+
+
+async def test_a_missing_file_is_reported_as_an_error(player: Player, media: dict[str, Path]) -> None:
+    events = collect(player)
+    await player.play(str(media["missing"]))
+    await until(lambda: bool(events), "an event", timeout_s=2)
+    assert [(e.kind, e.media) for e in events] == [("error", str(media["missing"]))]
+    assert events[0].error
+    assert player.status().state != "playing"
+
+
+async def test_a_corrupt_file_fails_or_ends_at_once(player: Player, media: dict[str, Path]) -> None:
+    events = collect(player)
+    await player.play(str(media["corrupt"]))
+    await until(lambda: bool(events), "an event", timeout_s=2)
+    assert events[0].kind in ("error", "ended") and events[0].media == str(media["corrupt"])
+    await until(lambda: player.status().state != "playing", "not playing")
+
+
+async def test_the_end_of_a_track_is_reported(player: Player, media: dict[str, Path]) -> None:
+    events = collect(player)
+    await player.play(str(media["short"]))
+    await until(lambda: bool(events), "the end", timeout_s=3)
+    assert [(e.kind, e.media) for e in events] == [("ended", str(media["short"]))]
+    await until(lambda: player.status().state == "stopped", "stopped")
+
+
+async def test_without_a_listener_events_go_nowhere(player: Player, media: dict[str, Path]) -> None:
+    events = collect(player)
+    player.set_listener(None)
+    await player.play(str(media["missing"]))
+    await asyncio.sleep(0.3)
+    assert events == []
+
+
+async def test_a_ramp_moves_the_volume_through_its_points(player: Player, media: dict[str, Path]) -> None:
+    await player.play(str(media["long"]))
+    await player.ramp_volume([(0.0, 50), (0.2, 35), (0.4, 20)])
+    assert player.status().volume_pct == 50  # the first point at once
+    await until(lambda: player.status().volume_pct == 35, "the second point")
+    await until(lambda: player.status().volume_pct == 20, "the last point")
+
+
+async def test_a_new_ramp_or_volume_replaces_the_one_in_progress(player: Player, media: dict[str, Path]) -> None:
+    await player.play(str(media["long"]))
+    await player.ramp_volume([(0.0, 50), (0.3, 10)])
+    await player.set_volume(70)
+    await player.ramp_volume([(0.0, 60), (0.1, 40)])
+    await until(lambda: player.status().volume_pct == 40, "the new ramp's end")
+    await asyncio.sleep(0.4)
+    assert player.status().volume_pct == 40  # the first ramp's 10 never lands
+
+
+async def test_libvlc_positions_are_interpolated_between_its_coarse_updates(media: dict[str, Path]) -> None:
+    player = VlcPlayer(output="dummy")
+    await player.start()
+    try:
+        await player.play(str(media["long"]))
+        await until(lambda: player.status().position_ms > 300, "the first time update")
+        seen = []
+        for _ in range(50):
+            seen.append(player.status().position_ms)
+            await asyncio.sleep(0.02)
+    finally:
+        await player.close()
+    assert seen == sorted(seen)  # never backwards
+    # libVLC reports about every 250-300 ms (4 values a second); interpolated, nearly every read moves.
+    assert len(set(seen)) >= 25
+    assert 700 <= seen[-1] - seen[0] <= 1_400
+
+
+def test_the_two_decks_of_an_afile_output_write_two_files() -> None:
+    assert deck_outputs("afile:/var/arcroom/room1.wav") == ("afile:/var/arcroom/room1.a.wav",
+                                                             "afile:/var/arcroom/room1.b.wav")
+    assert deck_outputs("afile:out") == ("afile:out.a.wav", "afile:out.b.wav")
+    assert deck_outputs("pulse") == ("pulse", "pulse")
+    assert deck_outputs("dummy") == ("dummy", "dummy")
+
+
+def test_the_media_helpers_write_what_they_say() -> None:
+    assert len(silence_frames(1)) == RATE * 2 and len(tone_frames(1, 440)) == RATE * 2

@@ -1,0 +1,82 @@
+"""`arcroom playlists check`: missing and unreadable files, declared versus probed lengths, phase fit."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app.music.check import check_playlists, playlist_report
+from app.music.demo import generate_demo_library
+from tests.audio.media import tone_frames, write_wav
+from tests.music.conftest import PLAYLISTS, PRESETS
+
+HOPKINS = {"hopkins_psilocybin": PLAYLISTS["hopkins_psilocybin"]}
+
+
+@pytest.fixture(scope="module")
+def demo_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("demo")
+    generate_demo_library(folder)
+    return folder
+
+
+@pytest.fixture
+def clinic(tmp_path: Path) -> Path:
+    """A clinic library with three of the Hopkins files: one right, one short, one not audio."""
+    hopkins = PLAYLISTS["hopkins_psilocybin"]
+    right, short, corrupt = hopkins.segments["closing"].tracks[4], hopkins.segments["closing"].tracks[0], \
+        hopkins.segments["arrival"].tracks[1]
+    for track in (right, short, corrupt):
+        (tmp_path / track.path).parent.mkdir(parents=True, exist_ok=True)
+    write_wav(tmp_path / right.path, tone_frames(right.duration_s + 2, 440, rate=8_000), rate=8_000)
+    write_wav(tmp_path / short.path, tone_frames(30, 440, rate=8_000), rate=8_000)
+    (tmp_path / corrupt.path).write_bytes(b"not audio at all" * 100)
+    return tmp_path
+
+
+def test_the_demo_playlists_check_clean(demo_library: Path) -> None:
+    demos = {k: v for k, v in PLAYLISTS.items() if k.startswith("demo_")}
+    report = playlist_report(demos, PRESETS, {"demo": demo_library}, probe=True)
+    assert report.problems == 0 and report.unchecked == []
+    assert report.text.count("files: 12 of 12 found and readable, lengths as declared") == 3  # the ketamine-like ones
+    assert report.text.endswith("7 playlist(s): 0 missing, 0 unreadable, 0 length(s) off by more than 5 s")
+
+
+def test_a_clinic_library_is_checked_file_by_file(clinic: Path) -> None:
+    report = playlist_report(HOPKINS, PRESETS, {"clinic": clinic}, probe=True)
+    text = report.text
+    assert (report.missing, report.unreadable, report.duration_mismatches) == (46, 1, 1)
+    assert "files: 2 of 49 found" in text
+    assert "    MISSING     onset[0] Paul Horn/Inside the Taj Mahal/Mumtaz Mahal.flac" in text
+    assert ("    UNREADABLE  arrival[1] Vivaldi/Guitar Concertos (Romero)/Concerto RV 93 - II Largo.flac: "
+            "no audio length (corrupt, or not an audio file)") in text
+    assert ("    LENGTH      closing[0] The Beatles/Abbey Road/Here Comes the Sun.flac: declared 3:06, "
+            "file 0:30 (-2:36)") in text
+    assert "What a Wonderful World" not in text and "closing[4]" not in text  # within 5 s: fine
+    # Each segment against its phase's nominal length.
+    assert "    onset      onset        6 tracks    27:32  phase    40:00  short by 12:28: continues into the next segment" in text
+    assert "    descent    descent     12 tracks  1:57:26  phase  1:45:00  long by 12:26: finishes the sounding track when the phase ends" in text
+    assert "    closing    closing      5 tracks    17:52  phase open-ended: loops" in text
+
+
+def test_without_probing_only_presence_is_checked(clinic: Path) -> None:
+    text = check_playlists(HOPKINS, PRESETS, {"clinic": clinic}, probe=False)
+    assert "files: 3 of 49 found" in text and "LENGTH" not in text and "UNREADABLE" not in text
+    assert text.endswith("lengths not probed")
+
+
+def test_an_unconfigured_or_absent_library_is_said_so(tmp_path: Path) -> None:
+    report = playlist_report(HOPKINS, PRESETS, {}, probe=False)
+    assert report.unchecked == ["hopkins_psilocybin"] and report.problems == 0
+    assert "library clinic: not configured" in report.text and "--library DIR" in report.text
+    gone = playlist_report(HOPKINS, PRESETS, {"clinic": tmp_path / "nope"}, probe=False)
+    assert gone.missing == 49 and "does not exist" in gone.text
+
+
+def test_a_library_copy_is_found_wherever_it_lives(demo_library: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(demo_library, copy)
+    report = playlist_report({"demo_lsd": PLAYLISTS["demo_lsd"]}, PRESETS, {"demo": copy}, probe=True)
+    assert report.problems == 0 and f"library demo: {copy}" in report.text

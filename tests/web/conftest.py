@@ -1,0 +1,188 @@
+"""The dashboard in a real headless Chromium (Debian's), driven by Playwright, against the real service.
+
+Never downloads a browser: Chromium is /usr/bin/chromium (or $ARCROOM_CHROMIUM). Every wait is
+bounded: Playwright's default timeout is set per context, and expect() calls say their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+
+from app.api import create_app
+from app.audio import FakePlayer
+from app.domain.clock import ManualClock
+from app.settings import Settings
+from tests.conftest import Service, free_port
+
+CHROMIUM = os.environ.get("ARCROOM_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WAIT_MS = 10_000  # the longest any single UI wait may take
+TABLET = {"width": 1280, "height": 800}
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+
+expect.set_options(timeout=WAIT_MS)
+
+
+def rooms_with_lights(prefix: str) -> str:
+    """Room one with two Zigbee lights on topics unique to the test; room two without lights."""
+    return f"""\
+rooms:
+  - id: one
+    name: Room one
+    lights:
+      - {{name: ceiling, profile: zigbee2mqtt, topic: {prefix}_ceiling, role: ceiling}}
+      - {{name: lamp, profile: zigbee2mqtt, topic: {prefix}_lamp, role: lamp}}
+    audio: {{output: dummy, volume_ceiling_pct: 70}}
+  - id: two
+    name: Room two
+    audio: {{output: dummy}}
+"""
+
+
+@pytest.fixture
+def light_prefix() -> str:
+    return f"web{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def lit_settings(settings: Settings, tmp_path: Path, light_prefix: str) -> Settings:
+    path = tmp_path / "rooms-lit.yaml"
+    path.write_text(rooms_with_lights(light_prefix))
+    return settings.model_copy(update={"rooms_file": path})
+
+
+def fake_player(room: Any, clock: ManualClock) -> FakePlayer:
+    """A FakePlayer on the test's clock (where the player takes one), as tests.conftest.serve makes."""
+    try:
+        return FakePlayer(room.audio.output, clock=clock)  # type: ignore[call-arg]
+    except TypeError:
+        return FakePlayer(room.audio.output)
+
+
+@asynccontextmanager
+async def serve_on(settings: Settings, clock: ManualClock, port: int) -> AsyncIterator[Service]:
+    """Like tests.conftest.serve, on a port chosen by the test, so a restart can reuse it."""
+    app = create_app(settings, clock=clock, player_factory=lambda room, s: fake_player(room, clock))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                                           timeout_graceful_shutdown=1))
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(WAIT_MS / 1000):
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("uvicorn exited during start-up")
+            await asyncio.sleep(0.01)
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield Service(app, server, client, clock)
+    finally:
+        server.should_exit = True
+        async with asyncio.timeout(15):
+            await task
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+OpenPage = Callable[..., Awaitable[Page]]
+
+
+@pytest.fixture
+async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
+    """open_page(url, viewport=..., theme="night"|"day"|None, init_script=None) -> Page.
+
+    Fails the test on any uncaught script error in the page."""
+    contexts: list[BrowserContext] = []
+    errors: list[str] = []
+
+    async def _open(url: str, *, viewport: dict[str, int] = TABLET, theme: str | None = None,
+                    init_script: str | None = None, service_workers: str = "block",
+                    context: BrowserContext | None = None) -> Page:
+        if context is None:
+            context = await browser.new_context(viewport=viewport, service_workers=service_workers)  # type: ignore[arg-type]
+            context.set_default_timeout(WAIT_MS)
+            contexts.append(context)
+            if theme:
+                await context.add_init_script(f"localStorage.setItem('arcroom.theme', {theme!r});")
+            if init_script:
+                await context.add_init_script(init_script)
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(url)
+        return page
+
+    yield _open
+    for context in contexts:
+        await context.close()
+    assert not errors, f"script errors in the page: {errors}"
+
+
+def url(service: Service, path: str = "/") -> str:
+    return str(service.client.base_url).rstrip("/") + path
+
+
+async def start_session(service: Service, room: str = "one", preset: str = "psilocybin", **body: Any) -> dict[str, Any]:
+    r = await service.client.post(f"/api/rooms/{room}/session", json={"preset": preset, **body})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def session_command(service: Service, path: str, body: dict[str, Any] | None = None,
+                          room: str = "one") -> dict[str, Any]:
+    r = await service.client.post(f"/api/rooms/{room}/session{path}", json=body)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def room_state(service: Service, room: str = "one") -> dict[str, Any]:
+    r = await service.client.get(f"/api/rooms/{room}/state")
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def eventually(check: Callable[[], bool], what: str, timeout_s: float = 5.0) -> None:
+    """Wait (bounded) until check() holds."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not check():
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"not within {timeout_s} s: {what}") from None
+
+
+async def run_axe(page: Page) -> list[dict[str, Any]]:
+    """axe-core's WCAG 2.x A/AA rules on the page as it is now; returns the violations."""
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.add_script_tag(content=AXE.read_text())
+    result = await page.evaluate("""async () => {
+        const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+                                           resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                       nodes: v.nodes.map(n => n.target.join(' ') + ' :: ' + n.failureSummary)}));
+    }""")
+    return list(result)
+
+
+def no_violations(violations: list[dict[str, Any]], where: str) -> None:
+    assert violations == [], f"{where}: " + "\n".join(
+        f"{v['id']} ({v['impact']}): {v['help']}\n    " + "\n    ".join(v["nodes"][:5]) for v in violations)

@@ -1,0 +1,125 @@
+"""The dashboard against the documented shapes of the music API (the room view's `audio`,
+POST /audio, GET /plan): now playing, next track, volume and transport, and the music plan on
+the timeline; and that a panel whose fields are absent is hidden rather than broken.
+
+The service here is real; only the music endpoints and the room view's `audio` are stood in
+for by the browser (Playwright routes), so the page sees exactly the documented JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from playwright.async_api import Page, Route, expect
+
+from tests.conftest import Service
+from tests.web.conftest import OpenPage, eventually, room_state, session_command, start_session, url
+
+MIN = 60.0
+
+
+def music_view(view: dict[str, Any]) -> dict[str, Any]:
+    now = view["session"]["now"]
+    return {**view, "audio": {
+        "state": "playing",
+        "now_playing": {"title": "Requiem for Dying Mothers", "artist": "Stars of the Lid", "segment": "ascent",
+                        "position_s": 120.0, "duration_s": 600.0},
+        "next": {"title": "Vltava", "artist": "Bedřich Smetana", "starts_at": now + 480},
+        "volume_pct": 40, "ceiling_pct": 70, "error": None,
+    }}
+
+
+def plan(view: dict[str, Any]) -> dict[str, Any]:
+    s = view["session"]
+    dose = s["dose_at"]
+    return {"tracks": [
+        {"segment": "onset", "phase": "onset", "title": "Opening", "artist": "A", "start": dose, "end": dose + 40 * MIN},
+        {"segment": "ascent", "phase": "ascent", "title": "Requiem for Dying Mothers", "artist": "Stars of the Lid",
+         "start": dose + 40 * MIN, "end": dose + 52 * MIN},
+        {"segment": "ascent", "phase": "ascent", "title": "Vltava", "artist": "Bedřich Smetana",
+         "start": dose + 52 * MIN, "end": dose + 75 * MIN},
+    ]}
+
+
+async def stand_in(page: Page, view: dict[str, Any], plan_body: dict[str, Any] | None,
+                   posted: list[dict[str, Any]]) -> None:
+    async def rooms(route: Route) -> None:
+        await route.fulfill(json=[view])
+
+    async def stream(route: Route) -> None:
+        await route.fulfill(status=200, headers={"Content-Type": "text/event-stream"},
+                            body=f"retry: 600000\nevent: state\ndata: {json.dumps(view)}\n\n")
+
+    async def plan_route(route: Route) -> None:
+        if plan_body is None:
+            await route.fulfill(status=404, json={"detail": "Not Found"})
+        else:
+            await route.fulfill(json=plan_body)
+
+    async def audio(route: Route) -> None:
+        posted.append(json.loads(route.request.post_data or "{}"))
+        await route.fulfill(json=view["audio"])
+
+    await page.route(re.compile(r".*/api/rooms$"), rooms)
+    await page.route(re.compile(r".*/api/rooms/one/stream.*"), stream)
+    await page.route(re.compile(r".*/api/rooms/one/plan$"), plan_route)
+    await page.route(re.compile(r".*/api/rooms/one/audio$"), audio)
+
+
+async def dosed_view(service: Service) -> dict[str, Any]:
+    await start_session(service)
+    await session_command(service, "/dose", {})
+    await service.clock.advance(42 * MIN)
+    return await room_state(service)
+
+
+async def test_now_playing_next_volume_and_transport(service: Service, open_page: OpenPage) -> None:
+    view = music_view(await dosed_view(service))
+    posted: list[dict[str, Any]] = []
+    page = await open_page("about:blank")
+    await stand_in(page, view, plan(view), posted)
+    await page.goto(url(service, "/?room=one"))
+
+    card = page.locator("#audio-card")
+    await expect(card.locator("#np-title")).to_have_text("Requiem for Dying Mothers")
+    await expect(card.locator("#np-artist")).to_have_text("Stars of the Lid · ascent")
+    await expect(card.locator("#np-times")).to_have_text("2:00 / 10:00")
+    await expect(card.locator("#next-track")).to_contain_text("Next: Vltava — Bedřich Smetana at ")
+    slider = card.get_by_label("Volume", exact=True)
+    await expect(slider).to_have_value("40")
+    await expect(slider).to_have_attribute("max", "70")
+    await expect(card.locator("#volume-hint")).to_contain_text("ceiling is 70 %")
+
+    # Two quick taps make one change (the service ramps it); never past the ceiling.
+    up = card.get_by_role("button", name="Volume up")
+    await up.click()
+    await up.click()
+    await expect(card.locator("#volume-value")).to_have_text("50 %")
+    await eventually(lambda: posted == [{"volume": 50}], f"one volume change to 50, got {posted}")
+    for _ in range(6):
+        await up.click()
+    await eventually(lambda: posted[1:] == [{"volume": 70}], f"then one to the ceiling, 70, got {posted}")
+    await expect(card.locator("#volume-value")).to_have_text("70 %")
+
+    await card.get_by_role("button", name="Pause music").click()
+    await card.get_by_role("button", name="Skip track").click()
+    await eventually(lambda: posted[2:] == [{"action": "pause"}, {"action": "skip"}], f"pause, skip: {posted}")
+
+    # The plan is drawn on the timeline, a block per music segment, the track playing marked.
+    await expect(page.locator("#music-row")).to_be_visible()
+    await expect(page.locator("#lane-music .seg")).to_have_count(2)
+    await expect(page.locator("#lane-music .seg").nth(1)).to_have_attribute("title", re.compile("^ascent music: 2 tracks"))
+    await expect(page.locator("#music-now")).to_have_attribute("title", re.compile("^Requiem for Dying Mothers"))
+
+
+async def test_a_panel_whose_fields_are_absent_is_hidden(service: Service, open_page: OpenPage) -> None:
+    view = await dosed_view(service)
+    view = {k: v for k, v in view.items() if k != "audio"}
+    page = await open_page("about:blank")
+    await stand_in(page, view, None, [])
+    await page.goto(url(service, "/?room=one"))
+    await expect(page.locator("#phase-name")).to_have_text("ascent")
+    await expect(page.locator("#audio-card")).to_be_hidden()
+    await expect(page.locator("#music-row")).to_be_hidden()
+    await expect(page.locator("#lane-phases .seg")).to_have_count(7)
