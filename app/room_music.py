@@ -63,9 +63,12 @@ class RoomMusic:
         """Re-plan a room's music whenever its session changes; runs until cancelled."""
         with self.engine.notices.subscribe() as notices:
             while True:
-                notice = await notices.get()
-                if notice.kind in ("session_started", "phase", "event", "session_ended"):
-                    await self.replan(notice.room)
+                batch = [await notices.get()]
+                while not notices.empty():  # several notices from one action: one plan per room
+                    batch.append(notices.get_nowait())
+                rooms = {n.room for n in batch if n.kind in ("session_started", "phase", "event", "session_ended")}
+                for room in sorted(rooms):
+                    await self.replan(room)
 
     async def refresh(self) -> None:
         """Re-plan every room now and then: an open-ended phase (closing) is planned only a few
