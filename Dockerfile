@@ -14,7 +14,7 @@ RUN pip install --no-cache-dir -e .
 COPY presets ./presets
 COPY device_profiles ./device_profiles
 COPY playlists ./playlists
-COPY rooms.demo.yaml ./
+COPY rooms.demo.yaml scenes.yaml ./
 
 RUN useradd --system --home /data arcroom && mkdir -p /data && chown arcroom /data
 USER arcroom
@@ -23,6 +23,7 @@ VOLUME /data
 # Listening beyond loopback requires ARCROOM_TOKENS: the service refuses to run open on a network.
 ENV ARCROOM_HOST=0.0.0.0 \
     ARCROOM_PORT=8000 \
-    ARCROOM_DATABASE=/data/arcroom.db
+    ARCROOM_DATABASE=/data/arcroom.db \
+    ARCROOM_DEMO_MUSIC_DIR=/data/demo-music
 EXPOSE 8000
 CMD ["arcroom", "serve"]
