@@ -10,7 +10,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from app.config_files import ConfigFileError, line_of, load_yaml, validate_document
-from app.domain.playlists import Playlist, check_against_presets, load_playlists
+from app.domain.playlists import Playlist, check_against_presets
 from app.domain.presets import Preset
 from app.domain.profiles import Profile
 from app.domain.rooms import Room, RoomsFile
@@ -60,6 +60,10 @@ def load_presets(directory: Path, scenes: Collection[str] | None = None) -> dict
 
 def load_profiles(directory: Path) -> dict[str, Profile]:
     return _load_folder(directory, Profile, lambda p: p.id, "device profile")
+
+
+def load_playlists(directory: Path) -> dict[str, Playlist]:
+    return _load_folder(directory, Playlist, lambda p: p.id, "playlist")
 
 
 def load_scenes(path: Path) -> dict[str, Scene]:

@@ -83,12 +83,13 @@ class Service:
 
 
 @asynccontextmanager
-async def serve(settings: Settings, clock: ManualClock,
-                player_factory: PlayerFactory | None = None) -> AsyncIterator[Service]:
+async def serve(settings: Settings, clock: ManualClock, player_factory: PlayerFactory | None = None, *,
+                port: int | None = None) -> AsyncIterator[Service]:
+    """The app under uvicorn; give `port` to start it again on the same one (a restart)."""
     # Fake decks keep time with the service's manual clock, as libVLC keeps time with the real one.
     app = create_app(settings, clock=clock,
                      player_factory=player_factory or (lambda room, s: FakePlayer(room.audio.output, clock=clock)))
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
                                            timeout_graceful_shutdown=1))
     task = asyncio.create_task(server.serve())

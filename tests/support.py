@@ -1,12 +1,21 @@
-"""Test and benchmark support: a private Mosquitto on a free port."""
+"""Test and benchmark support: a private Mosquitto on a free port, and a plain MQTT observer."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import shutil
 import socket
 import subprocess
 import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+
+import aiomqtt
+
+WAIT_S = 15  # generous upper bound for anything on loopback, reconnects included
 
 
 def free_port() -> int:
@@ -52,3 +61,72 @@ class Mosquitto:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@asynccontextmanager
+async def observer(port: int, *topic_filters: str) -> AsyncIterator[aiomqtt.Client]:
+    """A plain MQTT client, independent of the code under test."""
+    async with aiomqtt.Client("127.0.0.1", port, identifier=unique("observer"), timeout=WAIT_S) as client:
+        for topic_filter in topic_filters:
+            await client.subscribe(topic_filter, qos=1)
+        yield client
+
+
+async def next_message(client: aiomqtt.Client, topic: str,
+                       accept: Callable[[aiomqtt.Message], bool] = lambda m: True) -> aiomqtt.Message:
+    """The next message on `topic` that `accept`s, within WAIT_S."""
+    async with asyncio.timeout(WAIT_S):
+        async for message in client.messages:
+            if message.topic.matches(topic) and accept(message):
+                return message
+    raise AssertionError("message iteration ended")  # pragma: no cover - aiomqtt raises instead
+
+
+class Sniffer:
+    """Every message on the broker, in order, as the room's lights would see them."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, str]] = []
+
+    def to(self, topic: str) -> list[str]:
+        return [payload for t, payload in self.messages if t == topic]
+
+    def json_to(self, topic: str) -> list[dict[str, object]]:
+        out = []
+        for payload in self.to(topic):
+            try:
+                value = json.loads(payload)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                out.append(value)
+        return out
+
+    async def wait_for(self, topic: str, **fields: object) -> dict[str, object]:
+        """The first JSON command on `topic` with these field values, within WAIT_S."""
+        async with asyncio.timeout(WAIT_S):
+            while True:
+                for payload in self.json_to(topic):
+                    if all(payload.get(k) == v for k, v in fields.items()):
+                        return payload
+                await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def sniffing(port: int) -> AsyncIterator[Sniffer]:
+    sniffer = Sniffer()
+    async with observer(port, "#") as client:
+
+        async def collect() -> None:
+            async for m in client.messages:
+                sniffer.messages.append((m.topic.value, bytes(m.payload).decode("utf-8", "replace")))  # type: ignore[arg-type]
+
+        task = asyncio.create_task(collect())
+        try:
+            yield sniffer
+        finally:
+            task.cancel()

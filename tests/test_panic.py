@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import aiomqtt
@@ -17,6 +16,7 @@ from app.music.room import MusicRoom
 from app.domain.clock import ManualClock
 from app.settings import Settings, Token
 from tests.conftest import Mosquitto, Service, serve
+from tests.support import Sniffer, sniffing
 
 ROOMS = """\
 rooms:
@@ -57,20 +57,11 @@ def panic_settings(settings: Settings, tmp_path: Path) -> Settings:
     return settings.model_copy(update={"rooms_file": rooms})
 
 
-class Sniffer:
-    """A separate MQTT client that records every message, as a wall of lights would see them."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, str]] = []
-
-    async def wait_for_panic_on_every_light(self, after: int = 0) -> None:
-        async with asyncio.timeout(10):
-            while not self.all_panicked(after):
-                await asyncio.sleep(0.01)
-
-    def all_panicked(self, after: int = 0) -> bool:
-        seen = self.messages[after:]
-        return all(any(t == topic and _holds(check, p) for t, p in seen) for topic, check in COMMAND_TOPICS.items())
+async def wait_for_panic_on_every_light(sniffer: Sniffer, after: int = 0) -> None:
+    async with asyncio.timeout(10):
+        while not all(any(t == topic and _holds(check, p) for t, p in sniffer.messages[after:])
+                      for topic, check in COMMAND_TOPICS.items()):
+            await asyncio.sleep(0.01)
 
 
 def _holds(check: Callable[[str], bool], payload: str) -> bool:
@@ -78,23 +69,6 @@ def _holds(check: Callable[[str], bool], payload: str) -> bool:
         return check(payload)
     except (KeyError, ValueError, TypeError, IndexError):
         return False  # another command to that light (say, turning it off), not the panic
-
-
-@asynccontextmanager
-async def sniffing(broker: Mosquitto) -> AsyncIterator[Sniffer]:
-    sniffer = Sniffer()
-    async with aiomqtt.Client("127.0.0.1", broker.port) as client:
-        await client.subscribe("#")
-
-        async def collect() -> None:
-            async for message in client.messages:
-                sniffer.messages.append((message.topic.value, bytes(message.payload).decode()))  # type: ignore[arg-type]
-
-        task = asyncio.create_task(collect())
-        try:
-            yield sniffer
-        finally:
-            task.cancel()
 
 
 async def connected(svc: Service) -> None:
@@ -117,7 +91,7 @@ async def music_playing(svc: Service, room: str = "one") -> None:
 
 async def test_panic_over_http_lights_every_light_and_pauses_the_player(
         panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
-    async with serve(panic_settings, clock) as svc, sniffing(mosquitto) as sniffer:
+    async with serve(panic_settings, clock) as svc, sniffing(mosquitto.port) as sniffer:
         await connected(svc)
         await music_playing(svc)
         r = await svc.client.post("/api/rooms/one/panic")
@@ -130,18 +104,18 @@ async def test_panic_over_http_lights_every_light_and_pauses_the_player(
         assert body["audio"]["status"] == "paused" and body["audio"]["error"] is None
         assert body["took_ms"] > 0
         assert player(svc).status().state == "paused"
-        await sniffer.wait_for_panic_on_every_light()
+        await wait_for_panic_on_every_light(sniffer)
         state = (await svc.client.get("/api/rooms/one/state")).json()
         assert state["panic"]["active"] is True and state["lighting"]["scene"] == "panic"
 
 
 async def test_panic_over_mqtt_press(panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
-    async with serve(panic_settings, clock) as svc, sniffing(mosquitto) as sniffer:
+    async with serve(panic_settings, clock) as svc, sniffing(mosquitto.port) as sniffer:
         await connected(svc)
         await music_playing(svc)
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as button:
             await button.publish("arcroom/one/panic", b"PRESS", qos=1)
-        await sniffer.wait_for_panic_on_every_light()
+        await wait_for_panic_on_every_light(sniffer)
         async with asyncio.timeout(5):
             while player(svc).status().state != "paused":
                 await asyncio.sleep(0.01)
@@ -165,8 +139,8 @@ async def test_broker_down_audio_still_pauses_and_lights_go_out_when_it_returns(
             assert {light["status"] for light in body["lights"]} == {"unconfirmed"}
         finally:
             mosquitto.start()
-        async with sniffing(mosquitto) as sniffer:
-            await sniffer.wait_for_panic_on_every_light()
+        async with sniffing(mosquitto.port) as sniffer:
+            await wait_for_panic_on_every_light(sniffer)
 
 
 class HungPlayer(FakePlayer):
@@ -179,14 +153,14 @@ class HungPlayer(FakePlayer):
 async def test_a_hung_player_does_not_hold_up_the_lights_or_the_response(
         panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
     async with serve(panic_settings, clock, player_factory=lambda room, s: HungPlayer(clock=clock)) as svc, \
-            sniffing(mosquitto) as sniffer:
+            sniffing(mosquitto.port) as sniffer:
         await connected(svc)
         await music_playing(svc)
         r = await asyncio.wait_for(svc.client.post("/api/rooms/one/panic"), 5)
         assert r.status_code == 200
         assert r.json()["audio"]["status"] == "unconfirmed"
         assert "did not answer" in r.json()["audio"]["error"]
-        await sniffer.wait_for_panic_on_every_light()
+        await wait_for_panic_on_every_light(sniffer)
 
 
 async def test_panic_freezes_cues_and_phase_changes_until_cleared(
@@ -256,15 +230,15 @@ async def test_hold_keeps_the_room_bright_and_quiet_until_restored(
 
 async def test_a_second_panic_is_harmless_and_a_room_without_session_still_brightens(
         panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
-    async with serve(panic_settings, clock) as svc, sniffing(mosquitto) as sniffer:
+    async with serve(panic_settings, clock) as svc, sniffing(mosquitto.port) as sniffer:
         await connected(svc)
         first = (await svc.client.post("/api/rooms/one/panic")).json()
         assert first["session_id"] is None  # no session: still a full panic
-        await sniffer.wait_for_panic_on_every_light()
+        await wait_for_panic_on_every_light(sniffer)
         mark = len(sniffer.messages)
         second = await svc.client.post("/api/rooms/one/panic")
         assert second.status_code == 200 and second.json()["already"] is True
-        await sniffer.wait_for_panic_on_every_light(after=mark)  # sent again, in case one was missed
+        await wait_for_panic_on_every_light(sniffer, after=mark)  # sent again, in case one was missed
         assert player(svc).status().state != "playing"
         assert (await svc.client.post("/api/rooms/two/panic/clear", json={"mode": "restore"})).status_code == 409
 

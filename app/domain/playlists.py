@@ -11,12 +11,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.config_files import ConfigFileError, line_of, load_yaml, validate_document
 from app.domain.presets import Preset
 
 Name = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)
@@ -136,28 +135,6 @@ class Playlist(_Strict):
     def crossfade_for(self, segment: str) -> float:
         own = self.segments[segment].crossfade_s
         return self.crossfade_s if own is None else own
-
-
-def load_playlists(directory: Path) -> dict[str, Playlist]:
-    """Every `*.yaml` in the folder, keyed by id (the file's stem). All problems at once."""
-    if not directory.is_dir():
-        raise ConfigFileError(directory, [f"{directory}: no such playlists folder"])
-    playlists: dict[str, Playlist] = {}
-    problems: list[str] = []
-    for path in sorted(directory.glob("*.yaml")):
-        try:
-            data = load_yaml(path)
-            playlist = validate_document(path, data, Playlist)
-        except ConfigFileError as exc:
-            problems.extend(exc.problems)
-            continue
-        if playlist.id != path.stem:
-            problems.append(f"{path}:{line_of(data, ['id'])}: id: must equal the file name {path.stem!r}")
-            continue
-        playlists[playlist.id] = playlist
-    if problems:
-        raise ConfigFileError(directory, problems)
-    return playlists
 
 
 def check_against_presets(playlists: Mapping[str, Playlist], presets: Mapping[str, Preset]) -> list[str]:

@@ -9,6 +9,7 @@ against them catches the service's mapping mistakes instead of repeating them.
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 import colorsys
 import logging
 import math
@@ -46,7 +47,7 @@ def as_bytes(payload: str | bytes) -> bytes:
     return payload.encode() if isinstance(payload, str) else payload
 
 
-class SimulatedLight:
+class SimulatedLight(ABC):
     """A light on the broker. Subclasses speak one firmware's dialect; this class does the rest.
 
     `run()` owns the connection. Commands are handled one at a time in arrival order, as a
@@ -77,23 +78,23 @@ class SimulatedLight:
     # --- what a family provides -----------------------------------------------------------------
 
     @property
-    def availability_topic(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def availability_topic(self) -> str: ...
 
     online_payload: ClassVar[bytes] = b"online"
     offline_payload: ClassVar[bytes] = b"offline"
 
+    @abstractmethod
     def subscriptions(self) -> list[str]:
         """Topic filters the firmware subscribes to."""
-        raise NotImplementedError
 
+    @abstractmethod
     def handle(self, topic: str, payload: bytes) -> list[Outgoing]:
         """Apply one command; return what the firmware publishes in answer. Never raises on bad input."""
-        raise NotImplementedError
 
+    @abstractmethod
     def report(self) -> list[Outgoing]:
         """What the firmware publishes about its state on connect (and on go_online)."""
-        raise NotImplementedError
 
     # --- the light itself -----------------------------------------------------------------------
 

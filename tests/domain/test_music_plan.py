@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from app.catalog import load_presets
 from app.domain.events import Event, EventType
 from app.domain.music_plan import END_FADE_S, RESUME_FADE_S, START_FADE_S, MusicPlan, PlannedTrack, build_plan
-from app.domain.playlists import Playlist, load_playlists
+from app.catalog import load_playlists
+from app.domain.playlists import Playlist
 from app.domain.presets import Preset
 from app.domain.session import PhaseSpan, SessionInfo, replay
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from app.catalog import load_presets
+from app.catalog import load_playlists, load_presets
 from app.config_files import ConfigFileError
 from app.domain.playlists import (Playlist, Track, check_against_presets, default_playlist, format_duration,
-                                  load_playlists, parse_duration)
+                                  parse_duration)
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = load_presets(ROOT / "presets")
@@ -113,7 +113,7 @@ def test_the_id_must_match_the_file_name_and_every_file_is_reported(tmp_path: Pa
 
 
 def test_a_missing_folder_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigFileError, match="no such playlists folder"):
+    with pytest.raises(ConfigFileError, match="no playlist files"):
         load_playlists(tmp_path / "nope")
 
 

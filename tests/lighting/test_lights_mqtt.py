@@ -16,7 +16,7 @@ from app.domain.clock import ManualClock
 from app.simulators import SimulatedLight, make_simulator
 from app.settings import Settings
 from tests.conftest import Service, serve
-from tests.support import Mosquitto, free_port
+from tests.support import Mosquitto, free_port, sniffing
 
 # name, profile, topic, simulator family
 LIGHTS = [
@@ -81,31 +81,6 @@ async def simulators(broker: Mosquitto) -> AsyncIterator[dict[str, SimulatedLigh
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-class Sniffer:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, str]] = []
-
-    def to(self, topic: str) -> list[str]:
-        return [p for t, p in self.messages if t == topic]
-
-
-@asynccontextmanager
-async def sniffing(port: int) -> AsyncIterator[Sniffer]:
-    sniffer = Sniffer()
-    async with aiomqtt.Client("127.0.0.1", port) as client:
-        await client.subscribe("#")
-
-        async def collect() -> None:
-            async for m in client.messages:
-                sniffer.messages.append((m.topic.value, bytes(m.payload).decode("utf-8", "replace")))  # type: ignore[arg-type]
-
-        task = asyncio.create_task(collect())
-        try:
-            yield sniffer
-        finally:
-            task.cancel()
 
 
 async def lights_view(svc: Service) -> dict[str, dict[str, object]]:

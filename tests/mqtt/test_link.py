@@ -5,40 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-import aiomqtt
 import pytest
 
 from app.mqtt import BrokerAddress, MqttLink
 from app.mqtt.link import STATUS_TOPIC
 from tests.conftest import Mosquitto
-
-WAIT_S = 15  # generous upper bound for anything on loopback, reconnects included
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-@asynccontextmanager
-async def observer(port: int, *topic_filters: str) -> AsyncIterator[aiomqtt.Client]:
-    """A plain MQTT client, independent of the code under test."""
-    async with aiomqtt.Client("127.0.0.1", port, identifier=unique("observer")) as client:
-        for topic_filter in topic_filters:
-            await client.subscribe(topic_filter, qos=1)
-        yield client
-
-
-async def next_message(client: aiomqtt.Client, topic: str,
-                       accept: Callable[[aiomqtt.Message], bool] = lambda m: True) -> aiomqtt.Message:
-    async with asyncio.timeout(WAIT_S):
-        async for message in client.messages:
-            if message.topic.matches(topic) and accept(message):
-                return message
-    raise AssertionError("message iteration ended")  # pragma: no cover - the broker never ends it
+from tests.support import WAIT_S, next_message, observer, unique
 
 
 async def retained(port: int, topic: str) -> bytes:

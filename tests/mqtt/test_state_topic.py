@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 import aiomqtt
@@ -15,30 +11,14 @@ from app.domain.clock import ManualClock
 from app.mqtt.link import STATUS_TOPIC
 from app.settings import Settings
 from tests.conftest import Mosquitto, serve
+from tests.support import next_message, observer
 
-WAIT_S = 15
 STATE_TOPIC = "arcroom/one/state"
-
-
-@asynccontextmanager
-async def subscriber(port: int, topic: str) -> AsyncIterator[aiomqtt.Client]:
-    async with aiomqtt.Client("127.0.0.1", port, identifier=f"observer-{uuid.uuid4().hex[:10]}") as client:
-        await client.subscribe(topic, qos=1)
-        yield client
-
-
-async def next_message(client: aiomqtt.Client, topic: str,
-                       accept: Callable[[aiomqtt.Message], bool] = lambda m: True) -> aiomqtt.Message:
-    async with asyncio.timeout(WAIT_S):
-        async for message in client.messages:
-            if message.topic.matches(topic) and accept(message):
-                return message
-    raise AssertionError("message iteration ended")  # pragma: no cover - aiomqtt raises instead
 
 
 async def retained(port: int, topic: str) -> aiomqtt.Message:
     """What a client that subscribes now is told first: the retained message."""
-    async with subscriber(port, topic) as client:
+    async with observer(port, topic) as client:
         message = await next_message(client, topic)
         assert message.retain, f"{topic}: the first message was live, not the retained copy"
         return message
@@ -53,7 +33,7 @@ def session_of(message: aiomqtt.Message) -> dict[str, Any] | None:
 
 async def test_a_fresh_subscriber_gets_the_rooms_current_state_retained(
         settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
-    async with serve(settings, clock) as service, subscriber(mosquitto.port, STATE_TOPIC) as watcher:
+    async with serve(settings, clock) as service, observer(mosquitto.port, STATE_TOPIC) as watcher:
         c = service.client
         r = await c.post("/api/rooms/one/session", json={"preset": "psilocybin"})
         assert r.status_code == 201, r.text
@@ -79,7 +59,7 @@ async def test_a_fresh_subscriber_gets_the_rooms_current_state_retained(
 
 async def test_status_is_online_while_running_and_offline_after_stopping(
         settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
-    async with subscriber(mosquitto.port, STATUS_TOPIC) as watcher:
+    async with observer(mosquitto.port, STATUS_TOPIC) as watcher:
         # Forget what earlier tests left retained, so that "online" can only come from this service.
         await watcher.publish(STATUS_TOPIC, b"", qos=1, retain=True)
         async with serve(settings, clock):

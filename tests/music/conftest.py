@@ -14,7 +14,8 @@ from app.catalog import load_presets
 from app.domain.clock import ManualClock
 from app.domain.events import Event, EventType
 from app.domain.music_plan import MusicPlan, build_plan
-from app.domain.playlists import Playlist, load_playlists
+from app.catalog import load_playlists
+from app.domain.playlists import Playlist
 from app.domain.presets import Preset
 from app.domain.session import SessionInfo, SessionState, replay
 from app.music import MusicRoom

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import socket
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,13 +20,9 @@ import pytest
 
 from app.simulators import FAMILIES, SimState, SimulatedLight, make_simulator
 from tests.support import Mosquitto
+from tests.support import WAIT_S, next_message, observer, unique
 
-WAIT_S = 15  # generous upper bound for anything on loopback, reconnects included
 RPC_SRC = "arcroom-test"  # the Shelly Gen2 RPC client name the tests use: replies come on <src>/rpc
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def dumps(value: object) -> bytes:
@@ -173,24 +168,6 @@ def family(name: str) -> Family:
 
 
 # --- plumbing ---------------------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def observer(port: int, *topic_filters: str) -> AsyncIterator[aiomqtt.Client]:
-    """A plain MQTT client, independent of the code under test."""
-    async with aiomqtt.Client("127.0.0.1", port, identifier=unique("observer"), timeout=WAIT_S) as client:
-        for topic_filter in topic_filters:
-            await client.subscribe(topic_filter, qos=1)
-        yield client
-
-
-async def next_message(client: aiomqtt.Client, topic: str,
-                       accept: Callable[[aiomqtt.Message], bool] = lambda m: True) -> aiomqtt.Message:
-    async with asyncio.timeout(WAIT_S):
-        async for message in client.messages:
-            if message.topic.matches(topic) and accept(message):
-                return message
-    raise AssertionError("message iteration ended")  # pragma: no cover - the broker never ends it
 
 
 def payload_of(message: aiomqtt.Message) -> bytes:

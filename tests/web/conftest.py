@@ -10,19 +10,16 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from app.api import create_app
-from app.audio import FakePlayer
 from app.domain.clock import ManualClock
 from app.settings import Settings
-from tests.conftest import Service, free_port
+from tests.conftest import Service, serve
 
 CHROMIUM = os.environ.get("ARCROOM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -62,36 +59,9 @@ def lit_settings(settings: Settings, tmp_path: Path, light_prefix: str) -> Setti
     return settings.model_copy(update={"rooms_file": path})
 
 
-def fake_player(room: Any, clock: ManualClock) -> FakePlayer:
-    """A FakePlayer on the test's clock (where the player takes one), as tests.conftest.serve makes."""
-    try:
-        return FakePlayer(room.audio.output, clock=clock)  # type: ignore[call-arg]
-    except TypeError:
-        return FakePlayer(room.audio.output)
-
-
-@asynccontextmanager
-async def serve_on(settings: Settings, clock: ManualClock, port: int) -> AsyncIterator[Service]:
-    """Like tests.conftest.serve, on a port chosen by the test, so a restart can reuse it."""
-    app = create_app(settings, clock=clock, player_factory=lambda room, s: fake_player(room, clock))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                                           timeout_graceful_shutdown=1))
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(WAIT_MS / 1000):
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("uvicorn exited during start-up")
-            await asyncio.sleep(0.01)
-    import httpx
-
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield Service(app, server, client, clock)
-    finally:
-        server.should_exit = True
-        async with asyncio.timeout(15):
-            await task
+def serve_on(settings: Settings, clock: ManualClock, port: int) -> AbstractAsyncContextManager[Service]:
+    """tests.conftest.serve on a port chosen by the test, so a restart can reuse it."""
+    return serve(settings, clock, port=port)
 
 
 @pytest.fixture

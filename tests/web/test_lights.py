@@ -13,14 +13,14 @@ from app.domain.clock import ManualClock
 from app.settings import Settings
 from tests.support import Mosquitto, free_port
 from tests.web.conftest import OpenPage, room_state, serve_on, url
-from tests.web.test_panic import sniffing
+from tests.support import sniffing
 
 WAIT_S = 10
 
 
 async def test_light_status_and_commands(lit_settings: Settings, clock: ManualClock, mosquitto: Mosquitto,
                                          light_prefix: str, open_page: OpenPage) -> None:
-    async with serve_on(lit_settings, clock, free_port()) as service, sniffing(mosquitto) as sniffer:
+    async with serve_on(lit_settings, clock, free_port()) as service, sniffing(mosquitto.port) as sniffer:
         async with asyncio.timeout(WAIT_S):
             await service.runtime.link.wait_connected()
         page = await open_page(url(service, "/?room=one"))

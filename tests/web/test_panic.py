@@ -5,62 +5,19 @@ tap did not get through."""
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import aiomqtt
 from playwright.async_api import Page, expect
 
 from app.audio import FakePlayer
 from app.domain.clock import ManualClock
 from app.settings import Settings
 from tests.conftest import Service
-from tests.support import Mosquitto, free_port
+from tests.support import Mosquitto, free_port, sniffing
 from tests.web.conftest import OpenPage, eventually, room_state, serve_on, session_command, start_session, url
 
 WAIT_S = 10
 
-
-class Sniffer:
-    """Every MQTT message on the broker, as the room's lights would see them."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, dict[str, object]]] = []
-
-    def commands_to(self, topic: str) -> list[dict[str, object]]:
-        return [payload for t, payload in self.messages if t == topic]
-
-    async def wait_for(self, topic: str, **fields: object) -> dict[str, object]:
-        async with asyncio.timeout(WAIT_S):
-            while True:
-                for payload in self.commands_to(topic):
-                    if all(payload.get(k) == v for k, v in fields.items()):
-                        return payload
-                await asyncio.sleep(0.02)
-
-
-@asynccontextmanager
-async def sniffing(broker: Mosquitto) -> AsyncIterator[Sniffer]:
-    sniffer = Sniffer()
-    async with aiomqtt.Client("127.0.0.1", broker.port) as client:
-        await client.subscribe("#")
-
-        async def collect() -> None:
-            async for message in client.messages:
-                try:
-                    payload = json.loads(bytes(message.payload))  # type: ignore[arg-type]
-                except ValueError:
-                    continue
-                if isinstance(payload, dict):
-                    sniffer.messages.append((message.topic.value, payload))
-
-        task = asyncio.create_task(collect())
-        try:
-            yield sniffer
-        finally:
-            task.cancel()
 
 
 async def music_playing(service: Service, room: str = "one") -> Any:
@@ -82,7 +39,7 @@ async def live_room(open_page: OpenPage, service: Service) -> Page:
 async def test_one_tap_on_panic_lights_the_room_and_pauses_the_music(
         lit_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, light_prefix: str,
         open_page: OpenPage) -> None:
-    async with serve_on(lit_settings, clock, free_port()) as service, sniffing(mosquitto) as sniffer:
+    async with serve_on(lit_settings, clock, free_port()) as service, sniffing(mosquitto.port) as sniffer:
         async with asyncio.timeout(WAIT_S):
             await service.runtime.link.wait_connected()
         await start_session(service)
