@@ -19,7 +19,7 @@ from app.catalog import load_playlists
 from app.domain.presets import Preset
 from app.domain.report import clock_offset
 from app.domain.rooms import Room
-from app.engine import SessionEngine
+from app.engine import Notice, SessionEngine
 from app.settings import Settings
 from app.store import EventStore
 
@@ -90,11 +90,10 @@ def _serve(settings: Settings, log_level: str) -> int:
 def _check_playlists(settings: Settings, presets: dict[str, Preset], library: Path | None, *, probe: bool) -> int:
     from app.music.check import playlist_report
     from app.music.demo import generate_demo_library
+    from app.runtime import library_folders
 
     playlists = load_playlists(settings.playlists_dir)
-    libraries = {"demo": settings.demo_music_dir}
-    if library or settings.music_library:
-        libraries["clinic"] = library or settings.music_library  # type: ignore[assignment]
+    libraries = library_folders(settings.model_copy(update={"music_library": library or settings.music_library}))
     if any(p.library == "demo" for p in playlists.values()):
         generate_demo_library(settings.demo_music_dir)
     report = playlist_report(playlists, presets, libraries, probe)
@@ -153,48 +152,49 @@ async def simulate(preset: Preset, booster_at_min: float | None = None,
                            {"sim": Room(id="sim", name="simulation")}, clock)
     lines = [f"{preset.name} ({preset.id})", f"source: {preset.source}",
              f"{'time':>6}  what"]
+    notices: list[Notice] = []
+    engine.listen(notices.append)
     runner = asyncio.create_task(engine.run())
     try:
-        with engine.notices.subscribe() as notices:
-            engine.start_session("sim", preset.id)
-            engine.dose("sim")
-            booster_pending = booster_at_min is not None
-            observed = False
-            while True:
-                while not notices.empty():
-                    n = notices.get_nowait()
-                    t = clock_offset(n.at).rsplit(":", 1)[0].rjust(6)
-                    if n.kind == "phase" and n.state.phase != "arrival":
-                        length = "open-ended" if n.state.phase_remaining_s is None else \
-                            f"{n.state.phase_remaining_s / 60:.0f} min"
-                        lines.append(f"{t}  phase  {n.state.phase:<10} {length:<11} scene {n.state.scene}, "
-                                     f"music {n.state.music}")
-                        if n.state.phase in extend:
-                            minutes = extend.pop(n.state.phase)
-                            engine.extend("sim", minutes)
-                            lines.append(f"{t}  extend {n.state.phase} +{minutes:g} min")
-                    elif n.kind == "cue":
-                        lines.append(f"{t}  cue    {n.detail['id']:<24} {n.detail['label']}")
-                    elif n.kind == "event" and n.detail.get("type") == "booster_given":
-                        assert preset.booster is not None
-                        lines.append(f"{t}  booster given: {preset.booster.extends_phase} "
-                                     f"+{preset.booster.extend_min:g} min")
-                state = engine.room_state("sim")
-                assert state is not None and state.min_observation_until is not None
-                if not observed and clock.now() >= state.min_observation_until:
-                    observed = True
-                    lines.append(f"{_hm(clock.now() / 60):>6}  minimum observation time reached: "
-                                 "the session may end")
-                if state.phase == "closing" and observed and not booster_pending:
-                    break
-                if booster_pending and booster_at_min is not None and clock.now() >= booster_at_min * 60:
-                    booster_pending = False
-                    engine.dose("sim", booster=True)
-                    continue
-                step = min(60.0, max(0.0, state.min_observation_until - clock.now()) or 60.0)
-                if booster_pending and booster_at_min is not None:
-                    step = min(step, booster_at_min * 60 - clock.now())
-                await clock.advance(step)
+        engine.start_session("sim", preset.id)
+        engine.dose("sim")
+        booster_pending = booster_at_min is not None
+        observed = False
+        while True:
+            while notices:
+                n = notices.pop(0)
+                t = clock_offset(n.at).rsplit(":", 1)[0].rjust(6)
+                if n.kind == "phase" and n.state.phase != "arrival":
+                    length = "open-ended" if n.state.phase_remaining_s is None else \
+                        f"{n.state.phase_remaining_s / 60:.0f} min"
+                    lines.append(f"{t}  phase  {n.state.phase:<10} {length:<11} scene {n.state.scene}, "
+                                 f"music {n.state.music}")
+                    if n.state.phase in extend:
+                        minutes = extend.pop(n.state.phase)
+                        engine.extend("sim", minutes)
+                        lines.append(f"{t}  extend {n.state.phase} +{minutes:g} min")
+                elif n.kind == "cue":
+                    lines.append(f"{t}  cue    {n.detail['id']:<24} {n.detail['label']}")
+                elif n.kind == "event" and n.detail.get("type") == "booster_given":
+                    assert preset.booster is not None
+                    lines.append(f"{t}  booster given: {preset.booster.extends_phase} "
+                                 f"+{preset.booster.extend_min:g} min")
+            state = engine.room_state("sim")
+            assert state is not None and state.min_observation_until is not None
+            if not observed and clock.now() >= state.min_observation_until:
+                observed = True
+                lines.append(f"{_hm(clock.now() / 60):>6}  minimum observation time reached: "
+                             "the session may end")
+            if state.phase == "closing" and observed and not booster_pending:
+                break
+            if booster_pending and booster_at_min is not None and clock.now() >= booster_at_min * 60:
+                booster_pending = False
+                engine.dose("sim", booster=True)
+                continue
+            step = min(60.0, max(0.0, state.min_observation_until - clock.now()) or 60.0)
+            if booster_pending and booster_at_min is not None:
+                step = min(step, booster_at_min * 60 - clock.now())
+            await clock.advance(step)
     finally:
         runner.cancel()
     return "\n".join(lines)

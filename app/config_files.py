@@ -39,11 +39,6 @@ def load_yaml(path: Path) -> Any:
         raise ConfigFileError(path, [f"{path}: invalid YAML: {exc}"]) from exc
 
 
-def load_model(path: Path, model: type[M], *, context: dict[str, Any] | None = None) -> M:
-    data = load_yaml(path)
-    return validate_document(path, data, model, context=context)
-
-
 def validate_document(path: Path, data: Any, model: type[M], *, context: dict[str, Any] | None = None) -> M:
     if data is None:
         raise ConfigFileError(path, [f"{path}:1: the file is empty"])

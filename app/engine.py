@@ -21,12 +21,12 @@ from app.domain.events import Event, EventType
 from app.domain.presets import Preset
 from app.domain.rooms import Room
 from app.domain.session import SessionInfo, SessionState
-from app.pubsub import Hub
 from app.store import EventStore
 
 log = logging.getLogger(__name__)
 
 NoticeKind = Literal["session_started", "phase", "cue", "event", "session_ended"]
+NoticeListener = Callable[["Notice"], None]
 
 
 @dataclass(frozen=True)
@@ -62,13 +62,17 @@ class SessionEngine:
         self.presets = presets
         self.rooms = rooms
         self.clock = clock
-        self.notices: Hub[Notice] = Hub()
         self._panic_counts = panic_counts_toward_arc
         self._live: dict[str, _Live] = {}
+        self._listeners: list[NoticeListener] = []
         self._wake = asyncio.Event()
-        self.version = 0  # bumped whenever something is announced: lets views be cached
 
     # --- lifecycle -------------------------------------------------------------------------
+
+    def listen(self, listener: NoticeListener) -> None:
+        """Call `listener` with every notice, synchronously, in the order they happen: a room acts on
+        a phase change before the command that caused it returns."""
+        self._listeners.append(listener)
 
     def load(self) -> list[SessionState]:
         """Pick up unfinished sessions where the clock says they are, announcing nothing old."""
@@ -219,7 +223,6 @@ class SessionEngine:
         live = self._live.get(room)
         if live is not None and self._replay(live, self.clock.now()).ended_at is None:
             self._append(live, self.clock.now(), type_, data)
-            self.version += 1
 
     def end(self, room: str, override_reason: str | None = None) -> SessionState:
         live = self._require(room)
@@ -276,11 +279,13 @@ class SessionEngine:
                 if cue.id not in live.announced_cues:
                     live.announced_cues.add(cue.id)
                     notices.append(Notice(room, "cue", now, state, cue.model_dump()))
-        if notices:
-            self.version += 1
         for notice in notices:
             log.info("%s %s %s", room, notice.kind, notice.detail)
-            self.notices.publish(notice)
+            for listener in self._listeners:
+                try:
+                    listener(notice)
+                except Exception:  # one listener's bug must not stop the session or the others
+                    log.exception("a listener failed on %s %s", room, notice.kind)
         return state
 
     def _replay(self, live: _Live, now: float) -> SessionState:

@@ -11,6 +11,7 @@ from typing import Any
 
 from app.domain.events import Event, EventType
 from app.domain.presets import Preset
+from app.domain.room_log import RoomEvent, RoomEventType
 from app.domain.session import SessionInfo
 
 _SCHEMA = """
@@ -34,6 +35,19 @@ CREATE INDEX IF NOT EXISTS events_by_type ON events(type);
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+-- A room's own log (panic, manual lighting), kept whether or not a session runs.
+CREATE TABLE IF NOT EXISTS room_events (
+    room TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at REAL NOT NULL,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (room, seq)
+);
+CREATE TRIGGER IF NOT EXISTS room_events_no_update BEFORE UPDATE ON room_events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS room_events_no_delete BEFORE DELETE ON room_events
 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 """
 
@@ -113,13 +127,25 @@ class EventStore:
             ).fetchall()
         return [_stored(r) for r in rows]
 
-    def sessions_in_room(self, room: str, limit: int = 50) -> list[StoredSession]:
+    def append_room_event(self, room: str, at: float, type_: RoomEventType,
+                          data: dict[str, Any] | None = None) -> RoomEvent:
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            (seq,) = self._db.execute(
+                "SELECT COALESCE(MAX(seq), -1) + 1 FROM room_events WHERE room = ?", (room,)
+            ).fetchone()
+            self._db.execute(
+                "INSERT INTO room_events (room, seq, at, type, data) VALUES (?, ?, ?, ?, ?)",
+                (room, seq, at, type_.value, json.dumps(data or {})),
+            )
+        return RoomEvent(seq=seq, at=at, type=type_, data=data or {})
+
+    def room_events(self, room: str) -> list[RoomEvent]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, room, preset_json, client_label, created_at FROM sessions WHERE room = ? "
-                "ORDER BY created_at DESC LIMIT ?", (room, limit)
+                "SELECT seq, at, type, data FROM room_events WHERE room = ? ORDER BY seq", (room,)
             ).fetchall()
-        return [_stored(r) for r in rows]
+        return [RoomEvent(seq=s, at=a, type=RoomEventType(t), data=json.loads(d)) for s, a, t, d in rows]
 
 
 def _stored(row: tuple[str, str, str, str | None, float]) -> StoredSession:

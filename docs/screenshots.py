@@ -120,7 +120,7 @@ async def demo_service(workdir: Path, port: int = 0) -> AsyncIterator[str]:
             await send("/note", {"text": "Client settled; intentions reviewed, eyeshades on."})
             await clock.advance(5 * MIN)
             await send("/dose", {"amount": "25 mg"})
-            audio = app.state.runtime.players["room1"]
+            audio = app.state.runtime.rooms["room1"].music.decks
             if isinstance(audio, FakePlayer):  # no music engine: play something by hand
                 await audio.play("/music/peak/01-Stars-of-the-Lid-Requiem-for-Dying-Mothers.ogg")
             await audio.set_volume(45)

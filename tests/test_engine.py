@@ -36,21 +36,14 @@ async def running(db: Path | str, clock: ManualClock) -> AsyncIterator[tuple[Ses
     engine = SessionEngine(EventStore(db), PRESETS, ROOMS, clock)
     engine.load()
     recorder = Recorder()
-
-    async def listen() -> None:
-        with engine.notices.subscribe() as queue:
-            while True:
-                recorder.notices.append(await queue.get())
-
-    listener = asyncio.create_task(listen())
+    engine.listen(recorder.notices.append)
     runner = asyncio.create_task(engine.run())
     await asyncio.sleep(0)
     try:
         yield engine, recorder
     finally:
         runner.cancel()
-        listener.cancel()
-        await asyncio.gather(runner, listener, return_exceptions=True)
+        await asyncio.gather(runner, return_exceptions=True)
         engine.store.close()
 
 

@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from app.audio import FakePlayer
-from app.music.room import MusicRoom
+from app.music.decks import DeckPair
 from app.domain.clock import ManualClock
 from app.settings import Settings, Token
 from tests.conftest import Mosquitto, Service, serve
@@ -76,8 +76,8 @@ async def connected(svc: Service) -> None:
         await svc.runtime.link.wait_connected()
 
 
-def player(svc: Service, room: str = "one") -> MusicRoom:
-    return svc.runtime.players[room]
+def player(svc: Service, room: str = "one") -> DeckPair:
+    return svc.runtime.rooms[room].music.decks
 
 
 async def music_playing(svc: Service, room: str = "one") -> None:
@@ -119,7 +119,7 @@ async def test_panic_over_mqtt_press(panic_settings: Settings, clock: ManualCloc
         async with asyncio.timeout(5):
             while player(svc).status().state != "paused":
                 await asyncio.sleep(0.01)
-        assert svc.runtime.panic.status("one").by == "mqtt"
+        assert svc.runtime.rooms["one"].panic_status().by == "mqtt"
 
 
 async def test_broker_down_audio_still_pauses_and_lights_go_out_when_it_returns(
@@ -251,7 +251,7 @@ async def test_roles_device_may_only_panic_observer_may_not(panic_settings: Sett
         observer = {"Authorization": "Bearer " + "o" * 20}
         r = await svc.client.post("/api/rooms/one/panic", headers=device)
         assert r.status_code == 200 and r.json()["panic"] is True
-        assert svc.runtime.panic.status("one").by == "http:wall"
+        assert svc.runtime.rooms["one"].panic_status().by == "http:wall"
         for method, url, body in [("GET", "/api/rooms/one/state", None), ("GET", "/api/rooms", None),
                                   ("POST", "/api/rooms/one/panic/clear", {"mode": "restore"}),
                                   ("POST", "/api/rooms/one/session", {"preset": "lsd"}),
@@ -260,4 +260,4 @@ async def test_roles_device_may_only_panic_observer_may_not(panic_settings: Sett
             assert r.status_code == 403, (url, r.text)
         r = await svc.client.post("/api/rooms/two/panic", headers=observer)
         assert r.status_code == 403 and "may not panic" in r.json()["detail"]
-        assert svc.runtime.panic.status("two").active is False
+        assert svc.runtime.rooms["two"].panic_status().active is False

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-
-import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,11 +17,9 @@ from app import __version__
 from app.api import routes_audio, routes_catalog, routes_lights, routes_panic, routes_rooms, routes_web
 from app.catalog import Catalog
 from app.domain.clock import Clock
-from app.domain.errors import Conflict, DomainError, NotFound
+from app.domain.errors import DomainError
 from app.runtime import PlayerFactory, Runtime, vlc_player_for
 from app.settings import Settings
-
-_STATUS = {NotFound: 404, Conflict: 409}
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
@@ -49,7 +46,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message}, status_code=_STATUS.get(type(exc), 400))
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
     app.include_router(routes_catalog.router)
     app.include_router(routes_panic.router)

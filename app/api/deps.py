@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from app.engine import SessionEngine
+from app.room import RoomController
 from app.runtime import Runtime
 
 
@@ -13,11 +14,11 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
+def room(room: str, request: Request) -> RoomController:
+    """The room named in the path (404 before anything else, and before a stream starts)."""
+    return runtime(request).room(room)
+
+
 def engine(request: Request) -> SessionEngine:
+    """The sessions' records (a room's session is driven through its room)."""
     return runtime(request).engine
-
-
-def known_room(room: str, request: Request) -> str:
-    """The room path parameter, checked before a streaming response starts (404 otherwise)."""
-    engine(request).room(room)
-    return room

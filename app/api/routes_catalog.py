@@ -1,4 +1,4 @@
-"""Health, presets and finished or running sessions' records."""
+"""Health, presets and the records of finished or running sessions."""
 
 from __future__ import annotations
 
@@ -20,14 +20,15 @@ router = APIRouter(prefix="/api")
 
 @router.get("/health", summary="Is the service up, and are its parts?")
 async def health(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
-    failed = rt.tasks.failed
+    supervisor = rt.supervisor
     return {
-        "status": "degraded" if failed or not rt.link.connected else "ok",
+        "status": "ok" if supervisor.healthy() and rt.link.connected else "degraded",
         "version": __version__,
         "mqtt": {"broker": str(rt.link.address), "connected": rt.link.connected,
                  "embedded": rt.broker is not None, "last_error": rt.link.last_error},
-        "rooms": len(rt.engine.rooms),
-        "failed_tasks": failed,
+        "rooms": len(rt.rooms),
+        "tasks": supervisor.running(),
+        "failed_tasks": {name: f.model_dump() for name, f in supervisor.failures.items()},
     }
 
 

@@ -1,8 +1,14 @@
-"""Domain errors: small classes carrying a message, turned into HTTP responses in one place."""
+"""Domain errors: small classes carrying a message and the HTTP status they stand for.
+
+The status is a class attribute, so a subclass inherits it and the API turns any of them into
+a response in one handler.
+"""
 
 
 class DomainError(Exception):
     """Base of every error the domain raises on purpose."""
+
+    status = 400
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -12,6 +18,10 @@ class DomainError(Exception):
 class NotFound(DomainError):
     """An unknown room, preset, session or cue."""
 
+    status = 404
+
 
 class Conflict(DomainError):
-    """An action that the session's current state does not allow."""
+    """An action that the room's or the session's current state does not allow."""
+
+    status = 409

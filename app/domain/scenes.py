@@ -40,7 +40,7 @@ class ScenesFile(BaseModel):
 
     @model_validator(mode="after")
     def _required(self) -> ScenesFile:
-        required = {"arrival", "dosing", "onset", "peak", "descent", "return", "closing", "panic"}
+        required = {"idle", "arrival", "dosing", "onset", "peak", "descent", "return", "closing", "panic"}
         missing = required - set(self.scenes)
         if missing:
             raise ValueError(f"missing required scene(s): {', '.join(sorted(missing))}")

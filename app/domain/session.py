@@ -127,10 +127,10 @@ class _Arc:
         return len(self.durations) - 1
 
     def elapsed(self, t: float) -> float:
-        e = t - self.phase_start - self.frozen_s
-        if self.freeze_since is not None:
-            e -= t - self.freeze_since
-        return max(0.0, e)
+        # While frozen, time in phase is what it was at the freeze: computed from that moment, so
+        # it does not drift by rounding as `t` grows.
+        until = t if self.freeze_since is None else min(t, self.freeze_since)
+        return max(0.0, until - self.phase_start - self.frozen_s)
 
     def run_until(self, t: float) -> None:
         """Make the automatic phase changes that happen up to and including time t."""

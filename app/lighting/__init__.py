@@ -1,5 +1,5 @@
-"""Lighting adapter: device dialects (codec) and the room lighting controller."""
+"""Lighting adapter: device dialects (codec) and each room's lights (fades, reports, re-asserts)."""
 
-from app.lighting.controller import Lighting, LightView, RoomLighting
+from app.lighting.controller import Link, LightView, RoomLights
 
-__all__ = ["LightView", "Lighting", "RoomLighting"]
+__all__ = ["LightView", "Link", "RoomLights"]

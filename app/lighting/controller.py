@@ -1,11 +1,15 @@
-"""Room lighting: each light's intended state, its fades, what it reports, and re-asserting it.
+"""A room's lights: each light's intended state, its fades, what it reports, and re-asserting it.
 
 Every light has one Fade (start -> target over a duration) that says where it should be at any
 moment. A device that can fade natively gets one command; anything longer or finer than it can
 do is stepped from here at least once a second, each step a short native glide where the device
 allows it. A new command starts from where the light is at that moment, never from the start of
-the fade it interrupts. After a broker reconnect, or when a light comes back online, it is sent
-where it should be now.
+the fade it interrupts; a light never heard from is sent its target directly (a fade "from off"
+would be a dip to black in a dark room). After a broker reconnect, or when a light comes back
+online, it is sent where it should be now, once.
+
+Which scene the room should show is not decided here (app/domain/intended.py): this module only
+gets each light where it is told to.
 """
 
 from __future__ import annotations
@@ -13,25 +17,37 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
 from app.domain.clock import Clock, sleep_until_or_woken
 from app.domain.errors import NotFound
-from app.domain.light import OFF, Fade, LightState, clamp_kelvin, matches, merge, transition_fits
+from app.domain.light import Fade, LightState, clamp_kelvin, matches, merge, transition_fits
 from app.domain.profiles import Profile
 from app.domain.rooms import Light, Room
-from app.domain.scenes import Scene
-from app.lighting.codec import DecodeError, NotAReport, availability_topic, decode_availability, decode_state, \
-    encode_command, state_topics
-from app.mqtt.link import MqttLink
+from app.lighting.codec import (DecodeError, NotAReport, availability_topic, decode_availability, decode_state,
+                                encode_command, state_topics)
 
 log = logging.getLogger(__name__)
 
-SceneSource = Literal["phase", "manual", "panic", "restore"]
+Delivery = Literal["sent", "confirmed", "unconfirmed"]
+
+
+class Link(Protocol):
+    """What the lights need of the MQTT link (app.mqtt.MqttLink; a recording fake in unit tests)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def publish(self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False,
+                queue_offline: bool = True) -> None: ...
+
+    def subscribe(self, topic_filter: str, handler: Callable[[str, bytes], None]) -> None: ...
+
+    def on_connect(self, hook: Callable[[], None]) -> None: ...
 
 
 class FadeView(BaseModel):
@@ -56,30 +72,8 @@ class LightView(BaseModel):
     fade: FadeView | None
 
 
-class Override(BaseModel):
-    """A manual change that holds until the next phase change or until cleared."""
-
-    since: float
-    detail: str
-
-
-@dataclass(frozen=True)
-class LightingSnapshot:
-    targets: dict[str, LightState]
-    scene: tuple[str, SceneSource] | None
-    override: Override | None
-
-
-class RoomLighting(BaseModel):
-    scene: str | None
-    source: SceneSource | None
-    override: Override | None
-    lights: list[LightView]
-
-
 @dataclass
 class _Channel:
-    room: str
     light: Light
     profile: Profile
     fade: Fade | None = None
@@ -98,30 +92,28 @@ class _Channel:
         return self.commanded is not None and self.reported is not None and matches(self.commanded, self.reported)
 
 
-class Lighting:
+class RoomLights:
     step_s = 1.0  # software fades: at least one step a second
 
-    def __init__(self, link: MqttLink, rooms: Mapping[str, Room], profiles: Mapping[str, Profile],
-                 scenes: Mapping[str, Scene], clock: Clock, notify: Callable[[str], None] = lambda room: None) -> None:
+    def __init__(self, room: Room, profiles: Mapping[str, Profile], link: Link, clock: Clock,
+                 on_change: Callable[[], None]) -> None:
+        self.room_id = room.id
         self.link = link
-        self.scenes = scenes
         self.clock = clock
-        self._notify_listener = notify
-        self._rooms: dict[str, dict[str, _Channel]] = {
-            room.id: {light.name: _Channel(room.id, light, profiles[light.profile]) for light in room.lights}
-            for room in rooms.values()
-        }
-        self._scene: dict[str, tuple[str, SceneSource]] = {}
-        self._override: dict[str, Override] = {}
+        self._on_change = on_change
+        self._channels = {light.name: _Channel(light, profiles[light.profile]) for light in room.lights}
         self._wake = asyncio.Event()
+        self._reported = asyncio.Event()
         self._rpc_ids = itertools.count(1)
         self.version = 0  # bumped on every change: lets views be cached
+        if not self._channels:
+            self._reported.set()
 
     # --- wiring ------------------------------------------------------------------------------
 
     def attach(self) -> None:
         """Subscribe to every light's reports and availability; re-assert on every reconnect."""
-        for ch in self._channels():
+        for ch in self._channels.values():
             for topic in state_topics(ch.profile, ch.light.topic):
                 self.link.subscribe(topic, lambda _t, payload, ch=ch: self._on_report(ch, payload))
             if (topic := availability_topic(ch.profile, ch.light.topic)) is not None:
@@ -132,93 +124,50 @@ class Lighting:
         """Step software fades on time; runs until cancelled."""
         while True:
             self._wake.clear()
-            deadline = min((ch.next_step_at for ch in self._channels() if ch.next_step_at is not None), default=None)
+            deadline = min((ch.next_step_at for ch in self._channels.values() if ch.next_step_at is not None),
+                           default=None)
             await sleep_until_or_woken(self.clock, deadline, self._wake)
             now = self.clock.now()
-            for ch in self._channels():
+            for ch in self._channels.values():
                 if ch.next_step_at is not None and ch.next_step_at <= now:
                     self._step(ch, now)
 
+    async def wait_for_reports(self, timeout_s: float) -> None:
+        """Until every light has said where it is (retained reports arrive just after connecting), at most timeout_s."""
+        try:
+            await asyncio.wait_for(self._reported.wait(), timeout_s)
+        except TimeoutError:
+            silent = [ch.light.name for ch in self._channels.values() if ch.reported is None]
+            log.info("%s: no report yet from %s; they get their state directly", self.room_id, ", ".join(silent))
+
     # --- commands ----------------------------------------------------------------------------
 
-    def apply_scene(self, room: str, scene_name: str, *, transition_s: float | None = None,
-                    source: SceneSource = "phase") -> None:
-        channels = self._room(room)
-        scene = self.scenes.get(scene_name)
-        if scene is None:
-            raise NotFound(f"no scene {scene_name!r}; have: {', '.join(sorted(self.scenes))}")
-        if source == "manual":
-            self._override[room] = Override(since=self.clock.now(), detail=f"scene {scene_name}")
-        else:
-            self._override.pop(room, None)
-        fade_s = scene.fade_s if transition_s is None else transition_s
-        for ch in channels.values():
-            self._fade(ch, scene.for_role(ch.light.role), fade_s)
-        self._scene[room] = (scene_name, source)
-        self._notify(room)
+    def show(self, targets: Mapping[str, LightState], transition_s: float, *, force: bool = False) -> None:
+        """Fade each named light to its target; one already heading there is left alone unless forced
+        (a second panic sends every command again, in case one was missed)."""
+        for name, target in targets.items():
+            ch = self._channels.get(name)
+            if ch is None:
+                continue
+            fitted = self._fit(ch.profile, target)
+            if not force and ch.fade is not None and ch.fade.target == fitted:
+                continue
+            self._fade(ch, fitted, transition_s)
+        self._changed()
 
-    def adjust(self, room: str, light: str | None, *, on: bool | None = None, brightness_pct: float | None = None,
-               kelvin: int | None = None, rgb: tuple[int, int, int] | None = None,
-               transition_s: float = 2.0) -> None:
-        """A manual change to one light or (light=None) every light in the room; starts an override."""
-        channels = self._room(room)
-        if light is not None and light not in channels:
-            raise NotFound(f"no light {light!r} in room {room!r}")
-        now = self.clock.now()
-        for ch in channels.values() if light is None else [channels[light]]:
-            base = (ch.fade.target if ch.fade else ch.reported) or OFF
-            changes: dict[str, object] = {}
-            if brightness_pct is not None:
-                changes.update(on=brightness_pct > 0, brightness_pct=brightness_pct)
-            if on is not None:
-                changes["on"] = on
-            if kelvin is not None:
-                changes.update(kelvin=kelvin, rgb=None)
-            if rgb is not None:
-                changes["rgb"] = rgb
-            self._fade(ch, merge(base, changes), transition_s)
-        what = ", ".join(f"{k}={v}" for k, v in [("on", on), ("brightness", brightness_pct), ("kelvin", kelvin),
-                                                ("rgb", rgb)] if v is not None)
-        self._override[room] = Override(since=now, detail=f"{light or 'all lights'}: {what}")
-        self._notify(room)
+    def target(self, light: str) -> LightState | None:
+        """Where a light is heading (or, if never commanded, what it last reported)."""
+        ch = self._channel(light)
+        return ch.fade.target if ch.fade else ch.reported
 
-    def clear_override(self, room: str) -> bool:
-        self._room(room)
-        cleared = self._override.pop(room, None) is not None
-        self._notify(room)
-        return cleared
+    def names(self) -> list[str]:
+        return list(self._channels)
 
-    def _notify(self, room: str) -> None:
-        self.version += 1
-        self._notify_listener(room)
-
-    def has_override(self, room: str) -> bool:
-        return room in self._override
-
-    def snapshot(self, room: str) -> LightingSnapshot:
-        """Where each light is heading, and why: what a panic must be able to return to."""
-        channels = self._room(room)
-        return LightingSnapshot(
-            targets={name: ch.fade.target for name, ch in channels.items() if ch.fade is not None},
-            scene=self._scene.get(room), override=self._override.get(room))
-
-    def restore(self, room: str, snapshot: LightingSnapshot, transition_s: float) -> None:
-        for name, ch in self._room(room).items():
-            if name in snapshot.targets:
-                self._fade(ch, snapshot.targets[name], transition_s)
-        if snapshot.scene is not None:
-            self._scene[room] = snapshot.scene
-        if snapshot.override is not None:
-            self._override[room] = snapshot.override
-        else:
-            self._override.pop(room, None)
-        self._notify(room)
-
-    def delivery(self, room: str) -> dict[str, str]:
+    def delivery(self) -> dict[str, Delivery]:
         """Per light: confirmed (it reports the last command), sent (published), or unconfirmed
         (the broker is away: it goes out on reconnect)."""
-        out = {}
-        for name, ch in self._room(room).items():
+        out: dict[str, Delivery] = {}
+        for name, ch in self._channels.items():
             if ch.confirmed:
                 out[name] = "confirmed"
             else:
@@ -226,45 +175,42 @@ class Lighting:
         return out
 
     def reassert_all(self) -> None:
-        for ch in self._channels():
+        for ch in self._channels.values():
             self._reassert(ch)
 
     # --- views -------------------------------------------------------------------------------
 
-    def view(self, room: str) -> RoomLighting:
+    def view(self) -> list[LightView]:
         now = self.clock.now()
-        scene, source = self._scene.get(room, (None, None))
-        return RoomLighting(scene=scene, source=source, override=self._override.get(room), lights=[
+        return [
             LightView(name=ch.light.name, role=ch.light.role, profile=ch.profile.id, topic=ch.light.topic,
                       online=ch.online, last_seen=ch.last_seen, intended=ch.intended(now),
                       target=ch.fade.target if ch.fade else None, commanded=ch.commanded,
                       commanded_at=ch.commanded_at, reported=ch.reported, confirmed=ch.confirmed,
                       fade=None if ch.fade is None or ch.fade.done(now)
                       else FadeView(native=ch.fade.native, started_at=ch.fade.started_at, ends_at=ch.fade.ends_at))
-            for ch in self._room(room).values()
-        ])
+            for ch in self._channels.values()
+        ]
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _channels(self) -> Iterator[_Channel]:
-        for channels in self._rooms.values():
-            yield from channels.values()
-
-    def _room(self, room: str) -> dict[str, _Channel]:
+    def _channel(self, light: str) -> _Channel:
         try:
-            return self._rooms[room]
+            return self._channels[light]
         except KeyError:
-            raise NotFound(f"no room {room!r}") from None
+            raise NotFound(f"no light {light!r} in room {self.room_id!r}") from None
+
+    def _changed(self) -> None:
+        self.version += 1
+        self._on_change()
 
     def _fade(self, ch: _Channel, target: LightState, duration_s: float) -> None:
         now = self.clock.now()
-        target = self._fit(ch.profile, target)
         # Start from where the light is now: mid-fade if one is running, else what it reported.
         start = ch.intended(now) or ch.reported
-        transition = ch.profile.command.transition
         if start is None:
-            # Never heard from it: let the device fade from wherever it is, if it can.
-            start = target if transition is None else OFF
+            start, duration_s = target, 0.0  # never heard from: straight there, not a fade from black
+        transition = ch.profile.command.transition
         change = abs(target.level_pct - start.level_pct)
         native = duration_s <= 0 or (transition is not None
                                      and transition_fits(duration_s, transition.unit, transition.max_s, change))
@@ -297,12 +243,13 @@ class Lighting:
         ch.next_step_at = following
 
     def _reassert(self, ch: _Channel) -> None:
+        """Send a light where it should be now, once: the rest of its fade from the current point."""
         if ch.fade is None:
             return
         now = self.clock.now()
-        point = ch.fade.at(now)
-        self._send(ch, point, 0)
-        if not ch.fade.done(now):
+        if ch.fade.done(now):
+            self._send(ch, ch.fade.target, 0)
+        else:
             self._fade(ch, ch.fade.target, ch.fade.ends_at - now)
 
     def _send(self, ch: _Channel, state: LightState, transition_s: float | None, change_pct: float = 100.0) -> None:
@@ -311,7 +258,7 @@ class Lighting:
                              change_pct=change_pct, rpc_id=next(self._rpc_ids))
         self.link.publish(out.topic, out.payload, qos=out.qos, retain=out.retain, queue_offline=False)
         ch.commanded, ch.commanded_at = state, self.clock.now()
-        self._notify(ch.room)
+        self._changed()
 
     @staticmethod
     def _fit(profile: Profile, state: LightState) -> LightState:
@@ -328,21 +275,23 @@ class Lighting:
             fields = decode_state(ch.profile, payload)
             ch.reported = merge(ch.reported, fields)
         except NotAReport as exc:
-            log.debug("no light state from %s/%s: %s", ch.room, ch.light.name, exc)
+            log.debug("no light state from %s/%s: %s", self.room_id, ch.light.name, exc)
             return
         except (DecodeError, ValueError) as exc:
-            log.warning("ignored a report from %s/%s (%s): %s", ch.room, ch.light.name, ch.profile.id, exc)
+            log.warning("ignored a report from %s/%s (%s): %s", self.room_id, ch.light.name, ch.profile.id, exc)
             return
         ch.last_seen = self.clock.now()
         if ch.profile.availability is None:
             ch.online = True
-        self._notify(ch.room)
+        if all(c.reported is not None for c in self._channels.values()):
+            self._reported.set()
+        self._changed()
 
     def _on_availability(self, ch: _Channel, payload: bytes) -> None:
         try:
             online = decode_availability(ch.profile, payload)
         except DecodeError as exc:
-            log.warning("ignored availability from %s/%s (%s): %s", ch.room, ch.light.name, ch.profile.id, exc)
+            log.warning("ignored availability from %s/%s (%s): %s", self.room_id, ch.light.name, ch.profile.id, exc)
             return
         was = ch.online
         ch.online = online
@@ -351,8 +300,8 @@ class Lighting:
             # Every "online" is a fresh connection of the device (or of us, getting the retained
             # message): it may have missed commands, so it gets where it should be now.
             if was is False:
-                log.info("%s/%s is back online: sending its intended state", ch.room, ch.light.name)
+                log.info("%s/%s is back online: sending its intended state", self.room_id, ch.light.name)
             self._reassert(ch)
         else:
-            log.warning("%s/%s is offline", ch.room, ch.light.name)
-        self._notify(ch.room)
+            log.warning("%s/%s is offline", self.room_id, ch.light.name)
+        self._changed()

@@ -132,7 +132,12 @@ class MqttLink:
         if first and self._client is not None and self.connected:
             task = asyncio.get_running_loop().create_task(self._subscribe_now(topic_filter))
             self._pending.add(task)  # keep a reference until done, as asyncio asks
-            task.add_done_callback(self._pending.discard)
+            task.add_done_callback(self._subscribed)
+
+    def _subscribed(self, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("subscribing failed; retried on reconnect", exc_info=exc)
 
     async def _subscribe_now(self, topic_filter: str) -> None:
         try:

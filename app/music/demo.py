@@ -18,7 +18,6 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
-from ruamel.yaml import YAML
 
 from app.domain.playlists import Playlist
 from app.domain.presets import Preset
@@ -174,23 +173,3 @@ def demo_playlist(preset: Preset) -> Playlist:
         "source": "Generated ambient chords (app/music/demo.py); no recordings, no copyright",
         "presets": [preset.id], "library": "demo", "crossfade_s": 8, "segments": segments,
     })
-
-
-def write_demo_playlist(preset: Preset, directory: Path) -> Path:
-    playlist = demo_playlist(preset)
-    data = playlist.model_dump(mode="json", exclude_defaults=False)
-    data["crossfade_s"] = int(data["crossfade_s"])
-    for seg in data["segments"].values():
-        seg.pop("crossfade_s", None)
-        seg["phase_end_crossfade_s"] = int(seg["phase_end_crossfade_s"])
-        for tr in seg["tracks"]:
-            tr["duration_s"] = int(tr["duration_s"])
-    path = directory / f"{playlist.id}.yaml"
-    yaml = YAML()
-    yaml.default_flow_style = False
-    yaml.width = 120
-    with path.open("w", encoding="utf-8") as fh:
-        fh.write(f"# Demo music for the {preset.id} preset: generated ambient tracks (app/music/demo.py),\n"
-                 "# made by `generate_demo_library` at setup. Every segment loops, so any arc is filled.\n")
-        yaml.dump(data, fh)
-    return path

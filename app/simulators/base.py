@@ -43,10 +43,6 @@ class Outgoing:
     qos: int = 0
 
 
-def as_bytes(payload: str | bytes) -> bytes:
-    return payload.encode() if isinstance(payload, str) else payload
-
-
 class SimulatedLight(ABC):
     """A light on the broker. Subclasses speak one firmware's dialect; this class does the rest.
 
@@ -207,7 +203,12 @@ class SimulatedLight(ABC):
             # its PUBACK would also hide a dead connection from the message loop until it times out.
             task = asyncio.create_task(self._publish_quietly(self._client, replies))
             self._replies.add(task)
-            task.add_done_callback(self._replies.discard)
+            task.add_done_callback(self._reply_done)
+
+    def _reply_done(self, task: asyncio.Task[None]) -> None:
+        self._replies.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("%s %s: a reply failed", self.family, self.topic, exc_info=exc)
 
     def _availability(self) -> Outgoing:
         return Outgoing(self.availability_topic, self.online_payload if self.online else self.offline_payload,

@@ -13,7 +13,7 @@ async def playing(svc: Service, preset: str = "psilocybin") -> str:
     r = await svc.client.post("/api/rooms/one/session", json={"preset": preset})
     assert r.status_code == 201, r.text
     async with asyncio.timeout(5):
-        while svc.runtime.players["one"].status().state != "playing":
+        while svc.runtime.rooms["one"].music.decks.status().state != "playing":
             await asyncio.sleep(0.01)
     return str(r.json()["session_id"])
 
@@ -80,12 +80,12 @@ async def test_a_restart_resumes_the_music_at_its_planned_position(settings: Set
     await clock.advance(45)  # the service was down for 45 s
     async with serve(settings, clock) as second:
         async with asyncio.timeout(5):
-            while second.runtime.players["one"].status().state != "playing":
+            while second.runtime.rooms["one"].music.decks.status().state != "playing":
                 await asyncio.sleep(0.01)
-        plan = second.runtime.music.plan("one")
+        plan = second.runtime.rooms["one"].music.plan
         assert plan is not None
         sounding = plan.at(clock.now())
-        status = second.runtime.players["one"].status()
+        status = second.runtime.rooms["one"].music.decks.status()
         assert status.now_playing is not None and sounding
         latest = max(sounding, key=lambda t: t.start)
         assert status.now_playing.title == latest.title

@@ -1,4 +1,4 @@
-"""What the music room relies on from a player, held for FakePlayer and real libVLC alike."""
+"""What the two decks rely on from a player, held for FakePlayer and real libVLC alike."""
 
 from __future__ import annotations
 

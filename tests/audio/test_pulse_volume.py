@@ -21,9 +21,9 @@ import pytest
 
 from app.audio import VlcPlayer
 from app.domain.clock import SystemClock
-from app.music import MusicRoom
+from app.music import DeckPair
 from tests.audio.media import rms, tone_frames, until, write_wav
-from tests.audio.test_music_room_vlc import arrival_playlist, plan_from
+from tests.audio.test_decks_vlc import arrival_playlist, plan_from
 
 FULL_SCALE_RMS = 0.5 * 32767 / 2 ** 0.5  # our tone at volume 100
 REC_RATE = 44_100
@@ -99,12 +99,12 @@ def pulse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pulse]:
 
 
 @pytest.fixture
-async def room(pulse: Pulse, tmp_path: Path) -> AsyncIterator[MusicRoom]:
+async def room(pulse: Pulse, tmp_path: Path) -> AsyncIterator[DeckPair]:
     library = tmp_path / "library"
     library.mkdir()
     write_wav(library / "tone.wav", tone_frames(40, 440))
     decks = (VlcPlayer("pulse", name="a"), VlcPlayer("pulse", name="b"))
-    music = MusicRoom("pulse", decks, {"demo": library}, SystemClock(), ceiling_pct=50, volume_pct=20,
+    music = DeckPair("pulse", decks, {"demo": library}, SystemClock(), ceiling_pct=50, volume_pct=20,
                       on_event=lambda kind, detail: None)
     await music.start()
     task = asyncio.create_task(music.run())
@@ -118,7 +118,7 @@ async def room(pulse: Pulse, tmp_path: Path) -> AsyncIterator[MusicRoom]:
 
 
 async def test_a_volume_ramp_changes_the_level_step_by_step_and_never_exceeds_the_ceiling(
-        pulse: Pulse, room: MusicRoom) -> None:
+        pulse: Pulse, room: DeckPair) -> None:
     pulse.record()
     playlist = arrival_playlist(("tone.wav", 40))
     now = time.time()

@@ -1,4 +1,4 @@
-"""The lighting controller's fades, overrides and re-asserts, on a manual clock.
+"""A room's lights: fades, direct sends, reports and re-asserts, on a manual clock.
 
 The link here only records what would be published; tests/lighting/test_lights_mqtt.py runs the
 same controller against real Mosquitto and the device simulators.
@@ -17,7 +17,7 @@ from app.catalog import load_profiles, load_scenes
 from app.domain.clock import ManualClock
 from app.domain.light import LightState
 from app.domain.rooms import Light, Room
-from app.lighting import Lighting
+from app.lighting import RoomLights
 from tests.conftest import T0
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,13 +53,17 @@ ROOM = Room(id="r", name="R", lights=(
 ))
 
 
+def scene(name: str) -> dict[str, LightState]:
+    return {light.name: SCENES[name].for_role(light.role) for light in ROOM.lights}
+
+
 @pytest.fixture
-async def lights() -> AsyncIterator[tuple[Lighting, RecordingLink, ManualClock]]:
+async def lights() -> AsyncIterator[tuple[RoomLights, RecordingLink, ManualClock]]:
     link, clock = RecordingLink(), ManualClock(T0)
-    lighting = Lighting(link, {"r": ROOM}, PROFILES, SCENES, clock)  # type: ignore[arg-type]
-    lighting.attach()
-    task = asyncio.create_task(lighting.run())
-    yield lighting, link, clock
+    room_lights = RoomLights(ROOM, PROFILES, link, clock, on_change=lambda: None)
+    room_lights.attach()
+    task = asyncio.create_task(room_lights.run())
+    yield room_lights, link, clock
     task.cancel()
 
 
@@ -67,19 +71,23 @@ def sent_to(link: RecordingLink, topic: str) -> list[dict[str, object]]:
     return [p for t, p in link.sent if t == topic]
 
 
+def view(room_lights: RoomLights, name: str):  # type: ignore[no-untyped-def]
+    return next(v for v in room_lights.view() if v.name == name)
+
+
 async def test_a_fade_the_device_can_do_is_one_native_command(lights) -> None:  # type: ignore[no-untyped-def]
-    lighting, link, clock = lights
+    room_lights, link, clock = lights
     link.deliver("zigbee2mqtt/ceil", '{"state":"ON","brightness":254,"color_temp":250}')
-    lighting.apply_scene("r", "onset")  # 300 s: within Zigbee2MQTT's profile maximum
+    room_lights.show(scene("onset"), 300)  # within Zigbee2MQTT's profile maximum
     await clock.advance(400)
     cmds = sent_to(link, "zigbee2mqtt/ceil/set")
     assert cmds == [{"state": "ON", "brightness": 25, "color_temp": 370, "transition": 300.0}]
 
 
 async def test_a_fade_too_long_for_the_device_is_stepped_at_least_once_a_second(lights) -> None:  # type: ignore[no-untyped-def]
-    lighting, link, clock = lights
+    room_lights, link, clock = lights
     link.deliver("shellies/duo/light/0/status", '{"ison":true,"brightness":100,"temp":4000}')
-    lighting.apply_scene("r", "onset")  # 300 s, but a Shelly Gen1 fades natively for 5 s at most
+    room_lights.show(scene("onset"), 300)  # a Shelly Gen1 fades natively for 5 s at most
     await clock.advance(301)
     cmds = sent_to(link, "shellies/duo/light/0/set")
     assert len(cmds) >= 300
@@ -92,64 +100,71 @@ async def test_a_fade_too_long_for_the_device_is_stepped_at_least_once_a_second(
     assert abs(levels[150] - 54) <= 2
 
 
+async def test_a_light_never_heard_from_gets_its_target_directly_not_a_fade_from_black(lights) -> None:  # type: ignore[no-untyped-def]
+    room_lights, link, clock = lights
+    room_lights.show(scene("onset"), 300)
+    await clock.advance(10)
+    # One command each, straight to the scene: no step near 0 % on the way.
+    assert sent_to(link, "zigbee2mqtt/ceil/set") == [{"state": "ON", "brightness": 25, "color_temp": 370,
+                                                      "transition": 0}]
+    assert sent_to(link, "shellies/duo/light/0/set") == [{"turn": "on", "brightness": 25, "temp": 2700,
+                                                          "transition": 0}]
+
+
 async def test_a_new_command_starts_from_where_the_fade_is(lights) -> None:  # type: ignore[no-untyped-def]
-    lighting, link, clock = lights
+    room_lights, link, clock = lights
     link.deliver("zigbee2mqtt/ceil", '{"state":"ON","brightness":254}')
-    lighting.apply_scene("r", "peak")  # ceiling: off over 600 s
+    room_lights.show(scene("peak"), 600)  # ceiling: off over 600 s
     await clock.advance(200)
-    midway = lighting.view("r").lights[0].intended
+    midway = view(room_lights, "ceiling").intended
     assert midway is not None and 0 < midway.level_pct < 100
-    lighting.adjust("r", "ceiling", brightness_pct=50, transition_s=10)
-    view = lighting.view("r")
-    assert view.lights[0].target == LightState(on=True, brightness_pct=50)
-    assert view.lights[0].intended == midway  # the new fade starts at the interrupted point
-    assert view.override is not None and "ceiling" in view.override.detail
+    room_lights.show({"ceiling": LightState(on=True, brightness_pct=50)}, 10)
+    ceiling = view(room_lights, "ceiling")
+    assert ceiling.target == LightState(on=True, brightness_pct=50)
+    assert ceiling.intended == midway  # the new fade starts at the interrupted point
 
 
-async def test_reassert_sends_the_current_point_not_the_start(lights) -> None:  # type: ignore[no-untyped-def]
-    lighting, link, clock = lights
+async def test_showing_the_same_targets_again_sends_nothing_unless_forced(lights) -> None:  # type: ignore[no-untyped-def]
+    room_lights, link, clock = lights
+    room_lights.show(scene("arrival"), 0)
+    first = len(link.sent)
+    room_lights.show(scene("arrival"), 0)
+    assert len(link.sent) == first
+    room_lights.show(scene("arrival"), 0, force=True)
+    assert len(link.sent) == first + 2
+
+
+async def test_reassert_sends_the_rest_of_the_fade_once(lights) -> None:  # type: ignore[no-untyped-def]
+    room_lights, link, clock = lights
     link.deliver("zigbee2mqtt/ceil", '{"state":"ON","brightness":254}')
-    lighting.apply_scene("r", "peak")
+    room_lights.show(scene("peak"), 600)
     await clock.advance(300)
-    expected = lighting.view("r").lights[0].intended
     link.sent.clear()
     for hook in link.hooks:  # what the link does after a reconnect
         hook()
-    first, second = sent_to(link, "zigbee2mqtt/ceil/set")[:2]
-    assert expected is not None and expected.brightness_pct is not None
-    assert first["brightness"] == round(expected.brightness_pct / 100 * 254) and first["transition"] == 0
-    assert second == {"state": "OFF", "transition": 300.0}  # and carries on to the target on time
+    # Once, from wherever the device is: the rest of the fade, on time (no jump to a point first).
+    assert sent_to(link, "zigbee2mqtt/ceil/set") == [{"state": "OFF", "transition": 300.0}]
 
 
 async def test_a_light_coming_back_online_gets_its_intended_state(lights) -> None:  # type: ignore[no-untyped-def]
-    lighting, link, clock = lights
-    lighting.apply_scene("r", "arrival", transition_s=0)
+    room_lights, link, clock = lights
+    room_lights.show(scene("arrival"), 0)
     link.deliver("zigbee2mqtt/ceil/availability", '{"state":"offline"}')
-    assert lighting.view("r").lights[0].online is False
+    assert view(room_lights, "ceiling").online is False
     link.sent.clear()
     link.deliver("zigbee2mqtt/ceil/availability", '{"state":"online"}')
-    assert lighting.view("r").lights[0].online is True
+    assert view(room_lights, "ceiling").online is True
     assert sent_to(link, "zigbee2mqtt/ceil/set") == [{"state": "ON", "brightness": 102, "color_temp": 333,
                                                        "transition": 0}]
 
 
 async def test_reports_confirm_and_malformed_ones_change_nothing(lights) -> None:  # type: ignore[no-untyped-def]
-    lighting, link, clock = lights
-    lighting.apply_scene("r", "arrival", transition_s=0)
+    room_lights, link, clock = lights
+    room_lights.show(scene("arrival"), 0)
     link.deliver("zigbee2mqtt/ceil", '{"state":"ON","brightness":102,"color_temp":333}')
-    before = lighting.view("r").lights[0]
+    before = view(room_lights, "ceiling")
     assert before.confirmed and before.online is None
     for junk in ["{", "[]", '{"state": 7}', '{"brightness": "lots"}', "\u0000"]:
         link.deliver("zigbee2mqtt/ceil", junk)
         link.deliver("zigbee2mqtt/ceil/availability", junk)
-    assert lighting.view("r").lights[0] == before
-
-
-async def test_a_phase_scene_ends_a_manual_override(lights) -> None:  # type: ignore[no-untyped-def]
-    lighting, link, clock = lights
-    lighting.apply_scene("r", "onset")
-    lighting.adjust("r", None, brightness_pct=70)
-    assert lighting.has_override("r")
-    lighting.apply_scene("r", "peak", source="phase")
-    assert not lighting.has_override("r")
-    assert lighting.view("r").scene == "peak"
+    assert view(room_lights, "ceiling") == before

@@ -204,7 +204,7 @@ async def test_malformed_device_messages_change_nothing_and_raise_nothing(
         for name in before:
             if name != "z2m":
                 assert after[name] == before[name], name
-        assert svc.runtime.tasks.failed == {}
+        assert svc.runtime.supervisor.failures == {}
 
 
 async def _brightness(svc: Service, name: str, pct: float) -> bool:
@@ -219,7 +219,7 @@ async def test_embedded_broker_with_simulated_lights(settings: Settings, clock: 
                                            "embedded_broker_port": free_port()})
     async with serve(embedded, clock) as svc:
         await until(lambda: svc.runtime.link.connected)
-        await until(lambda: all(light.online for light in svc.runtime.lighting.view("one").lights))
+        await until(lambda: all(light.online for light in svc.runtime.rooms["one"].lights.view()))
         await svc.client.put("/api/rooms/one/lights", json={"scene": "arrival", "transition": 0})
         await until(lambda: all_confirmed(svc))
         assert svc.runtime.broker is not None and svc.runtime.broker.port == embedded.embedded_broker_port

@@ -43,5 +43,5 @@ async def test_rooms_are_announced_to_home_assistant_and_its_button_panics(
 
             await ha.publish(button["command_topic"], button["payload_press"])  # type: ignore[arg-type]
         async with asyncio.timeout(5):
-            while not svc.runtime.panic.status("one").active:
+            while not svc.runtime.rooms["one"].panic_status().active:
                 await asyncio.sleep(0.01)

@@ -18,7 +18,7 @@ from app.catalog import load_playlists
 from app.domain.playlists import Playlist
 from app.domain.presets import Preset
 from app.domain.session import SessionInfo, SessionState, replay
-from app.music import MusicRoom
+from app.music import DeckPair
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = load_presets(ROOT / "presets")
@@ -94,8 +94,8 @@ class Lead:
         self.auto_replan = True
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def new_room(self, decks: tuple[FakePlayer, FakePlayer]) -> MusicRoom:
-        return MusicRoom("one", decks, {"demo": self.library, "clinic": self.library}, self.clock,
+    def new_room(self, decks: tuple[FakePlayer, FakePlayer]) -> DeckPair:
+        return DeckPair("one", decks, {"demo": self.library, "clinic": self.library}, self.clock,
                          ceiling_pct=self.ceiling_pct, volume_pct=self.volume_pct, on_event=self.on_event)
 
     def state(self) -> SessionState:
@@ -142,12 +142,12 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def start() -> AsyncIterator[Callable[[MusicRoom], Awaitable[None]]]:
+async def start() -> AsyncIterator[Callable[[DeckPair], Awaitable[None]]]:
     """Start a room and its run loop; cancel and close everything afterwards."""
-    rooms: list[MusicRoom] = []
+    rooms: list[DeckPair] = []
     tasks: list[asyncio.Task[None]] = []
 
-    async def _start(room: MusicRoom) -> None:
+    async def _start(room: DeckPair) -> None:
         await room.start()
         rooms.append(room)
         tasks.append(asyncio.create_task(room.run()))

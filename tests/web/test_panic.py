@@ -23,7 +23,7 @@ WAIT_S = 10
 async def music_playing(service: Service, room: str = "one") -> Any:
     """The room's audio, playing. With the music engine the session's plan starts it; a bare
     FakePlayer (before the music engine) is told to play."""
-    audio = service.runtime.players[room]
+    audio = service.runtime.rooms[room].music.decks
     if isinstance(audio, FakePlayer):
         await audio.play("/music/onset/track.ogg")
     await eventually(lambda: audio.status().state == "playing", "the room's music is playing", WAIT_S)

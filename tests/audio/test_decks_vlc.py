@@ -1,4 +1,4 @@
-"""The music room on real libVLC, each deck writing what it plays to its own WAV (--aout=afile).
+"""The two decks on real libVLC, each deck writing what it plays to its own WAV (--aout=afile).
 
 afile does not apply the volume (see audio.md), so these tests measure presence and position;
 levels and ramps are measured through a PulseAudio null sink in test_pulse_volume.py.
@@ -21,7 +21,7 @@ from app.domain.events import Event, EventType
 from app.domain.music_plan import MusicPlan, build_plan
 from app.domain.playlists import Playlist
 from app.domain.session import SessionInfo, replay
-from app.music import MusicRoom
+from app.music import DeckPair
 from tests.audio.media import RATE, WAV_HEADER, pitch_hz, read_wav, rms, stepped_frames, tone_frames, until, write_wav
 
 PRESET = load_presets(Path(__file__).resolve().parents[2] / "presets")["ketamine_im"]
@@ -53,14 +53,14 @@ def plan_from(playlist: Playlist, started_at: float, now: float) -> MusicPlan:
 
 
 class Room:
-    """A MusicRoom on two afile decks and the wall clock, with its run loop."""
+    """A DeckPair on two afile decks and the wall clock, with its run loop."""
 
     def __init__(self, out: Path, library: Path) -> None:
         a, b = deck_outputs(f"afile:{out}")
         self.files = (Path(a.removeprefix("afile:")), Path(b.removeprefix("afile:")))
         self.decks = (VlcPlayer(a, name="a"), VlcPlayer(b, name="b"))
         self.events: list[tuple[str, dict[str, Any]]] = []
-        self.room = MusicRoom("test", self.decks, {"demo": library}, SystemClock(), ceiling_pct=80, volume_pct=60,
+        self.room = DeckPair("test", self.decks, {"demo": library}, SystemClock(), ceiling_pct=80, volume_pct=60,
                               on_event=lambda kind, detail: self.events.append((kind, detail)))
         self.task: asyncio.Task[None] | None = None
 

@@ -1,6 +1,6 @@
-"""A room's music: two decks (players) following the music plan, with crossfades and ramps.
+"""A room's two decks: two players following the music plan, with crossfades and volume ramps.
 
-The room is told the plan (`follow`) and makes the decks match it from now on:
+The pair is told the plan (`follow`) and makes the decks match it from now on:
 - A planned track that should sound and is not on a deck is started on a free deck at its
   planned position. Started on time, it fades in as planned; started late (a restart, a new
   plan that jumps) it fades in over at least RECOVERY_FADE_S: never at full volume at once.
@@ -27,6 +27,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -77,32 +78,49 @@ class MusicStatus(BaseModel):
     paused_since: float | None = None
 
 
+class DeckState(Enum):
+    IDLE = "idle"  # no track
+    PLAYING = "playing"  # a planned track: fading in, sounding, or fading out as planned
+    LEAVING = "leaving"  # no longer planned: fading out, then stopped
+    FAILED = "failed"  # reported as failed: stopped at the next reconcile
+
+
+class PauseState(Enum):
+    PLAYING = "playing"  # following the plan
+    FADING_OUT = "fading_out"  # paused, but the decks are still fading out
+    PAUSED = "paused"
+
+
 @dataclass
 class _Deck:
     name: str
     player: Player
-    track: PlannedTrack | None = None
+    state: DeckState = DeckState.IDLE
+    track: PlannedTrack | None = None  # set unless IDLE
     media: str | None = None  # the resolved path or URL the player was given
     started_at: float = 0.0  # when play() was issued (room clock), shifted by pauses
     start_pos: float = 0.0  # position in the file at started_at
     env: Envelope | None = None
-    leaving: bool = False  # no longer planned: fading out, then stopped
-    failed: bool = False
     verify_at: float | None = None
     sent_for: tuple[object, ...] | None = None  # the envelope and room volume it was computed from
     before_pause: Envelope | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Has a track that is not known to have failed (playing or on its way out)."""
+        return self.state in (DeckState.PLAYING, DeckState.LEAVING)
 
     def position(self, now: float) -> float:
         return self.start_pos + (now - self.started_at)
 
     def clear(self) -> None:
+        self.state = DeckState.IDLE
         self.track = self.media = self.env = self.before_pause = None
-        self.leaving = self.failed = False
         self.verify_at = None
         self.sent_for = None
 
 
-class MusicRoom:
+class DeckPair:
     def __init__(self, room_id: str, decks: tuple[Player, Player], libraries: Mapping[str, Path], clock: Clock, *,
                  ceiling_pct: int, volume_pct: int, on_event: Callable[[str, dict[str, Any]], None]) -> None:
         self.room_id = room_id
@@ -116,10 +134,9 @@ class MusicRoom:
         self._on_event = on_event
         self._plan: MusicPlan | None = None
         self._playlist: Playlist | None = None
-        self._paused = False
+        self._pause = PauseState.PLAYING
         self._paused_at: float | None = None
-        self._fading_out = False  # paused, but the decks are still fading out
-        self._pause_generation = 0
+        self._pause_generation = 0  # a pause still fading out finishes only if nothing came after it
         self._error: str | None = None
         self._failed: list[tuple[str, float]] = []  # (path, planned start - offset) of failed occurrences
         self._silence_since: float | None = None
@@ -171,19 +188,18 @@ class MusicRoom:
             if plan is None or playlist is None:
                 self._plan = None
                 for deck in self._decks:
-                    if deck.track is not None:
+                    if deck.state is not DeckState.IDLE:
                         await self._leave(deck, now, STOP_FADE_S)
-                self._paused, self._paused_at, self._fading_out = False, None, False
+                self._pause, self._paused_at = PauseState.PLAYING, None
                 self._pause_generation += 1
-            elif plan.paused_at is not None and not self._paused:
+            elif plan.paused_at is not None and self._pause is PauseState.PLAYING:
                 # Paused now (a restart during a pause, or the caller paused): stay silent until resume().
-                self._paused = True
                 for deck in self._decks:
-                    if deck.track is not None and deck.env is not None:
+                    if deck.state is not DeckState.IDLE and deck.env is not None:
                         deck.before_pause, deck.verify_at = deck.env, None
                 await self._stop_for_pause(now)
                 self._paused_at = plan.paused_at
-            if not self._paused:
+            if self._pause is PauseState.PLAYING:
                 await self._reconcile(now)
         self._wake.set()
 
@@ -193,55 +209,54 @@ class MusicRoom:
         The lock is not held during a fade, so a panic (or a resume) in the middle of it acts at once.
         """
         async with self._lock:
-            if self._paused and not (self._fading_out and fade_s <= 0):
+            if self._pause is PauseState.PAUSED or (self._pause is PauseState.FADING_OUT and fade_s > 0):
                 return
             now = self._clock.now()
             self._pause_generation += 1
             generation = self._pause_generation
-            if self._fading_out:  # a panic during a pause's fade: stop now
+            if self._pause is PauseState.FADING_OUT:  # a panic during a pause's fade: stop now
                 fade_s = 0.0
             else:
-                self._paused = True
                 for deck in self._decks:
-                    if deck.track is not None and deck.env is not None:
+                    if deck.state is not DeckState.IDLE and deck.env is not None:
                         deck.before_pause = deck.env
                         deck.verify_at = None
             if fade_s <= 0:
                 await self._stop_for_pause(now)
                 self._wake.set()
                 return
-            self._fading_out = True
+            self._pause = PauseState.FADING_OUT
             for deck in self._decks:
-                if deck.track is not None and deck.env is not None:
+                if deck.state is not DeckState.IDLE and deck.env is not None:
                     deck.env = deck.env.leave(now, fade_s)
                     await self._send_ramp(deck, now, force=True)
         await self._clock.sleep_until(now + fade_s)
         async with self._lock:
-            if self._paused and self._fading_out and generation == self._pause_generation:
+            if self._pause is PauseState.FADING_OUT and generation == self._pause_generation:
                 await self._stop_for_pause(self._clock.now())
         self._wake.set()
 
     async def _stop_for_pause(self, now: float) -> None:
-        self._fading_out = False
-        await asyncio.gather(*(d.player.pause() for d in self._decks if d.track is not None))
+        self._pause = PauseState.PAUSED
+        await asyncio.gather(*(d.player.pause() for d in self._decks if d.state is not DeckState.IDLE))
         self._paused_at = now
 
     async def resume(self, fade_in_s: float = 3.0) -> None:
         """Go on from where the music paused, fading in."""
         async with self._lock:
-            if not self._paused:
+            if self._pause is PauseState.PLAYING:
                 return
             now = self._clock.now()
             self._pause_generation += 1  # a pause still fading out ends here
-            was_fading = self._fading_out
+            was_fading = self._pause is PauseState.FADING_OUT
             paused_at = self._paused_at if self._paused_at is not None else now
             shift = now - paused_at
-            self._paused, self._paused_at, self._fading_out = False, None, False
+            self._pause, self._paused_at = PauseState.PLAYING, None
             if self._plan is not None:
                 since = self._plan.paused_at if self._plan.paused_at is not None else paused_at
                 self._plan = self._plan.shifted(since, now - since)
             for deck in self._decks:
-                if deck.track is None or deck.failed:
+                if not deck.busy:
                     continue
                 deck.started_at += shift
                 level = deck.env.gain(now) if was_fading and deck.env is not None else 0.0
@@ -264,9 +279,9 @@ class MusicRoom:
             target = self._clamp(volume_pct)
             self._master = MasterRamp(now, self._master.at(now), now + max(MIN_VOLUME_RAMP_S, ramp_s), target)
             self._volume_pct = target
-            if not self._paused:
+            if self._pause is PauseState.PLAYING:
                 for deck in self._decks:
-                    if deck.track is not None and not deck.failed:
+                    if deck.busy:
                         await self._send_ramp(deck, now)
         self._wake.set()
 
@@ -280,11 +295,11 @@ class MusicRoom:
             now_playing = NowPlaying(title=t.title, artist=t.artist, segment=t.segment, position_s=position,
                                      duration_s=t.duration_s)
         nxt = None
-        if self._plan is not None and not self._paused:
+        if self._plan is not None and self._pause is PauseState.PLAYING:
             upcoming = self._plan.next_after(now)
             if upcoming is not None:
                 nxt = NextUp(title=upcoming.title, artist=upcoming.artist, starts_at=upcoming.start)
-        if self._paused:
+        if self._pause is not PauseState.PLAYING:
             state: Literal["playing", "paused", "stopped", "error"] = "paused"
         elif any(self._sounding(d) for d in self._decks):
             state = "playing"
@@ -295,21 +310,22 @@ class MusicRoom:
         return MusicStatus(state=state, now_playing=now_playing, next=nxt, volume_pct=self._volume_pct,
                            ceiling_pct=self._ceiling, error=self._error,
                            playlist=self._playlist.id if self._playlist is not None and self._plan is not None else None,
-                           paused_since=self._paused_at if self._paused else None)
+                           paused_since=self._paused_at if self._pause is not PauseState.PLAYING else None)
 
     # --- making the decks match the plan ---
 
     async def _reconcile(self, now: float) -> None:
-        if self._closed or self._paused:
+        if self._closed or self._pause is not PauseState.PLAYING:
             return
         for deck in self._decks:
-            if deck.track is not None and (deck.failed or deck.env is None or now >= deck.env.stops_at):
+            if deck.state is not DeckState.IDLE and (deck.state is DeckState.FAILED or deck.env is None
+                                                     or now >= deck.env.stops_at):
                 await self._stop(deck)
         planned = [] if self._plan is None else self._plan.at(now)
         wanted = [d for d in planned if not self._has_failed(d)]
         matched: set[int] = set()
         for deck in self._decks:
-            if deck.track is None or deck.leaving or deck.failed:
+            if deck.state is not DeckState.PLAYING:
                 continue
             i = self._match(deck, wanted, matched, now)
             if i is None:
@@ -321,7 +337,7 @@ class MusicRoom:
             if i not in matched:
                 await self._start(planned, now)
         for deck in self._decks:
-            if deck.track is not None and not deck.failed:
+            if deck.busy:
                 await self._send_ramp(deck, now)
         await self._check_decks(now)
         self._watch_silence(now, bool(planned))
@@ -353,9 +369,9 @@ class MusicRoom:
                                 (now, env.gain(now), max(now, planned.end)))
 
     async def _start(self, planned: PlannedTrack, now: float) -> None:
-        deck = next((d for d in self._decks if d.track is None), None)
+        deck = next((d for d in self._decks if d.state is DeckState.IDLE), None)
         if deck is None:  # both busy: the one fading out gives way
-            deck = next((d for d in self._decks if d.leaving or d.failed), None)
+            deck = next((d for d in self._decks if d.state in (DeckState.LEAVING, DeckState.FAILED)), None)
             if deck is None:
                 log.warning("music %s: no free deck for %s", self.room_id, planned.path)
                 return
@@ -367,7 +383,7 @@ class MusicRoom:
             left_of_fade_in = planned.start + planned.fade_in_s - now
             env = Envelope(now, max(RECOVERY_FADE_S, left_of_fade_in), planned.end, planned.fade_out_s)
         position = max(0.0, planned.position_at(now))
-        deck.track, deck.env, deck.leaving, deck.failed = planned, env, False, False
+        deck.state, deck.track, deck.env = DeckState.PLAYING, planned, env
         deck.started_at, deck.start_pos = now, position
         deck.verify_at = now + VERIFY_S
         media = self._resolve(planned.path)
@@ -390,7 +406,7 @@ class MusicRoom:
         if deck.env is None:
             await self._stop(deck)
             return
-        deck.leaving = True
+        deck.state = DeckState.LEAVING
         deck.env = deck.env.leave(now, within_s)
         if now >= deck.env.stops_at:
             await self._stop(deck)
@@ -407,10 +423,10 @@ class MusicRoom:
     # --- failures and silence ---
 
     def _on_player_event(self, deck: _Deck, event: PlayerEvent) -> None:
-        if self._closed or deck.track is None or deck.failed or event.media != deck.media:
+        if self._closed or not deck.busy or event.media != deck.media:
             return
         now = self._clock.now()
-        if deck is not self._current_deck() or deck.leaving:
+        if deck is not self._current_deck() or deck.state is DeckState.LEAVING:
             return  # it was on its way out anyway
         assert deck.env is not None
         if event.kind == "error":
@@ -422,7 +438,7 @@ class MusicRoom:
 
     async def _check_decks(self, now: float) -> None:
         for deck in self._decks:
-            if deck.track is None or deck.failed or deck.verify_at is None or now < deck.verify_at:
+            if not deck.busy or deck.verify_at is None or now < deck.verify_at:
                 continue
             deck.verify_at = None
             st = deck.player.status()
@@ -433,7 +449,7 @@ class MusicRoom:
     def _fail(self, deck: _Deck, error: str) -> None:
         assert deck.track is not None
         planned = deck.track
-        deck.failed = True
+        deck.state = DeckState.FAILED
         deck.verify_at = None
         self._failed.append((planned.path, planned.start - planned.offset_s))
         del self._failed[:-8]
@@ -447,10 +463,10 @@ class MusicRoom:
         return any(path == planned.path and abs(origin - o) < MATCH_TOLERANCE_S for path, o in self._failed)
 
     def _sounding(self, deck: _Deck) -> bool:
-        return deck.track is not None and not deck.failed and deck.player.status().state == "playing"
+        return deck.busy and deck.player.status().state == "playing"
 
     def _watch_silence(self, now: float, wanted: bool) -> None:
-        if not wanted or self._paused or any(self._sounding(d) for d in self._decks):
+        if not wanted or self._pause is not PauseState.PLAYING or any(self._sounding(d) for d in self._decks):
             self._silence_since, self._silence_reported = None, False
             return
         if self._silence_since is None:
@@ -463,7 +479,7 @@ class MusicRoom:
     # --- time ---
 
     def _next_deadline(self, now: float) -> float | None:
-        if self._closed or self._paused:
+        if self._closed or self._pause is not PauseState.PLAYING:
             return None
         deadlines: list[float] = []
         if self._plan is not None:
@@ -471,7 +487,7 @@ class MusicRoom:
             if upcoming is not None:
                 deadlines.append(upcoming.start)
         for deck in self._decks:
-            if deck.track is not None and deck.env is not None:
+            if deck.state is not DeckState.IDLE and deck.env is not None:
                 deadlines.append(deck.env.stops_at)
                 if deck.verify_at is not None:
                     deadlines.append(deck.verify_at)
@@ -533,9 +549,9 @@ class MusicRoom:
 
     def _current_deck(self) -> _Deck | None:
         """The deck with the latest-started track: what the room is "playing now"."""
-        live = [d for d in self._decks if d.track is not None and not d.failed and not d.leaving]
+        live = [d for d in self._decks if d.state is DeckState.PLAYING]
         if not live:
-            live = [d for d in self._decks if d.track is not None and not d.failed]
+            live = [d for d in self._decks if d.busy]
         return max(live, key=lambda d: d.track.start if d.track else 0.0, default=None)
 
     def _resolve(self, path: str) -> str | None:

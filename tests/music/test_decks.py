@@ -1,4 +1,4 @@
-"""The two-deck music room on fake players and a manual clock: hours of music in milliseconds."""
+"""The two decks on fake players and a manual clock: hours of music in milliseconds."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from collections.abc import Awaitable, Callable
 from app.audio import FakePlayer
 from app.domain.clock import ManualClock
 from app.domain.events import EventType
-from app.music import MusicRoom
+from app.music import DeckPair
 from app.music.volume import pct_to_db
 from tests.music.conftest import PLAYLISTS, PRESETS, Lead, durations_for, gaps, sounding
 
-Start = Callable[[MusicRoom], Awaitable[None]]
+Start = Callable[[DeckPair], Awaitable[None]]
 HOUR = 3600.0
 
 

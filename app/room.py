@@ -1,0 +1,382 @@
+"""One room: its session, lights, music and panic state, and the rules that tie them together.
+
+Routes and the MQTT bridge talk to a room, never to the engine, the lights or the decks
+separately. What the lights should show is asked of one function (`intended_state`) on every
+path: a phase change, restore after a panic, a manual change or clearing it, a session's start
+and end, and a restart.
+
+What may happen during a panic (and while held after one): recording a dose or a booster,
+starting or ending a session, advancing or extending a phase, notes and acknowledging cues, and
+the volume. Refused with 409: manual light changes, pausing/resuming/skipping the music, and
+`hold`/`resume` of the session (the panic freezes the arc already; clear it with hold or restore).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from app.audio.player import Player
+from app.domain.clock import Clock
+from app.domain.errors import Conflict, NotFound
+from app.domain.events import EventType
+from app.domain.intended import Intended, SceneSource, intended_state, override_in_force
+from app.domain.light import OFF, LightState, merge
+from app.domain.playlists import Playlist
+from app.domain.profiles import Profile
+from app.domain.room_log import IDLE, ManualOverride, PanicStatus, RoomEvent, RoomEventType, RoomRecord, apply
+from app.domain.rooms import Room
+from app.domain.scenes import Scene
+from app.domain.session import SessionState
+from app.engine import Notice, SessionEngine
+from app.lighting.controller import Link, LightView, RoomLights
+from app.music.decks import MusicStatus
+from app.music.director import AudioAction, MusicDirector, choose_playlist
+from app.panic import AUDIO_CONFIRM_S, ClearMode, LightDelivery, PanicResult, audio_outcome
+from app.pubsub import Hub
+from app.store import EventStore
+from app.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+RESTART_FADE_S = 5.0  # after a restart, lights that reported fade from where they are
+REPORT_WAIT_S = 1.0  # after a restart, how long to wait for the lights to say where they are
+RESTORE_LIGHTS_S = 10.0  # clearing a panic: slow enough not to startle, quick enough to be useful
+RESTORE_AUDIO_FADE_S = 8.0
+RESTORE_AUDIO_WAIT_S = 1.0
+CLEAR_OVERRIDE_FADE_S = 10.0
+# How often, at most, a room's light reports are passed on to listeners: software fades make
+# several reports a second per light, and a dashboard needs a few per second at most.
+LIGHT_NOTICE_INTERVAL_S = 0.25
+# Session events that change neither the arc nor the music.
+_NO_REPLAN = {EventType.NOTE.value, EventType.CUE_ACKNOWLEDGED.value}
+
+
+@dataclass(frozen=True)
+class RoomChange:
+    """Something in a room changed: a session notice kind, "panic", "lights", "music", ..."""
+
+    room: str
+    kind: str
+    detail: dict[str, Any]
+
+
+class RoomLighting(BaseModel):
+    scene: str | None  # what the lights were last sent towards; None before the first command
+    source: SceneSource | None
+    override: ManualOverride | None
+    lights: list[LightView]
+
+
+class RoomController:
+    def __init__(self, room: Room, *, engine: SessionEngine, store: EventStore, scenes: Mapping[str, Scene],
+                 profiles: Mapping[str, Profile], playlists: Mapping[str, Playlist], link: Link,
+                 players: tuple[Player, Player], libraries: Mapping[str, Path], clock: Clock, jobs: Supervisor,
+                 changes: Hub[RoomChange], panic_audio_fade_s: float = 0.0) -> None:
+        self.room = room
+        self.id = room.id
+        self.engine = engine
+        self.store = store
+        self.scenes = scenes
+        self.clock = clock
+        self._jobs = jobs
+        self._changes = changes
+        self._panic_audio_fade_s = panic_audio_fade_s
+        self._libraries = libraries
+        self.lights = RoomLights(room, profiles, link, clock, on_change=self._lights_changed)
+        self.music = MusicDirector(room.id, engine, playlists, players, libraries, clock,
+                                   ceiling_pct=room.audio.volume_ceiling_pct, volume_pct=room.audio.volume_pct,
+                                   on_change=lambda detail: self._changed("music", detail), jobs=jobs)
+        self._events: list[RoomEvent] = []
+        self._record: RoomRecord = IDLE
+        self._shown: Intended | None = None
+        self._light_notice_pending = False
+        self.version = 0  # bumped on every change of the room's own state: lets views be cached
+        engine.listen(self._on_notice)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """The room's own log, as the last run left it (panic, held, a manual override)."""
+        self._events = self.store.room_events(self.id)
+        for event in self._events:
+            self._record = apply(self._record, event)
+        if self._record.panic.active:
+            log.warning("%s comes back %s (since %s, by %s)", self.id,
+                        "in panic" if self._record.panic.mode == "panic" else "held after a panic",
+                        self._record.panic.since, self._record.panic.by)
+
+    async def start(self) -> None:
+        self.lights.attach()
+        await self.music.start()
+
+    async def close(self) -> None:
+        await self.music.close()
+
+    async def take_over(self) -> None:
+        """After a (re)start, show what the room should show now, without an abrupt change: in panic
+        at once; otherwise once the lights had a moment to say where they are, so each fades from there."""
+        if self._record.panic.active:
+            self._show(0.0)
+        self.music.replan_soon()
+        if self._record.panic.active:
+            return
+        await self.lights.wait_for_reports(REPORT_WAIT_S)
+        if self._shown is not None:
+            return  # a phase change (or a command) got there first
+        if self._record.override is not None and override_in_force(self._record, self.session()) is None:
+            self._log(RoomEventType.LIGHTS_OVERRIDE_CLEARED, {"reason": "a new phase began while the service was down"})
+        self._show(RESTART_FADE_S)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def session(self) -> SessionState | None:
+        return self.engine.room_state(self.id)
+
+    def panic_status(self) -> PanicStatus:
+        return self._record.panic
+
+    def in_panic(self) -> bool:
+        return self._record.panic.active
+
+    def intended(self) -> Intended:
+        session = None if self._record.panic.active else self.session()
+        return intended_state(self.room, self.scenes, self._record, session)
+
+    def lighting(self) -> RoomLighting:
+        shown = self._shown
+        override = None if self._record.panic.active else override_in_force(self._record, self.session())
+        return RoomLighting(scene=shown.scene if shown else None, source=shown.source if shown else None,
+                            override=override, lights=self.lights.view())
+
+    def audio_status(self) -> MusicStatus:
+        return self.music.status()
+
+    # --- the session -----------------------------------------------------------------------------
+
+    def start_session(self, preset_id: str, client_label: str | None, playlist_id: str | None) -> SessionState:
+        self.engine.preset(preset_id)
+        playlist = choose_playlist(preset_id, playlist_id, self.music.playlists, self._libraries)
+        state = self.engine.start_session(self.id, preset_id, client_label, playlist)
+        panic = self._record.panic
+        if panic.active:
+            # The room is in panic (or held): the new session begins frozen, as the room is.
+            self.engine.panic(self.id, panic.by or "room")
+            if panic.mode == "held":
+                self.engine.clear_panic(self.id, "hold", panic.by or "room")
+            state = self._require_session()
+        return state
+
+    def dose(self, *, booster: bool, amount: str | None) -> SessionState:
+        return self.engine.dose(self.id, booster=booster, amount=amount)
+
+    def advance(self) -> SessionState:
+        return self.engine.advance(self.id)
+
+    def extend(self, minutes: float) -> SessionState:
+        return self.engine.extend(self.id, minutes)
+
+    def hold(self) -> SessionState:
+        self._refuse_in_panic("the session is already frozen by the panic; clear it with mode 'hold' to keep "
+                              "it on hold")
+        return self.engine.hold(self.id)
+
+    def resume(self) -> SessionState:
+        self._refuse_in_panic("clear the panic with mode 'restore' to bring the room and the session back")
+        return self.engine.resume(self.id)
+
+    def note(self, text: str) -> SessionState:
+        return self.engine.note(self.id, text)
+
+    def acknowledge(self, cue_id: str) -> SessionState:
+        return self.engine.acknowledge(self.id, cue_id)
+
+    def end(self, override_reason: str | None) -> SessionState:
+        return self.engine.end(self.id, override_reason)
+
+    def _require_session(self) -> SessionState:
+        state = self.session()
+        if state is None:
+            raise Conflict(f"room {self.id!r} has no session running; start one first")
+        return state
+
+    # --- panic ---------------------------------------------------------------------------------
+
+    async def panic(self, by: str) -> PanicResult:
+        """Every light up bright, the music paused, the session frozen: each effect guarded on its own."""
+        started = time.perf_counter()
+        errors: list[str] = []
+        already = self._record.panic.mode == "panic"
+        if already:
+            log.warning("panic in %s while already in panic (by %s): light commands sent again", self.id, by)
+        self._log(RoomEventType.PANIC, {"by": by}, errors)
+        # 1. Lights: queued for the broker now; nothing here waits for the network.
+        try:
+            self._show(0.0, force=True)
+        except Exception as exc:  # noqa: BLE001 - the audio and the record must still happen
+            log.exception("panic in %s: the lights could not be commanded", self.id)
+            errors.append(f"lights: {type(exc).__name__}: {exc}")
+        # 2. Audio: on its own thread; we wait a little for the answer, never for a hung player.
+        pause = self._jobs.spawn(f"panic audio {self.id}", self.music.pause_for_panic(self._panic_audio_fade_s))
+        # 3. Session: recorded and frozen (no cue, phase change or scene fade fires in panic).
+        session_id = None
+        try:
+            state = self.engine.panic(self.id, by)
+            session_id = state.session_id if state else None
+        except Exception as exc:  # noqa: BLE001 - the room must still brighten if the database is failing
+            log.exception("panic in %s: the session could not record it", self.id)
+            errors.append(f"session: {type(exc).__name__}: {exc}")
+        audio = await audio_outcome(pause, AUDIO_CONFIRM_S, started)
+        self._changed("panic", {"by": by})
+        took_ms = (time.perf_counter() - started) * 1000
+        log.warning("PANIC in %s by %s: handled in %.1f ms, audio %s", self.id, by, took_ms, audio.status)
+        return PanicResult(room=self.id, panic=True, already=already, took_ms=round(took_ms, 3),
+                           lights=[LightDelivery(name=n, status=s) for n, s in self.lights.delivery().items()],
+                           audio=audio, session_id=session_id, errors=errors)
+
+    async def clear_panic(self, mode: ClearMode, by: str) -> PanicStatus:
+        """restore: the room fades to what it should show now and the music comes back; hold: it
+        stays bright and quiet, the session on hold, until cleared again with restore."""
+        panic = self._record.panic
+        if not panic.active:
+            raise Conflict(f"room {self.id!r} is not in panic")
+        if panic.mode == "held" and mode == "hold":
+            raise Conflict(f"room {self.id!r} is already held after a panic; clear with mode 'restore' to bring "
+                           "it back")
+        self._log(RoomEventType.PANIC_CLEARED, {"mode": mode, "by": by})
+        if mode == "restore":
+            self._show(RESTORE_LIGHTS_S)
+        self.engine.clear_panic(self.id, mode, by)
+        if mode == "restore" and self.session() is not None:
+            resume = self._jobs.spawn(f"restore audio {self.id}", self.music.resume_after_panic(RESTORE_AUDIO_FADE_S))
+            outcome = await audio_outcome(resume, RESTORE_AUDIO_WAIT_S, time.perf_counter())
+            if outcome.error is not None:
+                log.warning("audio in %s did not confirm resuming after panic: %s", self.id, outcome.error)
+        self._changed("panic_cleared", {"mode": mode, "by": by})
+        return self._record.panic
+
+    # --- lights by hand ------------------------------------------------------------------------
+
+    def set_scene(self, scene_name: str, transition_s: float | None, by: str) -> RoomLighting:
+        """A scene by hand: holds until the next phase change, or until cleared."""
+        self._refuse_in_panic("the lights stay at the panic scene until the panic is cleared")
+        scene = self.scenes.get(scene_name)
+        if scene is None:
+            raise NotFound(f"no scene {scene_name!r}; have: {', '.join(sorted(self.scenes))}")
+        lights = {light.name: scene.for_role(light.role) for light in self.room.lights}
+        self._log_override(lights, f"scene {scene_name}", by, scene=scene_name)
+        self._show(scene.fade_s if transition_s is None else transition_s)
+        return self.lighting()
+
+    def adjust(self, light: str | None, *, on: bool | None = None, brightness_pct: float | None = None,
+               kelvin: int | None = None, rgb: tuple[int, int, int] | None = None, transition_s: float = 2.0,
+               by: str = "") -> RoomLighting:
+        """A change to one light or (light=None) every light; holds like a scene by hand."""
+        self._refuse_in_panic("the lights stay at the panic scene until the panic is cleared")
+        names = self.lights.names()
+        if light is not None:
+            if light not in names:
+                raise NotFound(f"no light {light!r} in room {self.id!r}")
+            names = [light]
+        changes: dict[str, object] = {}
+        if brightness_pct is not None:
+            changes.update(on=brightness_pct > 0, brightness_pct=brightness_pct)
+        if on is not None:
+            changes["on"] = on
+        if kelvin is not None:
+            changes.update(kelvin=kelvin, rgb=None)
+        if rgb is not None:
+            changes["rgb"] = rgb
+        lights = {name: merge(self.lights.target(name) or OFF, changes) for name in names}
+        what = ", ".join(f"{k}={v}" for k, v in [("on", on), ("brightness", brightness_pct), ("kelvin", kelvin),
+                                                ("rgb", rgb)] if v is not None)
+        self._log_override(lights, f"{light or 'all lights'}: {what}", by)
+        self._show(transition_s)
+        return self.lighting()
+
+    def clear_override(self, by: str) -> RoomLighting:
+        """Back to what the phase (or the idle room) shows, over CLEAR_OVERRIDE_FADE_S."""
+        if self._record.override is not None:
+            self._log(RoomEventType.LIGHTS_OVERRIDE_CLEARED, {"by": by})
+            if not self._record.panic.active:
+                self._show(CLEAR_OVERRIDE_FADE_S)
+            self._changed("lights", {"override": None})
+        return self.lighting()
+
+    # --- music by hand -------------------------------------------------------------------------
+
+    async def audio(self, action: AudioAction | None, volume_pct: int | None, by: str) -> MusicStatus:
+        if action is not None:
+            self._refuse_in_panic("clear the panic (restore) to bring the music back")
+        return await self.music.command(action, volume_pct, by)
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _refuse_in_panic(self, why: str) -> None:
+        if self._record.panic.active:
+            state = "in panic" if self._record.panic.mode == "panic" else "held after a panic"
+            raise Conflict(f"room {self.id!r} is {state}: {why}")
+
+    def _show(self, transition_s: float, *, force: bool = False) -> None:
+        """Send the lights towards what the room should show now (only what changed, unless forced)."""
+        intended = self.intended()
+        if intended == self._shown and not force:
+            return
+        self.lights.show(intended.lights, transition_s, force=force)
+        self._shown = intended
+        self.version += 1
+
+    def _log(self, type_: RoomEventType, data: dict[str, Any], errors: list[str] | None = None) -> None:
+        """Record a room event and apply it; if the database fails, the room still acts on it."""
+        at = self.clock.now()
+        try:
+            event = self.store.append_room_event(self.id, at, type_, data)
+        except Exception as exc:  # noqa: BLE001 - a panic must still brighten the room
+            log.exception("%s: could not record %s", self.id, type_.value)
+            if errors is None:
+                raise
+            errors.append(f"record: {type(exc).__name__}: {exc}")
+            event = RoomEvent(seq=len(self._events), at=at, type=type_, data=data)
+        self._events.append(event)
+        self._record = apply(self._record, event)
+        self.version += 1
+
+    def _log_override(self, lights: Mapping[str, LightState], detail: str, by: str, scene: str | None = None) -> None:
+        self._log(RoomEventType.LIGHTS_OVERRIDE, {
+            "detail": detail, "by": by, "scene": scene,
+            "lights": {name: state.model_dump(mode="json", exclude_none=True) for name, state in lights.items()}})
+
+    def _on_notice(self, notice: Notice) -> None:
+        if notice.room != self.id:
+            return
+        if notice.kind == "phase" or notice.kind == "session_ended":
+            if self._record.override is not None:
+                why = "the session ended" if notice.kind == "session_ended" else f"phase {notice.state.phase} began"
+                self._log(RoomEventType.LIGHTS_OVERRIDE_CLEARED, {"reason": why})
+            intended = self.intended()
+            self._show(intended.fade_s(self.scenes))
+        if notice.kind != "cue" and notice.detail.get("type") not in _NO_REPLAN:
+            self.music.replan_soon()
+        self._changed(notice.kind, notice.detail)
+
+    def _changed(self, kind: str, detail: dict[str, Any]) -> None:
+        self.version += 1
+        self._changes.publish(RoomChange(self.id, kind, detail))
+
+    def _lights_changed(self) -> None:
+        if self._light_notice_pending:
+            return
+        self._light_notice_pending = True
+
+        def flush() -> None:
+            self._light_notice_pending = False
+            self._changed("lights", {})
+
+        asyncio.get_running_loop().call_later(LIGHT_NOTICE_INTERVAL_S, flush)

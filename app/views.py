@@ -1,0 +1,57 @@
+"""What a dashboard or a smart-home system sees of a room, serialised once per change.
+
+The dashboard's stream, its polling and the MQTT state topic all ask for a room's view after
+each change; the JSON is made once and shared by every reader of the same moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import BaseModel, Field
+
+from app.domain.clock import Clock
+from app.domain.room_log import PanicStatus
+from app.domain.session import SessionState
+from app.music.decks import MusicStatus
+from app.room import RoomController, RoomLighting
+
+# A room's serialised view is reused within the same quarter second (and until anything changes):
+# the music's position moves continuously, and nobody needs it finer than that.
+VIEW_CACHE_PER_S = 4
+
+
+class RoomView(BaseModel):
+    """What a dashboard or a smart-home system sees of a room."""
+
+    id: str
+    name: str
+    now: float = Field(description="The service's clock, epoch seconds, so a tablet can correct for its own")
+    session: SessionState | None
+    panic: PanicStatus
+    lighting: RoomLighting
+    audio: MusicStatus
+    mqtt_connected: bool
+
+
+def room_view(room: RoomController, mqtt_connected: bool) -> RoomView:
+    return RoomView(id=room.id, name=room.room.name, now=room.clock.now(), session=room.session(),
+                    panic=room.panic_status(), lighting=room.lighting(), audio=room.audio_status(),
+                    mqtt_connected=mqtt_connected)
+
+
+class ViewCache:
+    def __init__(self, rooms: Mapping[str, RoomController], clock: Clock) -> None:
+        self._rooms = rooms
+        self._clock = clock
+        self._cache: dict[str, tuple[tuple[object, ...], bytes]] = {}
+
+    def json(self, room_id: str, mqtt_connected: bool) -> bytes:
+        room = self._rooms[room_id]
+        key = (room.version, room.lights.version, mqtt_connected, int(self._clock.now() * VIEW_CACHE_PER_S))
+        cached = self._cache.get(room_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        data = room_view(room, mqtt_connected).model_dump_json().encode()
+        self._cache[room_id] = (key, data)
+        return data

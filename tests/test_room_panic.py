@@ -1,0 +1,224 @@
+"""Panic and restore against what the room should show now, across phase changes and restarts.
+
+Real Mosquitto; what the lights receive is read by an independent subscriber (tests.support.Sniffer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from app.audio import FakePlayer
+from app.domain.clock import ManualClock
+from app.settings import Settings
+from tests.conftest import Service, serve
+from tests.support import Mosquitto, Sniffer, sniffing, unique
+
+CEILING, LAMP = "zigbee2mqtt/{p}_ceiling/set", "zigbee2mqtt/{p}_lamp/set"
+
+
+@pytest.fixture
+def prefix() -> str:
+    return unique("rp").replace("-", "_")
+
+
+@pytest.fixture
+def room_settings(settings: Settings, tmp_path: Path, prefix: str) -> Settings:
+    rooms = tmp_path / "rooms-panic.yaml"
+    rooms.write_text(f"""\
+rooms:
+  - id: one
+    name: Room one
+    audio: {{output: dummy}}
+    lights:
+      - {{name: ceiling, profile: zigbee2mqtt, topic: {prefix}_ceiling, role: ceiling}}
+      - {{name: lamp, profile: zigbee2mqtt, topic: {prefix}_lamp, role: lamp}}
+""")
+    return settings.model_copy(update={"rooms_file": rooms})
+
+
+async def post(svc: Service, path: str, body: dict[str, object] | None = None, expect: int = 200) -> dict[str, object]:
+    r = await svc.client.post(f"/api/rooms/one{path}", json=body)
+    assert r.status_code == expect, (path, r.text)
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def state(svc: Service) -> dict[str, object]:
+    return (await svc.client.get("/api/rooms/one/state")).json()  # type: ignore[no-any-return]
+
+
+async def ready(svc: Service) -> None:
+    async with asyncio.timeout(10):
+        await svc.runtime.link.wait_connected()
+        while (await state(svc))["lighting"]["scene"] is None:  # type: ignore[index]
+            await asyncio.sleep(0.01)  # the room took over (idle scene, or what it was)
+
+
+def last(sniffer: Sniffer, topic: str) -> dict[str, object]:
+    return sniffer.json_to(topic)[-1]
+
+
+async def music_state(svc: Service, wanted: str) -> None:
+    decks = svc.runtime.rooms["one"].music.decks
+    async with asyncio.timeout(5):
+        while decks.status().state != wanted:
+            await asyncio.sleep(0.01)
+
+
+async def test_advance_during_panic_then_restore_fades_to_the_new_phase(
+        room_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, prefix: str) -> None:
+    async with serve(room_settings, clock) as svc, sniffing(mosquitto.port) as sniffer:
+        await ready(svc)
+        await post(svc, "/session", {"preset": "psilocybin"}, 201)
+        await post(svc, "/session/dose")
+        await post(svc, "/session/advance")  # ascent: scene onset
+        await post(svc, "/panic")
+        await sniffer.wait_for(CEILING.format(p=prefix), brightness=254, color_temp=250)
+        assert (await post(svc, "/session/advance"))["phase"] == "peak"  # allowed in panic; lights stay bright
+        assert (await state(svc))["lighting"]["scene"] == "panic"  # type: ignore[index]
+        mark = len(sniffer.messages)
+        view = await post(svc, "/panic/clear", {"mode": "restore"})
+        assert view["lighting"]["scene"] == "peak" and view["lighting"]["source"] == "phase"  # type: ignore[index]
+        # Peak: the ceiling goes off and the lamp to 8 %, over the 10 s restore fade.
+        ceiling = await sniffer.wait_for(CEILING.format(p=prefix), state="OFF")
+        lamp = await sniffer.wait_for(LAMP.format(p=prefix), brightness=20)  # 8 % of 254
+        assert ceiling["transition"] == 10 and lamp["transition"] == 10
+        assert all(m[0] not in (CEILING.format(p=prefix), LAMP.format(p=prefix)) or "panic" not in m[1]
+                   for m in sniffer.messages[mark:])
+
+
+async def test_panic_in_an_empty_room_then_a_session_started_in_it_restores_to_its_phase(
+        room_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, prefix: str) -> None:
+    async with serve(room_settings, clock) as svc, sniffing(mosquitto.port) as sniffer:
+        await ready(svc)
+        await post(svc, "/panic")
+        started = await post(svc, "/session", {"preset": "psilocybin"}, 201)
+        assert started["status"] == "panic"  # the session begins frozen, as the room is
+        await post(svc, "/session/dose", {"amount": "25 mg"})  # recording a dose stays possible
+        await post(svc, "/session/advance")
+        assert (await state(svc))["lighting"]["scene"] == "panic"  # type: ignore[index]
+        mark = len(sniffer.messages)
+        await post(svc, "/panic/clear", {"mode": "restore"})
+        session = (await state(svc))["session"]
+        assert session["phase"] == "ascent" and session["status"] == "running"  # type: ignore[index]
+        # Ascent's scene (onset): ceiling 10 % at 2700 K, sent over the restore fade.
+        await sniffer.wait_for(CEILING.format(p=prefix), brightness=25, color_temp=370, transition=10.0)
+        assert len(sniffer.messages) > mark
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["in panic", "held after a panic"])
+async def test_a_restart_in_panic_or_held_comes_back_bright_and_quiet_until_restored(
+        room_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, prefix: str, held: bool) -> None:
+    async with serve(room_settings, clock) as first:
+        await ready(first)
+        await post(first, "/session", {"preset": "psilocybin"}, 201)
+        await post(first, "/session/dose")
+        await music_state(first, "playing")
+        await post(first, "/panic")
+        if held:
+            await post(first, "/panic/clear", {"mode": "hold"})
+        before = (await state(first))["panic"]
+    await clock.advance(120)
+    async with sniffing(mosquitto.port) as sniffer, serve(room_settings, clock) as second:
+        await ready(second)
+        view = await state(second)
+        assert view["panic"] == before  # same mode, same `since`, same `by`
+        assert view["lighting"]["scene"] == "panic"  # type: ignore[index]
+        assert view["session"]["status"] == ("held" if held else "panic")  # type: ignore[index]
+        # What the lights receive: the panic scene, at once, each light once.
+        for topic in (CEILING.format(p=prefix), LAMP.format(p=prefix)):
+            assert sniffer.json_to(topic) == [{"state": "ON", "brightness": 254, "color_temp": 250, "transition": 0}]
+        await music_state(second, "paused")
+        assert not any(d.player.status().state == "playing" for d in second.runtime.rooms["one"].music.decks._decks)
+        view = await post(second, "/panic/clear", {"mode": "restore"})
+        assert view["panic"]["active"] is False and view["session"]["status"] == "running"  # type: ignore[index]
+        await sniffer.wait_for(CEILING.format(p=prefix), brightness=25, color_temp=370, transition=10.0)
+        await music_state(second, "playing")
+
+
+async def test_a_manual_override_survives_a_restart_until_the_next_phase(
+        room_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, prefix: str) -> None:
+    async with serve(room_settings, clock) as first:
+        await ready(first)
+        await post(first, "/session", {"preset": "psilocybin"}, 201)
+        await post(first, "/session/dose")
+        r = await first.client.put("/api/rooms/one/lights", json={"brightness": 30, "kelvin": 2700, "transition": 0})
+        assert r.status_code == 200 and r.json()["override"] is not None
+    async with sniffing(mosquitto.port) as sniffer, serve(room_settings, clock) as second:
+        await ready(second)
+        lighting = (await state(second))["lighting"]
+        assert lighting["source"] == "manual" and "brightness=30" in lighting["override"]["detail"]  # type: ignore[index]
+        assert last(sniffer, CEILING.format(p=prefix))["brightness"] == 76  # 30 % of 254, not the phase's scene
+        await post(second, "/session/advance")  # a phase change ends the override
+        lighting = (await state(second))["lighting"]
+        assert lighting["override"] is None and lighting["source"] == "phase"  # type: ignore[index]
+        # Ascent's scene (onset) takes over at its own slow fade.
+        await sniffer.wait_for(CEILING.format(p=prefix), brightness=25, color_temp=370, transition=300.0)
+
+
+async def test_what_is_allowed_during_a_panic(room_settings: Settings, clock: ManualClock) -> None:
+    async with serve(room_settings, clock) as svc:
+        await ready(svc)
+        await post(svc, "/session", {"preset": "mdma"}, 201)
+        await post(svc, "/panic")
+        await post(svc, "/session/dose", {"amount": "120 mg"})
+        await post(svc, "/session/note", {"text": "client sitting up"})
+        await post(svc, "/session/extend", {"minutes": 10})
+        await post(svc, "/session/advance")
+        await clock.advance(95 * 60)
+        await post(svc, "/session/dose", {"booster": True, "amount": "60 mg"})
+        cue = (await state(svc))["session"]["due_cues"][0]["id"]  # type: ignore[index]
+        await post(svc, f"/session/cues/{cue}/ack")
+        r = await svc.client.post("/api/rooms/one/audio", json={"volume": 30})
+        assert r.status_code == 200
+        for path, body, why in [("/session/hold", None, "clear it with mode 'hold'"),
+                                ("/session/resume", None, "mode 'restore'"),
+                                ("/audio", {"action": "resume"}, "bring the music back")]:
+            r = await svc.client.post(f"/api/rooms/one{path}", json=body)
+            assert r.status_code == 409 and why in r.json()["detail"], (path, r.text)
+        for method, path, body in [("PUT", "/lights", {"scene": "peak"}), ("PUT", "/lights/lamp", {"on": False})]:
+            r = await svc.client.request(method, f"/api/rooms/one{path}", json=body)
+            assert r.status_code == 409 and "panic scene" in r.json()["detail"], (path, r.text)
+        await post(svc, "/panic/clear", {"mode": "hold"})
+        r = await svc.client.post("/api/rooms/one/session/resume")
+        assert r.status_code == 409 and "held after a panic" in r.json()["detail"]
+        await post(svc, "/session/end", {"override_reason": "client transferred"})  # ending stays possible
+        view = await state(svc)
+        assert view["session"] is None and view["panic"]["mode"] == "held"  # type: ignore[index]
+        assert view["lighting"]["scene"] == "panic"  # type: ignore[index]
+
+
+class PauseFails(FakePlayer):
+    async def pause(self, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("the sound card went away")
+
+
+async def test_failing_background_work_is_shown_in_health(room_settings: Settings, clock: ManualClock,
+                                                          mosquitto: Mosquitto) -> None:
+    async with serve(room_settings, clock, player_factory=lambda room, s: PauseFails(clock=clock)) as svc:
+        await ready(svc)
+        await post(svc, "/session", {"preset": "psilocybin"}, 201)
+        await music_state(svc, "playing")
+        import aiomqtt
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as button:
+            await button.publish("arcroom/one/panic", json.dumps({"by": "wall"}), qos=1)
+        async with asyncio.timeout(5):
+            while "panic audio one" not in (await svc.client.get("/api/health")).json()["failed_tasks"]:
+                await asyncio.sleep(0.02)
+        health = (await svc.client.get("/api/health")).json()
+        assert health["status"] == "degraded"
+        assert "the sound card went away" in health["failed_tasks"]["panic audio one"]["error"]
+        assert (await state(svc))["panic"]["by"] == "mqtt:wall"  # the panic itself went through  # type: ignore[index]
+
+        async def broken() -> None:
+            raise ValueError("broken on purpose")
+
+        svc.runtime.supervisor.start("broken", broken)
+        async with asyncio.timeout(5):
+            while "broken" not in (await svc.client.get("/api/health")).json()["failed_tasks"]:
+                await asyncio.sleep(0.02)
+        failure = (await svc.client.get("/api/health")).json()["failed_tasks"]["broken"]
+        assert failure["error"] == "ValueError: broken on purpose" and failure["running"] is True
