@@ -7,15 +7,14 @@ import asyncio
 import logging
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from app.catalog import load_presets
+from app.catalog import load_playlists, load_presets
 from app.config_files import ConfigFileError
 from app.domain.clock import ManualClock
-from app.catalog import load_playlists
 from app.domain.presets import Preset
 from app.domain.report import clock_offset
 from app.domain.rooms import Room
@@ -128,16 +127,16 @@ def _phase_minutes(text: str) -> tuple[str, float]:
 
 
 def _hm(minutes: float) -> str:
-    return f"{int(minutes // 60)}:{int(round(minutes % 60)):02d}"
+    return f"{int(minutes // 60)}:{round(minutes % 60):02d}"
 
 
-def presets_table(presets: Sequence[Preset] | object) -> str:
+def presets_table(presets: Iterable[Preset]) -> str:
     rows = [("id", "name", "arc", "min. obs.", "booster", "phases")]
-    for p in presets:  # type: ignore[attr-defined]
+    for p in presets:
         rows.append((p.id, p.name, _hm(p.nominal_arc_min), _hm(p.min_observation_min),
                      "yes" if p.booster else "-", " > ".join(ph.name for ph in p.phases)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in rows)
 
 
 async def simulate(preset: Preset, booster_at_min: float | None = None,

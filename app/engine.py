@@ -263,7 +263,8 @@ class SessionEngine:
         self._wake.set()  # the next deadline may have moved
         return state
 
-    def _announce(self, live: _Live, now: float, force: tuple[NoticeKind, dict[str, Any]] | None = None) -> SessionState:
+    def _announce(self, live: _Live, now: float,
+                  force: tuple[NoticeKind, dict[str, Any]] | None = None) -> SessionState:
         """Publish what is new since the last announcement: phase entered, cues due, the change itself."""
         state = self._replay(live, now)
         room = live.info.room

@@ -36,7 +36,7 @@ from app.domain.rooms import Room
 from app.domain.scenes import Scene
 from app.domain.session import SessionState
 from app.engine import Notice, SessionEngine
-from app.lighting.controller import Link, LightView, RoomLights
+from app.lighting.controller import LightView, Link, RoomLights
 from app.music.decks import MusicStatus
 from app.music.director import AudioAction, MusicDirector, choose_playlist
 from app.panic import AUDIO_CONFIRM_S, ClearMode, LightDelivery, PanicResult, audio_outcome
@@ -220,7 +220,7 @@ class RoomController:
         # 1. Lights: queued for the broker now; nothing here waits for the network.
         try:
             self._show(0.0, force=True)
-        except Exception as exc:  # noqa: BLE001 - the audio and the record must still happen
+        except Exception as exc:
             log.exception("panic in %s: the lights could not be commanded", self.id)
             errors.append(f"lights: {type(exc).__name__}: {exc}")
         # 2. Audio: on its own thread; we wait a little for the answer, never for a hung player.
@@ -230,7 +230,7 @@ class RoomController:
         try:
             state = self.engine.panic(self.id, by)
             session_id = state.session_id if state else None
-        except Exception as exc:  # noqa: BLE001 - the room must still brighten if the database is failing
+        except Exception as exc:
             log.exception("panic in %s: the session could not record it", self.id)
             errors.append(f"session: {type(exc).__name__}: {exc}")
         audio = await audio_outcome(pause, AUDIO_CONFIRM_S, started)
@@ -338,7 +338,7 @@ class RoomController:
         at = self.clock.now()
         try:
             event = self.store.append_room_event(self.id, at, type_, data)
-        except Exception as exc:  # noqa: BLE001 - a panic must still brighten the room
+        except Exception as exc:
             log.exception("%s: could not record %s", self.id, type_.value)
             if errors is None:
                 raise

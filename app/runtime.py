@@ -7,6 +7,7 @@ views are app/views.py, and every background task runs under one Supervisor.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -110,7 +111,7 @@ class Runtime:
                     if light.simulated:
                         profile = catalog.profiles[light.profile]
                         supervisor.start(f"simulator {room.id}/{light.name}",
-                                         lambda p=profile, t=light.topic: run_simulator(p, t, address))
+                                         functools.partial(run_simulator, profile, light.topic, address))
             supervisor.start("mqtt", link.run)
             stack.push_async_callback(link.close)  # runs before supervisor.stop: say "offline" while connected
             supervisor.start("engine", engine.run)

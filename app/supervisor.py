@@ -91,7 +91,7 @@ class Supervisor:
                 error = "returned (a service must run until stopped)"
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - every failure is recorded and the service restarted
+            except Exception as exc:
                 log.critical("background task %s failed; restarting it", name, exc_info=exc)
                 error = f"{type(exc).__name__}: {exc}"
             else:

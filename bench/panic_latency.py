@@ -16,6 +16,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import queue
 import statistics
 import subprocess
 import sys
@@ -62,10 +63,10 @@ def rooms_yaml() -> str:
         room = f"r{r:02d}"
         lines += [f"  - id: {room}", f"    name: Room {r}", "    audio: {output: dummy}", "    lights:"]
         if r == 0:
-            for (name, profile, topic, _, _), role in zip(MEASURED, ROLES):
+            for (name, profile, topic, _, _), role in zip(MEASURED, ROLES, strict=False):
                 lines.append(f"      - {{name: {name}, profile: {profile}, topic: '{topic}', role: {role}}}")
         else:
-            for i, (profile, role) in enumerate(zip(LOADED_PROFILES, ROLES)):
+            for i, (profile, role) in enumerate(zip(LOADED_PROFILES, ROLES, strict=False)):
                 lines.append(f"      - {{name: l{i}, profile: {profile}, topic: '{room}_l{i}', role: {role}}}")
     return "\n".join(lines) + "\n"
 
@@ -106,9 +107,12 @@ def load(base: str, stop: mp.Event, ready: mp.Event) -> None:  # type: ignore[ty
             streams = [asyncio.create_task(sse(client, f"r{1 + i % (ROOMS - 1):02d}")) for i in range(50)]
             ready.set()
             interval, n, started = 1 / 200, 0, time.monotonic()
+            requests: set[asyncio.Task[httpx.Response]] = set()
             while not stop.is_set():
                 room = f"r{1 + n % (ROOMS - 1):02d}"
-                asyncio.create_task(client.get(f"/api/rooms/{room}/state"))
+                request = asyncio.create_task(client.get(f"/api/rooms/{room}/state"))
+                requests.add(request)
+                request.add_done_callback(requests.discard)
                 n += 1
                 await asyncio.sleep(max(0.0, started + n * interval - time.monotonic()))
             for task in streams:
@@ -139,7 +143,7 @@ def measure(http: httpx.Client, messages: mp.Queue, rounds: int) -> dict[str, li
         while len(arrived) < len(MEASURED) and time.monotonic() < deadline:
             try:
                 at, topic, payload = messages.get(timeout=max(0.0, deadline - time.monotonic()))
-            except Exception:
+            except queue.Empty:
                 break
             for _, _, _, command_topic, check in MEASURED:
                 if topic == command_topic and topic not in arrived and _is_panic(check, payload):

@@ -15,7 +15,7 @@ REQUIRED = {"psilocybin", "mdma", "ketamine_iv", "ketamine_im", "ketamine_sublin
 
 def test_shipped_presets_cover_the_required_substances_and_name_sources() -> None:
     presets = load_presets(ROOT / "presets")
-    assert REQUIRED <= set(presets)
+    assert set(presets) >= REQUIRED
     for preset in presets.values():
         assert preset.source.strip()
         assert preset.phases[0].name == "arrival" and preset.phases[-1].name == "closing"
@@ -40,7 +40,7 @@ def test_a_broken_preset_names_file_line_and_field(tmp_path: Path) -> None:
     broken = good.replace("duration_min: 25", "duration_min: soon", 1)
     assert broken != good
     path = write(tmp_path, "esketamine.yaml", broken)
-    line = broken.splitlines().index(next(l for l in broken.splitlines() if "duration_min: soon" in l)) + 1
+    line = broken.splitlines().index(next(text for text in broken.splitlines() if "duration_min: soon" in text)) + 1
     with pytest.raises(ConfigFileError) as caught:
         load_presets(tmp_path)
     assert f"{path}:{line}: phases[1].duration_min: Input should be a valid number" in str(caught.value)

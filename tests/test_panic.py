@@ -12,8 +12,8 @@ import pytest
 from pydantic import SecretStr
 
 from app.audio import FakePlayer
-from app.music.decks import DeckPair
 from app.domain.clock import ManualClock
+from app.music.decks import DeckPair
 from app.settings import Settings, Token
 from tests.conftest import Mosquitto, Service, serve
 from tests.support import Sniffer, sniffing

@@ -25,7 +25,7 @@ def test_open_service_is_allowed_on_loopback(host: str) -> None:
 
 
 def test_open_service_is_refused_elsewhere() -> None:
-    with pytest.raises(ValidationError, match="refusing to listen on 192.168.1.20"):
+    with pytest.raises(ValidationError, match=r"refusing to listen on 192\.168\.1\.20"):
         Settings(_env_file=None, host="192.168.1.20")  # type: ignore[call-arg]
 
 

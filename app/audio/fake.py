@@ -137,7 +137,7 @@ class FakePlayer:
     def volume_log(self) -> list[tuple[float, int]]:
         """Every volume this player has been set to so far, with the clock time."""
         n = bisect.bisect_right(self._volume_times, self._clock.now())
-        return list(zip(self._volume_times[1:n], self._volume_pcts[1:n]))
+        return list(zip(self._volume_times[1:n], self._volume_pcts[1:n], strict=False))
 
     def _set_points(self, points: RampPoints) -> None:
         now = self._clock.now()
@@ -151,7 +151,7 @@ class FakePlayer:
     # --- state ---
 
     def status(self) -> PlayerStatus:
-        return PlayerStatus(state=self._state, media=self._media, position_ms=int(round(self._position_s() * 1000)),
+        return PlayerStatus(state=self._state, media=self._media, position_ms=round(self._position_s() * 1000),
                             volume_pct=self.volume_at(self._clock.now()), output=self.output, error=self._error)
 
     def _position_s(self) -> float:

@@ -95,5 +95,6 @@ def deck_outputs(output: str) -> tuple[str, str]:
     if output.startswith("afile:"):
         path = Path(output.removeprefix("afile:"))
         suffix = path.suffix or ".wav"
-        return tuple(f"afile:{path.with_name(f'{path.stem}.{deck}{suffix}')}" for deck in "ab")  # type: ignore[return-value]
+        a, b = (f"afile:{path.with_name(f'{path.stem}.{deck}{suffix}')}" for deck in "ab")
+        return a, b
     return output, output

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
-from typing import Any, Callable, TypeVar
+from typing import Any, Literal, TypeVar
 
-from app.audio.player import (DEBIAN_PACKAGES, AudioUnavailable, Listener, PlayerEvent, PlayerStatus, RampPoints,
-                              vlc_args)
+from app.audio.player import (
+    DEBIAN_PACKAGES,
+    AudioUnavailable,
+    Listener,
+    PlayerEvent,
+    PlayerStatus,
+    RampPoints,
+    vlc_args,
+)
 
 T = TypeVar("T")
 # libVLC reports the time every ~250-300 ms; between reports the position is extrapolated,
@@ -29,7 +38,8 @@ def import_vlc() -> ModuleType:
         raise AudioUnavailable(
             f"libVLC could not be loaded ({exc!r}). Install it with: sudo apt-get install {DEBIAN_PACKAGES}"
         ) from exc
-    return vlc
+    module: ModuleType = vlc
+    return module
 
 
 class VlcPlayer:
@@ -118,7 +128,7 @@ class VlcPlayer:
 
     # --- libVLC's threads -> the loop ---
 
-    def _on_vlc_event(self, event: Any, kind: str) -> None:
+    def _on_vlc_event(self, event: Any, kind: Literal["ended", "error"]) -> None:
         # On a libVLC thread: no libVLC calls here (not reentrant), only a hand-off.
         with self._lock:
             generation, media = self._vlc_generation, self._media
@@ -126,10 +136,8 @@ class VlcPlayer:
         if loop is None or loop.is_closed():
             return
         error = "libVLC could not play it (missing, unreadable or not audio)" if kind == "error" else None
-        try:
-            loop.call_soon_threadsafe(self._deliver, generation, PlayerEvent(kind, media, error))  # type: ignore[arg-type]
-        except RuntimeError:
-            pass  # the loop closed in between
+        with contextlib.suppress(RuntimeError):  # the loop closed in between
+            loop.call_soon_threadsafe(self._deliver, generation, PlayerEvent(kind, media, error))
 
     def _deliver(self, generation: int, event: PlayerEvent) -> None:
         if generation != self._generation or self._listener is None:
@@ -230,7 +238,7 @@ class VlcPlayer:
         reported = self._player.get_time()
         now = time.monotonic()
         if self._target_ms is not None:
-            if reported >= 0 and abs(reported - self._target_ms) < 2_000 or now - self._target_since > 2:
+            if (reported >= 0 and abs(reported - self._target_ms) < 2_000) or now - self._target_since > 2:
                 self._target_ms = None
             else:
                 reported = -1  # the time from before the seek

@@ -128,7 +128,8 @@ def interpolate(start: LightState, end: LightState, fraction: float) -> LightSta
         kelvin = mired_to_kelvin(ma + (mb - ma) * f)
     rgb = end.rgb
     if start.rgb and end.rgb:
-        rgb = tuple(round(x + (y - x) * f) for x, y in zip(start.rgb, end.rgb))  # type: ignore[assignment]
+        r, g, b = (round(x + (y - x) * f) for x, y in zip(start.rgb, end.rgb, strict=True))
+        rgb = (r, g, b)
     on = level > 0 or (end.on and f > 0)
     return LightState(on=on, brightness_pct=round(level, 2), kelvin=kelvin if kelvin else start.kelvin, rgb=rgb)
 
@@ -139,13 +140,11 @@ def matches(commanded: LightState, reported: LightState) -> bool:
         return False
     if not commanded.on:
         return True
-    if commanded.brightness_pct is not None and reported.brightness_pct is not None:
-        if abs(commanded.brightness_pct - reported.brightness_pct) > BRIGHTNESS_TOLERANCE_PCT:
-            return False
-    if commanded.kelvin is not None and reported.kelvin is not None:
-        if abs(commanded.kelvin - reported.kelvin) > KELVIN_TOLERANCE:
-            return False
-    return True
+    if (commanded.brightness_pct is not None and reported.brightness_pct is not None
+            and abs(commanded.brightness_pct - reported.brightness_pct) > BRIGHTNESS_TOLERANCE_PCT):
+        return False
+    return not (commanded.kelvin is not None and reported.kelvin is not None
+                and abs(commanded.kelvin - reported.kelvin) > KELVIN_TOLERANCE)
 
 
 def merge(base: LightState | None, update: dict[str, object]) -> LightState:

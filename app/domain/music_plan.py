@@ -8,8 +8,9 @@ Rules:
 - The plan starts at the first phase's start with the first track of that phase's segment,
   fading in over START_FADE_S, and runs to the end of the session, or, while the last phase
   it can reach is open-ended (arrival before the dose, closing, or any phase while the arc is
-  frozen by a hold or a panic), to `horizon_s` past max(now, that phase's start). A track sounding at the plan's end plays on to its own end,
-  except when the session has ended: then it fades out over END_FADE_S.
+  frozen by a hold or a panic), to `horizon_s` past max(now, that phase's start). A track
+  sounding at the plan's end plays on to its own end, except when the session has ended: then
+  it fades out over END_FADE_S.
 - Within a segment, each track crossfades into the next over the segment's `crossfade_s`
   (the playlist's by default): the next track starts `crossfade_s` before the current one
   ends. Every fade is clamped to a third of the playlist's shortest track, so at most two
@@ -289,10 +290,10 @@ class _Builder:
     def pause(self, a: float, b: float, boundaries: list[tuple[float, int]]) -> None:
         """Stop at a, go on at b; `boundaries` are the phase changes in (a, b]."""
         sounding = [o for o in (self.prev, self.cur) if o is not None]
-        for occ in sounding:
-            before = replace(occ, end=min(occ.end, a))
-            fade_start = occ.end - occ.fade_out
-            before.fade_out = max(0.0, a - fade_start) if occ.fade_out > 0 and a > fade_start else 0.0
+        for playing in sounding:
+            before = replace(playing, end=min(playing.end, a))
+            fade_start = playing.end - playing.fade_out
+            before.fade_out = max(0.0, a - fade_start) if playing.fade_out > 0 and a > fade_start else 0.0
             self.emit(before)
         for _, k in boundaries:
             self.arc_k = max(self.arc_k, k)

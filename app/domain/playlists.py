@@ -56,7 +56,7 @@ def parse_duration(value: object) -> float:
 
 def format_duration(seconds: float) -> str:
     """"m:ss" or "h:mm:ss", rounded to the second."""
-    total = int(round(seconds))
+    total = round(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

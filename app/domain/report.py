@@ -48,7 +48,7 @@ def iso(t: float | None) -> str | None:
 
 def clock_offset(seconds: float) -> str:
     sign = "-" if seconds < 0 else ""
-    s = int(round(abs(seconds)))
+    s = round(abs(seconds))
     return f"{sign}{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 

@@ -54,7 +54,8 @@ class ManualOverride(BaseModel):
 
     since: float = Field(description="The first change of this override, epoch seconds")
     detail: str = Field(description="The latest change, for people")
-    scene: str | None = Field(default=None, description="The scene chosen by hand, if the latest whole-room change was one")
+    scene: str | None = Field(default=None,
+                              description="The scene chosen by hand, if the latest whole-room change was one")
     lights: dict[str, LightState] = Field(default_factory=dict, description="Per light: where it was set")
 
 

@@ -293,12 +293,12 @@ def _phase_spans(preset: Preset, arc: _Arc, now: float, remaining: float | None)
         return spans
     current_end = None if remaining is None else now + remaining
     spans.append(_span(preset, arc, arc.idx, "current", arc.phase_start, current_end))
-    t = current_end
+    t: float | None = current_end
     for idx in range(arc.idx + 1, len(preset.phases)):
         d = arc.durations[idx]
-        end = None if t is None or d is None else t + d
-        spans.append(_span(preset, arc, idx, "upcoming", t, end))
-        t = end
+        upcoming_end = None if t is None or d is None else t + d
+        spans.append(_span(preset, arc, idx, "upcoming", t, upcoming_end))
+        t = upcoming_end
     return spans
 
 

@@ -97,9 +97,10 @@ def decode_state(profile: Profile, payload: bytes) -> dict[str, Any]:
             raise NotAReport(f"not a state message ({key}={obj.get(key)!r})")
     if spec.path:
         for step in spec.path.split("."):
-            obj = obj.get(step) if isinstance(obj, dict) else None  # type: ignore[assignment]
-            if not isinstance(obj, dict):
+            inner = obj.get(step)
+            if not isinstance(inner, dict):
                 raise NotAReport(f"no {spec.path!r} in the message")
+            obj = inner
     out: dict[str, Any] = {}
     if spec.power is not None and spec.power.key in obj:
         on = _power(spec.power, obj[spec.power.key])

@@ -15,6 +15,7 @@ gets each light where it is told to.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Mapping
@@ -28,8 +29,15 @@ from app.domain.errors import NotFound
 from app.domain.light import Fade, LightState, clamp_kelvin, matches, merge, transition_fits
 from app.domain.profiles import Profile
 from app.domain.rooms import Light, Room
-from app.lighting.codec import (DecodeError, NotAReport, availability_topic, decode_availability, decode_state,
-                                encode_command, state_topics)
+from app.lighting.codec import (
+    DecodeError,
+    NotAReport,
+    availability_topic,
+    decode_availability,
+    decode_state,
+    encode_command,
+    state_topics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +123,9 @@ class RoomLights:
         """Subscribe to every light's reports and availability; re-assert on every reconnect."""
         for ch in self._channels.values():
             for topic in state_topics(ch.profile, ch.light.topic):
-                self.link.subscribe(topic, lambda _t, payload, ch=ch: self._on_report(ch, payload))
-            if (topic := availability_topic(ch.profile, ch.light.topic)) is not None:
-                self.link.subscribe(topic, lambda _t, payload, ch=ch: self._on_availability(ch, payload))
+                self.link.subscribe(topic, functools.partial(self._on_report, ch))
+            if (availability := availability_topic(ch.profile, ch.light.topic)) is not None:
+                self.link.subscribe(availability, functools.partial(self._on_availability, ch))
         self.link.on_connect(self.reassert_all)
 
     async def run(self) -> None:
@@ -270,7 +278,7 @@ class RoomLights:
             return merge(state, {"kelvin": None})
         return merge(state, {"kelvin": clamp_kelvin(state.kelvin, ct.unit, ct.min, ct.max)})
 
-    def _on_report(self, ch: _Channel, payload: bytes) -> None:
+    def _on_report(self, ch: _Channel, _topic: str, payload: bytes) -> None:
         try:
             fields = decode_state(ch.profile, payload)
             ch.reported = merge(ch.reported, fields)
@@ -287,7 +295,7 @@ class RoomLights:
             self._reported.set()
         self._changed()
 
-    def _on_availability(self, ch: _Channel, payload: bytes) -> None:
+    def _on_availability(self, ch: _Channel, _topic: str, payload: bytes) -> None:
         try:
             online = decode_availability(ch.profile, payload)
         except DecodeError as exc:

@@ -6,7 +6,6 @@ import asyncio
 import errno
 import logging
 import socket
-
 from contextlib import suppress
 
 from amqtt.adapters import StreamWriterAdapter
@@ -37,7 +36,7 @@ async def _close_even_if_reset(self: StreamWriterAdapter) -> None:
             await writer.wait_closed()
 
 
-StreamWriterAdapter.close = _close_even_if_reset  # type: ignore[method-assign]
+StreamWriterAdapter.close = _close_even_if_reset
 
 
 class EmbeddedBroker:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import ssl
@@ -168,10 +169,8 @@ class MqttLink:
     async def close(self) -> None:
         """Say goodbye cleanly; the broker's last will covers the ungraceful case."""
         if self._client is not None and self.connected:
-            try:
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await asyncio.wait_for(self._client.publish(self.status_topic, b"offline", qos=1, retain=True), 2)
-            except (aiomqtt.MqttError, TimeoutError):
-                pass
 
 
     def _make_client(self) -> aiomqtt.Client:
@@ -208,7 +207,8 @@ class MqttLink:
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             topic = message.topic.value
-            payload = message.payload if isinstance(message.payload, bytes | bytearray) else str(message.payload).encode()
+            raw = message.payload
+            payload = raw if isinstance(raw, bytes | bytearray) else str(raw).encode()
             for topic_filter, handlers in self._handlers.items():
                 if message.topic.matches(topic_filter):
                     for handler in handlers:

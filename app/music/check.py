@@ -79,7 +79,8 @@ def _one(playlist: Playlist, presets: Mapping[str, Preset], libraries: Mapping[s
             if seg is None:
                 lines.append(f"    {phase.name:<10} no segment {phase.music!r}")
                 continue
-            head = f"    {phase.name:<10} {phase.music:<10} {len(seg.tracks):>3} tracks {format_duration(seg.total_s):>8}"
+            size = f"{len(seg.tracks):>3} tracks {format_duration(seg.total_s):>8}"
+            head = f"    {phase.name:<10} {phase.music:<10} {size}"
             if phase.duration_min is None:
                 lines.append(f"{head}  phase open-ended: {_overrun(seg.overrun)}")
                 continue

@@ -23,6 +23,7 @@ everything here runs on the loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -151,7 +152,7 @@ class DeckPair:
         """Start both decks (the room owns them: close() closes them)."""
         for deck in self._decks:
             await deck.player.start()
-            deck.player.set_listener(lambda event, deck=deck: self._on_player_event(deck, event))
+            deck.player.set_listener(functools.partial(self._on_player_event, deck))
             await deck.player.set_volume(0)
 
     async def close(self) -> None:
@@ -161,7 +162,7 @@ class DeckPair:
             deck.player.set_listener(None)
             try:
                 await deck.player.close()
-            except Exception:  # noqa: BLE001 - closing must go on to the other deck
+            except Exception:
                 log.exception("music %s: deck %s did not close cleanly", self.room_id, deck.name)
 
     async def run(self) -> None:
@@ -171,7 +172,7 @@ class DeckPair:
             try:
                 async with self._lock:
                     await self._reconcile(self._clock.now())
-            except Exception as exc:  # noqa: BLE001 - one bad moment must not end the room's music for good
+            except Exception as exc:
                 log.exception("music %s: could not follow the plan", self.room_id)
                 self._error = f"{type(exc).__name__}: {exc}"
                 await sleep_until_or_woken(self._clock, self._clock.now() + 1.0, self._wake)
@@ -309,7 +310,7 @@ class DeckPair:
             state = "stopped"
         return MusicStatus(state=state, now_playing=now_playing, next=nxt, volume_pct=self._volume_pct,
                            ceiling_pct=self._ceiling, error=self._error,
-                           playlist=self._playlist.id if self._playlist is not None and self._plan is not None else None,
+                           playlist=self._playlist.id if self._playlist and self._plan else None,
                            paused_since=self._paused_at if self._pause is not PauseState.PLAYING else None)
 
     # --- making the decks match the plan ---
@@ -333,9 +334,9 @@ class DeckPair:
             else:
                 matched.add(i)
                 self._adopt(deck, wanted[i], now)
-        for i, planned in enumerate(wanted):
+        for i, track in enumerate(wanted):
             if i not in matched:
-                await self._start(planned, now)
+                await self._start(track, now)
         for deck in self._decks:
             if deck.busy:
                 await self._send_ramp(deck, now)
@@ -394,7 +395,7 @@ class DeckPair:
             return
         await self._send_ramp(deck, now, force=True)
         try:
-            await deck.player.play(media, start_ms=int(round(position * 1000)))
+            await deck.player.play(media, start_ms=round(position * 1000))
         except Exception as exc:  # noqa: BLE001 - a player that cannot play is a failed track, not a dead room
             self._fail(deck, f"{type(exc).__name__}: {exc}")
             return
@@ -417,7 +418,7 @@ class DeckPair:
         deck.clear()
         try:
             await deck.player.stop()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("music %s: deck %s did not stop", self.room_id, deck.name)
 
     # --- failures and silence ---
@@ -499,12 +500,12 @@ class DeckPair:
     # --- volume ---
 
     def _clamp(self, volume_pct: float) -> int:
-        return max(0, min(self._ceiling, int(round(volume_pct))))
+        return max(0, min(self._ceiling, round(volume_pct)))
 
     def _deck_pct(self, deck: _Deck, t: float) -> int:
         assert deck.env is not None
         pct = with_gain(self._master.at(t), deck.env.gain(t))
-        return max(0, min(self._ceiling, int(round(pct))))
+        return max(0, min(self._ceiling, round(pct)))
 
     def _ramp_times(self, deck: _Deck, now: float) -> list[float]:
         assert deck.env is not None
@@ -541,7 +542,7 @@ class DeckPair:
         deck.sent_for = basis
         try:
             await deck.player.ramp_volume([(t - now, pct) for t, pct in points])
-        except Exception:  # noqa: BLE001 - try again with the next change
+        except Exception:
             deck.sent_for = None
             log.exception("music %s: deck %s did not take its volume", self.room_id, deck.name)
 
@@ -564,5 +565,5 @@ class DeckPair:
     def _emit(self, kind: str, detail: dict[str, Any]) -> None:
         try:
             self._on_event(kind, detail)
-        except Exception:  # noqa: BLE001 - a broken listener must not stop the music
+        except Exception:
             log.exception("music %s: on_event(%s) failed", self.room_id, kind)

@@ -18,7 +18,6 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from app.domain.playlists import Playlist
 from app.domain.presets import Preset
 
@@ -95,7 +94,7 @@ def generate_demo_library(directory: Path) -> list[Path]:
 def synthesise(track: DemoTrack) -> bytes:
     """The track's 16-bit little-endian mono samples."""
     periods = [_chord_block(chord, seed) for seed, chord in enumerate(track.chords)]
-    blocks = int(round(track.duration_s / BLOCK_S))
+    blocks = round(track.duration_s / BLOCK_S)
     dwell = track.duration_s / len(track.chords)
     cache: dict[tuple[int, int, int, int], bytes] = {}
     out = bytearray()
@@ -123,7 +122,7 @@ def synthesise(track: DemoTrack) -> bytes:
 
 
 def _quantise(level: float) -> int:
-    return int(round(min(1.0, max(0.0, level)) * (LEVELS - 1)))
+    return round(min(1.0, max(0.0, level)) * (LEVELS - 1))
 
 
 def _chord_block(freqs: tuple[int, ...], seed: int) -> list[float]:
@@ -133,7 +132,7 @@ def _chord_block(freqs: tuple[int, ...], seed: int) -> list[float]:
             raise ValueError(f"{f} Hz is not a multiple of 5 Hz")
     weights = [1.0 / (1 + 0.6 * i) for i in range(len(freqs))]
     samples = [0.0] * BLOCK
-    for f, wgt in zip(freqs, weights):
+    for f, wgt in zip(freqs, weights, strict=False):
         step = 2 * math.pi * f / RATE
         for n in range(BLOCK):
             samples[n] += wgt * math.sin(step * n)
@@ -147,7 +146,7 @@ def _mix(first: list[float], level_a: int, second: list[float], level_b: int) ->
     if level_b == 0:
         samples = array.array("h", (int(ga * s) for s in first))
     else:
-        samples = array.array("h", (int(ga * s + gb * r) for s, r in zip(first, second)))
+        samples = array.array("h", (int(ga * s + gb * r) for s, r in zip(first, second, strict=False)))
     if sys.byteorder == "big":
         samples.byteswap()
     return samples.tobytes()

@@ -9,12 +9,12 @@ against them catches the service's mapping mistakes instead of repeating them.
 from __future__ import annotations
 
 import asyncio
-from abc import ABC, abstractmethod
 import colorsys
 import logging
 import math
 import time
 import uuid
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from typing import ClassVar
 

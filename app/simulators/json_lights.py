@@ -213,10 +213,9 @@ class Zigbee2MqttLight(SimulatedLight):
         if target == "off":
             brightness = 0 if (transition_specified or brightness == 0) else None
             self._turned_off_with_transition = brightness is not None
-        elif target == "on" and brightness is None:
-            if transition_specified or self._turned_off_with_transition:
-                brightness = self._level  # "previous": the level from before the off
-                publish_brightness = True
+        elif target == "on" and brightness is None and (transition_specified or self._turned_off_with_transition):
+            brightness = self._level  # "previous": the level from before the off
+            publish_brightness = True
         result: dict[str, Any] = {}
         if brightness is None:  # a plain genOnOff on/off
             self._on = target == "on"
@@ -267,8 +266,8 @@ class Zigbee2MqttLight(SimulatedLight):
                 elif "hex" in value:
                     rgb = parse_hex_colour(str(value["hex"]))
                 elif ("hue" in value and "saturation" in value) or ("h" in value and "s" in value):
-                    hue = float(value.get("hue", value.get("h")))
-                    saturation = float(value.get("saturation", value.get("s")))
+                    hue = float(value["hue"] if "hue" in value else value["h"])
+                    saturation = float(value["saturation"] if "saturation" in value else value["s"])
                     rgb = hs_to_rgb(hue, saturation)
                 if rgb is None or any(not 0 <= c <= 255 for c in rgb):
                     raise _Rejected(f"value {value!r} for attribute 'color' is not a supported colour")

@@ -68,7 +68,7 @@ class WledLight(SimulatedLight):
 
     def report(self) -> list[Outgoing]:
         return [Outgoing(f"{self.device_topic}/g", str(self._bri).encode()),
-                Outgoing(f"{self.device_topic}/c", ("#%02X%02X%02X" % self._col).encode())]
+                Outgoing(f"{self.device_topic}/c", ("#{:02X}{:02X}{:02X}".format(*self._col)).encode())]
 
     def _toggle(self) -> None:
         if self._bri == 0:
@@ -154,9 +154,8 @@ class WledLight(SimulatedLight):
         on = on_value if isinstance(on_value, bool) else self._bri > 0
         if on != (self._bri > 0):
             self._toggle()
-        if isinstance(on_value, str) and on_value.startswith("t"):
-            if on_before or self._bri == 0:
-                self._toggle()
+        if isinstance(on_value, str) and on_value.startswith("t") and (on_before or self._bri == 0):
+            self._toggle()
         if "transition" in root:
             if is_int(root["transition"]) and root["transition"] >= 0:
                 self._transition_s = root["transition"] / 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from app.domain.clock import ManualClock
 from app.settings import Settings
@@ -63,7 +64,7 @@ async def test_the_plan_covers_the_arc_and_follows_it(settings: Settings, clock:
         await clock.advance(1)
         tracks = (await c.get("/api/rooms/one/plan")).json()["tracks"]
         assert tracks and {t["segment"] for t in tracks} >= {"onset", "ascent", "peak", "descent", "return", "closing"}
-        for a, b in zip(tracks, tracks[1:]):
+        for a, b in itertools.pairwise(tracks):
             assert b["start"] <= a["end"] + 0.001  # no dead air between tracks
         await c.post("/api/rooms/one/session/advance")
         await clock.advance(30)

@@ -251,7 +251,7 @@ async def test_without_tokens_the_service_is_open(service: Service) -> None:
 
 
 def test_settings_refuse_an_open_service_off_loopback(tmp_path: Any) -> None:
-    with pytest.raises(ValidationError, match="refusing to listen on 0.0.0.0 with no access tokens"):
+    with pytest.raises(ValidationError, match=r"refusing to listen on 0\.0\.0\.0 with no access tokens"):
         Settings(_env_file=None, host="0.0.0.0", database=tmp_path / "db")  # type: ignore[call-arg]
     # With a token it may listen on the network.
     settings = Settings(_env_file=None, host="0.0.0.0", database=tmp_path / "db",  # type: ignore[call-arg]

@@ -108,7 +108,7 @@ async def test_preset_detail(service: Service) -> None:
     assert mdma["min_observation_min"] == 480
     assert mdma["booster"]["extends_phase"] == "plateau"
     assert mdma["booster"]["extend_min"] == 90
-    assert [p["name"] for p in mdma["phases"]][0] == "arrival"
+    assert next(p["name"] for p in mdma["phases"]) == "arrival"
     assert {c["id"] for c in mdma["cues"]} >= {"vitals", "booster_offer"}
 
 

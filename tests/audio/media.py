@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import itertools
 import math
 import sys
 import wave
@@ -76,7 +77,7 @@ def rms(samples: array.array[int] | list[int]) -> float:
 
 def pitch_hz(samples: array.array[int] | list[int], rate: int) -> float:
     """Frequency of a clean tone from its zero crossings."""
-    crossings = sum(1 for a, b in zip(samples, samples[1:]) if (a < 0) != (b < 0))
+    crossings = sum(1 for a, b in itertools.pairwise(samples) if (a < 0) != (b < 0))
     return crossings / 2 / (len(samples) / rate)
 
 

@@ -7,6 +7,8 @@ levels and ramps are measured through a PulseAudio null sink in test_pulse_volum
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -72,10 +74,8 @@ class Room:
     async def __aexit__(self, *exc: object) -> None:
         assert self.task is not None
         self.task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self.task
-        except asyncio.CancelledError:
-            pass
         await self.room.close()
 
     def sizes(self) -> tuple[int, int]:
@@ -85,7 +85,7 @@ class Room:
 def last_growth(timeline: list[tuple[float, int, int]], deck: int) -> float:
     """When the deck's file last grew."""
     last = timeline[0][0]
-    for before, after in zip(timeline, timeline[1:]):
+    for before, after in itertools.pairwise(timeline):
         if after[deck] > before[deck]:
             last = after[0]
     return last

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -110,10 +111,8 @@ async def room(pulse: Pulse, tmp_path: Path) -> AsyncIterator[DeckPair]:
     task = asyncio.create_task(music.run())
     yield music
     task.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await task
-    except asyncio.CancelledError:
-        pass
     await music.close()
 
 

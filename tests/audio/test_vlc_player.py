@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import itertools
 import math
 import sys
 import wave
@@ -101,7 +102,7 @@ async def test_vlc_writes_what_it_plays_and_stops_writing_while_paused(tone: Pat
     assert 8_000 < level < 15_000, f"RMS {level:.0f}: not the tone that was played"
     # And it is the tone, not any noise: a 440 Hz sine crosses zero 880 times a second.
     left = samples[0::2]
-    crossings = sum(1 for a, b in zip(left, left[1:]) if (a < 0) != (b < 0))
+    crossings = sum(1 for a, b in itertools.pairwise(left) if (a < 0) != (b < 0))
     assert 0.9 * 2 * TONE_HZ < crossings / (len(left) / RATE) < 1.1 * 2 * TONE_HZ
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.domain.events import Event, EventType
-from app.domain.music_events import music_pauses, music_paused, music_skips
+from app.domain.music_events import music_paused, music_pauses, music_skips
 
 
 def log(*items: tuple[float, EventType]) -> list[Event]:

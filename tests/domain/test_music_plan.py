@@ -11,10 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.catalog import load_presets
+from app.catalog import load_playlists, load_presets
 from app.domain.events import Event, EventType
 from app.domain.music_plan import END_FADE_S, RESUME_FADE_S, START_FADE_S, MusicPlan, PlannedTrack, build_plan
-from app.catalog import load_playlists
 from app.domain.playlists import Playlist
 from app.domain.presets import Preset
 from app.domain.session import PhaseSpan, SessionInfo, replay
@@ -273,7 +272,7 @@ def same_past(old: MusicPlan, new: MusicPlan, now: float) -> None:
     before = sorted((t for t in old.tracks if t.start < cut - EPS), key=identity)
     after = sorted((t for t in new.tracks if t.start < cut - EPS), key=identity)
     assert [identity(t) for t in before] == [identity(t) for t in after]
-    for o, n in zip(before, after):
+    for o, n in zip(before, after, strict=False):
         if o.end < cut - EPS:  # over before now (what ends at now may still change, by what happens at now)
             assert (o.end, o.fade_out_s) == pytest.approx((n.end, n.fade_out_s)), f"rewrote {o} as {n}"
         else:
@@ -311,7 +310,7 @@ def test_every_replan_covers_the_arc_overlaps_only_in_crossfades_and_keeps_the_p
         closed_pauses = paused_parts(pauses, 0, plan.end or 0)
         silent = uncovered(plan, 0)
         assert len(silent) == len(closed_pauses), f"dead air outside a pause: {silent} vs {closed_pauses}"
-        assert all(g == pytest.approx(p, abs=1e-5) for g, p in zip(silent, closed_pauses)), "dead air"
+        assert all(g == pytest.approx(p, abs=1e-5) for g, p in zip(silent, closed_pauses, strict=False)), "dead air"
         assert all(not plan.at((a + b) / 2) for a, b in closed_pauses)
         return plan
 

@@ -9,8 +9,14 @@ from pydantic import ValidationError
 
 from app.catalog import load_playlists, load_presets
 from app.config_files import ConfigFileError
-from app.domain.playlists import (Playlist, Track, check_against_presets, default_playlist, format_duration,
-                                  parse_duration)
+from app.domain.playlists import (
+    Playlist,
+    Track,
+    check_against_presets,
+    default_playlist,
+    format_duration,
+    parse_duration,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = load_presets(ROOT / "presets")

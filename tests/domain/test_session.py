@@ -32,7 +32,7 @@ class Log:
         self.events.append(Event(seq=len(self.events), at=at_min * MIN, type=type_, data=data))
         return self
 
-    def at(self, minutes: float, **kw: bool):  # noqa: ANN201
+    def at(self, minutes: float, **kw: bool):
         return replay(self.info, self.events, minutes * MIN, **kw)
 
 

@@ -125,7 +125,7 @@ async def test_a_new_command_starts_from_where_the_fade_is(lights) -> None:  # t
 
 
 async def test_showing_the_same_targets_again_sends_nothing_unless_forced(lights) -> None:  # type: ignore[no-untyped-def]
-    room_lights, link, clock = lights
+    room_lights, link, _clock = lights
     room_lights.show(scene("arrival"), 0)
     first = len(link.sent)
     room_lights.show(scene("arrival"), 0)
@@ -147,7 +147,7 @@ async def test_reassert_sends_the_rest_of_the_fade_once(lights) -> None:  # type
 
 
 async def test_a_light_coming_back_online_gets_its_intended_state(lights) -> None:  # type: ignore[no-untyped-def]
-    room_lights, link, clock = lights
+    room_lights, link, _clock = lights
     room_lights.show(scene("arrival"), 0)
     link.deliver("zigbee2mqtt/ceil/availability", '{"state":"offline"}')
     assert view(room_lights, "ceiling").online is False
@@ -159,7 +159,7 @@ async def test_a_light_coming_back_online_gets_its_intended_state(lights) -> Non
 
 
 async def test_reports_confirm_and_malformed_ones_change_nothing(lights) -> None:  # type: ignore[no-untyped-def]
-    room_lights, link, clock = lights
+    room_lights, link, _clock = lights
     room_lights.show(scene("arrival"), 0)
     link.deliver("zigbee2mqtt/ceil", '{"state":"ON","brightness":102,"color_temp":333}')
     before = view(room_lights, "ceiling")

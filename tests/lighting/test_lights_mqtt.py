@@ -13,8 +13,8 @@ import aiomqtt
 import pytest
 
 from app.domain.clock import ManualClock
-from app.simulators import SimulatedLight, make_simulator
 from app.settings import Settings
+from app.simulators import SimulatedLight, make_simulator
 from tests.conftest import Service, serve
 from tests.support import Mosquitto, free_port, sniffing
 
@@ -88,9 +88,9 @@ async def lights_view(svc: Service) -> dict[str, dict[str, object]]:
     return {light["name"]: light for light in view["lighting"]["lights"]}
 
 
-async def until(condition: Callable[[], object], timeout: float = 10) -> None:
-    """Wait for `condition()` (plain or awaitable) to hold, at most `timeout` seconds."""
-    async with asyncio.timeout(timeout):
+async def until(condition: Callable[[], object], within_s: float = 10) -> None:
+    """Wait for `condition()` (plain or awaitable) to hold, at most `within_s` seconds."""
+    async with asyncio.timeout(within_s):
         while True:
             result = condition()
             if inspect.isawaitable(result):
@@ -162,12 +162,12 @@ async def test_availability_shows_in_the_state_and_a_returning_light_is_reassert
         assert all(light["online"] is True for light in views.values())
         for name in ("z2m", "tas", "duo", "dim", "strip", "esp", "ha"):
             await sims[name].go_offline()
-            await until(lambda: _online(svc, name, False))
+            await until(lambda name=name: _online(svc, name, False))  # type: ignore[misc]
             mark = len(sniff.messages)
             await sims[name].go_online()
-            await until(lambda: _online(svc, name, True))
+            await until(lambda name=name: _online(svc, name, True))  # type: ignore[misc]
             topic = _command_topic(name)
-            await until(lambda: any(t == topic for t, _ in sniff.messages[mark:]))
+            await until(lambda topic=topic, mark=mark: any(t == topic for t, _ in sniff.messages[mark:]))  # type: ignore[misc]
         await until(lambda: all_confirmed(svc))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -10,11 +11,10 @@ from typing import Any
 import pytest
 
 from app.audio import FakePlayer
-from app.catalog import load_presets
+from app.catalog import load_playlists, load_presets
 from app.domain.clock import ManualClock
 from app.domain.events import Event, EventType
 from app.domain.music_plan import MusicPlan, build_plan
-from app.catalog import load_playlists
 from app.domain.playlists import Playlist
 from app.domain.presets import Preset
 from app.domain.session import SessionInfo, SessionState, replay
@@ -156,9 +156,7 @@ async def start() -> AsyncIterator[Callable[[DeckPair], Awaitable[None]]]:
     for task in tasks:
         task.cancel()
     for task in tasks:
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
     for room in rooms:
         await room.close()

@@ -172,7 +172,7 @@ async def test_advancing_the_phase_crossfades_into_the_next_segment(clock: Manua
     assert old is not None and old.segment == "onset"
     b = clock.now()
     await lead.add(EventType.PHASE_ADVANCED)
-    (at, new), = [(at, d) for at, d in lead.kinds("track_started") if at == b]
+    (_at, new), = [(at, d) for at, d in lead.kinds("track_started") if at == b]
     assert new["segment"] == "ascent"
     await clock.advance(5)
     assert len(deck_playing(lead)) == 2  # both sound during the 10 s crossfade
@@ -303,7 +303,7 @@ async def test_a_restart_during_a_pause_stays_paused_until_resumed(clock: Manual
     now = clock.now()
     await lead.resume()
     (deck,) = [d for d in decks if d.history]
-    at, what, media, position = deck.history[0]
+    at, _what, media, position = deck.history[0]
     assert at == now and media is not None and media.endswith(before.path)
     assert abs(position - before.offset_s) <= 1.0
     await clock.advance(4)

@@ -19,8 +19,7 @@ import aiomqtt
 import pytest
 
 from app.simulators import FAMILIES, SimState, SimulatedLight, make_simulator
-from tests.support import Mosquitto
-from tests.support import WAIT_S, next_message, observer, unique
+from tests.support import WAIT_S, Mosquitto, next_message, observer, unique
 
 RPC_SRC = "arcroom-test"  # the Shelly Gen2 RPC client name the tests use: replies come on <src>/rpc
 

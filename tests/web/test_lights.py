@@ -11,9 +11,8 @@ from playwright.async_api import expect
 
 from app.domain.clock import ManualClock
 from app.settings import Settings
-from tests.support import Mosquitto, free_port
+from tests.support import Mosquitto, free_port, sniffing
 from tests.web.conftest import OpenPage, room_state, serve_on, url
-from tests.support import sniffing
 
 WAIT_S = 10
 
