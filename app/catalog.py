@@ -15,6 +15,7 @@ from app.domain.presets import Preset
 from app.domain.profiles import Profile
 from app.domain.rooms import Room, RoomsFile
 from app.domain.scenes import Scene, ScenesFile
+from app.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -95,6 +96,11 @@ class Catalog:
     profiles: dict[str, Profile]
     scenes: dict[str, Scene]
     playlists: dict[str, Playlist]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Catalog:
+        return cls.load(settings.presets_dir, settings.rooms_file, settings.device_profiles_dir,
+                        settings.scenes_file, settings.playlists_dir)
 
     @classmethod
     def load(cls, presets_dir: Path, rooms_file: Path, profiles_dir: Path, scenes_file: Path,

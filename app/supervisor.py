@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 # A failure older than this no longer makes the service "degraded" (the task has been running since).
 RECENT_S = 600.0
+STOP_WAIT_S = 0.5
+STOP_ATTEMPTS = 10
 
 
 class TaskFailure(BaseModel):
@@ -41,7 +43,6 @@ class Supervisor:
         self._services: dict[str, asyncio.Task[None]] = {}
         self._jobs: set[asyncio.Task[Any]] = set()
         self.failures: dict[str, TaskFailure] = {}
-        self._stopping = False
 
     # --- starting work ---------------------------------------------------------------------
 
@@ -73,11 +74,21 @@ class Supervisor:
 
     async def stop(self) -> None:
         """Cancel services (in reverse order of starting) and jobs, and wait for them."""
-        self._stopping = True
-        tasks = [*reversed(self._services.values()), *self._jobs]
-        for task in tasks:
+        pending = {*self._services.values(), *self._jobs}
+        for task in reversed(list(self._services.values())):
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for task in self._jobs:
+            task.cancel()
+        for _ in range(STOP_ATTEMPTS):
+            if not pending:
+                break
+            _, pending = await asyncio.wait(pending, timeout=STOP_WAIT_S)
+            # A library can swallow a cancellation that lands at the wrong moment (Python 3.11's
+            # wait_for does; seen with aiomqtt cancelled mid-connect): ask again.
+            for task in pending:
+                task.cancel()
+        for task in pending:
+            log.error("background task %s did not stop", task.get_name())
         self._services.clear()
         self._jobs.clear()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ import uvicorn
 
 from app.api import create_app
 from app.audio import FakePlayer
+from app.catalog import Catalog
 from app.domain.clock import ManualClock
 from app.music.demo import generate_demo_library
 from app.runtime import PlayerFactory
@@ -71,7 +73,7 @@ def clock() -> ManualClock:
 class Service:
     """The app served by uvicorn on a free port, with an HTTP client pointed at it."""
 
-    def __init__(self, app: Any, server: uvicorn.Server, client: httpx.AsyncClient, clock: ManualClock) -> None:
+    def __init__(self, app: Any, server: uvicorn.Server | None, client: httpx.AsyncClient, clock: ManualClock) -> None:
         self.app = app
         self.server = server
         self.client = client
@@ -82,12 +84,24 @@ class Service:
         return self.app.state.runtime
 
 
+@functools.lru_cache(maxsize=32)
+def _catalog(presets: Path, rooms_file: Path, rooms_text: str, profiles: Path, scenes: Path, playlists: Path) -> Catalog:
+    return Catalog.load(presets, rooms_file, profiles, scenes, playlists)
+
+
+def catalog_for(settings: Settings) -> Catalog:
+    """The data files, parsed once per test run for each distinct rooms file (parsing takes ~0.5 s)."""
+    text = settings.rooms_file.read_text() if settings.rooms_file.exists() else ""
+    return _catalog(settings.presets_dir, settings.rooms_file, text, settings.device_profiles_dir,
+                    settings.scenes_file, settings.playlists_dir)
+
+
 @asynccontextmanager
 async def serve(settings: Settings, clock: ManualClock, player_factory: PlayerFactory | None = None, *,
                 port: int | None = None) -> AsyncIterator[Service]:
     """The app under uvicorn; give `port` to start it again on the same one (a restart)."""
     # Fake decks keep time with the service's manual clock, as libVLC keeps time with the real one.
-    app = create_app(settings, clock=clock,
+    app = create_app(settings, clock=clock, catalog=catalog_for(settings),
                      player_factory=player_factory or (lambda room, s: FakePlayer(room.audio.output, clock=clock)))
     port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
@@ -106,7 +120,30 @@ async def serve(settings: Settings, clock: ManualClock, player_factory: PlayerFa
         await task
 
 
+@asynccontextmanager
+async def serve_in_process(settings: Settings, clock: ManualClock,
+                           player_factory: PlayerFactory | None = None) -> AsyncIterator[Service]:
+    """The app with its lifespan run in this process, called through httpx's ASGI transport: for
+    requests that need no real server (no event stream, no browser, no restart on a port)."""
+    app = create_app(settings, clock=clock, catalog=catalog_for(settings),
+                     player_factory=player_factory or (lambda room, s: FakePlayer(room.audio.output, clock=clock)))
+    async with app.router.lifespan_context(app):
+        async with asyncio.timeout(10):  # as a real client would find it: connected to the broker
+            await app.state.runtime.link.wait_connected()
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000", timeout=10) as client:
+            yield Service(app, None, client, clock)
+
+
 @pytest.fixture
 async def service(settings: Settings, clock: ManualClock) -> AsyncIterator[Service]:
+    """The service under a real uvicorn (tests/api/ overrides it with the in-process one)."""
+    async with serve(settings, clock) as svc:
+        yield svc
+
+
+@pytest.fixture
+async def live_service(settings: Settings, clock: ManualClock) -> AsyncIterator[Service]:
+    """Always under a real uvicorn: event streams need a real server."""
     async with serve(settings, clock) as svc:
         yield svc

@@ -23,11 +23,10 @@ from app.settings import Settings
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
-               player_factory: PlayerFactory = vlc_player_for) -> FastAPI:
+               player_factory: PlayerFactory = vlc_player_for, catalog: Catalog | None = None) -> FastAPI:
     settings = settings or Settings()
     # Data files are read here, not in the lifespan, so a broken file fails before anything starts.
-    catalog = Catalog.load(settings.presets_dir, settings.rooms_file, settings.device_profiles_dir,
-                           settings.scenes_file, settings.playlists_dir)
+    catalog = catalog or Catalog.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

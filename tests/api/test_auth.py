@@ -237,8 +237,8 @@ async def test_unknown_room_stream_with_a_valid_token_is_404(secured: Service) -
 
 # --- no tokens: open, but only on loopback -------------------------------------------------------
 
-async def test_without_tokens_the_service_is_open(service: Service) -> None:
-    c = service.client
+async def test_without_tokens_the_service_is_open(live_service: Service) -> None:
+    c = live_service.client
     r = await c.get("/api/rooms")
     assert r.status_code == 200, r.text
     assert [room["id"] for room in r.json()] == ["one", "two"]

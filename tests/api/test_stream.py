@@ -12,11 +12,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import T0, Service
 
 MIN = 60.0
 READ_TIMEOUT_S = 5.0
+
+
+@pytest.fixture
+def service(live_service: Service) -> Service:
+    """A stream needs a real server (the in-process transport buffers whole responses)."""
+    return live_service
 
 
 @dataclass
