@@ -104,8 +104,8 @@ def _restore_locked(source: sqlite3.Connection, database: Path) -> Restored:
     return Restored(restored, previous)
 
 
-def export_session(database: Path, session_id: str, directory: Path) -> list[Path]:
-    """Write a session's events (JSON) and its report (JSON and CSV) into `directory`."""
+def export_session(database: Path, session_id: str, directory: Path, now: float | None = None) -> list[Path]:
+    """Write a session's events (JSON) and its report as of `now` (JSON and CSV) into `directory`."""
     _open_existing(database).close()  # the store would create a missing file; say it is missing instead
     store = EventStore(database)
     try:
@@ -116,7 +116,7 @@ def export_session(database: Path, session_id: str, directory: Path) -> list[Pat
     finally:
         store.close()
     info = stored.info
-    report = build_report(info, events, time.time())
+    report = build_report(info, events, time.time() if now is None else now)
     record = {
         "session": {"id": info.id, "room": info.room, "client_label": info.client_label,
                     "created_at": iso(stored.created_at), "preset": info.preset.model_dump(mode="json")},
