@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.request import pathname2url
 
 from app.domain.report import build_report, iso, report_csv
-from app.service_lock import DatabaseInUse, database_lock
+from app.service_lock import DatabaseInUse, database_lock, lock_path
 from app.store import EventStore
 
 
@@ -101,7 +101,18 @@ def _restore_locked(source: sqlite3.Connection, database: Path) -> Restored:
         restored = Copy(database, *_counts(live), database.stat().st_size)
     finally:
         live.close()
+    _owned_like_their_folder([database, lock_path(database)] + ([previous.path] if previous else []))
     return Restored(restored, previous)
+
+
+def _owned_like_their_folder(paths: list[Path]) -> None:
+    """Run as root (sudo, a container's root), give what restore created to the service's user."""
+    if os.geteuid() != 0:
+        return
+    for path in paths:
+        folder = path.parent.stat()
+        if path.exists() and (path.stat().st_uid, path.stat().st_gid) != (folder.st_uid, folder.st_gid):
+            os.chown(path, folder.st_uid, folder.st_gid)
 
 
 def export_session(database: Path, session_id: str, directory: Path, now: float | None = None) -> list[Path]:

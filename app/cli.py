@@ -7,7 +7,7 @@ import asyncio
 import logging
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -183,9 +183,9 @@ def _hm(minutes: float) -> str:
     return f"{int(minutes // 60)}:{int(round(minutes % 60)):02d}"
 
 
-def presets_table(presets: Sequence[Preset] | object) -> str:
+def presets_table(presets: Iterable[Preset]) -> str:
     rows = [("id", "name", "arc", "min. obs.", "booster", "phases")]
-    for p in presets:  # type: ignore[attr-defined]
+    for p in presets:
         rows.append((p.id, p.name, _hm(p.nominal_arc_min), _hm(p.min_observation_min),
                      "yes" if p.booster else "-", " > ".join(ph.name for ph in p.phases)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]

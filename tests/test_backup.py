@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import stat
 import threading
 from pathlib import Path
@@ -92,9 +93,9 @@ def test_restore_is_refused_while_the_service_holds_the_database(tmp_path: Path)
     store = EventStore(other)
     a_session(store, "s2")
     store.close()
-    with database_lock(other, "arcroom serve"):  # what the service holds while it runs
-        with pytest.raises(BackupError, match=r"in use by arcroom serve \(pid \d+\): stop the service first"):
-            restore(copy.path, other)
+    refused = pytest.raises(BackupError, match=r"in use by arcroom serve \(pid \d+\): stop the service first")
+    with database_lock(other, "arcroom serve"), refused:  # the lock: what the service holds while it runs
+        restore(copy.path, other)
     assert [e.seq for e in EventStore(other).events("s2")] == [0, 1]  # untouched
     assert not list(tmp_path.glob("other.db.before-restore*"))
 
@@ -209,3 +210,18 @@ def test_the_commands_back_up_restore_and_export(tmp_path: Path, monkeypatch: py
                                                for n in ("events.json", "report.json", "report.csv")]
     assert main(["export", "missing", str(tmp_path / "x")]) == 1
     assert "arcroom export: no session 'missing'" in capsys.readouterr().err
+
+
+def test_a_restore_run_as_root_leaves_the_files_to_the_services_user(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: this is what `sudo arcroom restore` does")  # CI and ./dev run as root here
+    data = tmp_path / "var-lib-arcroom"
+    data.mkdir()
+    os.chown(data, 4321, 4321)  # the folder belongs to the service's user
+    src = EventStore(tmp_path / "src.db")
+    a_session(src)
+    src.close()
+    copy = backup(tmp_path / "src.db", tmp_path / "backup.db")
+    restore(copy.path, data / "arcroom.db")  # a fresh data folder: restore creates the database
+    for path in (data / "arcroom.db", data / "arcroom.db.lock"):
+        assert (path.stat().st_uid, path.stat().st_gid) == (4321, 4321), path

@@ -22,7 +22,8 @@ SHIPPED = ["presets", "playlists", "device_profiles"]
 
 
 def run(*args: str | Path, **kwargs: object) -> str:
-    done = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=300, **kwargs)  # type: ignore[call-overload]
+    done = subprocess.run([str(a) for a in args], check=False, capture_output=True, text=True,  # type: ignore[call-overload]
+                          timeout=300, **kwargs)
     assert done.returncode == 0, f"{args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     return str(done.stdout)
 
@@ -92,5 +93,5 @@ def test_the_wheel_serves_the_shipped_demo_from_a_fresh_venv_outside_the_checkou
     written = [p for p in site_packages.rglob("*") if p.suffix in {".db", ".wav"} or p.name == "var"]
     assert written == []  # nothing generated inside the package
     stopped = subprocess.run([venv / "bin" / "arcroom", "health"], cwd=elsewhere, env=serve_env,
-                             capture_output=True, text=True)
+                             check=False, capture_output=True, text=True)
     assert stopped.returncode == 1 and "Connection refused" in stopped.stderr

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -62,7 +63,7 @@ class Receiver:
                 continue
             self.received.append((time.monotonic(), data))
 
-    def __enter__(self) -> Receiver:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -121,7 +122,7 @@ async def test_watchdog_pings_come_from_the_loop_and_stop_while_it_is_blocked(
         await asyncio.sleep(0.55)
         running = receiver.between(start, time.monotonic())
         blocked_from = time.monotonic()
-        time.sleep(0.6)  # the event loop is stuck: six intervals without a chance to ping
+        time.sleep(0.6)  # noqa: ASYNC251 - on purpose: the event loop is stuck for six intervals
         blocked_to = time.monotonic()
         await asyncio.sleep(0.35)
         task.cancel()
