@@ -50,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("--no-probe", action="store_true", help="do not open the files with libVLC to measure them")
 
     backup = sub.add_parser("backup", help="copy the database while the service runs (SQLite online backup)")
-    backup.add_argument("dest", type=Path, help="a new file, or a folder to put arcroom-<UTC time>.db in")
+    backup.add_argument("dest", help="a new file, or a folder to put arcroom-<UTC time>.db in "
+                                     "(ending in /: created if need be)")
     restore = sub.add_parser("restore", help="replace the database with a backup; refused while the service runs")
     restore.add_argument("src", type=Path, help="a file made by `arcroom backup`")
     export = sub.add_parser("export", help="a session's events (JSON) and report (JSON, CSV) as files")
@@ -116,7 +117,10 @@ def _data_command(settings: Settings, args: argparse.Namespace) -> int:
     from app.health_probe import probe
 
     if args.command == "backup":
-        copy = backup.backup(settings.database, args.dest)
+        dest = Path(args.dest)
+        if args.dest.endswith("/"):  # a folder, which Path() would not tell from a file name
+            dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+        copy = backup.backup(settings.database, dest)
         print(f"backed up {settings.database} to {copy.path}: {copy.sessions} sessions, {copy.events} events, "
               f"{copy.size_bytes} bytes")
     elif args.command == "restore":

@@ -225,3 +225,13 @@ def test_a_restore_run_as_root_leaves_the_files_to_the_services_user(tmp_path: P
     restore(copy.path, data / "arcroom.db")  # a fresh data folder: restore creates the database
     for path in (data / "arcroom.db", data / "arcroom.db.lock"):
         assert (path.stat().st_uid, path.stat().st_gid) == (4321, 4321), path
+
+
+def test_a_backup_folder_given_with_a_slash_is_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "arcroom.db"
+    EventStore(db).close()
+    monkeypatch.setenv("ARCROOM_DATABASE", str(db))
+    assert main(["backup", f"{tmp_path}/backups/"]) == 0
+    (copy,) = (tmp_path / "backups").iterdir()
+    assert copy.name.startswith("arcroom-") and copy.suffix == ".db"
+    assert stat.S_IMODE((tmp_path / "backups").stat().st_mode) == 0o700
