@@ -66,6 +66,8 @@ def restore(src: Path, database: Path) -> Restored:
     The database being replaced is first copied beside it (`<name>.before-restore-<time>`), so a
     restore of the wrong file loses nothing.
     """
+    if src.resolve() == database.resolve():
+        raise BackupError(f"{src} is the database itself: restore from a backup")
     source = _open_existing(src, read_only=True)
     try:
         _check_arcroom_database(source, src)

@@ -16,8 +16,8 @@ PROJECT_ROOT = PACKAGE_DIR.parent
 # The shipped data files (presets, scenes, device profiles, playlists, demo rooms): package data in
 # an installed wheel (pyproject.toml maps them to app/shipped), the repository itself in a checkout.
 _PACKAGED = PACKAGE_DIR / "shipped"
-SHIPPED_DIR = _PACKAGED if _PACKAGED.is_dir() else PROJECT_ROOT
-IN_CHECKOUT = SHIPPED_DIR == PROJECT_ROOT
+IN_CHECKOUT = not _PACKAGED.is_dir() and (PROJECT_ROOT / "pyproject.toml").is_file()
+SHIPPED_DIR = PROJECT_ROOT if IN_CHECKOUT else _PACKAGED
 # Where an installed service keeps its files unless told otherwise (the systemd unit's
 # StateDirectory= and ConfigurationDirectory=); a checkout keeps them in var/ as it always has.
 INSTALLED_DATA_DIR = Path("/var/lib/arcroom")

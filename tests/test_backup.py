@@ -146,6 +146,8 @@ def test_restore_refuses_a_file_that_is_not_an_arcroom_backup(tmp_path: Path) ->
         restore(junk, db)
     with pytest.raises(BackupError, match="no database at"):
         restore(tmp_path / "missing.db", db)
+    with pytest.raises(BackupError, match="is the database itself"):
+        restore(db, db)
     assert len(EventStore(db).events("s1")) == 2
 
 
