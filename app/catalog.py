@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -19,12 +19,33 @@ from app.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 
+# One data folder, or several laid over one another (the shipped folder, then the clinic's).
+Folders = Path | Sequence[Path]
 
-def _load_folder(directory: Path, model: type[M], ident: Callable[[M], str], what: str) -> dict[str, M]:
-    """Every `*.yaml` in the folder; each file's stem must equal its id. All problems at once."""
-    files = sorted(directory.glob("*.yaml"))
+
+def _folders(folders: Folders) -> list[Path]:
+    return [folders] if isinstance(folders, Path) else list(folders)
+
+
+def describe_folders(folders: Folders) -> str:
+    return " + ".join(str(f) for f in _folders(folders))
+
+
+def yaml_files(folders: Folders) -> dict[str, Path]:
+    """Every `*.yaml` by file name; a file in a later folder replaces the one of the same name before it."""
+    files: dict[str, Path] = {}
+    for folder in _folders(folders):
+        for path in sorted(folder.glob("*.yaml")):
+            files[path.name] = path
+    return dict(sorted(files.items()))
+
+
+def _load_folder(folders: Folders, model: type[M], ident: Callable[[M], str], what: str) -> dict[str, M]:
+    """Every `*.yaml` in the folders; each file's stem must equal its id. All problems at once."""
+    files = list(yaml_files(folders).values())
+    last = _folders(folders)[-1]
     if not files:
-        raise ConfigFileError(directory, [f"{directory}: no {what} files (*.yaml) found"])
+        raise ConfigFileError(last, [f"{describe_folders(folders)}: no {what} files (*.yaml) found"])
     items: dict[str, M] = {}
     problems: list[str] = []
     for path in files:
@@ -39,31 +60,32 @@ def _load_folder(directory: Path, model: type[M], ident: Callable[[M], str], wha
             continue
         items[ident(item)] = item
     if problems:
-        raise ConfigFileError(directory, problems)
+        raise ConfigFileError(last, problems)
     return items
 
 
-def load_presets(directory: Path, scenes: Collection[str] | None = None) -> dict[str, Preset]:
+def load_presets(directory: Folders, scenes: Collection[str] | None = None) -> dict[str, Preset]:
     presets = _load_folder(directory, Preset, lambda p: p.id, "preset")
     if scenes is not None:
         problems = []
+        files = yaml_files(directory)
         for preset in presets.values():
-            path = directory / f"{preset.id}.yaml"
+            path = files[f"{preset.id}.yaml"]
             for i, phase in enumerate(preset.phases):
                 if phase.scene not in scenes:
                     line = line_of(load_yaml(path), ["phases", i, "scene"])
                     problems.append(f"{path}:{line}: phases[{i}].scene: no scene {phase.scene!r} "
                                     f"(have: {', '.join(sorted(scenes))})")
         if problems:
-            raise ConfigFileError(directory, problems)
+            raise ConfigFileError(_folders(directory)[-1], problems)
     return presets
 
 
-def load_profiles(directory: Path) -> dict[str, Profile]:
+def load_profiles(directory: Folders) -> dict[str, Profile]:
     return _load_folder(directory, Profile, lambda p: p.id, "device profile")
 
 
-def load_playlists(directory: Path) -> dict[str, Playlist]:
+def load_playlists(directory: Folders) -> dict[str, Playlist]:
     return _load_folder(directory, Playlist, lambda p: p.id, "playlist")
 
 
@@ -103,13 +125,14 @@ class Catalog:
                         settings.scenes_file, settings.playlists_dir)
 
     @classmethod
-    def load(cls, presets_dir: Path, rooms_file: Path, profiles_dir: Path, scenes_file: Path,
-             playlists_dir: Path) -> Catalog:
+    def load(cls, presets_dir: Folders, rooms_file: Path, profiles_dir: Folders, scenes_file: Path,
+             playlists_dir: Folders) -> Catalog:
         scenes = load_scenes(scenes_file)
         profiles = load_profiles(profiles_dir)
         presets = load_presets(presets_dir, scenes)
         playlists = load_playlists(playlists_dir)
         problems = check_against_presets(playlists, presets)
         if problems:
-            raise ConfigFileError(playlists_dir, [f"{playlists_dir}: {p}" for p in problems])
+            where = describe_folders(playlists_dir)
+            raise ConfigFileError(_folders(playlists_dir)[-1], [f"{where}: {p}" for p in problems])
         return cls(presets, load_rooms(rooms_file, profiles), profiles, scenes, playlists)

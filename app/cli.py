@@ -1,4 +1,4 @@
-"""The `arcroom` command: serve, presets, simulate."""
+"""The `arcroom` command: serve, presets, simulate, playlists, backup, restore, export, health."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from app.catalog import load_playlists, load_presets
+from app.backup import BackupError
+from app.catalog import describe_folders, load_playlists, load_presets
 from app.config_files import ConfigFileError
 from app.domain.clock import ManualClock
 from app.domain.presets import Preset
 from app.domain.report import clock_offset
 from app.domain.rooms import Room
 from app.engine import Notice, SessionEngine
-from app.settings import Settings
+from app.settings import Settings, data_folder_problems
 from app.store import EventStore
 
 
@@ -48,12 +49,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("--library", type=Path, help="the clinic's music library (default: ARCROOM_MUSIC_LIBRARY)")
     check.add_argument("--no-probe", action="store_true", help="do not open the files with libVLC to measure them")
 
+    backup = sub.add_parser("backup", help="copy the database while the service runs (SQLite online backup)")
+    backup.add_argument("dest", help="a new file, or a folder to put arcroom-<UTC time>.db in "
+                                     "(ending in /: created if need be)")
+    restore = sub.add_parser("restore", help="replace the database with a backup; refused while the service runs")
+    restore.add_argument("src", type=Path, help="a file made by `arcroom backup`")
+    export = sub.add_parser("export", help="a session's events (JSON) and report (JSON, CSV) as files")
+    export.add_argument("session", help="the session id")
+    export.add_argument("dir", type=Path, help="the folder to write them to (created if needed)")
+    health = sub.add_parser("health", help="exit 0 if the service on this machine answers /api/health")
+    health.add_argument("--port", type=int, help="overrides ARCROOM_PORT")
+    health.add_argument("--timeout", type=float, default=4.0, metavar="S")
+
     args = parser.parse_args(argv)
     try:
         settings = Settings(**{k: v for k, v in {"host": getattr(args, "host", None),
                                                   "port": getattr(args, "port", None)}.items() if v})
         if args.command == "serve":
             return _serve(settings, args.log_level)
+        if args.command in {"backup", "restore", "export", "health"}:
+            return _data_command(settings, args)
         presets = load_presets(settings.presets_dir)
         if args.command == "playlists":
             return _check_playlists(settings, presets, args.library, probe=not args.no_probe)
@@ -71,18 +86,64 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"arcroom: invalid settings:\n{_settings_errors(exc)}", file=sys.stderr)
         return 2
+    except BackupError as exc:
+        print(f"arcroom {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _serve(settings: Settings, log_level: str) -> int:
     import uvicorn
 
     from app.api import create_app
+    from app.service_lock import DatabaseInUse, database_lock
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    problems = data_folder_problems(settings)
+    if problems:
+        print("arcroom: cannot start:\n" + "\n".join(f"  {p}" for p in problems), file=sys.stderr)
+        return 2
+    logging.getLogger("app.cli").info(
+        "data files: presets %s; device profiles %s; playlists %s; scenes %s; rooms %s; database %s",
+        describe_folders(settings.presets_dir), describe_folders(settings.device_profiles_dir),
+        describe_folders(settings.playlists_dir), settings.scenes_file, settings.rooms_file, settings.database)
     app = create_app(settings)
-    # Open event streams (every tablet holds one) would otherwise keep a shutdown waiting for ever.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, log_config=None,
-                timeout_graceful_shutdown=3)
+    try:
+        # Held for as long as the service runs: `arcroom restore` (or a second service) is refused.
+        with database_lock(settings.database, "arcroom serve"):
+            # Open event streams (every tablet holds one) would otherwise keep a shutdown waiting for ever.
+            uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, log_config=None,
+                        timeout_graceful_shutdown=3)
+    except DatabaseInUse as exc:
+        print(f"arcroom: cannot start: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _data_command(settings: Settings, args: argparse.Namespace) -> int:
+    from app import backup
+    from app.health_probe import probe
+
+    if args.command == "backup":
+        dest = Path(args.dest)
+        if args.dest.endswith("/"):  # a folder, which Path() would not tell from a file name
+            dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+        copy = backup.backup(settings.database, dest)
+        print(f"backed up {settings.database} to {copy.path}: {copy.sessions} sessions, {copy.events} events, "
+              f"{copy.size_bytes} bytes")
+    elif args.command == "restore":
+        restored = backup.restore(args.src, settings.database)
+        if restored.previous is not None:
+            print(f"kept the replaced database as {restored.previous.path} ({restored.previous.sessions} sessions, "
+                  f"{restored.previous.events} events)")
+        print(f"restored {args.src} to {restored.database.path}: {restored.database.sessions} sessions, "
+              f"{restored.database.events} events")
+    elif args.command == "export":
+        for path in backup.export_session(settings.database, args.session, args.dir):
+            print(path)
+    else:
+        answered, text = probe(settings.host, settings.port, args.timeout)
+        print(text, file=sys.stdout if answered else sys.stderr)
+        return 0 if answered else 1
     return 0
 
 
@@ -103,6 +164,8 @@ def _check_playlists(settings: Settings, presets: dict[str, Preset], library: Pa
 def _settings_errors(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors(include_url=False):
+        if error["type"] == "default_factory_not_called":  # follows from another error, listed already
+            continue
         field = ".".join(str(p) for p in error["loc"])
         name = f"ARCROOM_{field.split('.')[0].upper()}: " if field else ""
         lines.append(f"  {name}{error['msg'].removeprefix('Value error, ')}")

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from app import systemd
 from app.audio import Player, VlcPlayer
 from app.audio.player import deck_outputs
 from app.catalog import Catalog
@@ -119,12 +120,29 @@ class Runtime:
                 supervisor.start(f"lights {controller.id}", controller.lights.run)
                 supervisor.start(f"music {controller.id}", controller.music.run)
             supervisor.start("state-publisher", bridge.publish_states)
-            for controller in rooms.values():
-                supervisor.spawn(f"take over {controller.id}", controller.take_over())
+            if systemd.watchdog_interval_s() is not None:
+                # Pings from the event loop itself: a blocked loop stops them, and systemd restarts us.
+                supervisor.start("systemd-watchdog", systemd.watchdog)
+            supervisor.spawn("take over", _take_over(rooms.values()))
             log.info("Arcroom running: %d room(s), %d preset(s), MQTT %s", len(rooms), len(catalog.presets),
                      address)
-            yield cls(settings=settings, catalog=catalog, clock=clock, engine=engine, rooms=rooms, link=link,
-                      broker=broker, views=views, changes=changes, supervisor=supervisor)
+            try:
+                yield cls(settings=settings, catalog=catalog, clock=clock, engine=engine, rooms=rooms, link=link,
+                          broker=broker, views=views, changes=changes, supervisor=supervisor)
+            finally:
+                systemd.stopping()
+
+
+async def _take_over(rooms: Iterable[RoomController]) -> None:
+    """Every room shows what it should, then systemd hears we are ready (the API answers meanwhile)."""
+    rooms = list(rooms)
+    outcomes = await asyncio.gather(*(room.take_over() for room in rooms), return_exceptions=True)
+    failed = [room.id for room, outcome in zip(rooms, outcomes, strict=True) if isinstance(outcome, BaseException)]
+    for room, outcome in zip(rooms, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            log.error("%s could not take over after start-up", room.id, exc_info=outcome)
+    # Ready even if a room failed: the others, and every panic, must work (health says what failed).
+    systemd.ready("every room restored" if not failed else f"not restored: {', '.join(failed)}")
 
 
 async def _broker(settings: Settings, stack: AsyncExitStack) -> tuple[EmbeddedBroker | None, BrokerAddress]:

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-# The data folders ship with the repository; the service runs from a checkout (make run, Docker).
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+# The shipped data files (presets, scenes, device profiles, playlists, demo rooms): package data in
+# an installed wheel (pyproject.toml maps them to app/shipped), the repository itself in a checkout.
+_PACKAGED = PACKAGE_DIR / "shipped"
+IN_CHECKOUT = not _PACKAGED.is_dir() and (PROJECT_ROOT / "pyproject.toml").is_file()
+SHIPPED_DIR = PROJECT_ROOT if IN_CHECKOUT else _PACKAGED
+# Where an installed service keeps its files unless told otherwise (the systemd unit's
+# StateDirectory= and ConfigurationDirectory=); a checkout keeps them in var/ as it always has.
+INSTALLED_DATA_DIR = Path("/var/lib/arcroom")
+INSTALLED_CONFIG_DIR = Path("/etc/arcroom")
 
 Role = Literal["therapist", "observer", "device"]
 MIN_TOKEN_LENGTH = 16
@@ -30,21 +40,73 @@ class Token(BaseModel):
         return value
 
 
+def _path_list(value: Any) -> Any:
+    """A folder, or several separated by ':' (like PATH), as one environment variable can give them."""
+    if isinstance(value, str):
+        return [Path(part) for part in value.split(os.pathsep) if part]
+    if isinstance(value, Path):
+        return [value]
+    return value
+
+
+# Data folders searched in order; a file in a later folder replaces the one of the same name before it.
+Folders = Annotated[tuple[Path, ...], NoDecode, BeforeValidator(_path_list)]
+
+
+def default_data_dir() -> Path:
+    return PROJECT_ROOT / "var" if IN_CHECKOUT else INSTALLED_DATA_DIR
+
+
+def default_config_dir() -> Path | None:
+    return INSTALLED_CONFIG_DIR if not IN_CHECKOUT and INSTALLED_CONFIG_DIR.is_dir() else None
+
+
+def _overlaid(folder: str) -> Any:
+    """The shipped folder, then the config folder's folder of the same name if there is one."""
+    def folders(data: dict[str, Any]) -> tuple[Path, ...]:
+        config_dir: Path | None = data.get("config_dir")
+        clinic = None if config_dir is None else config_dir / folder
+        return (SHIPPED_DIR / folder,) + ((clinic,) if clinic is not None and clinic.is_dir() else ())
+    return folders
+
+
+def _config_file(name: str, shipped: str) -> Any:
+    """The config folder's file if there is one, else the shipped one."""
+    def path(data: dict[str, Any]) -> Path:
+        config_dir: Path | None = data.get("config_dir")
+        if config_dir is not None and (config_dir / name).is_file():
+            return config_dir / name
+        return SHIPPED_DIR / shipped
+    return path
+
+
+def _in_data_dir(name: str) -> Any:
+    def path(data: dict[str, Any]) -> Path:
+        return Path(data.get("data_dir") or default_data_dir()) / name
+    return path
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARCROOM_", env_file=".env", extra="ignore")
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    database: Path = PROJECT_ROOT / "var" / "arcroom.db"
-    rooms_file: Path = PROJECT_ROOT / "rooms.demo.yaml"
-    presets_dir: Path = PROJECT_ROOT / "presets"
-    device_profiles_dir: Path = PROJECT_ROOT / "device_profiles"
-    playlists_dir: Path = PROJECT_ROOT / "playlists"
-    scenes_file: Path = PROJECT_ROOT / "scenes.yaml"
+    # The clinic's own files, laid over the shipped ones: presets/, device_profiles/ and playlists/
+    # add to (or, file by file, replace) the shipped folders; rooms.yaml and scenes.yaml replace the
+    # shipped demo rooms and scenes. The settings below override any of this one by one.
+    config_dir: Path | None = Field(default_factory=default_config_dir)
+    # What the service writes: the database and the generated demo music.
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database: Path = Field(default_factory=_in_data_dir("arcroom.db"))
+    rooms_file: Path = Field(default_factory=_config_file("rooms.yaml", "rooms.demo.yaml"))
+    presets_dir: Folders = Field(default_factory=_overlaid("presets"))
+    device_profiles_dir: Folders = Field(default_factory=_overlaid("device_profiles"))
+    playlists_dir: Folders = Field(default_factory=_overlaid("playlists"))
+    scenes_file: Path = Field(default_factory=_config_file("scenes.yaml", "scenes.yaml"))
     # The clinic's own music; playlists with `library: clinic` resolve their paths against it.
     music_library: Path | None = None
     # Generated ambient audio for the demo playlists, made at the first start.
-    demo_music_dir: Path = PROJECT_ROOT / "var" / "demo-music"
+    demo_music_dir: Path = Field(default_factory=_in_data_dir("demo-music"))
 
     # An external broker; when unset the service runs an embedded one (see mqtt/broker.py).
     mqtt_url: str | None = None
@@ -73,6 +135,19 @@ class Settings(BaseSettings):
             raise ValueError("must look like mqtt://host[:port] or mqtts://host[:port]")
         return value
 
+    @field_validator("config_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("config_dir")
+    @classmethod
+    def _config_dir_exists(cls, value: Path | None) -> Path | None:
+        # Strict: a mistyped folder would otherwise run the demo rooms instead of the clinic's.
+        if value is not None and not value.is_dir():
+            raise ValueError(f"{value} is not a folder")
+        return value
+
     @model_validator(mode="after")
     def _open_only_on_loopback(self) -> Settings:
         if not self.tokens and not is_loopback(self.host):
@@ -90,3 +165,21 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def data_folder_problems(settings: Settings) -> list[str]:
+    """Create the folders the service writes to; say which cannot be written, and what to do."""
+    problems = []
+    for folder in dict.fromkeys([settings.database.parent, settings.demo_music_dir]):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            writable = os.access(folder, os.W_OK)
+        except OSError as exc:
+            problems.append(f"cannot create {folder}: {exc.strerror or exc}")
+            continue
+        if not writable:
+            problems.append(f"cannot write to {folder}")
+    if problems:
+        problems.append("set ARCROOM_DATA_DIR to a folder this user may write to, or run Arcroom as the "
+                        "service (see README, 'Install as a service')")
+    return problems
