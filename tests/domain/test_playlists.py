@@ -152,3 +152,21 @@ def test_the_default_playlist_is_the_clinics_when_its_library_is_configured() ->
     assert default_playlist("psilocybin", SHIPPED, {"demo"}) is SHIPPED["demo_psilocybin"]
     assert default_playlist("mdma", SHIPPED, {"demo", "clinic"}) is SHIPPED["demo_mdma"]
     assert default_playlist("mdma", SHIPPED, set()) is None
+
+
+def test_join_and_intensity_are_per_track_and_checked(tmp_path: Path) -> None:
+    text = GOOD + ('      - {path: a/two.flac, title: Two, artist: Someone, duration_s: "1:00", join: gapless,'
+                   ' intensity: 2}\n')
+    playlist = Playlist.model_validate(load_yaml_text(text))
+    one, two = playlist.segments["arrival"].tracks
+    assert (one.join, one.intensity, two.join, two.intensity) == ("crossfade", None, "gapless", 2)
+    path = write(tmp_path, "calm.yaml", GOOD.replace("duration_s: \"4:05\"}", "duration_s: \"4:05\", join: gapless}"))
+    with pytest.raises(ConfigFileError) as err:
+        load_playlists(tmp_path)
+    assert err.value.problems == [f"{path}:9: segments.arrival.tracks: Value error, the first track of a segment "
+                                  "cannot be `join: gapless`: no track comes before it in the segment (put the "
+                                  "movements it follows in the same segment)"]
+    write(tmp_path, "calm.yaml", GOOD.replace("duration_s: \"4:05\"}", "duration_s: \"4:05\", intensity: 9}"))
+    with pytest.raises(ConfigFileError, match=r"calm.yaml:10: segments.arrival.tracks\[0\].intensity: Input should "
+                                              "be less than or equal to 5"):
+        load_playlists(tmp_path)
