@@ -480,6 +480,15 @@ def build_plan(playlist: Playlist, phases: Sequence[PhaseSpan], now: float, *,
     return MusicPlan(tracks=b.out, end=plan_end, paused_at=paused_at)
 
 
+def segment_play_s(playlist: Playlist, segment: str) -> float:
+    """How long one pass through a segment sounds: its tracks less the crossfades between them (none at a
+    gapless join), each fade clamped as the plan clamps it."""
+    seg = playlist.segments[segment]
+    shortest = min(t.duration_s for s in playlist.segments.values() for t in s.tracks)
+    crossfade = max(0.0, min(playlist.crossfade_for(segment), shortest / 3))
+    return seg.total_s - sum(crossfade for t in seg.tracks[1:] if t.join != "gapless")
+
+
 def _gentle_index(seg: Segment, i: int, median: float) -> int:
     """The first track from i on that starts a piece at or below the median intensity (or untagged)."""
     while i < len(seg.tracks):

@@ -41,7 +41,10 @@ def test_the_demo_playlists_check_clean(demo_library: Path) -> None:
     report = playlist_report(demos, PRESETS, {"demo": demo_library}, probe=True)
     assert report.problems == 0 and report.unchecked == []
     assert report.text.count("files: 12 of 12 found and readable, lengths as declared") == 3  # the ketamine-like ones
-    assert report.text.endswith("7 playlist(s): 0 missing, 0 unreadable, 0 length(s) off by more than 5 s")
+    # Minutes of demo music for hours of arc: every timed segment loops, and says so.
+    assert report.will_loop == 34 and report.text.count("WARNING short by") == 34
+    assert report.text.endswith("7 playlist(s): 0 missing, 0 unreadable, 0 length(s) off by more than 5 s; "
+                                "34 segment(s) shorter than their phase will loop")
 
 
 def test_a_clinic_library_is_checked_file_by_file(clinic: Path) -> None:
@@ -55,16 +58,22 @@ def test_a_clinic_library_is_checked_file_by_file(clinic: Path) -> None:
     assert ("    LENGTH      closing[0] The Beatles/Abbey Road/Here Comes the Sun.flac: declared 3:06, "
             "file 0:30 (-2:36)") in text
     assert "What a Wonderful World" not in text and "closing[4]" not in text  # within 5 s: fine
-    # Each segment against its phase's nominal length.
-    assert "    onset      onset        6 tracks    27:32  phase    40:00  short by 12:28: continues into the next segment" in text
-    assert "    descent    descent     12 tracks  1:57:26  phase  1:45:00  long by 12:26: finishes the sounding track when the phase ends" in text
-    assert "    closing    closing      5 tracks    17:52  phase open-ended: loops" in text
+    # Each segment against its phase's nominal length, as it plays: less its 4 s crossfades (none at the
+    # gapless Passacaglia -> Fugue join in return).
+    assert ("    onset      onset        6 tracks    27:32 (plays 27:12)  phase    40:00  short by 12:48: continues "
+            "into the next segment") in text
+    assert ("    descent    descent     12 tracks  1:57:26 (plays 1:56:42)  phase  1:45:00  long by 11:42: finishes "
+            "the sounding track when the phase ends") in text
+    assert ("    return     return       6 tracks    49:14 (plays 48:58)  phase  1:30:00  WARNING short by 41:02: "
+            "it will loop") in text
+    assert "    closing    closing      5 tracks    17:52 (plays 17:36)  phase open-ended: loops" in text
+    assert report.will_loop == 1
 
 
 def test_without_probing_only_presence_is_checked(clinic: Path) -> None:
     text = check_playlists(HOPKINS, PRESETS, {"clinic": clinic}, probe=False)
     assert "files: 3 of 49 found" in text and "LENGTH" not in text and "UNREADABLE" not in text
-    assert text.endswith("lengths not probed")
+    assert text.endswith("lengths not probed; 1 segment(s) shorter than their phase will loop")
 
 
 def test_an_unconfigured_or_absent_library_is_said_so(tmp_path: Path) -> None:
