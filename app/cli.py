@@ -16,8 +16,8 @@ from pydantic import ValidationError
 from app.catalog import load_presets
 from app.config_files import ConfigFileError
 from app.domain.clock import ManualClock
-from app.domain.loudness import LoudnessTarget
 from app.catalog import load_playlists
+from app.domain.loudness import LoudnessTarget
 from app.domain.presets import Preset
 from app.domain.report import clock_offset
 from app.domain.rooms import Room

@@ -58,8 +58,9 @@ class LoudnessTarget:
             raise ValueError(f"maximum boost {self.max_boost_db} dB is outside 0..30 dB")
 
 
-def gain_db(loudness: TrackLoudness, target: LoudnessTarget = LoudnessTarget()) -> float:
+def gain_db(loudness: TrackLoudness, target: LoudnessTarget | None = None) -> float:
     """The gain toward the target, limited so the true peak after it stays at or below the ceiling (0.01 dB)."""
+    target = target or LoudnessTarget()
     headroom = target.ceiling_dbtp - loudness.true_peak_dbtp
     if loudness.integrated_lufs <= SILENCE_LUFS:
         wanted = 0.0  # silence: nothing to match
@@ -69,7 +70,7 @@ def gain_db(loudness: TrackLoudness, target: LoudnessTarget = LoudnessTarget()) 
     return math.floor(min(wanted, headroom) * 100) / 100
 
 
-def after_gain_lufs(loudness: TrackLoudness, target: LoudnessTarget = LoudnessTarget()) -> float:
+def after_gain_lufs(loudness: TrackLoudness, target: LoudnessTarget | None = None) -> float:
     """The integrated loudness the track will have with its gain."""
     return loudness.integrated_lufs + gain_db(loudness, target)
 

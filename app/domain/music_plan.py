@@ -8,8 +8,9 @@ Rules:
 - The plan starts at the first phase's start with the first track of that phase's segment,
   fading in over START_FADE_S, and runs to the end of the session, or, while the last phase
   it can reach is open-ended (arrival before the dose, closing, or any phase while the arc is
-  frozen by a hold or a panic), to `horizon_s` past max(now, that phase's start). A track sounding at the plan's end plays on to its own end,
-  except when the session has ended: then it fades out over END_FADE_S.
+  frozen by a hold or a panic), to `horizon_s` past max(now, that phase's start). A track
+  sounding at the plan's end plays on to its own end, except when the session has ended: then
+  it fades out over END_FADE_S.
 - Within a segment, each track crossfades into the next over the segment's `crossfade_s`
   (the playlist's by default): the next track starts `crossfade_s` before the current one
   ends. Every fade is clamped to a third of the playlist's shortest track, so at most two
@@ -370,12 +371,12 @@ class _Builder:
             self.cur = self.new(self.next_for(cur, b), b, self.fade(RESUME_FADE_S))
             return
         resumed: list[_Occ | None] = []
-        for occ in (self.prev, self.cur):
-            if occ is None or occ.end <= a:
+        for part in (self.prev, self.cur):
+            if part is None or part.end <= a:
                 resumed.append(None)
                 continue
-            left_of_fade_in = occ.start + occ.fade_in - a
-            resumed.append(replace(occ, start=b, end=occ.end + (b - a), offset=occ.offset + (a - occ.start),
+            left_of_fade_in = part.start + part.fade_in - a
+            resumed.append(replace(part, start=b, end=part.end + (b - a), offset=part.offset + (a - part.start),
                                    fade_in=max(self.fade(RESUME_FADE_S), left_of_fade_in), gapless=False))
         self.prev, self.cur = resumed
         if self.cur is None:  # cur ended exactly at a (a gapless join, or no crossfade): the next one resumes

@@ -108,8 +108,8 @@ def _one(playlist: Playlist, presets: Mapping[str, Preset], libraries: Mapping[s
                 lines.append(f"    {phase.name:<10} no segment {phase.music!r}")
                 continue
             plays = segment_play_s(playlist, phase.music)
-            head = (f"    {phase.name:<10} {phase.music:<10} {len(seg.tracks):>3} tracks {format_duration(seg.total_s):>8}"
-                    f" (plays {format_duration(plays)})")
+            head = (f"    {phase.name:<10} {phase.music:<10} {len(seg.tracks):>3} tracks "
+                    f"{format_duration(seg.total_s):>8} (plays {format_duration(plays)})")
             if phase.duration_min is None:
                 lines.append(f"{head}  phase open-ended: {_overrun(seg.overrun)}")
                 continue
@@ -189,8 +189,8 @@ def _loudness(playlist: Playlist, libraries: Mapping[str, Path], check: Loudness
     if result.not_saved is not None:
         report.not_saved.append(result.not_saved)
     target = check.target
-    lines = [f"  loudness (target {target.target_lufs:g} LUFS, true peak at most {target.ceiling_dbtp:g} dBTP; "
-             f"{result.measured} measured now, {result.reused} from {cache.path}):"]
+    lines = [(f"  loudness (target {target.target_lufs:g} LUFS, true peak at most {target.ceiling_dbtp:g} dBTP; "
+              f"{result.measured} measured now, {result.reused} from {cache.path}):")]
     order: list[tuple[str, str]] = []  # (where, path) in playing order
     for name, seg in playlist.segments.items():
         for i, track in enumerate(seg.tracks):

@@ -44,9 +44,10 @@ AUDIO_SUFFIXES = frozenset({".mp3", ".m4a", ".m4b", ".mp4", ".aac", ".flac", ".o
                             ".aif", ".aiff", ".wma", ".wv", ".ape"})
 SAVE_EVERY = 25  # measurements between cache writes, so an interrupted scan keeps most of its work
 _SUMMARY = re.compile(r"Integrated loudness:\s*I:\s*(?P<i>-?(?:\d+(?:\.\d+)?|inf))\s*LUFS.*?"
-                      r"True peak:\s*Peak:\s*(?P<tp>-?(?:\d+(?:\.\d+)?|inf))\s*dBFS", re.S)
+                      r"True peak:\s*Peak:\s*(?P<tp>-?(?:\d+(?:\.\d+)?|inf))\s*dBFS", re.DOTALL)
 
 Analyse = Callable[[Path], TrackLoudness]
+DEFAULT_TARGET = LoudnessTarget()
 
 
 class AnalyserUnavailable(RuntimeError):
@@ -335,7 +336,7 @@ def playlist_files(playlist: Playlist) -> list[str]:
 
 
 def gains_for(playlist: Playlist, library: Path, cache: LoudnessCache,
-              target: LoudnessTarget = LoudnessTarget()) -> dict[str, float]:
+              target: LoudnessTarget = DEFAULT_TARGET) -> dict[str, float]:
     """path -> gain_db for `build_plan(gains=...)`: cached measurements only (nothing is measured; a file
     not measured yet, or changed since, plays at 0 dB). A few stat calls: call it off the event loop."""
     out: dict[str, float] = {}

@@ -222,7 +222,7 @@ async def test_what_libvlc_plays_of_each_file_has_the_loudness_measured_in_it(tm
         player = VlcPlayer(output=f"afile:{out}", name=track.stem)
         await player.start()
         ended = asyncio.Event()
-        player.set_listener(lambda event: ended.set() if event.kind == "ended" else None)
+        player.set_listener(lambda event, ended=ended: ended.set() if event.kind == "ended" else None)
         try:
             await player.play(str(track))
             await until(ended.is_set, f"{track.name} to play to its end", timeout_s=20)
