@@ -196,8 +196,10 @@ def _loudness(playlist: Playlist, libraries: Mapping[str, Path], check: Loudness
         for i, track in enumerate(seg.tracks):
             if not track.is_url:
                 order.append((f"{name}[{i}]", track.path))
-    width = max((len(f"{where} {path}") for where, path in order), default=0)
-    for where, path in order:
+    shown = [(where, path) for where, path in order
+             if path in result.loudness or result.errors.get(path, "missing") != "missing"]
+    width = max((len(f"{where} {path}") for where, path in shown), default=0)
+    for where, path in shown:
         label = f"{where} {path}".ljust(width)
         loudness = result.loudness.get(path)
         if loudness is not None:

@@ -46,6 +46,8 @@ SAVE_EVERY = 25  # measurements between cache writes, so an interrupted scan kee
 _SUMMARY = re.compile(r"Integrated loudness:\s*I:\s*(?P<i>-?(?:\d+(?:\.\d+)?|inf))\s*LUFS.*?"
                       r"True peak:\s*Peak:\s*(?P<tp>-?(?:\d+(?:\.\d+)?|inf))\s*dBFS", re.DOTALL)
 
+_COMPONENT = re.compile(r"^\[[\w.-]+ @ 0x[0-9a-f]+\] ")
+
 Analyse = Callable[[Path], TrackLoudness]
 DEFAULT_TARGET = LoudnessTarget()
 
@@ -93,8 +95,11 @@ def _ffmpeg_reason(stderr: str, path: Path) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     if any("matches no streams" in line for line in lines):
         return "no audio stream"
-    last = lines[-1].replace(f"file:{path}: ", "").replace(f"file:{path}", "the file") if lines else "no reason given"
-    return f"ffmpeg cannot decode it ({last})"
+    # The demuxer's or decoder's own complaint ("[flac @ 0x...] ...") says most; ffmpeg's last line is generic.
+    own = [_COMPONENT.sub("", line) for line in lines if _COMPONENT.match(line) and "misdetection" not in line]
+    about_file = [line.replace(f"file:{path}: ", "") for line in lines if line.startswith(f"file:{path}")]
+    reason = (own or about_file or lines or ["no reason given"])[-1]
+    return f"ffmpeg cannot decode it ({reason})"
 
 
 def read_replaygain(path: Path, *, timeout_s: float = 30) -> TrackLoudness | None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from app.music.check import check_playlists, playlist_report
+from app.domain.loudness import TrackLoudness
+from app.music.check import LoudnessCheck, check_playlists, playlist_report
+from app.music.loudness import LoudnessCache, measure
 from app.music.demo import generate_demo_library
 from tests.audio.media import tone_frames, write_wav
 from tests.music.conftest import PLAYLISTS, PRESETS
@@ -89,3 +92,27 @@ def test_a_library_copy_is_found_wherever_it_lives(demo_library: Path, tmp_path:
     shutil.copytree(demo_library, copy)
     report = playlist_report({"demo_lsd": PLAYLISTS["demo_lsd"]}, PRESETS, {"demo": copy}, probe=True)
     assert report.problems == 0 and f"library demo: {copy}" in report.text
+
+
+def test_loudness_is_reported_per_track_and_measured_once(clinic: Path) -> None:
+    runs: list[Path] = []
+
+    def counting(path: Path) -> TrackLoudness:
+        runs.append(path)
+        return measure(path)
+
+    check = LoudnessCheck({"clinic": LoudnessCache.beside(clinic)}, analyse=counting)
+    report = playlist_report(HOPKINS, PRESETS, {"clinic": clinic}, probe=False, loudness=check)
+    assert len(runs) == 3 and (report.measured, report.reused) == (3, 0)  # the three files there; none missing
+    text = report.text
+    # The 440 Hz tone at half scale (mono): about -9 LUFS, so it is turned down to -18.
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("    closing[4] Louis Armstrong/What a Wonderful")]
+    assert re.search(r" -\d\.\d LUFS +-\d\.\d dBTP  gain +-\d+\.\d dB -> +-18\.0 LUFS$", line), line
+    assert ("arrival[1] Vivaldi/Guitar Concertos (Romero)/Concerto RV 93 - II Largo.flac  not measured: ffmpeg "
+            "cannot decode it") in text
+    assert "largest jump between neighbours: fewer than two neighbouring tracks measured" in text
+    assert text.endswith("; loudness: 3 file(s) measured, 0 from the cache")
+
+    again = playlist_report(HOPKINS, PRESETS, {"clinic": clinic}, probe=False,
+                            loudness=LoudnessCheck({"clinic": LoudnessCache.beside(clinic)}, analyse=counting))
+    assert len(runs) == 3 and (again.measured, again.reused) == (0, 3)

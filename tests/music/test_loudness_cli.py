@@ -88,3 +88,26 @@ def test_the_readme_quotes_what_the_commands_print(walkthrough: tuple[Path, str,
     printed = out.splitlines()
     for line in quoted:
         assert any(same_figures(line, p) for p in printed), f"the README quotes a line nothing printed: {line}"
+
+
+def test_a_scan_without_a_library_or_of_a_missing_one_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import main
+
+    monkeypatch.delenv("ARCROOM_MUSIC_LIBRARY", raising=False)
+    assert main(["library", "scan"]) == 2
+    assert "no music library: pass --library DIR or set ARCROOM_MUSIC_LIBRARY" in capsys.readouterr().err
+    assert main(["library", "scan", "--library", str(tmp_path / "nope")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="target loudness 3.0 LUFS is outside -40..-5 LUFS"):
+        main(["library", "scan", "--library", str(tmp_path), "--target-lufs", "3"])
+
+
+def test_a_file_that_cannot_be_measured_is_named_and_the_scan_says_so(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import main
+
+    (tmp_path / "broken.flac").write_bytes(b"fLaC and then nothing" * 20)
+    assert main(["library", "scan", "--library", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "1 audio file(s): 1 analysed now" in out and "NOT MEASURED  broken.flac: ffmpeg cannot decode it" in out
