@@ -69,6 +69,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -218,6 +219,10 @@ class _Builder:
         for p in self.phases:
             if p.music not in playlist.segments:
                 raise ValueError(f"playlist {playlist.id!r} has no segment {p.music!r} (phase {p.name!r})")
+        # Per phase: which of its segment's tracks has the next one joined gaplessly to it (none: no lookups).
+        self.gapless_after = [tuple(t.join == "gapless" for t in playlist.segments[p.music].tracks[1:]) + (False,)
+                              for p in self.phases]
+        self.any_gapless = any(any(flags) for flags in self.gapless_after)
         shortest = min(t.duration_s for s in playlist.segments.values() for t in s.tracks)
         self.max_fade = shortest / 3
         self.played = [0] * len(self.phases)
@@ -241,7 +246,7 @@ class _Builder:
         """The first unplayed track of phase k's segment (looping, or going on into the next), chosen at t."""
         seg = self.segment(k)
         i = self.played[k]
-        median = self.gentle_median(k, t)
+        median = self.gentle_median(k, t) if self.gentle_since else None
         if median is not None:
             i = _gentle_index(seg, i, median)
         if i >= len(seg.tracks):
@@ -265,12 +270,10 @@ class _Builder:
 
     def joins_gaplessly(self, occ: _Occ) -> bool:
         """Whether the track after occ in its segment is joined to it gaplessly and comes next."""
-        seg = self.segment(occ.k)
-        nxt = occ.index + 1
-        if nxt >= len(seg.tracks) or seg.tracks[nxt].join != "gapless" or self.played[occ.k] != nxt:
+        if not self.gapless_after[occ.k][occ.index] or self.played[occ.k] != occ.index + 1:
             return False
         # Past a phase change the run of movements finishes only where the segment lets a track finish.
-        return occ.k >= self.arc_k or seg.on_phase_end == "finish"
+        return occ.k >= self.arc_k or self.segment(occ.k).on_phase_end == "finish"
 
     def new(self, k_i: tuple[int, int], start: float, fade_in: float, *, gapless: bool = False) -> _Occ:
         k, i = k_i
@@ -283,10 +286,16 @@ class _Builder:
             return
         phase = self.phases[occ.k]
         t = occ.track
+        # Only what differs from the defaults: each field passed costs validation, and plans run to thousands.
+        extra: dict[str, Any] = {}
+        if gain := self.gains.get(t.path):
+            extra["gain_db"] = gain
+        if occ.gapless:
+            extra["gapless"] = True
         self.out.append(PlannedTrack(
             segment=phase.music, phase=phase.name, index=occ.index, path=t.path, title=t.title, artist=t.artist,
             duration_s=t.duration_s, start=occ.start, end=occ.end, fade_in_s=occ.fade_in,
-            fade_out_s=occ.fade_out, offset_s=occ.offset, gain_db=self.gains.get(t.path, 0.0), gapless=occ.gapless))
+            fade_out_s=occ.fade_out, offset_s=occ.offset, **extra))
 
     # --- what happens at each kind of moment ---
 
@@ -297,19 +306,21 @@ class _Builder:
         """When the current track's crossfade into its successor begins (at its end for a gapless join)."""
         cur = self.cur
         assert cur is not None
-        if self.joins_gaplessly(cur):
+        if self.any_gapless and self.joins_gaplessly(cur):
             return max(cur.end, self.now)
         busy_until = cur.start + cur.fade_in
         if self.prev is not None:
             busy_until = max(busy_until, self.prev.end)
         x = min(self.crossfade(cur.k), max(0.0, cur.end - busy_until))
-        # Never before a moment already handled: a phase change during a gapless run can end the run.
-        return max(cur.end - x, self.now)
+        if self.any_gapless:
+            # Never before a moment already handled: a phase change during a gapless run can end the run.
+            return max(cur.end - x, self.now)
+        return cur.end - x
 
     def natural_next(self, t: float) -> None:
         cur = self.cur
         assert cur is not None and self.prev is None
-        if self.joins_gaplessly(cur):
+        if self.any_gapless and self.joins_gaplessly(cur):
             self.played[cur.k] = cur.index + 2
             cur.end = t
             self.emit(cur)
@@ -425,43 +436,38 @@ def build_plan(playlist: Playlist, phases: Sequence[PhaseSpan], now: float, *,
     if paused_at is not None:
         skip_times = [s for s in skip_times if s < paused_at]
 
-    requests = [] if gentler_from is None else [gentler_from] if isinstance(gentler_from, (int, float)) \
-        else list(gentler_from)
-    gentle_since: dict[int, float] = {}
-    for asked in sorted(requests):
-        k = max((k for start, k in boundaries if start <= asked), default=0)
-        gentle_since.setdefault(k, asked)
-    b = _Builder(playlist, phases, gains=gains or {}, gentle_since=gentle_since)
+    b = _Builder(playlist, phases, gains=gains or {}, gentle_since=_gentle_since(gentler_from, boundaries))
     bi = pi = si = 0
     while bi < len(boundaries) and boundaries[bi][0] <= t0:
         b.arc_k = max(b.arc_k, boundaries[bi][1])
         bi += 1
     b.begin(t0)
 
-    # Moments in time order; at equal times in the order of _Moment.
+    # Moments in time order; at equal times in the order of _Moment (bound to locals: this loop is hot).
+    plan_end_, crossfade_end, phase_change, pause, next_track, skip = _Moment
     while True:
         assert b.cur is not None
-        candidates: list[tuple[float, _Moment]] = [(plan_end, _Moment.PLAN_END)]
+        candidates: list[tuple[float, _Moment]] = [(plan_end, plan_end_)]
         if b.prev is not None:
-            candidates.append((b.prev.end, _Moment.CROSSFADE_END))
+            candidates.append((b.prev.end, crossfade_end))
         if bi < len(boundaries):
-            candidates.append((boundaries[bi][0], _Moment.PHASE_CHANGE))
+            candidates.append((boundaries[bi][0], phase_change))
         if pi < len(closed):
-            candidates.append((closed[pi][0], _Moment.PAUSE))
-        candidates.append((b.natural_next_at(), _Moment.NEXT_TRACK))
+            candidates.append((closed[pi][0], pause))
+        candidates.append((b.natural_next_at(), next_track))
         if si < len(skip_times):
-            candidates.append((skip_times[si], _Moment.SKIP))
+            candidates.append((skip_times[si], skip))
         t, kind = min(candidates)
         b.now = t
-        if kind is _Moment.PLAN_END:
+        if kind is plan_end_:
             break
-        if kind is _Moment.CROSSFADE_END:
+        if kind is crossfade_end:
             b.prev_ended(t)
-        elif kind is _Moment.PHASE_CHANGE:
+        elif kind is phase_change:
             b.arc_k = max(b.arc_k, boundaries[bi][1])
             bi += 1
             b.phase_changed(t)
-        elif kind is _Moment.PAUSE:
+        elif kind is pause:
             a, end = closed[pi]
             pi += 1
             during = []
@@ -471,7 +477,7 @@ def build_plan(playlist: Playlist, phases: Sequence[PhaseSpan], now: float, *,
             b.pause(a, end, during)
             while si < len(skip_times) and skip_times[si] < end:
                 si += 1
-        elif kind is _Moment.NEXT_TRACK:
+        elif kind is next_track:
             b.natural_next(t)
         else:
             b.skip(t)
@@ -488,6 +494,19 @@ def segment_play_s(playlist: Playlist, segment: str) -> float:
     shortest = min(t.duration_s for s in playlist.segments.values() for t in s.tracks)
     crossfade = max(0.0, min(playlist.crossfade_for(segment), shortest / 3))
     return seg.total_s - sum(crossfade for t in seg.tracks[1:] if t.join != "gapless")
+
+
+def _gentle_since(gentler_from: float | Sequence[float] | None,
+                  boundaries: Sequence[tuple[float, int]]) -> dict[int, float]:
+    """Phase index -> the first time gentler music was asked for while that phase was current."""
+    if gentler_from is None:
+        return {}
+    requests = [gentler_from] if isinstance(gentler_from, (int, float)) else list(gentler_from)
+    since: dict[int, float] = {}
+    for asked in sorted(requests):
+        k = max((k for start, k in boundaries if start <= asked), default=0)
+        since.setdefault(k, asked)
+    return since
 
 
 def _gentle_index(seg: Segment, i: int, median: float) -> int:
