@@ -1,10 +1,11 @@
-"""The `arcroom` command: serve, presets, simulate, playlists, backup, restore, export, health."""
+"""The `arcroom` command: serve, presets, simulate, playlists check, library scan, backup, restore, export, health."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -16,6 +17,7 @@ from app.backup import BackupError
 from app.catalog import describe_folders, load_playlists, load_presets
 from app.config_files import ConfigFileError
 from app.domain.clock import ManualClock
+from app.domain.loudness import LoudnessTarget
 from app.domain.presets import Preset
 from app.domain.report import clock_offset
 from app.domain.rooms import Room
@@ -48,6 +50,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                    "each segment's total against its phase")
     check.add_argument("--library", type=Path, help="the clinic's music library (default: ARCROOM_MUSIC_LIBRARY)")
     check.add_argument("--no-probe", action="store_true", help="do not open the files with libVLC to measure them")
+    check.add_argument("--no-loudness", action="store_true", help="do not report the tracks' loudness")
+    _loudness_options(check)
+
+    library = sub.add_parser("library", help="the clinic's music library: loudness")
+    library_sub = library.add_subparsers(dest="library_command", required=True)
+    scan = library_sub.add_parser("scan", help="measure every audio file's loudness (EBU R128) into the cache; "
+                                               "files measured before and unchanged are not measured again")
+    scan.add_argument("--library", type=Path, help="the music library (default: ARCROOM_MUSIC_LIBRARY)")
+    scan.add_argument("--replaygain", action="store_true",
+                      help="where a file has ReplayGain 2.0 tags, use them instead of measuring it")
+    scan.add_argument("--list", action="store_true", help="print every file's loudness and gain")
+    _loudness_options(scan)
 
     backup = sub.add_parser("backup", help="copy the database while the service runs (SQLite online backup)")
     backup.add_argument("dest", help="a new file, or a folder to put arcroom-<UTC time>.db in "
@@ -69,9 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings, args.log_level)
         if args.command in {"backup", "restore", "export", "health"}:
             return _data_command(settings, args)
+        if args.command == "library":
+            return _scan_library(settings, args)
         presets = load_presets(settings.presets_dir)
         if args.command == "playlists":
-            return _check_playlists(settings, presets, args.library, probe=not args.no_probe)
+            return _check_playlists(settings, presets, args)
         if args.command == "presets":
             print(presets_table(presets.values()))
             return 0
@@ -147,18 +163,97 @@ def _data_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_playlists(settings: Settings, presets: dict[str, Preset], library: Path | None, *, probe: bool) -> int:
-    from app.music.check import playlist_report
+def _check_playlists(settings: Settings, presets: dict[str, Preset], args: argparse.Namespace) -> int:
+    import shutil
+
+    from app.music.check import LoudnessCheck, playlist_report
     from app.music.demo import generate_demo_library
+    from app.music.loudness import DEBIAN_PACKAGE, LoudnessCache
     from app.runtime import library_folders
 
     playlists = load_playlists(settings.playlists_dir)
-    libraries = library_folders(settings.model_copy(update={"music_library": library or settings.music_library}))
+    clinic = args.library or settings.music_library
+    libraries = library_folders(settings.model_copy(update={"music_library": clinic}))
     if any(p.library == "demo" for p in playlists.values()):
         generate_demo_library(settings.demo_music_dir)
-    report = playlist_report(playlists, presets, libraries, probe)
+    loudness = None
+    if not args.no_loudness:
+        if shutil.which("ffmpeg") is None:
+            print(f"arcroom: ffmpeg is not installed, so loudness is not reported "
+                  f"(sudo apt-get install {DEBIAN_PACKAGE})", file=sys.stderr)
+        else:
+            caches = {"demo": LoudnessCache.beside(settings.demo_music_dir)}
+            if clinic is not None:
+                caches["clinic"] = LoudnessCache.beside(clinic, args.cache)
+            loudness = LoudnessCheck(caches, _target(args), jobs=args.jobs, progress=True)
+    report = playlist_report(playlists, presets, libraries, not args.no_probe, loudness=loudness)
     print(report.text)
     return 1 if report.problems else 0
+
+
+def _loudness_options(parser: argparse.ArgumentParser) -> None:
+    from app.domain.loudness import DEFAULT_CEILING_DBTP, DEFAULT_TARGET_LUFS
+    from app.music.loudness import CACHE_NAME
+
+    parser.add_argument("--cache", type=Path, help=f"the clinic library's loudness cache (default: {CACHE_NAME} "
+                                                   "in the library folder; set it if the library is read-only)")
+    parser.add_argument("--target-lufs", type=float, default=DEFAULT_TARGET_LUFS,
+                        help="the loudness every track is brought to (default: %(default)s LUFS)")
+    parser.add_argument("--ceiling-dbtp", type=float, default=DEFAULT_CEILING_DBTP,
+                        help="the true peak no track exceeds after its gain (default: %(default)s dBTP)")
+    parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
+                        help="files measured at once (default: %(default)s)")
+
+
+def _target(args: argparse.Namespace) -> LoudnessTarget:
+    try:
+        return LoudnessTarget(target_lufs=args.target_lufs, ceiling_dbtp=args.ceiling_dbtp)
+    except ValueError as exc:
+        raise SystemExit(f"arcroom: {exc}") from None
+
+
+def _scan_library(settings: Settings, args: argparse.Namespace) -> int:
+    from app.domain.loudness import gain_db
+    from app.music.loudness import AnalyserUnavailable, LoudnessCache, describe, scan_library
+
+    library = args.library or settings.music_library
+    if library is None:
+        print("arcroom: no music library: pass --library DIR or set ARCROOM_MUSIC_LIBRARY", file=sys.stderr)
+        return 2
+    if not library.is_dir():
+        print(f"arcroom: the music library {library} is not a directory", file=sys.stderr)
+        return 2
+    target = _target(args)
+    cache = LoudnessCache.beside(library, args.cache)
+    if cache.problem:
+        print(f"arcroom: {cache.problem}", file=sys.stderr)
+    try:
+        result = scan_library(library, cache, jobs=max(1, args.jobs), replaygain=args.replaygain, progress=True)
+    except AnalyserUnavailable as exc:
+        print(f"arcroom: {exc}", file=sys.stderr)
+        return 2
+    print(f"library {library}: {result.files} audio file(s): {result.measured} analysed now, {result.reused} from "
+          f"the cache, {result.from_tags} from ReplayGain tags; {len(result.errors)} could not be measured")
+    print(f"cache {cache.path}: {len(cache)} file(s)" + (f", {result.removed} gone and forgotten"
+                                                        if result.removed else ""))
+    if args.list:
+        width = max((len(rel) for rel in result.loudness), default=0)
+        for rel, loudness in sorted(result.loudness.items()):
+            print(f"  {rel.ljust(width)}  {describe(loudness, target)}")
+    measured = [lo for lo in result.loudness.values() if lo.integrated_lufs > -70]
+    if measured:
+        before = [lo.integrated_lufs for lo in measured]
+        after = [lo.integrated_lufs + gain_db(lo, target) for lo in measured]
+        print(f"loudness as recorded: {min(before):.1f} .. {max(before):.1f} LUFS "
+              f"(spread {max(before) - min(before):.1f} LU)")
+        print(f"with the gains (target {target.target_lufs:g} LUFS, true peak at most {target.ceiling_dbtp:g} dBTP): "
+              f"{min(after):.1f} .. {max(after):.1f} LUFS (spread {max(after) - min(after):.1f} LU)")
+    for rel, error in sorted(result.errors.items()):
+        print(f"  NOT MEASURED  {rel}: {error}")
+    if result.not_saved:
+        print(f"arcroom: {result.not_saved}", file=sys.stderr)
+        return 1
+    return 1 if result.errors else 0
 
 
 def _settings_errors(exc: ValidationError) -> str:

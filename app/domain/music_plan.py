@@ -36,17 +36,40 @@ Rules:
 - A skip at time s (a skipped or failed track) ends the latest-started sounding track at s,
   fading it out over the crossfade (at once if another track is still fading out), and starts
   the next track in order at s. Skips during a pause are ignored.
-- Causality: every decision at time t depends only on phase changes, pauses and skips at or
-  before t, so re-planning never rewrites what already played: what sounded before `now`
-  is the same in every later plan. Only a track sounding at `now` may get a new end.
+- Gapless joins: a track marked `join: gapless` that follows the track before it in its
+  segment in the natural course (not after a skip, a pause or a phase change) starts exactly
+  at that track's end, with no fade on either side of the join, and says so (`gapless`).
+  Where a phase ends during such a run of movements and the sounding segment says `finish`,
+  the whole run finishes (the movements joined to it are part of the piece); with `crossfade`
+  the new phase's music comes in as usual.
+- Gentler steering (`gentler_from`: the time, or times, a facilitator asked for gentler
+  music). A request applies to the segment of the phase that is current when it is made, and
+  to tracks chosen from that segment at or after it (the earliest request in a phase counts);
+  the track sounding then plays on. Pass every request made so far, not only the latest: an
+  earlier phase's steering is part of what already played.
+  When such a choice is made, the next *piece* in order (a track and those joined gaplessly
+  after it) is taken if its intensity (the highest tagged in it) is at or below the segment's
+  median intensity (over its tagged pieces) or it has none; otherwise the plan passes over it
+  to the next piece in order. When no such piece is left in this pass, the segment starts
+  again from its first gentle piece, whatever its `overrun` says: steering never takes the
+  music ahead into the next phase's segment. The arc is left alone: a phase change brings
+  that phase's music, as curated. A segment with no tagged track is not affected.
+- Loudness: `gains` maps a track's path to the gain (dB) that brings it to the room's
+  loudness target (app/domain/loudness.py); each planned track carries its `gain_db`.
+- Causality: every decision at time t depends only on phase changes, pauses, skips and the
+  gentler request at or before t, so re-planning never rewrites what already played: what
+  sounded before `now` is the same in every later plan. Only a track sounding at `now` may
+  get a new end.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from enum import IntEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -74,6 +97,8 @@ class PlannedTrack(BaseModel):
     fade_in_s: float  # the gain rises over [start, start + fade_in_s)
     fade_out_s: float  # and falls over [end - fade_out_s, end)
     offset_s: float = 0.0  # position in the file at `start`
+    gain_db: float = 0.0  # loudness correction for this file (toward the room's target; never clipping)
+    gapless: bool = False  # starts exactly at the end of the track before it, no fades: play it back to back
 
     def position_at(self, t: float) -> float:
         return self.offset_s + (t - self.start)
@@ -137,7 +162,7 @@ class MusicPlan(BaseModel):
                 tracks.append(t.model_copy(update={"end": at, "fade_out_s": before_fade}))
                 tracks.append(t.model_copy(update={
                     "start": at + by, "end": t.end + by, "offset_s": t.offset_s + (at - t.start),
-                    "fade_in_s": max(RESUME_FADE_S, t.start + t.fade_in_s - at)}))
+                    "fade_in_s": max(RESUME_FADE_S, t.start + t.fade_in_s - at), "gapless": False}))
         tracks.sort(key=lambda p: (p.start, p.end))
         end = None if self.end is None else self.end + by
         return MusicPlan(tracks=tracks, end=end, paused_at=None)
@@ -169,15 +194,35 @@ class _Occ:
     fade_in: float
     fade_out: float
     offset: float
+    gapless: bool = False
+
+
+class _Moment(IntEnum):
+    """What can happen next while a plan is built; at equal times the lower value goes first."""
+
+    PLAN_END = 0
+    CROSSFADE_END = 1  # the track fading out has ended
+    PHASE_CHANGE = 2
+    PAUSE = 3
+    NEXT_TRACK = 4  # the sounding track's successor starts (its crossfade begins, or a gapless join)
+    SKIP = 5  # applies to the latest started track
 
 
 class _Builder:
-    def __init__(self, playlist: Playlist, phases: Sequence[PhaseSpan]) -> None:
+    def __init__(self, playlist: Playlist, phases: Sequence[PhaseSpan], *, gains: Mapping[str, float],
+                 gentle_since: Mapping[int, float]) -> None:
         self.playlist = playlist
         self.phases = list(phases)
+        self.gains = gains
+        self.gentle_since = gentle_since  # phase index -> when gentler music was first asked for in it
+        self.now = -math.inf  # the time of the latest moment handled
         for p in self.phases:
             if p.music not in playlist.segments:
                 raise ValueError(f"playlist {playlist.id!r} has no segment {p.music!r} (phase {p.name!r})")
+        # Per phase: which of its segment's tracks has the next one joined gaplessly to it (none: no lookups).
+        self.gapless_after = [(*tuple(t.join == "gapless" for t in playlist.segments[p.music].tracks[1:]), False)
+                              for p in self.phases]
+        self.any_gapless = any(any(flags) for flags in self.gapless_after)
         shortest = min(t.duration_s for s in playlist.segments.values() for t in s.tracks)
         self.max_fade = shortest / 3
         self.played = [0] * len(self.phases)
@@ -197,59 +242,93 @@ class _Builder:
     def crossfade(self, k: int) -> float:
         return self.fade(self.playlist.crossfade_for(self.phases[k].music))
 
-    def take(self, k: int) -> tuple[int, int]:
-        """The first unplayed track of phase k's segment (looping, or going on into the next)."""
+    def take(self, k: int, t: float) -> tuple[int, int]:
+        """The first unplayed track of phase k's segment (looping, or going on into the next), chosen at t."""
         seg = self.segment(k)
         i = self.played[k]
+        median = self.gentle_median(k, t) if self.gentle_since else None
+        if median is not None:
+            i = _gentle_index(seg, i, median)
         if i >= len(seg.tracks):
-            if seg.overrun == "continue" and k + 1 < len(self.phases):
-                return self.take(k + 1)
-            i = 0
+            if median is None and seg.overrun == "continue" and k + 1 < len(self.phases):
+                return self.take(k + 1, t)
+            i = 0 if median is None else _gentle_index(seg, 0, median)
         self.played[k] = i + 1
         return k, i
 
-    def next_for(self, occ: _Occ | None) -> tuple[int, int]:
-        if occ is None or occ.k < self.arc_k:
-            return self.take(self.arc_k)
-        return self.take(occ.k)
+    def gentle_median(self, k: int, t: float) -> float | None:
+        """The median intensity to steer phase k's segment by at t, if the steering applies."""
+        since = self.gentle_since.get(k)
+        if since is None or t < since - _EPS:
+            return None
+        return self.segment(k).median_intensity
 
-    def new(self, k_i: tuple[int, int], start: float, fade_in: float) -> _Occ:
+    def next_for(self, occ: _Occ | None, t: float) -> tuple[int, int]:
+        if occ is None or occ.k < self.arc_k:
+            return self.take(self.arc_k, t)
+        return self.take(occ.k, t)
+
+    def joins_gaplessly(self, occ: _Occ) -> bool:
+        """Whether the track after occ in its segment is joined to it gaplessly and comes next."""
+        if not self.gapless_after[occ.k][occ.index] or self.played[occ.k] != occ.index + 1:
+            return False
+        # Past a phase change the run of movements finishes only where the segment lets a track finish.
+        return occ.k >= self.arc_k or self.segment(occ.k).on_phase_end == "finish"
+
+    def new(self, k_i: tuple[int, int], start: float, fade_in: float, *, gapless: bool = False) -> _Occ:
         k, i = k_i
         track = self.segment(k).tracks[i]
         return _Occ(k=k, index=i, track=track, start=start, end=start + track.duration_s,
-                    fade_in=fade_in, fade_out=0.0, offset=0.0)
+                    fade_in=fade_in, fade_out=0.0, offset=0.0, gapless=gapless)
 
     def emit(self, occ: _Occ) -> None:
         if occ.end - occ.start <= _EPS:
             return
         phase = self.phases[occ.k]
         t = occ.track
+        # Only what differs from the defaults: each field passed costs validation, and plans run to thousands.
+        extra: dict[str, Any] = {}
+        if gain := self.gains.get(t.path):
+            extra["gain_db"] = gain
+        if occ.gapless:
+            extra["gapless"] = True
         self.out.append(PlannedTrack(
             segment=phase.music, phase=phase.name, index=occ.index, path=t.path, title=t.title, artist=t.artist,
             duration_s=t.duration_s, start=occ.start, end=occ.end, fade_in_s=occ.fade_in,
-            fade_out_s=occ.fade_out, offset_s=occ.offset))
+            fade_out_s=occ.fade_out, offset_s=occ.offset, **extra))
 
     # --- what happens at each kind of moment ---
 
     def begin(self, t: float) -> None:
-        self.cur = self.new(self.next_for(None), t, self.fade(START_FADE_S))
+        self.cur = self.new(self.next_for(None, t), t, self.fade(START_FADE_S))
 
     def natural_next_at(self) -> float:
-        """When the current track's crossfade into its successor begins."""
+        """When the current track's crossfade into its successor begins (at its end for a gapless join)."""
         cur = self.cur
         assert cur is not None
+        if self.any_gapless and self.joins_gaplessly(cur):
+            return max(cur.end, self.now)
         busy_until = cur.start + cur.fade_in
         if self.prev is not None:
             busy_until = max(busy_until, self.prev.end)
         x = min(self.crossfade(cur.k), max(0.0, cur.end - busy_until))
+        if self.any_gapless:
+            # Never before a moment already handled: a phase change during a gapless run can end the run.
+            return max(cur.end - x, self.now)
         return cur.end - x
 
     def natural_next(self, t: float) -> None:
         cur = self.cur
         assert cur is not None and self.prev is None
+        if self.any_gapless and self.joins_gaplessly(cur):
+            self.played[cur.k] = cur.index + 2
+            cur.end = t
+            self.emit(cur)
+            self.cur = self.new((cur.k, cur.index + 1), t, 0.0, gapless=True)
+            return
         x = cur.end - t
         cur.fade_out = max(cur.fade_out, x)
-        self.prev, self.cur = cur, self.new(self.next_for(cur), t, x)
+        self.prev, self.cur = cur, self.new(self.next_for(cur, t), t, x)
 
     def prev_ended(self, t: float) -> None:
         assert self.prev is not None
@@ -269,7 +348,7 @@ class _Builder:
         if x <= _EPS:
             return  # ends now anyway
         cur.end, cur.fade_out = t + x, x
-        self.prev, self.cur = cur, self.new(self.next_for(cur), t, x)
+        self.prev, self.cur = cur, self.new(self.next_for(cur, t), t, x)
 
     def skip(self, s: float) -> None:
         cur = self.cur
@@ -281,11 +360,11 @@ class _Builder:
             cur.fade_out = min(cur.fade_out, 0.0)
             self.emit(cur)
             fade_in = max(self.crossfade(cur.k), self.prev.end - s)
-            self.cur = self.new(self.next_for(cur), s, fade_in)
+            self.cur = self.new(self.next_for(cur, s), s, fade_in)
             return
         x = min(self.crossfade(cur.k), cur.end - s)
         cur.end, cur.fade_out = s + x, x
-        self.prev, self.cur = cur, self.new(self.next_for(cur), s, x)
+        self.prev, self.cur = cur, self.new(self.next_for(cur, s), s, x)
 
     def pause(self, a: float, b: float, boundaries: list[tuple[float, int]]) -> None:
         """Stop at a, go on at b; `boundaries` are the phase changes in (a, b]."""
@@ -300,19 +379,19 @@ class _Builder:
         cur = self.cur
         if cur is not None and cur.k < self.arc_k and self.segment(cur.k).on_phase_end == "crossfade":
             self.prev = None
-            self.cur = self.new(self.next_for(cur), b, self.fade(RESUME_FADE_S))
+            self.cur = self.new(self.next_for(cur, b), b, self.fade(RESUME_FADE_S))
             return
         resumed: list[_Occ | None] = []
-        for occ in (self.prev, self.cur):
-            if occ is None or occ.end <= a:
+        for part in (self.prev, self.cur):
+            if part is None or part.end <= a:
                 resumed.append(None)
                 continue
-            left_of_fade_in = occ.start + occ.fade_in - a
-            resumed.append(replace(occ, start=b, end=occ.end + (b - a), offset=occ.offset + (a - occ.start),
-                                   fade_in=max(self.fade(RESUME_FADE_S), left_of_fade_in)))
+            left_of_fade_in = part.start + part.fade_in - a
+            resumed.append(replace(part, start=b, end=part.end + (b - a), offset=part.offset + (a - part.start),
+                                   fade_in=max(self.fade(RESUME_FADE_S), left_of_fade_in), gapless=False))
         self.prev, self.cur = resumed
-        if self.cur is None:  # cannot happen (cur outlives prev), but never leave the plan empty
-            self.prev, self.cur = None, self.new(self.next_for(None), b, self.fade(RESUME_FADE_S))
+        if self.cur is None:  # cur ended exactly at a (a gapless join, or no crossfade): the next one resumes
+            self.prev, self.cur = None, self.new(self.next_for(None, b), b, self.fade(RESUME_FADE_S))
 
     def finish(self, plan_end: float, ended: bool) -> None:
         if ended and self.cur is not None and self.cur.end > plan_end:
@@ -329,11 +408,13 @@ class _Builder:
 
 def build_plan(playlist: Playlist, phases: Sequence[PhaseSpan], now: float, *,
                pauses: Sequence[tuple[float, float | None]] = (), skips: Sequence[float] = (),
-               horizon_s: float = 4 * 3600, arc_frozen: bool = False) -> MusicPlan:
-    """Every track's start, end, fades and file offset from the first phase to the plan's end.
+               horizon_s: float = 4 * 3600, arc_frozen: bool = False, gains: Mapping[str, float] | None = None,
+               gentler_from: float | Sequence[float] | None = None) -> MusicPlan:
+    """Every track's start, end, fades, file offset and gain from the first phase to the plan's end.
 
     `arc_frozen` (SessionState.frozen: on hold or in panic): the current phase's planned end
     is not a time the arc will reach by itself, so the plan stays in the current phase.
+    `gains`: track path -> gain_db (tracks not in it get 0). `gentler_from`: see the module docstring.
     """
     phases = list(phases)
     if not phases or phases[0].start is None:
@@ -355,37 +436,38 @@ def build_plan(playlist: Playlist, phases: Sequence[PhaseSpan], now: float, *,
     if paused_at is not None:
         skip_times = [s for s in skip_times if s < paused_at]
 
-    b = _Builder(playlist, phases)
+    b = _Builder(playlist, phases, gains=gains or {}, gentle_since=_gentle_since(gentler_from, boundaries))
     bi = pi = si = 0
     while bi < len(boundaries) and boundaries[bi][0] <= t0:
         b.arc_k = max(b.arc_k, boundaries[bi][1])
         bi += 1
     b.begin(t0)
 
-    # Event loop in time order; at equal times: plan end, a crossfade's end, a phase change,
-    # a pause, the next track's start, and last a skip (which applies to the latest started).
+    # Moments in time order; at equal times in the order of _Moment (bound to locals: this loop is hot).
+    plan_end_, crossfade_end, phase_change, pause, next_track, skip = _Moment
     while True:
         assert b.cur is not None
-        candidates: list[tuple[float, int]] = [(plan_end, 0)]
+        candidates: list[tuple[float, _Moment]] = [(plan_end, plan_end_)]
         if b.prev is not None:
-            candidates.append((b.prev.end, 1))
+            candidates.append((b.prev.end, crossfade_end))
         if bi < len(boundaries):
-            candidates.append((boundaries[bi][0], 2))
+            candidates.append((boundaries[bi][0], phase_change))
         if pi < len(closed):
-            candidates.append((closed[pi][0], 3))
-        candidates.append((b.natural_next_at(), 4))
+            candidates.append((closed[pi][0], pause))
+        candidates.append((b.natural_next_at(), next_track))
         if si < len(skip_times):
-            candidates.append((skip_times[si], 5))
+            candidates.append((skip_times[si], skip))
         t, kind = min(candidates)
-        if kind == 0:
+        b.now = t
+        if kind is plan_end_:
             break
-        if kind == 1:
+        if kind is crossfade_end:
             b.prev_ended(t)
-        elif kind == 2:
+        elif kind is phase_change:
             b.arc_k = max(b.arc_k, boundaries[bi][1])
             bi += 1
             b.phase_changed(t)
-        elif kind == 3:
+        elif kind is pause:
             a, end = closed[pi]
             pi += 1
             during = []
@@ -395,7 +477,7 @@ def build_plan(playlist: Playlist, phases: Sequence[PhaseSpan], now: float, *,
             b.pause(a, end, during)
             while si < len(skip_times) and skip_times[si] < end:
                 si += 1
-        elif kind == 4:
+        elif kind is next_track:
             b.natural_next(t)
         else:
             b.skip(t)
@@ -403,6 +485,38 @@ def build_plan(playlist: Playlist, phases: Sequence[PhaseSpan], now: float, *,
     b.finish(plan_end, ended)
     b.out.sort(key=lambda p: (p.start, p.end))
     return MusicPlan(tracks=b.out, end=plan_end, paused_at=paused_at)
+
+
+def segment_play_s(playlist: Playlist, segment: str) -> float:
+    """How long one pass through a segment sounds: its tracks less the crossfades between them (none at a
+    gapless join), each fade clamped as the plan clamps it."""
+    seg = playlist.segments[segment]
+    shortest = min(t.duration_s for s in playlist.segments.values() for t in s.tracks)
+    crossfade = max(0.0, min(playlist.crossfade_for(segment), shortest / 3))
+    return seg.total_s - sum(crossfade for t in seg.tracks[1:] if t.join != "gapless")
+
+
+def _gentle_since(gentler_from: float | Sequence[float] | None,
+                  boundaries: Sequence[tuple[float, int]]) -> dict[int, float]:
+    """Phase index -> the first time gentler music was asked for while that phase was current."""
+    if gentler_from is None:
+        return {}
+    requests = [gentler_from] if isinstance(gentler_from, (int, float)) else list(gentler_from)
+    since: dict[int, float] = {}
+    for asked in sorted(requests):
+        k = max((k for start, k in boundaries if start <= asked), default=0)
+        since.setdefault(k, asked)
+    return since
+
+
+def _gentle_index(seg: Segment, i: int, median: float) -> int:
+    """The first track from i on that starts a piece at or below the median intensity (or untagged)."""
+    while i < len(seg.tracks):
+        intensity = seg.piece_intensity(i)
+        if intensity is None or intensity <= median:
+            return i
+        i = seg.piece_end(i)
+    return i
 
 
 def _normalise_pauses(pauses: Sequence[tuple[float, float | None]],

@@ -4,12 +4,18 @@ A playlist names the presets it suits and has one segment per `music` name those
 Track paths are relative to a music library directory (`library: demo` for the generated demo
 music, `library: clinic` for the clinic's own files); a path with `://` is a URL and is used
 as it is.
+
+A track's `join` says how it follows the track before it in its segment: `crossfade` (the
+default) or `gapless`, for movements written to run into each other (it starts exactly where
+the one before ends, with no fades). A track and the tracks joined gaplessly after it make one
+*piece*. A track may carry an `intensity` (1 calm .. 5 intense) for "gentler" steering.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import statistics
 from collections.abc import Collection, Mapping
 from pathlib import PurePosixPath
 from typing import Literal
@@ -67,6 +73,9 @@ class Track(_Strict):
     title: str = Field(min_length=1)
     artist: str = Field(min_length=1)
     duration_s: float = Field(description="Declared length: seconds, 'm:ss' or 'h:mm:ss'")
+    join: Literal["crossfade", "gapless"] = Field(
+        default="crossfade", description="How it follows the track before it in the segment")
+    intensity: int | None = Field(default=None, ge=1, le=5, description="1 calm .. 5 intense; for gentler steering")
 
     @field_validator("duration_s", mode="before")
     @classmethod
@@ -103,9 +112,40 @@ class Segment(_Strict):
     phase_end_crossfade_s: float = Field(default=20.0, ge=0, le=120)
     crossfade_s: float | None = Field(default=None, ge=0, le=30, description="None: the playlist's")
 
+    @field_validator("tracks")
+    @classmethod
+    def _first_joins_nothing(cls, value: list[Track]) -> list[Track]:
+        if value and value[0].join == "gapless":
+            raise ValueError("the first track of a segment cannot be `join: gapless`: no track comes before it "
+                             "in the segment (put the movements it follows in the same segment)")
+        return value
+
     @property
     def total_s(self) -> float:
         return sum(t.duration_s for t in self.tracks)
+
+    def piece_end(self, i: int) -> int:
+        """One past the last track of the piece that starts at track i (i and the tracks joined gaplessly after it)."""
+        j = i + 1
+        while j < len(self.tracks) and self.tracks[j].join == "gapless":
+            j += 1
+        return j
+
+    def piece_intensity(self, i: int) -> int | None:
+        """The highest intensity among the tracks of the piece starting at i (None: none tagged)."""
+        tags = [t.intensity for t in self.tracks[i:self.piece_end(i)] if t.intensity is not None]
+        return max(tags) if tags else None
+
+    @property
+    def median_intensity(self) -> float | None:
+        """The median of the tagged pieces' intensities (None: no track is tagged)."""
+        tags = []
+        i = 0
+        while i < len(self.tracks):
+            if (tag := self.piece_intensity(i)) is not None:
+                tags.append(tag)
+            i = self.piece_end(i)
+        return float(statistics.median(tags)) if tags else None
 
 
 class Playlist(_Strict):

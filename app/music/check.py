@@ -1,5 +1,6 @@
 """`arcroom playlists check`: are a playlist's files there and readable, do their lengths match what
-the playlist declares, and does each segment fill its phase?"""
+the playlist declares, does each segment fill its phase, and how loud is each track (before and
+after its loudness gain), with the largest jump between neighbours?"""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.audio.probe import MediaProber, Probe
+from app.domain.loudness import LoudnessTarget, largest_jump
+from app.domain.music_plan import segment_play_s
 from app.domain.playlists import Playlist, format_duration
 from app.domain.presets import Preset
+from app.music.loudness import Analyse, LoudnessCache, describe, levels, measure, playlist_files, scan
 
 DURATION_TOLERANCE_S = 5.0
 
@@ -21,10 +25,25 @@ class PlaylistReport:
     unreadable: int = 0
     duration_mismatches: int = 0
     unchecked: list[str] = field(default_factory=list)  # playlists whose library is not configured
+    will_loop: int = 0  # segments shorter than their phase's nominal length, set to loop
+    measured: int = 0  # loudness analyser runs
+    reused: int = 0  # loudness measurements taken from the cache
+    not_saved: list[str] = field(default_factory=list)  # caches that could not be written
 
     @property
     def problems(self) -> int:
         return self.missing + self.unreadable + self.duration_mismatches
+
+
+@dataclass
+class LoudnessCheck:
+    """How `playlists check` gets each track's loudness: a cache per library name, measuring what is missing."""
+
+    caches: Mapping[str, LoudnessCache]
+    target: LoudnessTarget = field(default_factory=LoudnessTarget)
+    analyse: Analyse = measure
+    jobs: int = 1
+    progress: bool = False
 
 
 def check_playlists(playlists: Mapping[str, Playlist], presets: Mapping[str, Preset],
@@ -34,8 +53,10 @@ def check_playlists(playlists: Mapping[str, Playlist], presets: Mapping[str, Pre
 
 
 def playlist_report(playlists: Mapping[str, Playlist], presets: Mapping[str, Preset], libraries: Mapping[str, Path],
-                    probe: bool, *, prober: Callable[[], MediaProber] = MediaProber) -> PlaylistReport:
-    """Check every playlist's files in its library; with `probe`, read each file's length with libVLC."""
+                    probe: bool, *, prober: Callable[[], MediaProber] = MediaProber,
+                    loudness: LoudnessCheck | None = None) -> PlaylistReport:
+    """Check every playlist's files in its library; with `probe`, read each file's length with libVLC;
+    with `loudness`, each track's loudness and gain."""
     report = PlaylistReport(text="")
     lines: list[str] = []
     probe_with = prober() if probe else None
@@ -43,6 +64,8 @@ def playlist_report(playlists: Mapping[str, Playlist], presets: Mapping[str, Pre
     try:
         for playlist in sorted(playlists.values(), key=lambda p: p.id):
             lines.extend(_one(playlist, presets, libraries, probe_with, cache, report))
+            if loudness is not None:
+                lines.extend(_loudness(playlist, libraries, loudness, report))
             lines.append("")
     finally:
         if probe_with is not None:
@@ -53,6 +76,11 @@ def playlist_report(playlists: Mapping[str, Playlist], presets: Mapping[str, Pre
         summary += f"; files not checked for {', '.join(report.unchecked)} (library not configured: --library DIR)"
     if not probe:
         summary += "; lengths not probed"
+    if report.will_loop:
+        summary += f"; {report.will_loop} segment(s) shorter than their phase will loop"
+    if loudness is not None:
+        summary += f"; loudness: {report.measured} file(s) measured, {report.reused} from the cache"
+        summary += "".join(f"; {problem}" for problem in report.not_saved)
     lines.append(summary)
     report.text = "\n".join(lines)
     return report
@@ -79,15 +107,19 @@ def _one(playlist: Playlist, presets: Mapping[str, Preset], libraries: Mapping[s
             if seg is None:
                 lines.append(f"    {phase.name:<10} no segment {phase.music!r}")
                 continue
-            size = f"{len(seg.tracks):>3} tracks {format_duration(seg.total_s):>8}"
-            head = f"    {phase.name:<10} {phase.music:<10} {size}"
+            plays = segment_play_s(playlist, phase.music)
+            head = (f"    {phase.name:<10} {phase.music:<10} {len(seg.tracks):>3} tracks "
+                    f"{format_duration(seg.total_s):>8} (plays {format_duration(plays)})")
             if phase.duration_min is None:
                 lines.append(f"{head}  phase open-ended: {_overrun(seg.overrun)}")
                 continue
             nominal = phase.duration_min * 60
-            diff = seg.total_s - nominal
+            diff = plays - nominal
             if abs(diff) < 1:
                 verdict = "fits"
+            elif diff < 0 and seg.overrun == "loop":
+                report.will_loop += 1
+                verdict = f"WARNING short by {format_duration(-diff)}: it will loop"
             elif diff < 0:
                 verdict = f"short by {format_duration(-diff)}: {_overrun(seg.overrun)}"
             else:
@@ -142,6 +174,51 @@ def _one(playlist: Playlist, presets: Mapping[str, Preset], libraries: Mapping[s
                            else "" if problems else " (lengths not probed)"))
     lines.extend(problems)
     return lines
+
+
+def _loudness(playlist: Playlist, libraries: Mapping[str, Path], check: LoudnessCheck,
+              report: PlaylistReport) -> list[str]:
+    library = libraries.get(playlist.library)
+    cache = check.caches.get(playlist.library)
+    if library is None or cache is None or not Path(library).is_dir():
+        return []
+    rels = playlist_files(playlist)
+    result = scan(Path(library), rels, cache, analyse=check.analyse, jobs=check.jobs, progress=check.progress)
+    report.measured += result.measured
+    report.reused += result.reused
+    if result.not_saved is not None:
+        report.not_saved.append(result.not_saved)
+    target = check.target
+    lines = [(f"  loudness (target {target.target_lufs:g} LUFS, true peak at most {target.ceiling_dbtp:g} dBTP; "
+              f"{result.measured} measured now, {result.reused} from {cache.path}):")]
+    order: list[tuple[str, str]] = []  # (where, path) in playing order
+    for name, seg in playlist.segments.items():
+        for i, track in enumerate(seg.tracks):
+            if not track.is_url:
+                order.append((f"{name}[{i}]", track.path))
+    shown = [(where, path) for where, path in order
+             if path in result.loudness or result.errors.get(path, "missing") != "missing"]
+    width = max((len(f"{where} {path}") for where, path in shown), default=0)
+    for where, path in shown:
+        label = f"{where} {path}".ljust(width)
+        loudness = result.loudness.get(path)
+        if loudness is not None:
+            lines.append(f"    {label}  {describe(loudness, target)}")
+        elif result.errors.get(path, "missing") != "missing":
+            lines.append(f"    {label}  not measured: {result.errors[path]}")
+    before, after = levels(result.loudness, [path for _, path in order], target)
+    jump_before, jump_after = largest_jump(before), largest_jump(after)
+    if jump_before is None or jump_after is None:
+        lines.append("  largest jump between neighbours: fewer than two neighbouring tracks measured")
+    else:
+        lines.append(f"  largest jump between neighbours: {jump_before[0]:.1f} LU as recorded "
+                     f"({_pair(order, jump_before[1])}), {jump_after[0]:.1f} LU with the gains "
+                     f"({_pair(order, jump_after[1])})")
+    return lines
+
+
+def _pair(order: list[tuple[str, str]], i: int) -> str:
+    return f"{order[i][0]} -> {order[i + 1][0]}"
 
 
 def _overrun(overrun: str) -> str:

@@ -42,6 +42,15 @@ def with_gain(volume_pct: float, gain: float) -> float:
     return db_to_pct(pct_to_db(volume_pct) + 20 * math.log10(min(1.0, gain)))
 
 
+def deck_volume_pct(room_pct: float, fade_gain: float, gain_db: float, ceiling_pct: float) -> float:
+    """A deck's volume: the room's volume, a fade's amplitude factor (0..1) and a track's gain_db combined
+    in dB on libVLC's cubic scale, never above the room's ceiling."""
+    if room_pct <= 0 or fade_gain <= 0:
+        return 0.0
+    db = pct_to_db(room_pct) + 20 * math.log10(min(1.0, fade_gain)) + gain_db
+    return min(db_to_pct(db), max(0.0, ceiling_pct))
+
+
 def fade_curve(u: float) -> float:
     """Equal-power fade: amplitude sin(u * pi/2), so a crossfade keeps the loudness of uncorrelated music."""
     u = min(1.0, max(0.0, u))

@@ -27,13 +27,18 @@ EPS = 1e-6
 
 def playlist(preset: Preset, segments: dict[str, dict[str, Any]], crossfade_s: float = 8,
              default: dict[str, Any] | None = None) -> Playlist:
-    """Segments given as {music: {"tracks": [seconds, ...], ...options}}; others get `default`."""
+    """Segments given as {music: {"tracks": [seconds or (seconds, {track options}), ...], ...options}};
+    others get `default`."""
     segs = {}
     for phase in preset.phases:
         spec = dict(segments.get(phase.music, default or {"tracks": [100]}))
         lengths = spec.pop("tracks")
-        spec["tracks"] = [{"path": f"{phase.music}/{i}.flac", "title": f"{phase.music} {i}", "artist": "A",
-                           "duration_s": s} for i, s in enumerate(lengths)]
+        tracks = []
+        for i, item in enumerate(lengths):
+            seconds, options = item if isinstance(item, tuple) else (item, {})
+            tracks.append({"path": f"{phase.music}/{i}.flac", "title": f"{phase.music} {i}", "artist": "A",
+                           "duration_s": seconds, **options})
+        spec["tracks"] = tracks
         segs[phase.music] = spec
     return Playlist.model_validate({"id": "p", "title": "P", "curator": "C", "source": "S", "presets": [preset.id],
                                     "library": "demo", "crossfade_s": crossfade_s, "segments": segs})
@@ -216,10 +221,129 @@ def test_no_phases_no_plan() -> None:
     assert build_plan(playlist(PRESETS["ketamine_im"], {}), [], 0).tracks == []
 
 
+def test_each_track_carries_its_gain() -> None:
+    s = Session()
+    plan = build_plan(playlist(s.info.preset, {"arrival": {"tracks": [100, 60]}}), s.phases(0), 0,
+                      gains={"arrival/1.flac": -6.5})
+    assert [(t.path, t.gain_db) for t in plan.tracks[:3]] == [("arrival/0.flac", 0), ("arrival/1.flac", -6.5),
+                                                             ("arrival/0.flac", 0)]
+
+
+# --- gapless joins ---
+
+GAPLESS = {"join": "gapless"}
+
+
+def test_a_gapless_join_starts_the_next_movement_exactly_at_the_end_without_fades() -> None:
+    s = Session()
+    pl = playlist(s.info.preset, {"arrival": {"tracks": [100, (60, GAPLESS), 80]}})
+    passacaglia, fugue, after = build_plan(pl, s.phases(0), 0).tracks[:3]
+    assert (passacaglia.end, passacaglia.fade_out_s, passacaglia.gapless) == (100, 0, False)
+    assert (fugue.index, fugue.start, fugue.fade_in_s, fugue.gapless) == (1, 100, 0, True)
+    # The join after the run is a crossfade again, and the loop back to the first track too.
+    assert (fugue.end, fugue.fade_out_s, after.start, after.fade_in_s, after.gapless) == (160, 8, 152, 8, False)
+
+
+def test_a_phase_change_lets_a_gapless_run_finish_where_the_segment_says_finish() -> None:
+    s = Session().add(50, EventType.DOSE_GIVEN)
+    pl = playlist(s.info.preset, {"arrival": {"tracks": [100, (60, GAPLESS)], "on_phase_end": "finish"}})
+    plan = build_plan(pl, s.phases(50), 50)
+    arrival = [t for t in plan.tracks if t.segment == "arrival"]
+    assert [(t.index, t.start, t.end, t.gapless) for t in arrival] == [(0, 0, 100, False), (1, 100, 160, True)]
+    onset = next(t for t in plan.tracks if t.segment == "onset")
+    assert (onset.start, onset.fade_in_s) == (152, 8)
+
+
+def test_a_phase_change_crossfades_out_of_a_gapless_run_where_the_segment_says_crossfade() -> None:
+    s = Session().add(50, EventType.DOSE_GIVEN)
+    pl = playlist(s.info.preset, {"arrival": {"tracks": [100, (60, GAPLESS)], "phase_end_crossfade_s": 20}})
+    plan = build_plan(pl, s.phases(50), 50)
+    assert [(t.segment, t.index, t.start, t.end) for t in plan.tracks[:2]] == [("arrival", 0, 0, 70),
+                                                                             ("onset", 0, 50, 150)]
+
+
+def test_after_a_skip_the_next_movement_comes_in_with_a_crossfade() -> None:
+    s = Session()
+    pl = playlist(s.info.preset, {"arrival": {"tracks": [100, (60, GAPLESS)]}})
+    plan = build_plan(pl, s.phases(30), 30, skips=[30])
+    skipped, fugue = plan.tracks[:2]
+    assert (skipped.end, skipped.fade_out_s) == (38, 8)
+    assert (fugue.index, fugue.start, fugue.fade_in_s, fugue.gapless) == (1, 30, 8, False)
+
+
+def test_a_pause_at_the_join_resumes_with_the_next_movement() -> None:
+    s = Session()
+    pl = playlist(s.info.preset, {"arrival": {"tracks": [100, (60, GAPLESS)]}})
+    plan = build_plan(pl, s.phases(200), 200, pauses=[(100, 130)])
+    first, fugue = plan.tracks[:2]
+    assert (first.end, fugue.index, fugue.start, fugue.fade_in_s) == (100, 1, 130, RESUME_FADE_S)
+    assert plan.at(115) == []
+
+
+def test_a_gapless_first_track_is_refused() -> None:
+    with pytest.raises(ValueError, match="first track of a segment cannot be `join: gapless`"):
+        playlist(PRESETS["ketamine_im"], {"arrival": {"tracks": [(100, GAPLESS), 60]}})
+
+
+# --- gentler steering ---
+
+def gentle_playlist(preset: Preset, **arrival: Any) -> Playlist:
+    # Intensities 2 5 1 4 3: the median is 3, so gentler means tracks 0, 2 and 4.
+    tracks = [(100, {"intensity": i}) for i in (2, 5, 1, 4, 3)]
+    return playlist(preset, {"arrival": {"tracks": tracks, "crossfade_s": 0, **arrival},
+                             "onset": {"tracks": [(100, {"intensity": 5}), (100, {"intensity": 1})]}})
+
+
+def test_gentler_takes_the_segment_s_gentle_half_from_then_on_and_keeps_the_past() -> None:
+    s = Session()
+    pl = gentle_playlist(s.info.preset)
+    before = build_plan(pl, s.phases(150), 150)
+    after = build_plan(pl, s.phases(150), 150, gentler_from=150)
+    assert [t.index for t in before.tracks[:7]] == [0, 1, 2, 3, 4, 0, 1]
+    # Track 1 sounds at 150 and plays on; from then on only intensities at or below 3, in order, looping.
+    assert [(t.index, t.start) for t in after.tracks[:6]] == [(0, 0), (1, 100), (2, 200), (4, 300), (0, 400),
+                                                              (2, 500)]
+
+
+def test_gentler_steering_ends_with_its_phase_and_never_runs_ahead() -> None:
+    s = Session().add(350, EventType.DOSE_GIVEN)
+    pl = gentle_playlist(s.info.preset, overrun="continue", on_phase_end="finish")
+    plan = build_plan(pl, s.phases(350), 350, gentler_from=50)
+    arrival = [(t.segment, t.index) for t in plan.tracks if t.start < 400]
+    # Out of gentle tracks at 300, arrival starts its gentle ones again instead of borrowing onset's music.
+    assert arrival == [("arrival", 0), ("arrival", 2), ("arrival", 4), ("arrival", 0)]
+    onset = [t.index for t in plan.tracks if t.segment == "onset"][:3]
+    assert onset == [0, 1, 0]  # the next phase's music as curated, intense track included
+
+
+def test_gentler_passes_over_a_whole_piece() -> None:
+    s = Session()
+    tracks = [(100, {"intensity": 1}), (100, {"intensity": 5}), (100, {"intensity": 1, **GAPLESS}),
+              (100, {"intensity": 2})]
+    pl = playlist(s.info.preset, {"arrival": {"tracks": tracks, "crossfade_s": 0}})
+    assert pl.segments["arrival"].median_intensity == 2  # pieces: 1, 5 (tracks 1-2), 2
+    plan = build_plan(pl, s.phases(0), 0, gentler_from=0)
+    assert [t.index for t in plan.tracks[:4]] == [0, 3, 0, 3]
+
+
+def test_an_untagged_segment_is_not_steered() -> None:
+    s = Session()
+    pl = playlist(s.info.preset, {"arrival": {"tracks": [100, 60, 80]}})
+    assert build_plan(pl, s.phases(0), 0, gentler_from=0) == build_plan(pl, s.phases(0), 0)
+
+
 # --- properties ---
 
 def overlaps_are_crossfades(plan: MusicPlan) -> None:
+    """At most two at once, overlapping only in their fades; a gapless join touches (zero overlap) with no fades."""
     ts = sorted(plan.tracks, key=lambda t: (t.start, t.end))
+    # A gapless track starts where the track before it in its segment ends, neither fading there
+    # (any third track sounding across the join is caught below: the two have no fades to overlap in).
+    ending = {(t.segment, t.index, round(t.end, 6)): t for t in ts}
+    for b in ts:
+        if b.gapless:
+            a = ending.get((b.segment, b.index - 1, round(b.start, 6)))
+            assert a is not None and a.fade_out_s == 0 and b.fade_in_s == 0, f"gapless {b}"
     # Never more than two at once: sweep the starts (+1) and ends (-1), ends first at a tie.
     level = 0
     for _, step in sorted([(t.start, 1) for t in ts] + [(t.end - EPS, -1) for t in ts]):
@@ -279,14 +403,24 @@ def same_past(old: MusicPlan, new: MusicPlan, now: float) -> None:
             assert n.end >= cut - EPS
 
 
+track_spec = st.tuples(st.integers(20, 900), st.fixed_dictionaries({
+    "join": st.sampled_from(["crossfade", "crossfade", "gapless"]),
+    "intensity": st.sampled_from([None, 1, 2, 3, 4, 5])}))
+
+
+def _first_not_gapless(tracks: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+    return [(tracks[0][0], {**tracks[0][1], "join": "crossfade"}), *tracks[1:]]
+
+
 segment_spec = st.fixed_dictionaries({
-    "tracks": st.lists(st.integers(20, 900), min_size=1, max_size=4),
+    "tracks": st.lists(track_spec, min_size=1, max_size=4).map(_first_not_gapless),
     "overrun": st.sampled_from(["loop", "continue"]),
     "on_phase_end": st.sampled_from(["finish", "crossfade"]),
     "phase_end_crossfade_s": st.sampled_from([0, 5, 20, 45]),
     "crossfade_s": st.sampled_from([None, 0, 4, 12]),
 })
-ACTIONS = ["advance", "extend", "booster", "hold", "resume", "panic", "clear", "pause", "unpause", "skip", "note"]
+ACTIONS = ["advance", "extend", "booster", "hold", "resume", "panic", "clear", "pause", "unpause", "skip", "gentler",
+           "note"]
 steps = st.lists(st.tuples(st.floats(0, 150), st.sampled_from(ACTIONS)), max_size=14)
 
 
@@ -302,10 +436,11 @@ def test_every_replan_covers_the_arc_overlaps_only_in_crossfades_and_keeps_the_p
     s = Session(preset_id)
     pauses: list[tuple[float, float | None]] = []
     skips: list[float] = []
+    gentler: list[float] = []
 
     def plan_at(now: float) -> MusicPlan:
         plan = build_plan(pl, s.phases(now), now, pauses=pauses, skips=skips, horizon_s=4 * 3600,
-                          arc_frozen=s.frozen(now))
+                          arc_frozen=s.frozen(now), gentler_from=gentler)
         overlaps_are_crossfades(plan)
         closed_pauses = paused_parts(pauses, 0, plan.end or 0)
         silent = uncovered(plan, 0)
@@ -350,6 +485,8 @@ def test_every_replan_covers_the_arc_overlaps_only_in_crossfades_and_keeps_the_p
             pauses[-1] = (pauses[-1][0], now)
         elif action == "skip" and not music_paused:
             skips.append(now)
+        elif action == "gentler":
+            gentler.append(now)
         else:
             s.add(now, EventType.NOTE, text="nothing")
         previous, current = current, plan_at(now)

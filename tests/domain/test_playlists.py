@@ -151,6 +151,25 @@ def test_the_hopkins_playlist_is_its_published_structure() -> None:
     assert tracks[-1].title == "What a Wonderful World" and tracks[-1].artist == "Louis Armstrong"
     assert [t.duration_s for t in hopkins.segments["ascent"].tracks] == [26 * 60 + 47]  # Gorecki, 27 min
     assert all(not t.is_url and not t.path.startswith("/") for t in tracks)
+    # Bach's Passacaglia runs into its Fugue: one work, never crossfaded.
+    ret = hopkins.segments["return"].tracks
+    assert [(t.title.split(" (")[0], t.join) for t in ret[1:3]] == [("Passacaglia", "crossfade"), ("Fugue", "gapless")]
+    assert sum(t.join == "gapless" for t in tracks) == 1
+
+
+def test_the_2020_hopkins_playlist_keeps_what_is_known_and_says_what_is_not() -> None:
+    v2020, v2016 = SHIPPED["hopkins_psilocybin_2020"], SHIPPED["hopkins_psilocybin"]
+    assert v2020.presets == ["psilocybin"] and v2020.library == "clinic" and "NOT verified" in v2020.source
+    text = (ROOT / "playlists" / "hopkins_psilocybin_2020.yaml").read_text()
+    assert "7 h 40 min" in text and "NOT VERIFIED" in text
+    closing = v2020.segments["closing"].tracks
+    assert closing[-1].title == "Here Comes the Sun"  # verified for the 2020 version
+    # Otherwise the 2016 pieces, in order: nothing invented.
+    same = [t for name in v2016.segments for t in v2016.segments[name].tracks]
+    now = [t for name in v2020.segments for t in v2020.segments[name].tracks]
+    assert sorted(t.path for t in now) == sorted(t.path for t in same) and now[:44] == same[:44]
+    assert [t.join for t in v2020.segments["return"].tracks[1:3]] == ["crossfade", "gapless"]
+    assert default_playlist("psilocybin", SHIPPED, {"demo", "clinic"}) is v2016  # the sourced list stays the default
 
 
 def test_the_default_playlist_is_the_clinics_when_its_library_is_configured() -> None:
@@ -158,3 +177,21 @@ def test_the_default_playlist_is_the_clinics_when_its_library_is_configured() ->
     assert default_playlist("psilocybin", SHIPPED, {"demo"}) is SHIPPED["demo_psilocybin"]
     assert default_playlist("mdma", SHIPPED, {"demo", "clinic"}) is SHIPPED["demo_mdma"]
     assert default_playlist("mdma", SHIPPED, set()) is None
+
+
+def test_join_and_intensity_are_per_track_and_checked(tmp_path: Path) -> None:
+    text = GOOD + ('      - {path: a/two.flac, title: Two, artist: Someone, duration_s: "1:00", join: gapless,'
+                   ' intensity: 2}\n')
+    playlist = Playlist.model_validate(load_yaml_text(text))
+    one, two = playlist.segments["arrival"].tracks
+    assert (one.join, one.intensity, two.join, two.intensity) == ("crossfade", None, "gapless", 2)
+    path = write(tmp_path, "calm.yaml", GOOD.replace("duration_s: \"4:05\"}", "duration_s: \"4:05\", join: gapless}"))
+    with pytest.raises(ConfigFileError) as err:
+        load_playlists(tmp_path)
+    assert err.value.problems == [f"{path}:9: segments.arrival.tracks: Value error, the first track of a segment "
+                                  "cannot be `join: gapless`: no track comes before it in the segment (put the "
+                                  "movements it follows in the same segment)"]
+    write(tmp_path, "calm.yaml", GOOD.replace("duration_s: \"4:05\"}", "duration_s: \"4:05\", intensity: 9}"))
+    with pytest.raises(ConfigFileError, match=r"calm.yaml:10: segments.arrival.tracks\[0\].intensity: Input should "
+                                              "be less than or equal to 5"):
+        load_playlists(tmp_path)

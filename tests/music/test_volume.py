@@ -6,7 +6,16 @@ import math
 
 import pytest
 
-from app.music.volume import Envelope, MasterRamp, db_to_pct, fade_curve, pct_to_db, ramp_pct, with_gain
+from app.music.volume import (
+    Envelope,
+    MasterRamp,
+    db_to_pct,
+    deck_volume_pct,
+    fade_curve,
+    pct_to_db,
+    ramp_pct,
+    with_gain,
+)
 
 
 def test_libvlc_volume_is_cubic_in_amplitude() -> None:
@@ -52,3 +61,15 @@ def test_an_envelope_fades_in_and_out_and_leaves_without_a_jump() -> None:
     assert late.stops_at == 100 and late.gain(97) == pytest.approx(env.gain(97))
     moved = env.shifted(50)
     assert moved.gain(52) == pytest.approx(env.gain(2)) and moved.end == 150
+
+
+def test_a_deck_volume_combines_room_volume_fade_and_track_gain_in_db_under_the_ceiling() -> None:
+    assert deck_volume_pct(60, 1, 0, 80) == pytest.approx(60)
+    # -6 dB of track gain is -6 dB on the cubic scale: 60 % * 10 ** (-6 / 60).
+    assert deck_volume_pct(60, 1, -6, 80) == pytest.approx(60 * 10 ** (-6 / 60))
+    assert pct_to_db(deck_volume_pct(60, 0.5, -3, 80)) == pytest.approx(pct_to_db(60) - 6.02 - 3, abs=0.01)
+    # A boost goes above the room volume, but never above the room's ceiling.
+    assert deck_volume_pct(60, 1, 6, 80) == pytest.approx(60 * 10 ** (6 / 60))
+    assert deck_volume_pct(60, 1, 12, 80) == 80 and deck_volume_pct(60, 1, 12, 70) == 70
+    assert deck_volume_pct(0, 1, 6, 80) == 0 and deck_volume_pct(60, 0, 6, 80) == 0
+    assert deck_volume_pct(60, 1, -200, 80) == 0  # below the -80 dB floor: off
