@@ -75,30 +75,38 @@ function axisTicks(t0, t1, lanePx, labelPx) {
 }
 
 let measurer = null;
-/** Width in px of `text` in the font of `node`. */
+/** Width in px of `text` in the font of `node`, set bold (the current phase's label is). */
 function textPx(text, node) {
   measurer ??= document.createElement("canvas").getContext("2d");
   const cs = getComputedStyle(node);
-  measurer.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+  measurer.font = `700 ${cs.fontSize} ${cs.fontFamily}`;
   return measurer.measureText(text).width;
 }
 
 /**
  * Where each phase's name goes: inside its segment when it fits, else abbreviated inside, else
- * above the lane (a callout), moved right of the previous callout so none overlap.
+ * above the lane (a callout) on the first of two rows where it overlaps no other callout.
  */
 function placeLabels(phases, px, probe, lanePx) {
-  let calloutEnd = -Infinity;
+  const rowEnds = [-Infinity, -Infinity];
   return phases.map((p) => {
     const { left, width } = px(p.start, p.end);
     const full = p.name;
     const abbr = full.length > 4 ? `${full.slice(0, 3)}.` : full;
-    if (textPx(full, probe) + 12 <= width) return { inside: full };
-    if (textPx(abbr, probe) + 10 <= width) return { inside: abbr };
-    const w = textPx(full, probe) + 10;
-    const at = Math.max(0, Math.min(Math.max(left, calloutEnd + 6), lanePx - w));
-    calloutEnd = at + w;
-    return { inside: "", callout: full, at };
+    // 6 px padding either side and a 2 px border: the room a label has inside its segment.
+    if (textPx(full, probe) + 16 <= width) return { inside: full };
+    if (textPx(abbr, probe) + 16 <= width) return { inside: abbr };
+    for (const text of [full, abbr]) {
+      const w = textPx(text, probe) + 10;
+      for (const row of [0, 1]) {
+        const at = Math.min(Math.max(left, rowEnds[row] + 6), lanePx - w);
+        if (at >= rowEnds[row] + 6 && at >= 0) {
+          rowEnds[row] = at + w;
+          return { inside: "", callout: text, at, row };
+        }
+      }
+    }
+    return { inside: "", callout: "", at: 0, row: 0 }; // no room anywhere: the segment's title still names it
   });
 }
 
@@ -128,7 +136,7 @@ export function renderTimeline(parts, { session, preset, plan, now }) {
   const labels = placeLabels(phases, px, probe, lanePx);
   syncList(parts.phaseLane, phases, (p) => p.name, () => el("div.seg", {}, el("span.seg-label")), (node, p) => {
     const label = labels[phases.indexOf(p)];
-    node.className = `seg phase-${p.status}${p.planned ? " planned" : ""}${label.callout ? " outside" : ""}`;
+    node.className = `seg phase-${p.status}${p.planned ? " planned" : ""}${label.inside ? "" : " outside"}`;
     node.style.left = pos(p.start);
     node.style.width = width(p.start, p.end);
     node.title = `${p.name} ${fmtClock(p.start)}–${p.status === "current" && !p.duration_s ? "open" : fmtClock(p.end)}`;
@@ -137,10 +145,11 @@ export function renderTimeline(parts, { session, preset, plan, now }) {
   });
   const callouts = phases.map((p, i) => ({ p, ...labels[i] })).filter((x) => x.callout);
   syncList(parts.callouts, callouts, (x) => x.p.name, () => el("span.callout"), (node, x) => {
-    node.className = `callout${x.p.status === "current" ? " current" : ""}`;
+    node.className = `callout row-${x.row}${x.p.status === "current" ? " current" : ""}`;
     node.style.left = `${x.at.toFixed(1)}px`;
     node.textContent = x.callout;
   });
+  parts.callouts.classList.toggle("two-rows", callouts.some((x) => x.row === 1));
   parts.graph.classList.toggle("has-callouts", callouts.length > 0);
 
   if (parts.musicRow) parts.musicRow.hidden = !tracks || tracks.length === 0;
