@@ -93,12 +93,17 @@ def inside(box: Box, frame: Box) -> bool:
 async def test_the_essentials_fit_one_landscape_tablet_screen(lit_settings: Settings, clock: ManualClock,
                                                               mosquitto: Mosquitto, open_page: OpenPage) -> None:
     async with serve_on(lit_settings, clock, free_port()) as service:
-        await session_in_peak_with_a_due_check(service)
-        await essentials_on_one_screen(await open_room(open_page, service, TABLET))
+        await start_session(service, client_label="P-3")
+        await session_command(service, "/dose", {"amount": "25 mg"})
+        # Over an hour into the peak (the longest timers), with three checks due at once.
+        await service.clock.advance(146 * MIN)
+        page = await open_room(open_page, service, TABLET)
+        await expect(page.locator("#cue-list li")).to_have_count(3)
+        await expect(page.locator("#time-in-phase")).to_have_text(re.compile(r"^1:11:"))
+        await essentials_on_one_screen(page)
 
 
 async def essentials_on_one_screen(page: Page) -> None:
-    await expect(page.locator("#cue-list li")).to_have_count(1)
     await expect(page.locator("#np-title")).not_to_have_text("—")
     assert await main_overflow_px(page) == 0, "the room view scrolls at 1280x800"
     screen: Box = {"name": "viewport", "x": 0, "y": 0, "w": TABLET["width"], "h": TABLET["height"]}

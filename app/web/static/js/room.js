@@ -410,6 +410,7 @@ function renderCues(s) {
     return el(`li.cue.cue-${c.kind}`, {}, el("div.cue-text", {}, el("strong", { text: c.label }), el("span.cue-when.muted")), ack);
   }, (node, c) => { node.dataset.due = c.due_at; });
   show("#cue-none", s.due_cues.length === 0);
+  setText("#due-count", s.due_cues.length > 1 ? String(s.due_cues.length) : "");
   $(".alerts-card").classList.toggle("has-due", s.due_cues.length > 0);
 }
 
