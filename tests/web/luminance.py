@@ -20,8 +20,8 @@ from playwright.async_api import Page
 # `.venv/bin/python docs/screenshots.py` prints them (and the README quotes them).
 NIGHT_BOUNDS: dict[str, tuple[float, int]] = {
     "1280x800": (9.3, 76),
-    "800x1280": (9.0, 76),
-    "390x844": (12.9, 76),
+    "800x1280": (8.8, 76),
+    "390x844": (12.8, 76),
 }
 
 LUMA_JS = """async (b64) => {
