@@ -95,13 +95,8 @@ async def demo_service(workdir: Path, port: int = 0) -> AsyncIterator[str]:
                         embedded_broker_port=free_port(), mqtt_client_id="arcroom-screenshots")
     start = time.time() - (2 * 60 + 35) * MIN
     clock = ManualClock(start)
-    def player(room, s):  # type: ignore[no-untyped-def]
-        try:  # positions and track ends follow the demo's clock, where the fake player can
-            return FakePlayer(room.audio.output, clock=clock)  # type: ignore[call-arg]
-        except TypeError:
-            return FakePlayer(room.audio.output)
-
-    app = create_app(settings, clock=clock, player_factory=player)
+    # Fake decks keep time with the demo's clock, so positions and track ends follow it.
+    app = create_app(settings, clock=clock, player_factory=lambda room, s: FakePlayer(room.audio.output, clock=clock))
     port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            timeout_graceful_shutdown=1))
@@ -126,10 +121,7 @@ async def demo_service(workdir: Path, port: int = 0) -> AsyncIterator[str]:
             await send("/note", {"text": "Client settled; intentions reviewed, eyeshades on."})
             await clock.advance(5 * MIN)
             await send("/dose", {"amount": "25 mg"})
-            audio = app.state.runtime.players["room1"]
-            if isinstance(audio, FakePlayer):  # no music engine: play something by hand
-                await audio.play("/music/peak/01-Stars-of-the-Lid-Requiem-for-Dying-Mothers.ogg")
-            await audio.set_volume(45)
+            await app.state.runtime.players["room1"].set_volume(45)
             await clock.advance(62 * MIN)
             await send("/cues/vitals@60/ack")
             await clock.advance(30 * MIN)
@@ -191,7 +183,7 @@ def report(shots: list[tuple[Path, str, str, Luma]]) -> None:
         print(f"{shown}  {mode:5}  luma {luma}")
     for size, (mean_max, p99_max) in NIGHT_BOUNDS.items():
         night = [luma for _, at, mode, luma in shots if mode == "night" and at == size]
-        mean, p99 = max(x.mean for x in night), max(x.p99 for x in night)
+        mean, p99 = round(max(x.mean for x in night), 1), max(x.p99 for x in night)
         note = "" if mean <= mean_max and p99 <= p99_max else \
             f"  (above the bounds the browser tests use, {mean_max} and {p99_max}: update tests/web/luminance.py)"
         print(f"night screenshots at {size}: highest mean luma {mean:.1f}, highest 99th percentile {p99}{note}")

@@ -5,6 +5,7 @@ page, timeline labels that stay readable, and the overview's PANIC away from "Op
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 from playwright.async_api import Page, expect
 
@@ -181,7 +182,7 @@ async def test_short_phases_keep_their_labels_and_clock_labels_do_not_run_togeth
             assert lane["x"] - 1 <= c["x"] and c["x"] + c["w"] <= lane["x"] + lane["width"] + 1, (size, c)
         ticks = await page.evaluate(BOXES_JS, "#axis .tick")
         assert len(ticks) >= 2, (size, ticks)
-        gaps = [b["x"] - (a["x"] + a["w"]) for a, b in zip(ticks, ticks[1:])]
+        gaps = [b["x"] - (a["x"] + a["w"]) for a, b in pairwise(ticks)]
         assert min(gaps) >= 8, f"{size}: clock labels run together: {ticks}"
         assert ticks[0]["x"] >= lane["x"] - 1 and ticks[-1]["x"] + ticks[-1]["w"] <= lane["x"] + lane["width"] + 1, ticks
 

@@ -12,8 +12,7 @@ from playwright.async_api import expect
 
 from app.domain.clock import ManualClock
 from app.settings import Settings
-from tests.support import Mosquitto, free_port
-from tests.support import sniffing
+from tests.support import Mosquitto, free_port, sniffing
 from tests.web.conftest import OpenPage, room_state, serve_on, session_command, start_session, url
 
 WAIT_S = 10

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from pydantic import SecretStr
 from playwright.async_api import expect
+from pydantic import SecretStr
 
 from app.domain.clock import ManualClock
 from app.settings import Settings, Token
