@@ -1,12 +1,16 @@
-"""Screenshots of the tablet dashboard for the README.
+"""Screenshots of the tablet dashboard for the README, and how bright the night ones are.
 
-    .venv/bin/python docs/screenshots.py            # writes docs/dashboard-*.png, docs/overview-*.png
+    .venv/bin/python docs/screenshots.py            # writes docs/*.png and prints each one's luma
     .venv/bin/python docs/screenshots.py --serve    # the same demo, left running to look at
 
 Starts the service itself: a temporary SQLite file, the embedded MQTT broker on a free port,
 two rooms (room 1 with three simulated Zigbee lights) and a psilocybin session two and a half
 hours in, with a check due and a note written. The clock is a manual one that follows real
 time, so the pictures show today's times. No sound is played (a fake player).
+
+Luma is measured as tests/web/luminance.py does (BT.601 on the 8-bit values, 0-255: the mean and
+the 99th percentile of all pixels); the highest night figures are the bounds the browser tests hold
+every night state to (NIGHT_MEAN_MAX, NIGHT_P99_MAX there).
 
 Uses Debian's Chromium (/usr/bin/chromium, or $ARCROOM_CHROMIUM) through Playwright; it never
 downloads a browser.
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import sys
@@ -34,6 +39,7 @@ from app.api import create_app  # noqa: E402
 from app.audio import FakePlayer  # noqa: E402
 from app.domain.clock import ManualClock  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from tests.web.luminance import NIGHT_BOUNDS, Luma, luma_of_png  # noqa: E402
 
 DOCS = ROOT / "docs"
 CHROMIUM = os.environ.get("ARCROOM_CHROMIUM", "/usr/bin/chromium")
@@ -54,14 +60,14 @@ rooms:
     audio: {output: dummy}
 """
 
-# name -> (viewport, theme)
-SHOTS = {
-    "dashboard-1280x800-night.png": ((1280, 800), "night"),
-    "dashboard-1280x800-day.png": ((1280, 800), "day"),
-    "dashboard-800x1280-night.png": ((800, 1280), "night"),
-    "dashboard-800x1280-day.png": ((800, 1280), "day"),
+SIZES = {"1280x800": (1280, 800), "800x1280": (800, 1280), "390x844": (390, 844)}
+# name -> (viewport, display mode, what is on screen)
+SHOTS: dict[str, tuple[tuple[int, int], str, str]] = {
+    **{f"dashboard-{size}-{mode}.png": (wh, mode, "room") for size, wh in SIZES.items() for mode in ("night", "day")},
+    "dashboard-1280x800-dim.png": (SIZES["1280x800"], "dim", "room"),
+    **{f"panic-{size}-night.png": (wh, "night", "panic") for size, wh in SIZES.items()},
+    "overview-1280x800-night.png": (SIZES["1280x800"], "night", "overview"),
 }
-OVERVIEW_SHOT = "overview-1280x800-night.png"
 
 MIN = 60.0
 
@@ -89,13 +95,8 @@ async def demo_service(workdir: Path, port: int = 0) -> AsyncIterator[str]:
                         embedded_broker_port=free_port(), mqtt_client_id="arcroom-screenshots")
     start = time.time() - (2 * 60 + 35) * MIN
     clock = ManualClock(start)
-    def player(room, s):  # type: ignore[no-untyped-def]
-        try:  # positions and track ends follow the demo's clock, where the fake player can
-            return FakePlayer(room.audio.output, clock=clock)  # type: ignore[call-arg]
-        except TypeError:
-            return FakePlayer(room.audio.output)
-
-    app = create_app(settings, clock=clock, player_factory=player)
+    # Fake decks keep time with the demo's clock, so positions and track ends follow it.
+    app = create_app(settings, clock=clock, player_factory=lambda room, s: FakePlayer(room.audio.output, clock=clock))
     port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            timeout_graceful_shutdown=1))
@@ -120,10 +121,7 @@ async def demo_service(workdir: Path, port: int = 0) -> AsyncIterator[str]:
             await send("/note", {"text": "Client settled; intentions reviewed, eyeshades on."})
             await clock.advance(5 * MIN)
             await send("/dose", {"amount": "25 mg"})
-            audio = app.state.runtime.rooms["room1"].music.decks
-            if isinstance(audio, FakePlayer):  # no music engine: play something by hand
-                await audio.play("/music/peak/01-Stars-of-the-Lid-Requiem-for-Dying-Mothers.ogg")
-            await audio.set_volume(45)
+            await app.state.runtime.rooms["room1"].music.decks.set_volume(45)
             await clock.advance(62 * MIN)
             await send("/cues/vitals@60/ack")
             await clock.advance(30 * MIN)
@@ -141,39 +139,54 @@ async def demo_service(workdir: Path, port: int = 0) -> AsyncIterator[str]:
         await task
 
 
-async def take_screenshots(base: str, out: Path) -> list[Path]:
+async def take_screenshots(base: str, out: Path) -> list[tuple[Path, str, str, Luma]]:
     from playwright.async_api import async_playwright
 
-    written: list[Path] = []
+    written: list[tuple[Path, str, str, Luma]] = []
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            for name, ((width, height), mode) in SHOTS.items():
+            decoder = await browser.new_page()
+            for name, ((width, height), mode, scene) in SHOTS.items():
                 context = await browser.new_context(viewport={"width": width, "height": height},
                                                     service_workers="block")
                 await context.add_init_script(f"localStorage.setItem('arcroom.theme', '{mode}');")
                 page = await context.new_page()
-                await page.goto(f"{base}/?room=room1")
-                await page.locator("#phase-name", has_text="peak").wait_for(timeout=10_000)
-                await page.locator("#conn-chip", has_text="Live").wait_for(timeout=10_000)
-                await page.locator("#light-list li").first.wait_for(timeout=10_000)
-                await page.wait_for_timeout(800)  # the timeline and the light reports settle
+                if scene == "overview":
+                    await page.goto(f"{base}/overview")
+                    await page.locator(".room-card").nth(1).wait_for(timeout=10_000)
+                    await page.wait_for_timeout(300)
+                else:
+                    await page.goto(f"{base}/?room=room1")
+                    await page.locator("#phase-name", has_text="peak").wait_for(timeout=10_000)
+                    await page.locator("#conn-chip", has_text="Live").wait_for(timeout=10_000)
+                    await page.locator("#lights-summary", has_text="3 online").wait_for(timeout=10_000)
+                    await page.wait_for_timeout(800)  # the timeline and the light reports settle
+                if scene == "panic":
+                    await page.locator("#panic").click()
+                    await page.locator("#panic-lights", has_text="3 of 3 confirmed").wait_for(timeout=10_000)
                 path = out / name
-                await page.screenshot(path=str(path))
-                written.append(path)
+                png = await page.screenshot(path=str(path))
+                written.append((path, f"{width}x{height}", mode, await luma_of_png(decoder, png)))
+                if scene == "panic":
+                    await page.get_by_role("button", name="Clear and restore the room").click()
+                    await page.locator("#panic-active").wait_for(state="hidden", timeout=10_000)
                 await context.close()
-            context = await browser.new_context(viewport={"width": 1280, "height": 800}, service_workers="block")
-            page = await context.new_page()
-            await page.goto(f"{base}/overview")
-            await page.locator(".room-card").nth(1).wait_for(timeout=10_000)
-            await page.wait_for_timeout(300)
-            path = out / OVERVIEW_SHOT
-            await page.screenshot(path=str(path))
-            written.append(path)
-            await context.close()
         finally:
             await browser.close()
     return written
+
+
+def report(shots: list[tuple[Path, str, str, Luma]]) -> None:
+    for path, _, mode, luma in shots:
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        print(f"{shown}  {mode:5}  luma {luma}")
+    for size, (mean_max, p99_max) in NIGHT_BOUNDS.items():
+        night = [luma for _, at, mode, luma in shots if mode == "night" and at == size]
+        mean, p99 = round(max(x.mean for x in night), 1), max(x.p99 for x in night)
+        note = "" if mean <= mean_max and p99 <= p99_max else \
+            f"  (above the bounds the browser tests use, {mean_max} and {p99_max}: update tests/web/luminance.py)"
+        print(f"night screenshots at {size}: highest mean luma {mean:.1f}, highest 99th percentile {p99}{note}")
 
 
 async def main() -> None:
@@ -182,6 +195,7 @@ async def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DOCS)
     args = parser.parse_args()
+    logging.getLogger("app").setLevel(logging.ERROR)  # the demo's panic is logged as a warning
     with tempfile.TemporaryDirectory(prefix="arcroom-shots-") as tmp:
         async with demo_service(Path(tmp), args.port) as base:
             if args.serve:
@@ -189,8 +203,7 @@ async def main() -> None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.Event().wait()
                 return
-            for path in await take_screenshots(base, args.out):
-                print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+            report(await take_screenshots(base, args.out))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""The dashboard against the documented shapes of the music API (the room view's `audio`,
-POST /audio, GET /plan): now playing, next track, volume and transport, and the music plan on
-the timeline; and that a panel whose fields are absent is hidden rather than broken.
+"""The dashboard against the documented shapes of the music API (the room view's `audio`, which is
+app.music.room.MusicStatus; POST /audio; GET /plan): now playing, next track, volume and transport,
+the music plan on the timeline, and a failed deck shown as failed.
 
 The service here is real; only the music endpoints and the room view's `audio` are stood in
 for by the browser (Playwright routes), so the page sees exactly the documented JSON."""
@@ -26,7 +26,7 @@ def music_view(view: dict[str, Any]) -> dict[str, Any]:
         "now_playing": {"title": "Requiem for Dying Mothers", "artist": "Stars of the Lid", "segment": "ascent",
                         "position_s": 120.0, "duration_s": 600.0},
         "next": {"title": "Vltava", "artist": "Bedřich Smetana", "starts_at": now + 480},
-        "volume_pct": 40, "ceiling_pct": 70, "error": None,
+        "volume_pct": 40, "ceiling_pct": 70, "error": None, "playlist": "psilocybin", "paused_since": None,
     }}
 
 
@@ -62,6 +62,7 @@ async def stand_in(page: Page, view: dict[str, Any], plan_body: dict[str, Any] |
         await route.fulfill(json=view["audio"])
 
     await page.route(re.compile(r".*/api/rooms$"), rooms)
+    await page.route(re.compile(r".*/api/rooms/one/state$"), lambda route: route.fulfill(json=view))
     await page.route(re.compile(r".*/api/rooms/one/stream.*"), stream)
     await page.route(re.compile(r".*/api/rooms/one/plan$"), plan_route)
     await page.route(re.compile(r".*/api/rooms/one/audio$"), audio)
@@ -107,19 +108,55 @@ async def test_now_playing_next_volume_and_transport(service: Service, open_page
     await eventually(lambda: posted[2:] == [{"action": "pause"}, {"action": "skip"}], f"pause, skip: {posted}")
 
     # The plan is drawn on the timeline, a block per music segment, the track playing marked.
+    await page.get_by_role("tab", name="Timeline").click()
     await expect(page.locator("#music-row")).to_be_visible()
     await expect(page.locator("#lane-music .seg")).to_have_count(2)
     await expect(page.locator("#lane-music .seg").nth(1)).to_have_attribute("title", re.compile("^ascent music: 2 tracks"))
     await expect(page.locator("#music-now")).to_have_attribute("title", re.compile("^Requiem for Dying Mothers"))
 
 
-async def test_a_panel_whose_fields_are_absent_is_hidden(service: Service, open_page: OpenPage) -> None:
-    view = await dosed_view(service)
-    view = {k: v for k, v in view.items() if k != "audio"}
+FAILED_OUTPUT = "no audio output: ALSA cannot open device 'default'"
+
+
+async def open_with_audio(open_page: OpenPage, service: Service, view: dict[str, Any], audio: dict[str, Any],
+                          **changes: Any) -> Page:
     page = await open_page("about:blank")
-    await stand_in(page, view, None, [])
+    await stand_in(page, {**view, **changes, "audio": {**view["audio"], **audio}}, None, [])
     await page.goto(url(service, "/?room=one"))
-    await expect(page.locator("#phase-name")).to_have_text("ascent")
-    await expect(page.locator("#audio-card")).to_be_hidden()
-    await expect(page.locator("#music-row")).to_be_hidden()
-    await expect(page.locator("#lane-phases .seg")).to_have_count(7)
+    await expect(page.locator("#room-name")).to_have_text("Room one")
+    return page
+
+
+async def test_a_failed_deck_is_shown_as_failed_with_its_reason(service: Service, open_page: OpenPage) -> None:
+    view = music_view(await dosed_view(service))
+    # The player says so ("error"), or a deck reports an error while the state still says playing:
+    # either way the card says the music failed and why, and shows no progress as if it played.
+    for state in ("error", "playing"):
+        page = await open_with_audio(open_page, service, view, {"state": state, "error": FAILED_OUTPUT})
+        card = page.locator("#audio-card")
+        await expect(card.locator("#audio-state")).to_have_text("Failed")
+        await expect(card.locator("#audio-error")).to_have_text(f"Music failed: {FAILED_OUTPUT}")
+        await expect(card.locator("#np-progress-row")).to_be_hidden()
+        await expect(card.locator("#next-track")).to_be_hidden()
+        await expect(card).not_to_contain_text("Playing", use_inner_text=True)
+
+
+async def test_without_a_session_the_music_card_offers_nothing_it_cannot_do(service: Service,
+                                                                           open_page: OpenPage) -> None:
+    view = music_view(await dosed_view(service))
+    idle = {"state": "stopped", "now_playing": None, "next": None}
+    page = await open_with_audio(open_page, service, view, idle, session=None)
+    card = page.locator("#audio-card")
+    await expect(card.locator("#np-title")).to_have_text("Nothing playing")
+    await expect(card.locator("#audio-state")).to_have_text("Stopped")
+    await expect(page.get_by_role("button", name="Resume music")).to_be_hidden()
+    await expect(page.get_by_role("button", name="Skip track")).to_be_hidden()
+    await expect(card.get_by_label("Volume", exact=True)).to_be_visible()  # the room's level can be set
+
+    # Just after a session: what still sounds is fading out, not "Playing", and nothing is offered.
+    page = await open_with_audio(open_page, service, view, {"state": "playing"}, session=None)
+    card = page.locator("#audio-card")
+    await expect(card.locator("#audio-state")).to_have_text("Fading out")
+    await expect(card.locator("#np-progress-row")).to_be_hidden()
+    await expect(card.locator("#transport")).to_be_hidden()
+    await expect(card.locator("#next-track")).to_be_hidden()

@@ -1,5 +1,6 @@
 """A session from the tablet: start it, dose, follow the arc live, acknowledge a check, and
-the commands that need (and do not need) a confirmation."""
+the commands that need (and do not need) a confirmation: dose, booster, next phase and end ask
+first; hold, resume and extend act at once."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ async def test_open_service_needs_no_sign_in_and_a_session_starts_from_the_table
     state = (await room_state(service))["session"]
     assert (state["preset_id"], state["client_label"]) == ("psilocybin", "P-017")
 
-    # The timeline shows every phase of the preset, arrival as the current one.
+    # The timeline (one tap away) shows every phase of the preset, arrival as the current one.
+    await page.get_by_role("tab", name="Timeline").click()
     segments = page.locator("#lane-phases .seg")
     await expect(segments).to_have_count(7)
     await expect(page.locator("#lane-phases .phase-current")).to_have_text("arrival")
@@ -68,8 +70,10 @@ async def test_dose_asks_first_and_then_the_arc_runs_live(service: Service, open
     await dialog.get_by_role("button", name="Record dose").click()
     await expect(dialog).to_be_hidden()
     await expect(page.locator("#phase-name")).to_have_text("onset")
+    await page.get_by_role("tab", name="Timeline").click()
     await expect(page.locator("#lane-phases .phase-current")).to_have_text("onset")
     await expect(page.locator("#coming-up")).to_contain_text("Ascent begins")
+    await page.get_by_role("tab", name="Room").click()
 
     # 40 minutes on the service's clock: onset gives way to ascent, on screen, without a reload.
     await service.clock.advance(40 * MIN + 1)
@@ -118,9 +122,19 @@ async def test_reversible_commands_act_at_once_and_irreversible_ones_ask(service
     await expect(page.locator("#phase-remaining")).to_contain_text("55 min left")
     await expect(dialog).to_be_hidden()
 
+    # Next phase ends this one for good: it asks first, and Cancel changes nothing.
     await page.get_by_role("button", name="Next phase: ascent").click()
-    await expect(page.locator("#phase-name")).to_have_text("ascent")
+    await expect(dialog).to_be_visible()
+    await expect(dialog).to_contain_text("Onset ends now")
+    await expect(dialog).to_contain_text("cannot be undone")
+    await dialog.get_by_role("button", name="Cancel").click()
     await expect(dialog).to_be_hidden()
+    assert (await room_state(service))["session"]["phase"] == "onset"
+    await page.get_by_role("button", name="Next phase: ascent").click()
+    await dialog.get_by_role("button", name="Start ascent").click()
+    await expect(dialog).to_be_hidden()
+    await expect(page.locator("#phase-name")).to_have_text("ascent")
+    assert (await room_state(service))["session"]["phase"] == "ascent"
 
     # Ending before the minimum observation time: the dialog asks for a reason and will not end without one.
     await page.get_by_role("button", name="End session…").click()
@@ -140,6 +154,7 @@ async def test_reversible_commands_act_at_once_and_irreversible_ones_ask(service
 async def test_a_note_is_saved_to_the_record(service: Service, open_page: OpenPage) -> None:
     started = await start_session(service)
     page = await open_room(open_page, service)
+    await page.get_by_role("tab", name="Notes").click()
     await page.get_by_label("Note for the session record").fill("Client resting, breathing calm.")
     await page.get_by_role("button", name="Save note").click()
     await expect(page.locator("#note-list")).to_contain_text("Client resting, breathing calm.")

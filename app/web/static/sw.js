@@ -2,7 +2,7 @@
 // during an outage still shows the dashboard (and that it is not live) instead of an error
 // page. The API and the event stream are never cached or touched.
 
-const CACHE = "arcroom-shell-v1";
+const CACHE = "arcroom-shell-v2";
 const SHELL = [
   "/", "/overview", "/manifest.webmanifest", "/static/styles.css",
   "/static/js/api.js", "/static/js/clock.js", "/static/js/overview.js", "/static/js/panic.js",

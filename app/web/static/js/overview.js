@@ -13,10 +13,7 @@ let fetchedAt = 0;
 
 const STATUS = { arrival: "Before dose", running: "Running", held: "On hold", panic: "PANIC", ended: "Ended" };
 
-function panicOf(room) {
-  if (room.panic && typeof room.panic === "object") return !!room.panic.active;
-  return !!room.session?.panic;
-}
+const panicOf = (room) => room.panic.active;
 
 function phaseLine(s, now) {
   if (!s) return "No session";
@@ -29,14 +26,13 @@ function card(room) {
   const panicButton = el("button.danger.room-panic", { type: "button", "aria-label": `Panic in ${room.name}` }, "Panic");
   panicButton.addEventListener("click", () => firePanic(room, panicButton));
   return el("li.card.room-card", {},
-    el("h2", {}, el("span.room-name")),
+    el("div.room-head", {}, el("h2", {}, el("span.room-name")), panicButton),
     el("p.room-phase"),
     el("div.room-meta"),
     el("ul.room-alerts"),
     el("p.room-panic-result", { role: "status" }),
     el("div.room-actions", {},
-      el("a.button.primary.room-open", { href: `/?room=${encodeURIComponent(room.id)}` }, "Open room"),
-      panicButton));
+      el("a.button.primary.room-open", { href: `/?room=${encodeURIComponent(room.id)}` }, "Open room")));
 }
 
 async function firePanic(room, button) {
@@ -58,21 +54,21 @@ function update(node, room) {
   const s = room.session;
   const now = serverNow();
   const panic = panicOf(room);
-  const due = s?.due_cues ?? [];
+  const due = s ? s.due_cues : [];
   node.classList.toggle("is-panic", panic);
   node.classList.toggle("has-due", due.length > 0);
   node.querySelector(".room-name").textContent = room.name;
   node.querySelector(".room-phase").textContent = panic ? `PANIC · ${s ? s.phase : "no session"}` : phaseLine(s, now);
   const meta = [];
   if (s) {
-    meta.push(el("span.chip", { text: STATUS[s.status] ?? s.status }));
+    meta.push(el("span.chip", { text: STATUS[s.status] }));
     if (s.client_label) meta.push(el("span.chip", { text: s.client_label }));
     if (s.dose_at !== null) meta.push(el("span.chip", { text: `dose ${fmtClock(s.dose_at)}` }));
   }
-  const lights = room.lighting?.lights ?? [];
+  const lights = room.lighting.lights;
   const offline = lights.filter((l) => l.online === false).length;
   if (offline) meta.push(el("span.chip.chip-bad", { text: `${offline} light${offline > 1 ? "s" : ""} offline` }));
-  if (room.mqtt_connected === false) meta.push(el("span.chip.chip-bad", { text: "Light link down" }));
+  if (!room.mqtt_connected) meta.push(el("span.chip.chip-bad", { text: "Light link down" }));
   node.querySelector(".room-meta").replaceChildren(...meta);
   node.querySelector(".room-alerts").replaceChildren(...due.map((c) =>
     el("li", { text: `Due: ${c.label} (${fmtClock(c.due_at)})` })));
@@ -84,12 +80,11 @@ function render() {
   setText("#clock", fmtClock(now));
   syncList($("#rooms"), rooms, (r) => r.id, card, update);
   const panics = rooms.filter(panicOf).length;
-  const dueCount = rooms.reduce((n, r) => n + (r.session?.due_cues?.length ?? 0), 0);
+  const dueCount = rooms.reduce((n, r) => n + (r.session?.due_cues.length ?? 0), 0);
   const sessions = rooms.filter((r) => r.session).length;
   setText("#summary", [`${rooms.length} room${rooms.length === 1 ? "" : "s"}`, `${sessions} in session`,
     panics ? `${panics} in PANIC` : null, dueCount ? `${dueCount} check${dueCount === 1 ? "" : "s"} due` : null]
     .filter(Boolean).join(" · "));
-  theme.setSessionActive(sessions > 0);
 }
 
 function setLive(isLive) {
@@ -107,8 +102,7 @@ async function poll() {
   polling = true;
   try {
     rooms = await get("/api/rooms", { timeoutMs: 4000 });
-    const withSession = rooms.find((r) => r.session);
-    syncServer(rooms.find((r) => typeof r.now === "number")?.now ?? withSession?.session.now);
+    if (rooms.length) syncServer(rooms[0].now);
     fetchedAt = serverNow();
     setLive(true);
     render();

@@ -1,4 +1,5 @@
-// The room view: sign in, pick the room, follow its live state, and act on it.
+// The room view: sign in, pick the room, follow its live state (GET /state and the event
+// stream, both a RoomView), and act on it.
 
 import { api, get, onUnauthorized, post, roomPath, streamUrl } from "./api.js";
 import { fmtClock, fmtClockSeconds, fmtSpan, fmtTimer, serverNow, syncServer } from "./clock.js";
@@ -7,27 +8,34 @@ import { hasPin, lock, signIn, signOut } from "./signin.js";
 import { RoomStream } from "./stream.js";
 import * as theme from "./theme.js";
 import { moveNow, renderTimeline } from "./timeline.js";
-import { $, $$, act, confirmDialog, el, setText, show, syncList, toast } from "./ui.js";
+import { $, $$, act, closeDialog, confirmDialog, dialogOpen, el, setText, show, syncList, toast } from "./ui.js";
 import { keepAwake, onWakeStatus, wakeStatus } from "./wakelock.js";
 
 const ROOM_KEY = "arcroom.room";
 const VOLUME_STEP_PCT = 5; // one tap on - or +
 const VOLUME_SETTLE_MS = 400; // taps this close together make one change
 const BRIGHTNESS_FADE_S = 3;
+const DARK_ROOM_PCT = 10; // auto display: extra dim while every light of a session's room is at or below this
 
 let roomId = new URLSearchParams(location.search).get("room") || localStorage.getItem(ROOM_KEY);
 let view = null; // the last RoomView
 let stream = null;
 let live = false;
-let range = null; // the timeline's time range, for moving the now-marker
-const cache = { preset: null, presetId: null, plan: null, planKey: null, planMissing: false, scenes: null,
-                notesKey: null, notes: [] };
+let range = null; // the full timeline's time range, for moving the now-marker
+let miniRange = null; // the same for the room view's small one
+let tab = "now";
+let panicSent = null; // the service's answer to this tablet's panic tap, while that panic lasts
+let panicControl = null;
+const cache = { preset: null, presetId: null, plan: null, planKey: null, scenes: null, notesKey: null, notes: [] };
 
 const timelineParts = () => ({
-  graph: $("#timeline"), phaseLane: $("#lane-phases"), musicLane: $("#lane-music"), musicRow: $("#music-row"),
-  musicNow: $("#music-now"),
-  cueLane: $("#lane-cues"), axis: $("#axis"), nowMarker: $("#now-marker"), upcoming: $("#coming-up"),
-  upcomingEmpty: $("#coming-none"),
+  graph: $("#timeline"), phaseLane: $("#lane-phases"), callouts: $("#phase-callouts"), musicLane: $("#lane-music"),
+  musicRow: $("#music-row"), musicNow: $("#music-now"), cueLane: $("#lane-cues"), axis: $("#axis"),
+  nowMarker: $("#now-marker"), upcoming: $("#coming-up"), upcomingEmpty: $("#coming-none"),
+});
+const miniParts = () => ({
+  graph: $("#mini-timeline"), phaseLane: $("#mini-phases"), callouts: $("#mini-callouts"), cueLane: $("#mini-cues"),
+  axis: $("#mini-axis"), nowMarker: $("#mini-now"),
 });
 
 // --- start-up -----------------------------------------------------------------------------------
@@ -36,11 +44,12 @@ async function main() {
   theme.bindToggles();
   registerServiceWorker();
   const panicButton = $("#panic");
-  bindPanic(panicButton, $("#panic-result"), () => roomId, () => live);
+  panicControl = bindPanic(panicButton, $("#panic-result"), {
+    room: () => roomId, isLive: () => live, onSent: onPanicSent,
+  });
 
   const access = await signIn($("#signin"), (screen) => {
-    $("#topbar").hidden = true;
-    $("#main").hidden = true;
+    showFrame(false);
     // On the lock screen the token is still here: the panic button stays. With no connection
     // it stays too, and says that it did not get through.
     panicButton.hidden = !((screen === "pin" || screen === "unreachable") && roomId);
@@ -59,16 +68,17 @@ async function main() {
     toast(`Could not load the rooms: ${err.message}`, { kind: "error", timeoutMs: 0 });
     return;
   }
-  $("#topbar").hidden = false;
-  $("#main").hidden = false;
+  showFrame(true);
   if (!roomId || !rooms.some((r) => r.id === roomId)) {
     if (rooms.length === 1) roomId = rooms[0].id;
     else { pickRoom(rooms); return; }
   }
   localStorage.setItem(ROOM_KEY, roomId);
   panicButton.hidden = false;
+  show("#tabs", true);
   setText("#panic-room", ` in ${rooms.find((r) => r.id === roomId).name}`);
   bindControls();
+  bindTabs();
   onWakeStatus(showWake);
   onState(rooms.find((r) => r.id === roomId));
   loadScenes();
@@ -81,6 +91,15 @@ async function main() {
   });
   stream.start();
   setInterval(tick, 1000);
+  const redraw = new ResizeObserver(() => drawTimeline());
+  redraw.observe($("#lane-phases"));
+  redraw.observe($("#mini-phases"));
+}
+
+function showFrame(visible) {
+  $("#topbar").hidden = !visible;
+  $(".top-actions").hidden = !visible;
+  $("#main").hidden = !visible;
 }
 
 function registerServiceWorker() {
@@ -90,7 +109,6 @@ function registerServiceWorker() {
 }
 
 function pickRoom(rooms) {
-  theme.setSessionActive(false);
   show("#room-picker", true);
   setText("#room-name", "Arcroom");
   syncList($("#picker-list"), rooms, (r) => r.id, (r) => el("li", {},
@@ -102,10 +120,13 @@ function pickRoom(rooms) {
 
 function onState(next) {
   if (!next || next.id !== roomId) return;
+  const before = view;
   view = next;
-  syncServer(next.now ?? next.session?.now);
+  syncServer(next.now);
   const session = next.session;
-  theme.setSessionActive(!!session);
+  if (before && before.session?.session_id !== session?.session_id) sessionChanged(before.session, session);
+  if (before && !before.panic.active && next.panic.active) closeDialog(null); // the panic comes first
+  theme.setRoomDark(roomIsDark(next));
   keepAwake(!!session);
   render();
   if (session) {
@@ -115,15 +136,45 @@ function onState(next) {
   }
 }
 
+/** A session ended or began: nothing of the last one stays on screen. */
+function sessionChanged(previous, current) {
+  if (previous) {
+    $("#status-region").replaceChildren();
+    if (dialogOpen()) closeDialog(null);
+  }
+  if (!current && (tab === "timeline" || tab === "notes")) selectTab("now");
+  cache.notes = [];
+  cache.notesKey = null;
+  cache.plan = null;
+  cache.planKey = null;
+  $("#note-list").replaceChildren();
+}
+
+function roomIsDark(v) {
+  if (!v.session || v.session.ended_at !== null || v.panic.active) return false;
+  const levels = v.lighting.lights.map((l) => lightLevel(l.target ?? l.commanded ?? l.reported)).filter((x) => x !== null);
+  return levels.length > 0 && Math.max(...levels) <= DARK_ROOM_PCT;
+}
+
 function onPhase(detail) {
   toast(`Phase: ${detail.phase}`);
 }
 
 function onCue(cue) {
-  toast(`Due now: ${cue.label}`, { kind: "info", timeoutMs: 10000 });
+  toast(`Due now: ${cue.label}${tab === "now" ? "" : " (on the Room tab)"}`, { kind: "info", timeoutMs: 10000 });
   $(".alerts-card")?.classList.add("pulse");
   setTimeout(() => $(".alerts-card")?.classList.remove("pulse"), 4000);
   if (navigator.vibrate) navigator.vibrate(150);
+}
+
+function onPanicSent(result) {
+  panicSent = { tookMs: result.took_ms };
+  if (view && !view.panic.active) {
+    // Shown at once from the answer; the next state from the stream has the rest.
+    view = { ...view, panic: { active: true, mode: "panic", since: serverNow(), by: null } };
+  }
+  closeDialog(null);
+  render();
 }
 
 let lostAt = null; // server time of the loss
@@ -143,8 +194,7 @@ function onLink(isLive, lostSince) {
 
 function showWake(status) {
   const chip = $("#wake-chip");
-  const sessionRunning = !!view?.session;
-  chip.hidden = !sessionRunning;
+  chip.hidden = !view?.session;
   const text = { on: "Screen stays on", off: "Screen may sleep", unsupported: "Screen may sleep (needs https)",
                  refused: "Screen may sleep" }[status];
   chip.textContent = text;
@@ -159,16 +209,10 @@ async function refreshPreset(presetId) {
 }
 
 async function refreshPlan(session) {
-  if (cache.planMissing) return;
   const key = `${session.session_id}:${session.event_count}:${session.phase}`;
   if (cache.planKey === key) return;
   cache.planKey = key;
-  try {
-    cache.plan = await get(roomPath(roomId, "/plan"));
-  } catch (err) {
-    if (err.status === 404 && /Not Found/i.test(err.message)) cache.planMissing = true; // no such route
-    cache.plan = null;
-  }
+  try { cache.plan = await get(roomPath(roomId, "/plan")); } catch { cache.plan = null; }
   render();
 }
 
@@ -178,8 +222,9 @@ async function refreshNotes(session) {
   cache.notesKey = key;
   try {
     const events = await get(`/api/sessions/${encodeURIComponent(session.session_id)}/events`);
-    cache.notes = events.filter((e) => e.type === "note").slice(-4).reverse();
+    cache.notes = events.filter((e) => e.type === "note").slice(-6).reverse();
   } catch { return; }
+  if (view?.session?.session_id !== session.session_id) return; // ended meanwhile
   syncList($("#note-list"), cache.notes, (e) => e.seq, () => el("li", {}, el("time"), el("span")), (node, e) => {
     node.firstChild.textContent = fmtClock(e.at);
     node.lastChild.textContent = e.data.text;
@@ -201,24 +246,76 @@ async function loadPresets() {
   }
 }
 
-// --- rendering ----------------------------------------------------------------------------------
+// --- tabs ---------------------------------------------------------------------------------------
 
-function panicInfo(v) {
-  if (v.panic && typeof v.panic === "object") return v.panic;
-  return { active: !!v.session?.panic, since: null, mode: null };
+function bindTabs() {
+  const tabs = $$("#tabs [role=tab]");
+  tabs.forEach((t) => t.addEventListener("click", () => selectTab(t.dataset.tab)));
+  $("#tabs").addEventListener("keydown", (e) => {
+    if (e.key !== "ArrowRight" && e.key !== "ArrowLeft") return;
+    const shown = tabs.filter((t) => !t.hidden);
+    const i = shown.indexOf(document.activeElement);
+    if (i < 0) return;
+    const next = shown[(i + (e.key === "ArrowRight" ? 1 : shown.length - 1)) % shown.length];
+    next.focus();
+    selectTab(next.dataset.tab);
+  });
 }
+
+function selectTab(name) {
+  tab = name;
+  $$("#tabs [role=tab]").forEach((t) => t.setAttribute("aria-selected", String(t.dataset.tab === name)));
+  $$("#room [role=tabpanel]").forEach((p) => { p.hidden = p.id !== `panel-${name}`; });
+  $("#main").scrollTop = 0;
+  drawTimeline();
+}
+
+// --- rendering ----------------------------------------------------------------------------------
 
 function render() {
   if (!view) return;
   const s = view.session;
   setText("#room-name", view.name);
   setText("#session-label", s ? [s.client_label, cache.preset?.name ?? s.preset_id].filter(Boolean).join(" · ") : "No session");
-  show("#mqtt-chip", view.mqtt_connected === false);
+  show("#mqtt-chip", !view.mqtt_connected);
+  renderPanic();
 
-  const panic = panicInfo(view);
+  show("#room", true);
+  show("#start", !s);
+  $("#room").classList.toggle("idle", !s);
+  $$("#tabs .session-tab").forEach((t) => { t.hidden = !s; });
+  showWake(wakeStatus());
+  const due = s ? s.due_cues.length : 0;
+  const badge = $("#due-badge");
+  badge.hidden = due === 0;
+  badge.replaceChildren(el("span", { "aria-hidden": "true", text: String(due) }),
+    el("span.visually-hidden", { text: `, ${due} check${due === 1 ? "" : "s"} due` }));
+  if (s) {
+    renderPhase(s);
+    renderCues(s);
+    renderControls(s);
+    drawTimeline();
+  }
+  renderAudio(view.audio, !!s);
+  renderLights(view.lighting, !!s);
+}
+
+/** The timelines on screen (drawn to their width, so not while hidden). */
+function drawTimeline() {
+  const s = view?.session;
+  if (!s) return;
+  const data = { session: s, preset: cache.preset, plan: cache.plan, now: serverNow() };
+  if (tab === "timeline") range = renderTimeline(timelineParts(), data);
+  if (tab === "now" && $("#mini-phases").clientWidth > 0) miniRange = renderTimeline(miniParts(), data);
+}
+
+function renderPanic() {
+  const panic = view.panic;
   const held = panic.active && panic.mode === "held"; // cleared with "hold": still bright and quiet
+  if (!panic.active) panicSent = null;
   show("#panic-active", panic.active);
-  document.body.classList.toggle("panic-on", !!panic.active && !held);
+  document.body.classList.toggle("panic-on", panic.active && !held);
+  if (!panic.active) return;
   const since = panic.since ? ` since ${fmtClock(panic.since)}` : "";
   setText("#panic-active-title", held ? `After the panic: room kept bright and quiet${since}` : `Panic active${since}`);
   setText("#panic-active-text", held
@@ -226,19 +323,25 @@ function render() {
     : "Lights are at full and the music is paused. Clear it when the room is safe.");
   setText("#panic-clear-restore", held ? "Restore the room" : "Clear and restore the room");
   show("#panic-clear-hold", !held);
+  setText("#panic-sent", panicSent && typeof panicSent.tookMs === "number" ? `Panic sent in ${Math.round(panicSent.tookMs)} ms.` : "");
+  setText("#panic-lights", lightsReport(view.lighting.lights));
+  setText("#panic-music", musicReport(view.audio));
+}
 
-  show("#room", true);
-  show("#start", !s);
-  $("#room").classList.toggle("idle", !s);
-  showWake(wakeStatus());
-  if (s) {
-    renderPhase(s);
-    renderCues(s);
-    renderControls(s);
-    range = renderTimeline(timelineParts(), { session: s, preset: cache.preset, plan: cache.plan, now: serverNow() });
-  }
-  renderAudio(view.audio);
-  renderLights(view.lighting);
+/** "Lights: 2 of 3 confirmed; waiting for: lamp." — from each light's own report, live. */
+function lightsReport(lights) {
+  if (lights.length === 0) return "No lights in this room.";
+  const confirmed = lights.filter((l) => l.confirmed).length;
+  const offline = lights.filter((l) => !l.confirmed && l.online === false).map((l) => l.name);
+  const waiting = lights.filter((l) => !l.confirmed && l.online !== false).map((l) => l.name);
+  return `Lights: ${confirmed} of ${lights.length} confirmed`
+    + (offline.length ? `; offline: ${offline.join(", ")}` : "")
+    + (waiting.length ? `; waiting for: ${waiting.join(", ")}` : "") + ".";
+}
+
+function musicReport(a) {
+  if (a.state === "error" || a.error) return `Music failed: ${a.error ?? "the player reports an error"}.`;
+  return { paused: "Music paused.", stopped: "Music off.", playing: "Music still playing: pause not confirmed." }[a.state];
 }
 
 const STATUS_TEXT = { arrival: "Before dose", running: "Running", held: "On hold", panic: "Panic", ended: "Ended" };
@@ -248,7 +351,7 @@ function frozen(s) { return s.held || s.panic || s.ended_at !== null; }
 function renderPhase(s) {
   setText("#phase-step", `Phase ${s.phase_index + 1} of ${s.phases.length}`);
   const chip = $("#status-chip");
-  chip.textContent = STATUS_TEXT[s.status] ?? s.status;
+  chip.textContent = STATUS_TEXT[s.status];
   chip.className = `chip status-${s.status}`;
   setText("#phase-name", s.phase);
   tick();
@@ -293,7 +396,8 @@ function tick() {
     const due = Number(li.dataset.due);
     setText(li.querySelector(".cue-when"), `due ${fmtClock(due)} · ${now - due < 60 ? "now" : `${fmtSpan(now - due)} ago`}`);
   });
-  moveNow(timelineParts(), range, now);
+  if (tab === "timeline") moveNow(timelineParts(), range, now);
+  if (tab === "now") moveNow(miniParts(), miniRange, now);
 }
 
 function renderCues(s) {
@@ -306,6 +410,7 @@ function renderCues(s) {
     return el(`li.cue.cue-${c.kind}`, {}, el("div.cue-text", {}, el("strong", { text: c.label }), el("span.cue-when.muted")), ack);
   }, (node, c) => { node.dataset.due = c.due_at; });
   show("#cue-none", s.due_cues.length === 0);
+  setText("#due-count", s.due_cues.length > 1 ? String(s.due_cues.length) : "");
   $(".alerts-card").classList.toggle("has-due", s.due_cues.length > 0);
 }
 
@@ -316,7 +421,7 @@ function renderControls(s) {
   show("#dose-button", !dosed);
   const adv = $("#advance-button");
   const nextPhase = s.phases[s.phase_index + 1];
-  adv.textContent = nextPhase ? `Next phase: ${nextPhase.name}` : "Next phase";
+  adv.textContent = nextPhase ? `Next phase: ${nextPhase.name}…` : "Next phase…";
   adv.disabled = !dosed || last;
   setText("#advance-hint", !dosed ? "Moving on from arrival needs the dose first." : last ? "This is the last phase; end the session when it is over." : "");
   const hold = $("#hold-button");
@@ -334,63 +439,47 @@ function renderControls(s) {
   }
 }
 
-function audioInfo(a) {
-  if (!a) return null;
-  const modern = "now_playing" in a || "ceiling_pct" in a;
-  const media = a.media ? decodeURIComponent(String(a.media).split("/").pop()) : null;
-  return {
-    modern,
-    state: a.state,
-    now: a.now_playing ?? (media ? { title: media } : null),
-    next: a.next ?? null,
-    volume: typeof a.volume_pct === "number" ? a.volume_pct : null,
-    ceiling: typeof a.ceiling_pct === "number" ? a.ceiling_pct : null,
-    error: a.error ?? null,
-  };
-}
-
-const AUDIO_STATE = { playing: "Playing", paused: "Paused", stopped: "Stopped", error: "Error" };
+const AUDIO_STATE = { playing: "Playing", paused: "Paused", stopped: "Stopped", error: "Failed" };
 const volume = { target: null, timer: null, dragging: false };
 
-function renderAudio(a) {
-  const info = audioInfo(a);
-  show("#audio-card", !!info);
-  if (!info) return;
+/** The music as the player reports it: a failure is shown as one, with its reason. */
+function renderAudio(a, inSession) {
+  const failed = a.state === "error" || !!a.error;
+  // With no session the plan is gone: what still sounds is fading out.
+  const fading = !inSession && a.state === "playing";
+  const loaded = !!a.now_playing && (a.state === "playing" || a.state === "paused");
   const chip = $("#audio-state");
-  chip.textContent = AUDIO_STATE[info.state] ?? info.state;
-  chip.className = `chip ${info.state === "error" ? "chip-bad" : ""}`;
-  setText("#np-title", info.now?.title ?? "Nothing");
-  setText("#np-artist", [info.now?.artist, info.now?.segment].filter(Boolean).join(" · "));
-  const hasProgress = info.now && typeof info.now.position_s === "number" && info.now.duration_s;
-  show("#np-progress-row", !!hasProgress);
-  if (hasProgress) {
-    $("#np-progress").style.width = `${Math.min(100, (info.now.position_s / info.now.duration_s) * 100)}%`;
-    setText("#np-times", `${fmtTimer(info.now.position_s)} / ${fmtTimer(info.now.duration_s)}`);
+  chip.textContent = failed ? "Failed" : fading ? "Fading out" : AUDIO_STATE[a.state];
+  chip.className = `chip ${failed ? "chip-bad" : ""}`;
+  $("#audio-card").classList.toggle("failed", failed);
+  setText("#np-title", a.now_playing?.title ?? "Nothing playing");
+  setText("#np-artist", a.now_playing ? [a.now_playing.artist, a.now_playing.segment].filter(Boolean).join(" · ") : "");
+  const progress = loaded && !failed && !fading && a.now_playing.duration_s > 0;
+  show("#np-progress-row", progress);
+  if (progress) {
+    $("#np-progress").style.width = `${Math.min(100, (a.now_playing.position_s / a.now_playing.duration_s) * 100)}%`;
+    setText("#np-times", `${fmtTimer(a.now_playing.position_s)} / ${fmtTimer(a.now_playing.duration_s)}`);
   }
-  show("#next-track", !!info.next);
-  if (info.next) {
-    setText("#next-track", `Next: ${info.next.title}${info.next.artist ? ` — ${info.next.artist}` : ""}`
-      + (info.next.starts_at ? ` at ${fmtClock(info.next.starts_at)}` : ""));
+  show("#audio-error", failed);
+  setText("#audio-error", failed ? `Music failed: ${a.error ?? "the player reports an error"}` : "");
+  const next = inSession && !failed ? a.next : null;
+  show("#next-track", !!next);
+  if (next) {
+    setText("#next-track", `Next: ${next.title}${next.artist ? ` — ${next.artist}` : ""} at ${fmtClock(next.starts_at)}`);
   }
-  show("#audio-error", !!info.error);
-  setText("#audio-error", info.error ? `Music problem: ${info.error}` : "");
-  // Controls only with the audio API (its view has ceiling_pct / now_playing).
-  show("#volume-row", info.modern && info.volume !== null);
-  show("#transport", info.modern);
-  if (info.modern) {
-    const slider = $("#volume");
-    slider.max = String(info.ceiling ?? 100);
-    if (volume.target === null && !volume.dragging) {
-      slider.value = String(info.volume);
-      setText("#volume-value", `${info.volume} %`);
-    }
-    show("#volume-hint", info.ceiling !== null);
-    setText("#volume-hint", info.ceiling !== null
-      ? `Changes fade over a few seconds; this room's ceiling is ${info.ceiling} %.` : "");
-    const pp = $("#play-pause");
-    pp.textContent = info.state === "playing" ? "Pause music" : "Resume music";
-    pp.dataset.action = info.state === "playing" ? "pause" : "resume";
+  const slider = $("#volume");
+  slider.max = String(a.ceiling_pct);
+  if (volume.target === null && !volume.dragging) {
+    slider.value = String(a.volume_pct);
+    setText("#volume-value", `${a.volume_pct} %`);
   }
+  setText("#volume-hint", `Changes fade over a few seconds; this room's ceiling is ${a.ceiling_pct} %.`);
+  // Pause and resume only what is there: nothing to resume when nothing is loaded.
+  show("#transport", loaded && !fading);
+  const pp = $("#play-pause");
+  pp.textContent = a.state === "playing" ? "Pause music" : "Resume music";
+  pp.dataset.action = a.state === "playing" ? "pause" : "resume";
+  show("#skip", a.state === "playing");
 }
 
 /**
@@ -399,10 +488,8 @@ function renderAudio(a) {
  * for a moment and only the final value is sent.
  */
 function setVolume(target) {
-  const info = audioInfo(view?.audio);
-  if (!info) return;
-  const ceiling = info.ceiling ?? 100;
-  volume.target = Math.max(0, Math.min(ceiling, Math.round(target)));
+  if (!view) return;
+  volume.target = Math.max(0, Math.min(view.audio.ceiling_pct, Math.round(target)));
   $("#volume").value = String(volume.target);
   setText("#volume-value", `${volume.target} %`);
   clearTimeout(volume.timer);
@@ -426,12 +513,18 @@ function lightLevel(state) {
 
 const brightness = { dragging: false, pending: false };
 
-function renderLights(lighting) {
-  const lights = lighting?.lights ?? [];
+function renderLights(lighting, inSession) {
+  const lights = lighting.lights;
   const none = lights.length === 0;
   show("#no-lights", none);
+  show("#no-lights-detail", none);
   show("#scene-buttons", !none);
   show("#brightness-row", !none);
+  const offline = lights.filter((l) => l.online === false).length;
+  const unheard = lights.filter((l) => l.online === null).length;
+  const summary = $("#lights-summary");
+  summary.textContent = none ? "" : offline ? `${offline} offline` : unheard ? `${unheard} not heard from` : `${lights.length} online`;
+  summary.className = `chip ${offline ? "chip-bad" : unheard ? "chip-warn" : "chip-ok"}`;
   const scenes = Object.entries(cache.scenes ?? {}).filter(([name]) => name !== "panic");
   syncList($("#scene-buttons"), none ? [] : scenes, ([name]) => name, ([name, scene]) => {
     const b = el("button.secondary.scene", { type: "button", title: scene.description ?? "" }, name);
@@ -439,7 +532,7 @@ function renderLights(lighting) {
       api("PUT", roomPath(roomId, "/lights"), { scene: name })));
     return b;
   }, (b, [name]) => {
-    b.setAttribute("aria-pressed", String(lighting?.scene === name));
+    b.setAttribute("aria-pressed", String(lighting.scene === name));
   });
   const levels = lights.map((l) => lightLevel(l.target ?? l.intended ?? l.reported)).filter((x) => x !== null);
   const avg = levels.length ? Math.round(levels.reduce((a, b) => a + b, 0) / levels.length) : 0;
@@ -447,9 +540,11 @@ function renderLights(lighting) {
     $("#brightness").value = String(avg);
     setText("#brightness-value", `${avg} %`);
   }
-  const override = lighting?.override;
+  // A manual override holds until the next phase: without a session there is no phase to go back to.
+  const override = inSession ? lighting.override : null;
   show("#override", !!override);
-  if (override) setText("#override-text", `Manual since ${fmtClock(override.since)} (${override.detail}).`);
+  if (override) setText("#override-text", `Set by hand at ${fmtClock(override.since)} (${override.detail}).`);
+  setText("#light-scene", lighting.scene ? `Scene: ${lighting.scene}${lighting.source ? ` (${lighting.source})` : ""}.` : "No scene set.");
   syncList($("#light-list"), lights, (l) => l.name, () => el("li.light", {},
     el("span.light-name"), el("span.light-status"), el("span.light-level")), (node, l) => {
     node.children[0].textContent = l.name === l.role ? l.name : `${l.name} (${l.role})`;
@@ -458,17 +553,17 @@ function renderLights(lighting) {
     node.children[1].className = `light-status chip ${l.online === true ? "chip-ok" : l.online === false ? "chip-bad" : "chip-warn"}`;
     const reported = lightLevel(l.reported);
     const level = reported === null ? "no report" : reported === 0 ? "reports off" : `reports ${Math.round(reported)} %`;
-    const extra = l.fade ? " · fading" : l.commanded && l.reported && !l.confirmed ? " · not as commanded" : "";
+    const extra = l.fade ? " · fading" : l.commanded && l.reported ? (l.confirmed ? " · as commanded" : " · not as commanded") : "";
     node.children[2].textContent = level + extra;
   });
 }
 
 // --- controls -----------------------------------------------------------------------------------
 
-/** A session command; its answer is shown at once, without waiting for the stream. */
+/** A session command; its answer (the SessionState) is shown at once, without waiting for the stream. */
 async function command(path, body) {
   const state = await post(roomPath(roomId, `/session${path}`), body);
-  if (state && view && state.room === roomId && typeof state.event_count === "number") {
+  if (view) {
     const mine = view.session;
     if (state.status === "ended") onState({ ...view, session: null });
     else if (!mine || mine.session_id !== state.session_id || state.event_count >= mine.event_count) {
@@ -477,6 +572,8 @@ async function command(path, body) {
   }
   return state;
 }
+
+const capital = (s) => `${s[0].toUpperCase()}${s.slice(1)}`;
 
 function bindControls() {
   $("#start-form").addEventListener("submit", (event) => {
@@ -505,7 +602,19 @@ function bindControls() {
     onConfirm: ({ amount }) => command("/dose", { booster: true, amount: amount || null }),
   }));
 
-  $("#advance-button").addEventListener("click", (e) => act(e.currentTarget, "move to the next phase", () => command("/advance")));
+  // A phase, once ended, is over for good: ask first.
+  $("#advance-button").addEventListener("click", () => {
+    const s = view?.session;
+    const next = s?.phases[s.phase_index + 1];
+    if (!next) return;
+    confirmDialog({
+      title: `Move on to ${next.name} now?`,
+      message: `${capital(s.phase)} ends now, after ${fmtSpan(s.time_in_phase_s + (frozen(s) ? 0 : serverNow() - s.now))}, `
+        + `and ${next.name} begins with its own scene and music. This cannot be undone.`,
+      confirmLabel: `Start ${next.name}`,
+      onConfirm: () => command("/advance"),
+    });
+  });
   $("#hold-button").addEventListener("click", (e) => {
     const held = view?.session?.held;
     act(e.currentTarget, held ? "resume" : "hold", () => command(held ? "/resume" : "/hold"));
@@ -540,10 +649,10 @@ function bindControls() {
     });
   });
 
-  $("#panic-clear-restore").addEventListener("click", (e) =>
-    act(e.currentTarget, "clear the panic", () => post(roomPath(roomId, "/panic/clear"), { mode: "restore" })));
-  $("#panic-clear-hold").addEventListener("click", (e) =>
-    act(e.currentTarget, "clear the panic", () => post(roomPath(roomId, "/panic/clear"), { mode: "hold" })));
+  const clearPanic = (mode) => (e) => act(e.currentTarget, "clear the panic", async () =>
+    onState(await post(roomPath(roomId, "/panic/clear"), { mode })));
+  $("#panic-clear-restore").addEventListener("click", clearPanic("restore"));
+  $("#panic-clear-hold").addEventListener("click", clearPanic("hold"));
 
   // Volume: sent on release (the service ramps it); the buttons move it a step at a time.
   const vol = $("#volume");

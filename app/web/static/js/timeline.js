@@ -48,7 +48,7 @@ export function cueTimes(preset, session, until) {
 export function musicBlocks(tracks) {
   const blocks = [];
   for (const t of [...tracks].sort((x, y) => x.start - y.start)) {
-    const segment = t.segment ?? t.phase ?? "";
+    const segment = t.segment;
     const last = blocks[blocks.length - 1];
     if (last && last.segment === segment && t.start <= last.end + 1) {
       last.end = Math.max(last.end, t.end);
@@ -60,17 +60,59 @@ export function musicBlocks(tracks) {
   return blocks;
 }
 
-function hourTicks(t0, t1) {
+const TICK_STEPS_S = [1800, 3600, 7200, 10800, 14400, 21600];
+
+/** Clock ticks far enough apart for their labels at this width, none hanging off either end. */
+function axisTicks(t0, t1, lanePx, labelPx) {
   const span = t1 - t0;
-  const step = span > 8 * 3600 ? 7200 : span > 3 * 3600 ? 3600 : 1800;
+  const step = TICK_STEPS_S.find((s) => (s / span) * lanePx >= labelPx + 28) ?? TICK_STEPS_S[TICK_STEPS_S.length - 1];
   const ticks = [];
-  const first = Math.ceil(t0 / step) * step;
-  for (let t = first; t <= t1; t += step) ticks.push(t);
+  const margin = ((labelPx / 2 + 2) / lanePx) * span;
+  for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
+    if (t - t0 >= margin && t1 - t >= margin) ticks.push(t);
+  }
   return ticks;
 }
 
+let measurer = null;
+/** Width in px of `text` in the font of `node`, set bold (the current phase's label is). */
+function textPx(text, node) {
+  measurer ??= document.createElement("canvas").getContext("2d");
+  const cs = getComputedStyle(node);
+  measurer.font = `700 ${cs.fontSize} ${cs.fontFamily}`;
+  return measurer.measureText(text).width;
+}
+
 /**
- * Draw into the timeline card. parts: {graph, nowMarker, upcoming, musicLane} elements.
+ * Where each phase's name goes: inside its segment when it fits, else abbreviated inside, else
+ * above the lane (a callout) on the first of two rows where it overlaps no other callout.
+ */
+function placeLabels(phases, px, probe, lanePx) {
+  const rowEnds = [-Infinity, -Infinity];
+  return phases.map((p) => {
+    const { left, width } = px(p.start, p.end);
+    const full = p.name;
+    const abbr = full.length > 4 ? `${full.slice(0, 3)}.` : full;
+    // 6 px padding either side and a 2 px border: the room a label has inside its segment.
+    if (textPx(full, probe) + 16 <= width) return { inside: full };
+    if (textPx(abbr, probe) + 16 <= width) return { inside: abbr };
+    for (const text of [full, abbr]) {
+      const w = textPx(text, probe) + 10;
+      for (const row of [0, 1]) {
+        const at = Math.min(Math.max(left, rowEnds[row] + 6), lanePx - w);
+        if (at >= rowEnds[row] + 6 && at >= 0) {
+          rowEnds[row] = at + w;
+          return { inside: "", callout: text, at, row };
+        }
+      }
+    }
+    return { inside: "", callout: "", at: 0, row: 0 }; // no room anywhere: the segment's title still names it
+  });
+}
+
+/**
+ * Draw a timeline. parts: {graph, phaseLane, callouts, cueLane, axis, nowMarker} elements, and for
+ * the full one also {musicRow, musicLane, musicNow, upcoming, upcomingEmpty}.
  * Returns the range so the now-marker can be moved every second without redrawing.
  */
 export function renderTimeline(parts, { session, preset, plan, now }) {
@@ -84,17 +126,34 @@ export function renderTimeline(parts, { session, preset, plan, now }) {
   const narrow = (a, b) => ((Math.min(b, t1) - Math.max(a, t0)) / (t1 - t0)) * lanePx < 64;
   const pos = (t) => `${Math.max(0, Math.min(100, ((t - t0) / (t1 - t0)) * 100)).toFixed(3)}%`;
   const width = (a, b) => `${Math.max(0.2, ((Math.min(b, t1) - Math.max(a, t0)) / (t1 - t0)) * 100).toFixed(3)}%`;
+  const px = (a, b) => ({
+    left: ((Math.max(a, t0) - t0) / (t1 - t0)) * lanePx,
+    width: ((Math.min(b, t1) - Math.max(a, t0)) / (t1 - t0)) * lanePx,
+  });
 
+  syncList(parts.phaseLane, phases, (p) => p.name, () => el("div.seg", {}, el("span.seg-label")), () => {});
+  const probe = parts.phaseLane.querySelector(".seg-label") ?? parts.phaseLane;
+  const labels = placeLabels(phases, px, probe, lanePx);
   syncList(parts.phaseLane, phases, (p) => p.name, () => el("div.seg", {}, el("span.seg-label")), (node, p) => {
-    node.className = `seg phase-${p.status}${p.planned ? " planned" : ""}${narrow(p.start, p.end) ? " narrow" : ""}`;
+    const label = labels[phases.indexOf(p)];
+    node.className = `seg phase-${p.status}${p.planned ? " planned" : ""}${label.inside ? "" : " outside"}`;
     node.style.left = pos(p.start);
     node.style.width = width(p.start, p.end);
     node.title = `${p.name} ${fmtClock(p.start)}–${p.status === "current" && !p.duration_s ? "open" : fmtClock(p.end)}`;
-    node.firstChild.textContent = p.name;
+    node.dataset.phase = p.name;
+    node.firstChild.textContent = label.inside || p.name;
   });
+  const callouts = phases.map((p, i) => ({ p, ...labels[i] })).filter((x) => x.callout);
+  syncList(parts.callouts, callouts, (x) => x.p.name, () => el("span.callout"), (node, x) => {
+    node.className = `callout row-${x.row}${x.p.status === "current" ? " current" : ""}`;
+    node.style.left = `${x.at.toFixed(1)}px`;
+    node.textContent = x.callout;
+  });
+  parts.callouts.classList.toggle("two-rows", callouts.some((x) => x.row === 1));
+  parts.graph.classList.toggle("has-callouts", callouts.length > 0);
 
-  parts.musicRow.hidden = !tracks || tracks.length === 0;
-  if (tracks && tracks.length) {
+  if (parts.musicRow) parts.musicRow.hidden = !tracks || tracks.length === 0;
+  if (parts.musicRow && tracks && tracks.length) {
     // One block per stretch of the same music segment (a plan has hundreds of tracks), and the
     // track playing now on top of it.
     const blocks = musicBlocks(tracks).filter((b) => b.end > t0 && b.start < t1);
@@ -111,23 +170,29 @@ export function renderTimeline(parts, { session, preset, plan, now }) {
     if (playing) {
       parts.musicNow.style.left = pos(playing.start);
       parts.musicNow.style.width = width(playing.start, playing.end);
-      parts.musicNow.title = `${playing.title}${playing.artist ? ` — ${playing.artist}` : ""} (${playing.segment ?? playing.phase ?? ""}) ${fmtClock(playing.start)}`;
+      parts.musicNow.title = `${playing.title}${playing.artist ? ` — ${playing.artist}` : ""} (${playing.segment}) ${fmtClock(playing.start)}`;
     }
   }
 
-  const due = new Set((session.due_cues || []).map((c) => c.id));
+  const due = new Set(session.due_cues.map((c) => c.id));
   const cues = cueTimes(preset, session, t1).filter((c) => c.due_at >= now || due.has(c.id));
-  (session.due_cues || []).forEach((c) => { if (!cues.some((x) => x.id === c.id)) cues.push(c); });
+  session.due_cues.forEach((c) => { if (!cues.some((x) => x.id === c.id)) cues.push(c); });
   syncList(parts.cueLane, cues, (c) => c.id, () => el("div.cue-mark", { "aria-hidden": "true" }), (node, c) => {
     node.className = `cue-mark${due.has(c.id) ? " due" : ""}${session.next_cue?.id === c.id ? " next" : ""}`;
     node.style.left = pos(c.due_at);
     node.title = `${c.label} ${fmtClock(c.due_at)}`;
   });
 
-  syncList(parts.axis, hourTicks(t0, t1), (t) => t, () => el("span.tick"), (node, t) => {
+  const labelPx = textPx("00:00", parts.axis.querySelector(".tick") ?? parts.axis);
+  syncList(parts.axis, axisTicks(t0, t1, lanePx, labelPx), (t) => t, () => el("span.tick"), (node, t) => {
     node.style.left = pos(t);
     node.textContent = fmtClock(t);
   });
+
+  parts.graph.setAttribute("aria-label", `Session timeline from ${fmtClock(t0)}: ${phases.map((p) =>
+    `${p.name} ${p.status === "done" ? "done" : p.status === "current" ? "now" : `from ${fmtClock(p.start)}`}`).join(", ")}.`);
+  moveNow(parts, range, now);
+  if (!parts.upcoming) return range;
 
   // "Coming up", in words: the next phase changes and cues, in time order.
   const coming = [];
@@ -143,10 +208,6 @@ export function renderTimeline(parts, { session, preset, plan, now }) {
     node.lastChild.textContent = x.text;
   });
   parts.upcomingEmpty.hidden = next.length > 0;
-
-  parts.graph.setAttribute("aria-label", `Session timeline from ${fmtClock(t0)}: ${phases.map((p) =>
-    `${p.name} ${p.status === "done" ? "done" : p.status === "current" ? "now" : `from ${fmtClock(p.start)}`}`).join(", ")}.`);
-  moveNow(parts, range, now);
   return range;
 }
 
