@@ -142,8 +142,8 @@ async def test_after_a_broker_outage_mid_fade_every_light_gets_where_it_should_b
             # Within 2 s of the broker's return (reconnect backoff is at most 1 s); the lights
             # reconnect by themselves and whichever comes last is re-asserted when it says "online".
             await until(lambda: svc.runtime.link.connected and all(
-                sim.connects > connects[name] for name, sim in sims.items()), timeout=2)
-            await until(lambda: all_confirmed(svc), timeout=2)
+                sim.connects > connects[name] for name, sim in sims.items()), within_s=2)
+            await until(lambda: all_confirmed(svc), within_s=2)
         for name, light in (await lights_view(svc)).items():
             assert light["commanded_at"] == clock.now(), name  # re-asserted after the outage
             point = intended[name]
