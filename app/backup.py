@@ -91,12 +91,14 @@ def _restore_locked(source: sqlite3.Connection, database: Path) -> Restored:
             # itself, for a process that does not take the lock file (an older service, a sqlite3 shell).
             live.execute("PRAGMA journal_mode=DELETE")
         except sqlite3.OperationalError as exc:
-            raise BackupError(f"{database} is open in another process ({exc}): stop the service first "
-                              "(e.g. systemctl stop arcroom)") from None
+            raise BackupError(
+                f"{database} is open in another process ({exc}): stop the service first (e.g. systemctl stop arcroom)"
+            ) from None
         previous = None
         if existed:
-            previous = _copy(live, _unused(database.with_name(
-                f"{database.name}.before-restore-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")))
+            previous = _copy(
+                live, _unused(database.with_name(f"{database.name}.before-restore-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"))
+            )
         source.backup(live)
         live.execute("PRAGMA journal_mode=WAL")  # as the event store keeps it
         _check(live, database)
@@ -131,15 +133,22 @@ def export_session(database: Path, session_id: str, directory: Path, now: float 
     info = stored.info
     report = build_report(info, events, time.time() if now is None else now)
     record = {
-        "session": {"id": info.id, "room": info.room, "client_label": info.client_label,
-                    "created_at": iso(stored.created_at), "preset": info.preset.model_dump(mode="json")},
+        "session": {
+            "id": info.id,
+            "room": info.room,
+            "client_label": info.client_label,
+            "created_at": iso(stored.created_at),
+            "preset": info.preset.model_dump(mode="json"),
+        },
         "events": [{**e.model_dump(mode="json"), "at_iso": iso(e.at)} for e in events],
     }
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for suffix, text in (("events.json", json.dumps(record, indent=2, ensure_ascii=False) + "\n"),
-                         ("report.json", report.model_dump_json(indent=2) + "\n"),
-                         ("report.csv", report_csv(report))):
+    for suffix, text in (
+        ("events.json", json.dumps(record, indent=2, ensure_ascii=False) + "\n"),
+        ("report.json", report.model_dump_json(indent=2) + "\n"),
+        ("report.csv", report_csv(report)),
+    ):
         path = directory / f"session-{info.id}-{suffix}"
         _write_private(path, text)
         written.append(path)

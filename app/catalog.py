@@ -74,8 +74,10 @@ def load_presets(directory: Folders, scenes: Collection[str] | None = None) -> d
             for i, phase in enumerate(preset.phases):
                 if phase.scene not in scenes:
                     line = line_of(load_yaml(path), ["phases", i, "scene"])
-                    problems.append(f"{path}:{line}: phases[{i}].scene: no scene {phase.scene!r} "
-                                    f"(have: {', '.join(sorted(scenes))})")
+                    problems.append(
+                        f"{path}:{line}: phases[{i}].scene: no scene {phase.scene!r} "
+                        f"(have: {', '.join(sorted(scenes))})"
+                    )
         if problems:
             raise ConfigFileError(_folders(directory)[-1], problems)
     return presets
@@ -102,8 +104,10 @@ def load_rooms(path: Path, profiles: Collection[str]) -> dict[str, Room]:
         for i, light in enumerate(room.lights):
             if light.profile not in profiles:
                 line = line_of(data, ["rooms", r, "lights", i, "profile"])
-                problems.append(f"{path}:{line}: rooms[{r}].lights[{i}].profile: no device profile "
-                                f"{light.profile!r} (have: {', '.join(sorted(profiles)) or 'none'})")
+                problems.append(
+                    f"{path}:{line}: rooms[{r}].lights[{i}].profile: no device profile "
+                    f"{light.profile!r} (have: {', '.join(sorted(profiles)) or 'none'})"
+                )
     if problems:
         raise ConfigFileError(path, problems)
     return {room.id: room for room in rooms.rooms}
@@ -121,12 +125,18 @@ class Catalog:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Catalog:
-        return cls.load(settings.presets_dir, settings.rooms_file, settings.device_profiles_dir,
-                        settings.scenes_file, settings.playlists_dir)
+        return cls.load(
+            settings.presets_dir,
+            settings.rooms_file,
+            settings.device_profiles_dir,
+            settings.scenes_file,
+            settings.playlists_dir,
+        )
 
     @classmethod
-    def load(cls, presets_dir: Folders, rooms_file: Path, profiles_dir: Folders, scenes_file: Path,
-             playlists_dir: Folders) -> Catalog:
+    def load(
+        cls, presets_dir: Folders, rooms_file: Path, profiles_dir: Folders, scenes_file: Path, playlists_dir: Folders
+    ) -> Catalog:
         scenes = load_scenes(scenes_file)
         profiles = load_profiles(profiles_dir)
         presets = load_presets(presets_dir, scenes)

@@ -39,15 +39,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sim = sub.add_parser("simulate", help="print the timeline of phases and cues for a preset")
     sim.add_argument("preset")
-    sim.add_argument("--booster-at", metavar="H:MM", type=_hours_minutes,
-                     help="give the booster this long after the first dose")
-    sim.add_argument("--extend", metavar="PHASE=MIN", action="append", default=[], type=_phase_minutes,
-                     help="extend a phase by MIN minutes when it begins (repeatable)")
+    sim.add_argument(
+        "--booster-at", metavar="H:MM", type=_hours_minutes, help="give the booster this long after the first dose"
+    )
+    sim.add_argument(
+        "--extend",
+        metavar="PHASE=MIN",
+        action="append",
+        default=[],
+        type=_phase_minutes,
+        help="extend a phase by MIN minutes when it begins (repeatable)",
+    )
 
     playlists = sub.add_parser("playlists", help="playlists: check their files against a music library")
     playlists_sub = playlists.add_subparsers(dest="playlists_command", required=True)
-    check = playlists_sub.add_parser("check", help="missing or unreadable files, declared vs probed lengths, "
-                                                   "each segment's total against its phase")
+    check = playlists_sub.add_parser(
+        "check", help="missing or unreadable files, declared vs probed lengths, each segment's total against its phase"
+    )
     check.add_argument("--library", type=Path, help="the clinic's music library (default: ARCROOM_MUSIC_LIBRARY)")
     check.add_argument("--no-probe", action="store_true", help="do not open the files with libVLC to measure them")
     check.add_argument("--no-loudness", action="store_true", help="do not report the tracks' loudness")
@@ -55,17 +63,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     library = sub.add_parser("library", help="the clinic's music library: loudness")
     library_sub = library.add_subparsers(dest="library_command", required=True)
-    scan = library_sub.add_parser("scan", help="measure every audio file's loudness (EBU R128) into the cache; "
-                                               "files measured before and unchanged are not measured again")
+    scan = library_sub.add_parser(
+        "scan",
+        help="measure every audio file's loudness (EBU R128) into the cache; "
+        "files measured before and unchanged are not measured again",
+    )
     scan.add_argument("--library", type=Path, help="the music library (default: ARCROOM_MUSIC_LIBRARY)")
-    scan.add_argument("--replaygain", action="store_true",
-                      help="where a file has ReplayGain 2.0 tags, use them instead of measuring it")
+    scan.add_argument(
+        "--replaygain",
+        action="store_true",
+        help="where a file has ReplayGain 2.0 tags, use them instead of measuring it",
+    )
     scan.add_argument("--list", action="store_true", help="print every file's loudness and gain")
     _loudness_options(scan)
 
     backup = sub.add_parser("backup", help="copy the database while the service runs (SQLite online backup)")
-    backup.add_argument("dest", help="a new file, or a folder to put arcroom-<UTC time>.db in "
-                                     "(ending in /: created if need be)")
+    backup.add_argument(
+        "dest", help="a new file, or a folder to put arcroom-<UTC time>.db in (ending in /: created if need be)"
+    )
     restore = sub.add_parser("restore", help="replace the database with a backup; refused while the service runs")
     restore.add_argument("src", type=Path, help="a file made by `arcroom backup`")
     export = sub.add_parser("export", help="a session's events (JSON) and report (JSON, CSV) as files")
@@ -77,8 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
-        settings = Settings(**{k: v for k, v in {"host": getattr(args, "host", None),
-                                                  "port": getattr(args, "port", None)}.items() if v})
+        settings = Settings(
+            **{k: v for k, v in {"host": getattr(args, "host", None), "port": getattr(args, "port", None)}.items() if v}
+        )
         if args.command == "serve":
             return _serve(settings, args.log_level)
         if args.command in {"backup", "restore", "export", "health"}:
@@ -120,15 +136,26 @@ def _serve(settings: Settings, log_level: str) -> int:
         return 2
     logging.getLogger("app.cli").info(
         "data files: presets %s; device profiles %s; playlists %s; scenes %s; rooms %s; database %s",
-        describe_folders(settings.presets_dir), describe_folders(settings.device_profiles_dir),
-        describe_folders(settings.playlists_dir), settings.scenes_file, settings.rooms_file, settings.database)
+        describe_folders(settings.presets_dir),
+        describe_folders(settings.device_profiles_dir),
+        describe_folders(settings.playlists_dir),
+        settings.scenes_file,
+        settings.rooms_file,
+        settings.database,
+    )
     app = create_app(settings)
     try:
         # Held for as long as the service runs: `arcroom restore` (or a second service) is refused.
         with database_lock(settings.database, "arcroom serve"):
             # Open event streams (every tablet holds one) would otherwise keep a shutdown waiting for ever.
-            uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, log_config=None,
-                        timeout_graceful_shutdown=3)
+            uvicorn.run(
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_level=log_level,
+                log_config=None,
+                timeout_graceful_shutdown=3,
+            )
     except DatabaseInUse as exc:
         print(f"arcroom: cannot start: {exc}", file=sys.stderr)
         return 2
@@ -144,15 +171,21 @@ def _data_command(settings: Settings, args: argparse.Namespace) -> int:
         if args.dest.endswith("/"):  # a folder, which Path() would not tell from a file name
             dest.mkdir(mode=0o700, parents=True, exist_ok=True)
         copy = backup.backup(settings.database, dest)
-        print(f"backed up {settings.database} to {copy.path}: {copy.sessions} sessions, {copy.events} events, "
-              f"{copy.size_bytes} bytes")
+        print(
+            f"backed up {settings.database} to {copy.path}: {copy.sessions} sessions, {copy.events} events, "
+            f"{copy.size_bytes} bytes"
+        )
     elif args.command == "restore":
         restored = backup.restore(args.src, settings.database)
         if restored.previous is not None:
-            print(f"kept the replaced database as {restored.previous.path} ({restored.previous.sessions} sessions, "
-                  f"{restored.previous.events} events)")
-        print(f"restored {args.src} to {restored.database.path}: {restored.database.sessions} sessions, "
-              f"{restored.database.events} events")
+            print(
+                f"kept the replaced database as {restored.previous.path} ({restored.previous.sessions} sessions, "
+                f"{restored.previous.events} events)"
+            )
+        print(
+            f"restored {args.src} to {restored.database.path}: {restored.database.sessions} sessions, "
+            f"{restored.database.events} events"
+        )
     elif args.command == "export":
         for path in backup.export_session(settings.database, args.session, args.dir):
             print(path)
@@ -179,8 +212,11 @@ def _check_playlists(settings: Settings, presets: dict[str, Preset], args: argpa
     loudness = None
     if not args.no_loudness:
         if shutil.which("ffmpeg") is None:
-            print(f"arcroom: ffmpeg is not installed, so loudness is not reported "
-                  f"(sudo apt-get install {DEBIAN_PACKAGE})", file=sys.stderr)
+            print(
+                f"arcroom: ffmpeg is not installed, so loudness is not reported "
+                f"(sudo apt-get install {DEBIAN_PACKAGE})",
+                file=sys.stderr,
+            )
         else:
             caches = {"demo": LoudnessCache.beside(settings.demo_music_dir)}
             if clinic is not None:
@@ -195,14 +231,27 @@ def _loudness_options(parser: argparse.ArgumentParser) -> None:
     from app.domain.loudness import DEFAULT_CEILING_DBTP, DEFAULT_TARGET_LUFS
     from app.music.loudness import CACHE_NAME
 
-    parser.add_argument("--cache", type=Path, help=f"the clinic library's loudness cache (default: {CACHE_NAME} "
-                                                   "in the library folder; set it if the library is read-only)")
-    parser.add_argument("--target-lufs", type=float, default=DEFAULT_TARGET_LUFS,
-                        help="the loudness every track is brought to (default: %(default)s LUFS)")
-    parser.add_argument("--ceiling-dbtp", type=float, default=DEFAULT_CEILING_DBTP,
-                        help="the true peak no track exceeds after its gain (default: %(default)s dBTP)")
-    parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
-                        help="files measured at once (default: %(default)s)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help=f"the clinic library's loudness cache (default: {CACHE_NAME} "
+        "in the library folder; set it if the library is read-only)",
+    )
+    parser.add_argument(
+        "--target-lufs",
+        type=float,
+        default=DEFAULT_TARGET_LUFS,
+        help="the loudness every track is brought to (default: %(default)s LUFS)",
+    )
+    parser.add_argument(
+        "--ceiling-dbtp",
+        type=float,
+        default=DEFAULT_CEILING_DBTP,
+        help="the true peak no track exceeds after its gain (default: %(default)s dBTP)",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=min(4, os.cpu_count() or 1), help="files measured at once (default: %(default)s)"
+    )
 
 
 def _target(args: argparse.Namespace) -> LoudnessTarget:
@@ -232,10 +281,14 @@ def _scan_library(settings: Settings, args: argparse.Namespace) -> int:
     except AnalyserUnavailable as exc:
         print(f"arcroom: {exc}", file=sys.stderr)
         return 2
-    print(f"library {library}: {result.files} audio file(s): {result.measured} analysed now, {result.reused} from "
-          f"the cache, {result.from_tags} from ReplayGain tags; {len(result.errors)} could not be measured")
-    print(f"cache {cache.path}: {len(cache)} file(s)" + (f", {result.removed} gone and forgotten"
-                                                        if result.removed else ""))
+    print(
+        f"library {library}: {result.files} audio file(s): {result.measured} analysed now, {result.reused} from "
+        f"the cache, {result.from_tags} from ReplayGain tags; {len(result.errors)} could not be measured"
+    )
+    print(
+        f"cache {cache.path}: {len(cache)} file(s)"
+        + (f", {result.removed} gone and forgotten" if result.removed else "")
+    )
     if args.list:
         width = max((len(rel) for rel in result.loudness), default=0)
         for rel, loudness in sorted(result.loudness.items()):
@@ -244,10 +297,14 @@ def _scan_library(settings: Settings, args: argparse.Namespace) -> int:
     if measured:
         before = [lo.integrated_lufs for lo in measured]
         after = [lo.integrated_lufs + gain_db(lo, target) for lo in measured]
-        print(f"loudness as recorded: {min(before):.1f} .. {max(before):.1f} LUFS "
-              f"(spread {max(before) - min(before):.1f} LU)")
-        print(f"with the gains (target {target.target_lufs:g} LUFS, true peak at most {target.ceiling_dbtp:g} dBTP): "
-              f"{min(after):.1f} .. {max(after):.1f} LUFS (spread {max(after) - min(after):.1f} LU)")
+        print(
+            f"loudness as recorded: {min(before):.1f} .. {max(before):.1f} LUFS "
+            f"(spread {max(before) - min(before):.1f} LU)"
+        )
+        print(
+            f"with the gains (target {target.target_lufs:g} LUFS, true peak at most {target.ceiling_dbtp:g} dBTP): "
+            f"{min(after):.1f} .. {max(after):.1f} LUFS (spread {max(after) - min(after):.1f} LU)"
+        )
     for rel, error in sorted(result.errors.items()):
         print(f"  NOT MEASURED  {rel}: {error}")
     if result.not_saved:
@@ -291,24 +348,31 @@ def _hm(minutes: float) -> str:
 def presets_table(presets: Iterable[Preset]) -> str:
     rows = [("id", "name", "arc", "min. obs.", "booster", "phases")]
     for p in presets:
-        rows.append((p.id, p.name, _hm(p.nominal_arc_min), _hm(p.min_observation_min),
-                     "yes" if p.booster else "-", " > ".join(ph.name for ph in p.phases)))
+        rows.append(
+            (
+                p.id,
+                p.name,
+                _hm(p.nominal_arc_min),
+                _hm(p.min_observation_min),
+                "yes" if p.booster else "-",
+                " > ".join(ph.name for ph in p.phases),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in rows)
 
 
-async def simulate(preset: Preset, booster_at_min: float | None = None,
-                   extend: dict[str, float] | None = None) -> str:
+async def simulate(preset: Preset, booster_at_min: float | None = None, extend: dict[str, float] | None = None) -> str:
     """Run the real engine on a manual clock and print what it fires, relative to the dose."""
     extend = dict(extend or {})
     unknown = set(extend) - {p.name for p in preset.phases}
     if unknown:
         raise SystemExit(f"arcroom: preset {preset.id!r} has no phase {', '.join(sorted(unknown))}")
     clock = ManualClock(0.0)
-    engine = SessionEngine(EventStore(":memory:"), {preset.id: preset},
-                           {"sim": Room(id="sim", name="simulation")}, clock)
-    lines = [f"{preset.name} ({preset.id})", f"source: {preset.source}",
-             f"{'time':>6}  what"]
+    engine = SessionEngine(
+        EventStore(":memory:"), {preset.id: preset}, {"sim": Room(id="sim", name="simulation")}, clock
+    )
+    lines = [f"{preset.name} ({preset.id})", f"source: {preset.source}", f"{'time':>6}  what"]
     notices: list[Notice] = []
     engine.listen(notices.append)
     runner = asyncio.create_task(engine.run())
@@ -322,10 +386,14 @@ async def simulate(preset: Preset, booster_at_min: float | None = None,
                 n = notices.pop(0)
                 t = clock_offset(n.at).rsplit(":", 1)[0].rjust(6)
                 if n.kind == "phase" and n.state.phase != "arrival":
-                    length = "open-ended" if n.state.phase_remaining_s is None else \
-                        f"{n.state.phase_remaining_s / 60:.0f} min"
-                    lines.append(f"{t}  phase  {n.state.phase:<10} {length:<11} scene {n.state.scene}, "
-                                 f"music {n.state.music}")
+                    length = (
+                        "open-ended"
+                        if n.state.phase_remaining_s is None
+                        else f"{n.state.phase_remaining_s / 60:.0f} min"
+                    )
+                    lines.append(
+                        f"{t}  phase  {n.state.phase:<10} {length:<11} scene {n.state.scene}, music {n.state.music}"
+                    )
                     if n.state.phase in extend:
                         minutes = extend.pop(n.state.phase)
                         engine.extend("sim", minutes)
@@ -334,14 +402,14 @@ async def simulate(preset: Preset, booster_at_min: float | None = None,
                     lines.append(f"{t}  cue    {n.detail['id']:<24} {n.detail['label']}")
                 elif n.kind == "event" and n.detail.get("type") == "booster_given":
                     assert preset.booster is not None
-                    lines.append(f"{t}  booster given: {preset.booster.extends_phase} "
-                                 f"+{preset.booster.extend_min:g} min")
+                    lines.append(
+                        f"{t}  booster given: {preset.booster.extends_phase} +{preset.booster.extend_min:g} min"
+                    )
             state = engine.room_state("sim")
             assert state is not None and state.min_observation_until is not None
             if not observed and clock.now() >= state.min_observation_until:
                 observed = True
-                lines.append(f"{_hm(clock.now() / 60):>6}  minimum observation time reached: "
-                             "the session may end")
+                lines.append(f"{_hm(clock.now() / 60):>6}  minimum observation time reached: the session may end")
             if state.phase == "closing" and observed and not booster_pending:
                 break
             if booster_pending and booster_at_min is not None and clock.now() >= booster_at_min * 60:

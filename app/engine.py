@@ -80,8 +80,11 @@ class SessionEngine:
         resumed = []
         for stored in self.store.unfinished_sessions():
             if stored.info.room not in self.rooms:
-                log.warning("session %s is in room %r, which is no longer configured; left as it is",
-                            stored.info.id, stored.info.room)
+                log.warning(
+                    "session %s is in room %r, which is no longer configured; left as it is",
+                    stored.info.id,
+                    stored.info.room,
+                )
                 continue
             live = _Live(stored.info, self.store.events(stored.info.id))
             state = self._replay(live, now)
@@ -89,8 +92,13 @@ class SessionEngine:
             live.announced_cues = {c.id for c in state.due_cues}
             self._live[stored.info.room] = live
             resumed.append(state)
-            log.info("resumed session %s in %s: phase %s, %.0f s in", stored.info.id, stored.info.room,
-                     state.phase, state.time_in_phase_s)
+            log.info(
+                "resumed session %s in %s: phase %s, %.0f s in",
+                stored.info.id,
+                stored.info.room,
+                state.phase,
+                state.time_in_phase_s,
+            )
         return resumed
 
     async def run(self) -> None:
@@ -142,8 +150,9 @@ class SessionEngine:
 
     # --- commands ----------------------------------------------------------------------------
 
-    def start_session(self, room: str, preset_id: str, client_label: str | None = None,
-                      playlist: str | None = None) -> SessionState:
+    def start_session(
+        self, room: str, preset_id: str, client_label: str | None = None, playlist: str | None = None
+    ) -> SessionState:
         self.room(room)
         preset = self.preset(preset_id)
         if room in self._live:
@@ -160,7 +169,9 @@ class SessionEngine:
         live = self._require(room)
         data = {"amount": amount} if amount else {}
         return self._command(
-            live, EventType.BOOSTER_GIVEN if booster else EventType.DOSE_GIVEN, data,
+            live,
+            EventType.BOOSTER_GIVEN if booster else EventType.DOSE_GIVEN,
+            data,
             lambda s: arc.check_dose(s, live.info.preset, booster=booster),
         )
 
@@ -172,8 +183,9 @@ class SessionEngine:
     def extend(self, room: str, minutes: float) -> SessionState:
         live = self._require(room)
         state = self._replay(live, self.clock.now())
-        return self._command(live, EventType.PHASE_EXTENDED, {"phase": state.phase, "minutes": minutes},
-                             arc.check_extend)
+        return self._command(
+            live, EventType.PHASE_EXTENDED, {"phase": state.phase, "minutes": minutes}, arc.check_extend
+        )
 
     def hold(self, room: str) -> SessionState:
         return self._command(self._require(room), EventType.HOLD, {}, arc.check_hold)
@@ -186,8 +198,12 @@ class SessionEngine:
 
     def acknowledge(self, room: str, cue_id: str) -> SessionState:
         live = self._require(room)
-        return self._command(live, EventType.CUE_ACKNOWLEDGED, {"cue_id": cue_id},
-                             lambda s: arc.check_ack(s, live.info, live.events, cue_id))
+        return self._command(
+            live,
+            EventType.CUE_ACKNOWLEDGED,
+            {"cue_id": cue_id},
+            lambda s: arc.check_ack(s, live.info, live.events, cue_id),
+        )
 
     def panic(self, room: str, by: str) -> SessionState | None:
         """Freeze the room's session (if one runs) in panic; a second panic changes nothing."""
@@ -230,9 +246,16 @@ class SessionEngine:
         state = self._replay(live, now)
         arc.check_end(state, override_reason)
         if not state.can_end_without_override:
-            self._append(live, now, EventType.OVERRIDE,
-                         {"rule": "min_observation", "reason": override_reason,
-                          "min_observation_until": state.min_observation_until})
+            self._append(
+                live,
+                now,
+                EventType.OVERRIDE,
+                {
+                    "rule": "min_observation",
+                    "reason": override_reason,
+                    "min_observation_until": state.min_observation_until,
+                },
+            )
         self._append(live, now, EventType.ENDED, {})
         del self._live[room]
         return self._changed(live, now, "session_ended", {})
@@ -246,8 +269,9 @@ class SessionEngine:
             raise Conflict(f"room {room!r} has no session running; start one first")
         return live
 
-    def _command(self, live: _Live, type_: EventType, data: dict[str, Any],
-                 check: Callable[[SessionState], None]) -> SessionState:
+    def _command(
+        self, live: _Live, type_: EventType, data: dict[str, Any], check: Callable[[SessionState], None]
+    ) -> SessionState:
         now = self.clock.now()
         check(self._replay(live, now))
         self._append(live, now, type_, data)
@@ -263,8 +287,9 @@ class SessionEngine:
         self._wake.set()  # the next deadline may have moved
         return state
 
-    def _announce(self, live: _Live, now: float,
-                  force: tuple[NoticeKind, dict[str, Any]] | None = None) -> SessionState:
+    def _announce(
+        self, live: _Live, now: float, force: tuple[NoticeKind, dict[str, Any]] | None = None
+    ) -> SessionState:
         """Publish what is new since the last announcement: phase entered, cues due, the change itself."""
         state = self._replay(live, now)
         room = live.info.room
@@ -273,8 +298,9 @@ class SessionEngine:
             notices.append(Notice(room, force[0], now, state, force[1]))
         if state.ended_at is None and state.phase_index != live.announced_phase:
             live.announced_phase = state.phase_index
-            notices.append(Notice(room, "phase", now, state,
-                                  {"phase": state.phase, "scene": state.scene, "music": state.music}))
+            notices.append(
+                Notice(room, "phase", now, state, {"phase": state.phase, "scene": state.scene, "music": state.music})
+            )
         if not state.panic:
             for cue in state.due_cues:
                 if cue.id not in live.announced_cues:

@@ -16,8 +16,15 @@ from pydantic import BaseModel, Field
 from app.domain.room_log import PanicStatus
 from app.lighting.controller import Delivery
 
-__all__ = ["AUDIO_CONFIRM_S", "AudioDelivery", "ClearMode", "LightDelivery", "PanicResult", "PanicStatus",
-           "audio_outcome"]
+__all__ = [
+    "AUDIO_CONFIRM_S",
+    "AudioDelivery",
+    "ClearMode",
+    "LightDelivery",
+    "PanicResult",
+    "PanicStatus",
+    "audio_outcome",
+]
 
 ClearMode = Literal["restore", "hold"]
 # How long the panic response waits for the audio to confirm it paused.
@@ -32,8 +39,9 @@ class LightDelivery(BaseModel):
 class AudioDelivery(BaseModel):
     status: Literal["paused", "unconfirmed"]
     error: str | None = None
-    confirmed_ms: float | None = Field(default=None, description="From the start of the panic to the player "
-                                                                 "confirming, milliseconds")
+    confirmed_ms: float | None = Field(
+        default=None, description="From the start of the panic to the player confirming, milliseconds"
+    )
 
 
 class PanicResult(BaseModel):

@@ -76,10 +76,23 @@ class RoomLighting(BaseModel):
 
 
 class RoomController:
-    def __init__(self, room: Room, *, engine: SessionEngine, store: EventStore, scenes: Mapping[str, Scene],
-                 profiles: Mapping[str, Profile], playlists: Mapping[str, Playlist], link: Link,
-                 players: tuple[Player, Player], libraries: Mapping[str, Path], clock: Clock, jobs: Supervisor,
-                 changes: Hub[RoomChange], panic_audio_fade_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        room: Room,
+        *,
+        engine: SessionEngine,
+        store: EventStore,
+        scenes: Mapping[str, Scene],
+        profiles: Mapping[str, Profile],
+        playlists: Mapping[str, Playlist],
+        link: Link,
+        players: tuple[Player, Player],
+        libraries: Mapping[str, Path],
+        clock: Clock,
+        jobs: Supervisor,
+        changes: Hub[RoomChange],
+        panic_audio_fade_s: float = 0.0,
+    ) -> None:
         self.room = room
         self.id = room.id
         self.engine = engine
@@ -91,9 +104,18 @@ class RoomController:
         self._panic_audio_fade_s = panic_audio_fade_s
         self._libraries = libraries
         self.lights = RoomLights(room, profiles, link, clock, on_change=self._lights_changed)
-        self.music = MusicDirector(room.id, engine, playlists, players, libraries, clock,
-                                   ceiling_pct=room.audio.volume_ceiling_pct, volume_pct=room.audio.volume_pct,
-                                   on_change=lambda detail: self._changed("music", detail), jobs=jobs)
+        self.music = MusicDirector(
+            room.id,
+            engine,
+            playlists,
+            players,
+            libraries,
+            clock,
+            ceiling_pct=room.audio.volume_ceiling_pct,
+            volume_pct=room.audio.volume_pct,
+            on_change=lambda detail: self._changed("music", detail),
+            jobs=jobs,
+        )
         self._events: list[RoomEvent] = []
         self._record: RoomRecord = IDLE
         self._shown: Intended | None = None
@@ -109,9 +131,13 @@ class RoomController:
         for event in self._events:
             self._record = apply(self._record, event)
         if self._record.panic.active:
-            log.warning("%s comes back %s (since %s, by %s)", self.id,
-                        "in panic" if self._record.panic.mode == "panic" else "held after a panic",
-                        self._record.panic.since, self._record.panic.by)
+            log.warning(
+                "%s comes back %s (since %s, by %s)",
+                self.id,
+                "in panic" if self._record.panic.mode == "panic" else "held after a panic",
+                self._record.panic.since,
+                self._record.panic.by,
+            )
 
     async def start(self) -> None:
         self.lights.attach()
@@ -153,8 +179,12 @@ class RoomController:
     def lighting(self) -> RoomLighting:
         shown = self._shown
         override = None if self._record.panic.active else override_in_force(self._record, self.session())
-        return RoomLighting(scene=shown.scene if shown else None, source=shown.source if shown else None,
-                            override=override, lights=self.lights.view())
+        return RoomLighting(
+            scene=shown.scene if shown else None,
+            source=shown.source if shown else None,
+            override=override,
+            lights=self.lights.view(),
+        )
 
     def audio_status(self) -> MusicStatus:
         return self.music.status()
@@ -184,8 +214,9 @@ class RoomController:
         return self.engine.extend(self.id, minutes)
 
     def hold(self) -> SessionState:
-        self._refuse_in_panic("the session is already frozen by the panic; clear it with mode 'hold' to keep "
-                              "it on hold")
+        self._refuse_in_panic(
+            "the session is already frozen by the panic; clear it with mode 'hold' to keep it on hold"
+        )
         return self.engine.hold(self.id)
 
     def resume(self) -> SessionState:
@@ -237,9 +268,16 @@ class RoomController:
         self._changed("panic", {"by": by})
         took_ms = (time.perf_counter() - started) * 1000
         log.warning("PANIC in %s by %s: handled in %.1f ms, audio %s", self.id, by, took_ms, audio.status)
-        return PanicResult(room=self.id, panic=True, already=already, took_ms=round(took_ms, 3),
-                           lights=[LightDelivery(name=n, status=s) for n, s in self.lights.delivery().items()],
-                           audio=audio, session_id=session_id, errors=errors)
+        return PanicResult(
+            room=self.id,
+            panic=True,
+            already=already,
+            took_ms=round(took_ms, 3),
+            lights=[LightDelivery(name=n, status=s) for n, s in self.lights.delivery().items()],
+            audio=audio,
+            session_id=session_id,
+            errors=errors,
+        )
 
     async def clear_panic(self, mode: ClearMode, by: str) -> PanicStatus:
         """restore: the room fades to what it should show now and the music comes back; hold: it
@@ -248,8 +286,9 @@ class RoomController:
         if not panic.active:
             raise Conflict(f"room {self.id!r} is not in panic")
         if panic.mode == "held" and mode == "hold":
-            raise Conflict(f"room {self.id!r} is already held after a panic; clear with mode 'restore' to bring "
-                           "it back")
+            raise Conflict(
+                f"room {self.id!r} is already held after a panic; clear with mode 'restore' to bring it back"
+            )
         self._log(RoomEventType.PANIC_CLEARED, {"mode": mode, "by": by})
         if mode == "restore":
             self._show(RESTORE_LIGHTS_S)
@@ -275,9 +314,17 @@ class RoomController:
         self._show(scene.fade_s if transition_s is None else transition_s)
         return self.lighting()
 
-    def adjust(self, light: str | None, *, on: bool | None = None, brightness_pct: float | None = None,
-               kelvin: int | None = None, rgb: tuple[int, int, int] | None = None, transition_s: float = 2.0,
-               by: str = "") -> RoomLighting:
+    def adjust(
+        self,
+        light: str | None,
+        *,
+        on: bool | None = None,
+        brightness_pct: float | None = None,
+        kelvin: int | None = None,
+        rgb: tuple[int, int, int] | None = None,
+        transition_s: float = 2.0,
+        by: str = "",
+    ) -> RoomLighting:
         """A change to one light or (light=None) every light; holds like a scene by hand."""
         self._refuse_in_panic("the lights stay at the panic scene until the panic is cleared")
         names = self.lights.names()
@@ -295,8 +342,11 @@ class RoomController:
         if rgb is not None:
             changes["rgb"] = rgb
         lights = {name: merge(self.lights.target(name) or OFF, changes) for name in names}
-        what = ", ".join(f"{k}={v}" for k, v in [("on", on), ("brightness", brightness_pct), ("kelvin", kelvin),
-                                                ("rgb", rgb)] if v is not None)
+        what = ", ".join(
+            f"{k}={v}"
+            for k, v in [("on", on), ("brightness", brightness_pct), ("kelvin", kelvin), ("rgb", rgb)]
+            if v is not None
+        )
         self._log_override(lights, f"{light or 'all lights'}: {what}", by)
         self._show(transition_s)
         return self.lighting()
@@ -349,9 +399,15 @@ class RoomController:
         self.version += 1
 
     def _log_override(self, lights: Mapping[str, LightState], detail: str, by: str, scene: str | None = None) -> None:
-        self._log(RoomEventType.LIGHTS_OVERRIDE, {
-            "detail": detail, "by": by, "scene": scene,
-            "lights": {name: state.model_dump(mode="json", exclude_none=True) for name, state in lights.items()}})
+        self._log(
+            RoomEventType.LIGHTS_OVERRIDE,
+            {
+                "detail": detail,
+                "by": by,
+                "scene": scene,
+                "lights": {name: state.model_dump(mode="json", exclude_none=True) for name, state in lights.items()},
+            },
+        )
 
     def _on_notice(self, notice: Notice) -> None:
         if notice.room != self.id:

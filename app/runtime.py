@@ -71,15 +71,22 @@ class Runtime:
 
     @classmethod
     @asynccontextmanager
-    async def running(cls, settings: Settings, catalog: Catalog, *, clock: Clock | None = None,
-                      player_factory: PlayerFactory = vlc_player_for) -> AsyncIterator[Runtime]:
+    async def running(
+        cls,
+        settings: Settings,
+        catalog: Catalog,
+        *,
+        clock: Clock | None = None,
+        player_factory: PlayerFactory = vlc_player_for,
+    ) -> AsyncIterator[Runtime]:
         clock = clock or SystemClock()
         async with AsyncExitStack() as stack:
             store = EventStore(settings.database)
             stack.callback(store.close)
             broker, address = await _broker(settings, stack)
-            engine = SessionEngine(store, catalog.presets, catalog.rooms, clock,
-                                   panic_counts_toward_arc=settings.panic_counts_toward_arc)
+            engine = SessionEngine(
+                store, catalog.presets, catalog.rooms, clock, panic_counts_toward_arc=settings.panic_counts_toward_arc
+            )
             engine.load()
             link = MqttLink(address, settings.mqtt_client_id)
             supervisor = Supervisor()
@@ -92,12 +99,27 @@ class Runtime:
             rooms: dict[str, RoomController] = {}
             for room in catalog.rooms.values():
                 output = settings.audio_output or room.audio.output
-                a, b = (player_factory(room.model_copy(update={"audio": room.audio.model_copy(
-                    update={"output": deck})}), settings) for deck in deck_outputs(output))
+                a, b = (
+                    player_factory(
+                        room.model_copy(update={"audio": room.audio.model_copy(update={"output": deck})}), settings
+                    )
+                    for deck in deck_outputs(output)
+                )
                 controller = RoomController(
-                    room, engine=engine, store=store, scenes=catalog.scenes, profiles=catalog.profiles,
-                    playlists=catalog.playlists, link=link, players=(a, b), libraries=libraries, clock=clock,
-                    jobs=supervisor, changes=changes, panic_audio_fade_s=settings.panic_audio_fade_ms / 1000)
+                    room,
+                    engine=engine,
+                    store=store,
+                    scenes=catalog.scenes,
+                    profiles=catalog.profiles,
+                    playlists=catalog.playlists,
+                    link=link,
+                    players=(a, b),
+                    libraries=libraries,
+                    clock=clock,
+                    jobs=supervisor,
+                    changes=changes,
+                    panic_audio_fade_s=settings.panic_audio_fade_ms / 1000,
+                )
                 controller.load()
                 await controller.start()
                 stack.push_async_callback(controller.close)
@@ -111,8 +133,10 @@ class Runtime:
                 for light in room.lights:
                     if light.simulated:
                         profile = catalog.profiles[light.profile]
-                        supervisor.start(f"simulator {room.id}/{light.name}",
-                                         functools.partial(run_simulator, profile, light.topic, address))
+                        supervisor.start(
+                            f"simulator {room.id}/{light.name}",
+                            functools.partial(run_simulator, profile, light.topic, address),
+                        )
             supervisor.start("mqtt", link.run)
             stack.push_async_callback(link.close)  # runs before supervisor.stop: say "offline" while connected
             supervisor.start("engine", engine.run)
@@ -124,11 +148,20 @@ class Runtime:
                 # Pings from the event loop itself: a blocked loop stops them, and systemd restarts us.
                 supervisor.start("systemd-watchdog", systemd.watchdog)
             supervisor.spawn("take over", _take_over(rooms.values()))
-            log.info("Arcroom running: %d room(s), %d preset(s), MQTT %s", len(rooms), len(catalog.presets),
-                     address)
+            log.info("Arcroom running: %d room(s), %d preset(s), MQTT %s", len(rooms), len(catalog.presets), address)
             try:
-                yield cls(settings=settings, catalog=catalog, clock=clock, engine=engine, rooms=rooms, link=link,
-                          broker=broker, views=views, changes=changes, supervisor=supervisor)
+                yield cls(
+                    settings=settings,
+                    catalog=catalog,
+                    clock=clock,
+                    engine=engine,
+                    rooms=rooms,
+                    link=link,
+                    broker=broker,
+                    views=views,
+                    changes=changes,
+                    supervisor=supervisor,
+                )
             finally:
                 systemd.stopping()
 
@@ -150,8 +183,11 @@ async def _broker(settings: Settings, stack: AsyncExitStack) -> tuple[EmbeddedBr
     if settings.mqtt_url:
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
         return None, BrokerAddress.from_url(settings.mqtt_url, settings.mqtt_username, password)
-    broker = EmbeddedBroker(settings.embedded_broker_host, settings.embedded_broker_port,
-                            strict_port="embedded_broker_port" in settings.model_fields_set)
+    broker = EmbeddedBroker(
+        settings.embedded_broker_host,
+        settings.embedded_broker_port,
+        strict_port="embedded_broker_port" in settings.model_fields_set,
+    )
     await broker.start()
     stack.push_async_callback(broker.stop)
     return broker, BrokerAddress(settings.embedded_broker_host, broker.port)

@@ -63,26 +63,31 @@ def default_config_dir() -> Path | None:
 
 def _overlaid(folder: str) -> Any:
     """The shipped folder, then the config folder's folder of the same name if there is one."""
+
     def folders(data: dict[str, Any]) -> tuple[Path, ...]:
         config_dir: Path | None = data.get("config_dir")
         clinic = None if config_dir is None else config_dir / folder
         return (SHIPPED_DIR / folder,) + ((clinic,) if clinic is not None and clinic.is_dir() else ())
+
     return folders
 
 
 def _config_file(name: str, shipped: str) -> Any:
     """The config folder's file if there is one, else the shipped one."""
+
     def path(data: dict[str, Any]) -> Path:
         config_dir: Path | None = data.get("config_dir")
         if config_dir is not None and (config_dir / name).is_file():
             return config_dir / name
         return SHIPPED_DIR / shipped
+
     return path
 
 
 def _in_data_dir(name: str) -> Any:
     def path(data: dict[str, Any]) -> Path:
         return Path(data.get("data_dir") or default_data_dir()) / name
+
     return path
 
 
@@ -180,6 +185,8 @@ def data_folder_problems(settings: Settings) -> list[str]:
         if not writable:
             problems.append(f"cannot write to {folder}")
     if problems:
-        problems.append("set ARCROOM_DATA_DIR to a folder this user may write to, or run Arcroom as the "
-                        "service (see README, 'Install as a service')")
+        problems.append(
+            "set ARCROOM_DATA_DIR to a folder this user may write to, or run Arcroom as the "
+            "service (see README, 'Install as a service')"
+        )
     return problems

@@ -127,8 +127,9 @@ class EventStore:
             ).fetchall()
         return [_stored(r) for r in rows]
 
-    def append_room_event(self, room: str, at: float, type_: RoomEventType,
-                          data: dict[str, Any] | None = None) -> RoomEvent:
+    def append_room_event(
+        self, room: str, at: float, type_: RoomEventType, data: dict[str, Any] | None = None
+    ) -> RoomEvent:
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             (seq,) = self._db.execute(

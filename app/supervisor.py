@@ -64,8 +64,9 @@ class Supervisor:
     def healthy(self) -> bool:
         """No failure in the last RECENT_S, and every service running."""
         now = time.time()
-        return (all(now - f.last_at > RECENT_S for f in self.failures.values())
-                and all(not task.done() for task in self._services.values()))
+        return all(now - f.last_at > RECENT_S for f in self.failures.values()) and all(
+            not task.done() for task in self._services.values()
+        )
 
     def running(self) -> list[str]:
         return [name for name, task in self._services.items() if not task.done()]
@@ -122,5 +123,6 @@ class Supervisor:
 
     def _record(self, name: str, error: str, *, running: bool) -> None:
         before = self.failures.get(name)
-        self.failures[name] = TaskFailure(error=error[:500], count=(before.count if before else 0) + 1,
-                                          last_at=time.time(), running=running)
+        self.failures[name] = TaskFailure(
+            error=error[:500], count=(before.count if before else 0) + 1, last_at=time.time(), running=running
+        )

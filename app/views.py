@@ -35,9 +35,16 @@ class RoomView(BaseModel):
 
 
 def room_view(room: RoomController, mqtt_connected: bool) -> RoomView:
-    return RoomView(id=room.id, name=room.room.name, now=room.clock.now(), session=room.session(),
-                    panic=room.panic_status(), lighting=room.lighting(), audio=room.audio_status(),
-                    mqtt_connected=mqtt_connected)
+    return RoomView(
+        id=room.id,
+        name=room.room.name,
+        now=room.clock.now(),
+        session=room.session(),
+        panic=room.panic_status(),
+        lighting=room.lighting(),
+        audio=room.audio_status(),
+        mqtt_connected=mqtt_connected,
+    )
 
 
 class ViewCache:

@@ -180,16 +180,23 @@ def main() -> None:
         rooms = work / "rooms.yaml"
         rooms.write_text(rooms_yaml())
         port = free_port()
-        env = {**os.environ, "ARCROOM_MQTT_URL": broker.url, "ARCROOM_ROOMS_FILE": str(rooms),
-               "ARCROOM_DATABASE": str(work / "bench.db"), "ARCROOM_AUDIO_OUTPUT": "dummy"}
-        service = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port),
-                                    "--log-level", "warning"], env=env)
+        env = {
+            **os.environ,
+            "ARCROOM_MQTT_URL": broker.url,
+            "ARCROOM_ROOMS_FILE": str(rooms),
+            "ARCROOM_DATABASE": str(work / "bench.db"),
+            "ARCROOM_AUDIO_OUTPUT": "dummy",
+        }
+        service = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--port", str(port), "--log-level", "warning"], env=env
+        )
         base = f"http://127.0.0.1:{port}"
         ctx = mp.get_context("spawn")
         messages: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
         ready = ctx.Event()
-        lights = ctx.Process(target=subscriber, args=(broker.port, [m[3] for m in MEASURED], messages, ready),
-                             daemon=True)
+        lights = ctx.Process(
+            target=subscriber, args=(broker.port, [m[3] for m in MEASURED], messages, ready), daemon=True
+        )
         try:
             with httpx.Client(base_url=base, timeout=10) as http:
                 deadline = time.monotonic() + 30
@@ -208,8 +215,10 @@ def main() -> None:
                 lights.start()
                 if not ready.wait(10):
                     raise SystemExit("the subscriber did not connect")
-                print(f"Arcroom panic latency: {args.rounds} rounds per mode, room r00 with 8 lights "
-                      f"(one per device family), {os.cpu_count()} CPUs")
+                print(
+                    f"Arcroom panic latency: {args.rounds} rounds per mode, room r00 with 8 lights "
+                    f"(one per device family), {os.cpu_count()} CPUs"
+                )
                 if args.mode in ("idle", "both"):
                     measure(http, messages, 20)  # warm-up
                     report("idle", measure(http, messages, args.rounds))
@@ -222,8 +231,10 @@ def main() -> None:
                     load_ready.wait(10)
                     time.sleep(1)
                     try:
-                        report("loaded (19 rooms x 8 lights fading, 50 SSE clients, 200 requests/s)",
-                               measure(http, messages, args.rounds))
+                        report(
+                            "loaded (19 rooms x 8 lights fading, 50 SSE clients, 200 requests/s)",
+                            measure(http, messages, args.rounds),
+                        )
                     finally:
                         stop.set()
                         loader.join(5)

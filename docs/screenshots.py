@@ -43,8 +43,16 @@ from tests.web.luminance import NIGHT_BOUNDS, Luma, luma_of_png  # noqa: E402
 
 DOCS = ROOT / "docs"
 CHROMIUM = os.environ.get("ARCROOM_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 ROOMS_YAML = """\
 rooms:
@@ -91,15 +99,21 @@ async def follow_real_time(clock: ManualClock) -> None:
 async def demo_service(workdir: Path, port: int = 0) -> AsyncIterator[str]:
     rooms = workdir / "rooms.yaml"
     rooms.write_text(ROOMS_YAML)
-    settings = Settings(_env_file=None, database=workdir / "arcroom.db", rooms_file=rooms,  # type: ignore[call-arg]
-                        embedded_broker_port=free_port(), mqtt_client_id="arcroom-screenshots")
+    settings = Settings(
+        _env_file=None,
+        database=workdir / "arcroom.db",
+        rooms_file=rooms,  # type: ignore[call-arg]
+        embedded_broker_port=free_port(),
+        mqtt_client_id="arcroom-screenshots",
+    )
     start = time.time() - (2 * 60 + 35) * MIN
     clock = ManualClock(start)
     # Fake decks keep time with the demo's clock, so positions and track ends follow it.
     app = create_app(settings, clock=clock, player_factory=lambda room, s: FakePlayer(room.audio.output, clock=clock))
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=1))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1)
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -111,6 +125,7 @@ async def demo_service(workdir: Path, port: int = 0) -> AsyncIterator[str]:
         import httpx
 
         async with httpx.AsyncClient(base_url=base, timeout=10) as c:
+
             async def send(path: str, body: dict | None = None) -> dict:  # type: ignore[type-arg]
                 r = await c.post(f"/api/rooms/room1/session{path}", json=body)
                 r.raise_for_status()
@@ -148,8 +163,9 @@ async def take_screenshots(base: str, out: Path) -> list[tuple[Path, str, str, L
         try:
             decoder = await browser.new_page()
             for name, ((width, height), mode, scene) in SHOTS.items():
-                context = await browser.new_context(viewport={"width": width, "height": height},
-                                                    service_workers="block")
+                context = await browser.new_context(
+                    viewport={"width": width, "height": height}, service_workers="block"
+                )
                 await context.add_init_script(f"localStorage.setItem('arcroom.theme', '{mode}');")
                 page = await context.new_page()
                 if scene == "overview":
@@ -184,8 +200,11 @@ def report(shots: list[tuple[Path, str, str, Luma]]) -> None:
     for size, (mean_max, p99_max) in NIGHT_BOUNDS.items():
         night = [luma for _, at, mode, luma in shots if mode == "night" and at == size]
         mean, p99 = round(max(x.mean for x in night), 1), max(x.p99 for x in night)
-        note = "" if mean <= mean_max and p99 <= p99_max else \
-            f"  (above the bounds the browser tests use, {mean_max} and {p99_max}: update tests/web/luminance.py)"
+        note = (
+            ""
+            if mean <= mean_max and p99 <= p99_max
+            else f"  (above the bounds the browser tests use, {mean_max} and {p99_max}: update tests/web/luminance.py)"
+        )
         print(f"night screenshots at {size}: highest mean luma {mean:.1f}, highest 99th percentile {p99}{note}")
 
 

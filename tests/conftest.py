@@ -60,9 +60,14 @@ def demo_music(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path, rooms_file: Path, mosquitto: Mosquitto, demo_music: Path) -> Settings:
-    return Settings(_env_file=None, database=tmp_path / "arcroom.db", rooms_file=rooms_file,  # type: ignore[call-arg]
-                    mqtt_url=mosquitto.url, mqtt_client_id=f"arcroom-test-{free_port()}",
-                    demo_music_dir=demo_music)
+    return Settings(
+        _env_file=None,
+        database=tmp_path / "arcroom.db",
+        rooms_file=rooms_file,  # type: ignore[call-arg]
+        mqtt_url=mosquitto.url,
+        mqtt_client_id=f"arcroom-test-{free_port()}",
+        demo_music_dir=demo_music,
+    )
 
 
 @pytest.fixture
@@ -85,27 +90,43 @@ class Service:
 
 
 @functools.lru_cache(maxsize=32)
-def _catalog(presets: Path, rooms_file: Path, rooms_text: str, profiles: Path, scenes: Path, playlists: Path) -> Catalog:
+def _catalog(
+    presets: Path, rooms_file: Path, rooms_text: str, profiles: Path, scenes: Path, playlists: Path
+) -> Catalog:
     return Catalog.load(presets, rooms_file, profiles, scenes, playlists)
 
 
 def catalog_for(settings: Settings) -> Catalog:
     """The data files, parsed once per test run for each distinct rooms file (parsing takes ~0.5 s)."""
     text = settings.rooms_file.read_text() if settings.rooms_file.exists() else ""
-    return _catalog(settings.presets_dir, settings.rooms_file, text, settings.device_profiles_dir,
-                    settings.scenes_file, settings.playlists_dir)
+    return _catalog(
+        settings.presets_dir,
+        settings.rooms_file,
+        text,
+        settings.device_profiles_dir,
+        settings.scenes_file,
+        settings.playlists_dir,
+    )
 
 
 @asynccontextmanager
-async def serve(settings: Settings, clock: ManualClock, player_factory: PlayerFactory | None = None, *,
-                port: int | None = None) -> AsyncIterator[Service]:
+async def serve(
+    settings: Settings, clock: ManualClock, player_factory: PlayerFactory | None = None, *, port: int | None = None
+) -> AsyncIterator[Service]:
     """The app under uvicorn; give `port` to start it again on the same one (a restart)."""
     # Fake decks keep time with the service's manual clock, as libVLC keeps time with the real one.
-    app = create_app(settings, clock=clock, catalog=catalog_for(settings),
-                     player_factory=player_factory or (lambda room, s: FakePlayer(room.audio.output, clock=clock)))
+    app = create_app(
+        settings,
+        clock=clock,
+        catalog=catalog_for(settings),
+        player_factory=player_factory or (lambda room, s: FakePlayer(room.audio.output, clock=clock)),
+    )
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                                           timeout_graceful_shutdown=1))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=1
+        )
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -121,12 +142,17 @@ async def serve(settings: Settings, clock: ManualClock, player_factory: PlayerFa
 
 
 @asynccontextmanager
-async def serve_in_process(settings: Settings, clock: ManualClock,
-                           player_factory: PlayerFactory | None = None) -> AsyncIterator[Service]:
+async def serve_in_process(
+    settings: Settings, clock: ManualClock, player_factory: PlayerFactory | None = None
+) -> AsyncIterator[Service]:
     """The app with its lifespan run in this process, called through httpx's ASGI transport: for
     requests that need no real server (no event stream, no browser, no restart on a port)."""
-    app = create_app(settings, clock=clock, catalog=catalog_for(settings),
-                     player_factory=player_factory or (lambda room, s: FakePlayer(room.audio.output, clock=clock)))
+    app = create_app(
+        settings,
+        clock=clock,
+        catalog=catalog_for(settings),
+        player_factory=player_factory or (lambda room, s: FakePlayer(room.audio.output, clock=clock)),
+    )
     async with app.router.lifespan_context(app):
         async with asyncio.timeout(10):  # as a real client would find it: connected to the broker
             await app.state.runtime.link.wait_connected()

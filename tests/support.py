@@ -45,9 +45,11 @@ class Mosquitto:
         self.port = free_port()
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self.config = workdir / "mosquitto.conf"
-        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                               # as we recommend for a clinic's broker: see README, MQTT
-                               "set_tcp_nodelay true\n")
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            # as we recommend for a clinic's broker: see README, MQTT
+            "set_tcp_nodelay true\n"
+        )
         self.log = workdir / "mosquitto.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -76,8 +78,9 @@ async def observer(port: int, *topic_filters: str) -> AsyncIterator[aiomqtt.Clie
         yield client
 
 
-async def next_message(client: aiomqtt.Client, topic: str,
-                       accept: Callable[[aiomqtt.Message], bool] = lambda m: True) -> aiomqtt.Message:
+async def next_message(
+    client: aiomqtt.Client, topic: str, accept: Callable[[aiomqtt.Message], bool] = lambda m: True
+) -> aiomqtt.Message:
     """The next message on `topic` that `accept`s, within WAIT_S."""
     async with asyncio.timeout(WAIT_S):
         async for message in client.messages:

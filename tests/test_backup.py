@@ -73,7 +73,7 @@ def test_a_backup_taken_under_writes_restores_into_a_store_that_continues_the_se
     assert restored.previous is None and restored.database.events == copy.events
     new_store = EventStore(tmp_path / "new" / "arcroom.db")
     events = new_store.events("s1")
-    assert events == live_events[:copy.events]
+    assert events == live_events[: copy.events]
     assert [s.info for s in new_store.unfinished_sessions()] == [info]
     state = replay(info, events, T0 + 3600)
     assert state.dose_at == T0 + 600 and state.status == "running"
@@ -177,11 +177,15 @@ def test_export_writes_the_events_and_the_report(tmp_path: Path) -> None:
     record = json.loads(files[0].read_text())
     assert record["session"]["client_label"] == "P-017" and record["session"]["preset"]["id"] == "psilocybin"
     assert [(e["seq"], e["type"], e["data"]) for e in record["events"]] == [
-        (0, "started", {}), (1, "dose_given", {"amount": "25 mg"}), (2, "note", {"text": "calm, eyes closed"})]
+        (0, "started", {}),
+        (1, "dose_given", {"amount": "25 mg"}),
+        (2, "note", {"text": "calm, eyes closed"}),
+    ]
     assert record["events"][1]["at_iso"] == "2027-01-15T08:10:00+00:00"
     report = Report.model_validate_json(files[1].read_text())
-    assert report.session_id == "s1" and report.notes == [{"at": "2027-01-15T08:15:00+00:00",
-                                                            "text": "calm, eyes closed"}]
+    assert report.session_id == "s1" and report.notes == [
+        {"at": "2027-01-15T08:15:00+00:00", "text": "calm, eyes closed"}
+    ]
     assert report == build_report(info, events, T0 + 900)
     # The CSV is the report's timeline, as the API serves it.
     assert files[2].read_bytes().decode() == report_csv(report)
@@ -191,8 +195,9 @@ def test_export_writes_the_events_and_the_report(tmp_path: Path) -> None:
         export_session(db, "nope", tmp_path / "export")
 
 
-def test_the_commands_back_up_restore_and_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_commands_back_up_restore_and_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = tmp_path / "arcroom.db"
     monkeypatch.setenv("ARCROOM_DATABASE", str(db))
     store = EventStore(db)
@@ -208,8 +213,9 @@ def test_the_commands_back_up_restore_and_export(tmp_path: Path, monkeypatch: py
     out = capsys.readouterr().out
     assert "kept the replaced database as" in out and f"to {db}: 1 sessions, 2 events" in out
     assert main(["export", "s1", str(tmp_path / "x")]) == 0
-    assert capsys.readouterr().out.split() == [str(tmp_path / "x" / f"session-s1-{n}")
-                                               for n in ("events.json", "report.json", "report.csv")]
+    assert capsys.readouterr().out.split() == [
+        str(tmp_path / "x" / f"session-s1-{n}") for n in ("events.json", "report.json", "report.csv")
+    ]
     assert main(["export", "missing", str(tmp_path / "x")]) == 1
     assert "arcroom export: no session 'missing'" in capsys.readouterr().err
 

@@ -60,9 +60,12 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
 
 
 def test_a_light_with_an_unknown_profile_is_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, "rooms.yaml",
-                 "rooms:\n  - id: one\n    name: One\n    lights:\n"
-                 "      - {name: ceiling, profile: no_such_profile, topic: x, role: ceiling}\n")
+    path = write(
+        tmp_path,
+        "rooms.yaml",
+        "rooms:\n  - id: one\n    name: One\n    lights:\n"
+        "      - {name: ceiling, profile: no_such_profile, topic: x, role: ceiling}\n",
+    )
     with pytest.raises(ConfigFileError, match=rf"{path}:5: rooms\[0\]\.lights\[0\]\.profile: no device profile"):
         load_rooms(path, load_profiles(ROOT / "device_profiles"))
 

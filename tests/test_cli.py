@@ -45,7 +45,7 @@ def test_simulate_extend_moves_later_phases(capsys: pytest.CaptureFixture[str]) 
     assert main(["simulate", "psilocybin", "--extend", "peak=30"]) == 0
     out = capsys.readouterr().out
     preset = PRESETS["psilocybin"]
-    descent = sum(p.duration_min or 0 for p in preset.phases[1:preset.phase_index("descent")]) + 30
+    descent = sum(p.duration_min or 0 for p in preset.phases[1 : preset.phase_index("descent")]) + 30
     assert any(line.split()[0] == hm(descent) and "phase  descent" in line for line in out.splitlines())
 
 
@@ -54,8 +54,9 @@ def test_simulate_unknown_preset_is_an_error(capsys: pytest.CaptureFixture[str])
     assert "no preset 'ayahuasca'" in capsys.readouterr().err
 
 
-def test_serve_refuses_an_open_service_off_loopback(monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_refuses_an_open_service_off_loopback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("ARCROOM_HOST", "0.0.0.0")
     monkeypatch.delenv("ARCROOM_TOKENS", raising=False)
     assert main(["serve"]) == 2
@@ -69,8 +70,9 @@ def test_serve_refuses_short_tokens(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     assert "at least 16 characters" in capsys.readouterr().err
 
 
-def test_serve_names_the_broken_rooms_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_names_the_broken_rooms_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rooms = tmp_path / "rooms.yaml"
     rooms.write_text("rooms:\n  - id: one\n    name: One\n    audio:\n      output: speakers\n")
     monkeypatch.setenv("ARCROOM_ROOMS_FILE", str(rooms))

@@ -47,8 +47,9 @@ def test_the_unit_is_a_watched_notify_service_that_systemd_accepts(tmp_path: Pat
     copy.write_text(UNIT.read_text().replace("/opt/arcroom/bin/arcroom serve", "/bin/true"))
     verified = subprocess.run([systemd_analyze(), "verify", str(copy)], check=False, capture_output=True, text=True)
     assert verified.returncode == 0 and verified.stdout + verified.stderr == ""  # e.g. no "Unknown key"
-    security = subprocess.run([systemd_analyze(), "security", "--offline=true", str(copy)],
-                              check=False, capture_output=True, text=True)
+    security = subprocess.run(
+        [systemd_analyze(), "security", "--offline=true", str(copy)], check=False, capture_output=True, text=True
+    )
     match = re.search(r"Overall exposure level for arcroom.service: ([\d.]+)", security.stdout)
     assert match, security.stdout + security.stderr
     assert float(match.group(1)) <= MAX_EXPOSURE
@@ -71,8 +72,9 @@ def test_the_compose_broker_configuration_runs_in_mosquitto(tmp_path: Path) -> N
     data = Path(tempfile.mkdtemp(prefix="mosquitto-data-"))
     data.chmod(0o777)
     # Only where it listens and stores differ here; every other line is the shipped one.
-    local.write_text(conf.replace("listener 1883\n", f"listener {port} 127.0.0.1\n")
-                     .replace("/mosquitto/data/", f"{data}/"))
+    local.write_text(
+        conf.replace("listener 1883\n", f"listener {port} 127.0.0.1\n").replace("/mosquitto/data/", f"{data}/")
+    )
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     broker = subprocess.Popen([binary, "-c", str(local)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -103,7 +105,8 @@ def test_dockerfile_compose_and_unit_agree_on_folders_ports_and_broker() -> None
         source = volume.split(":")[0]
         assert not source.startswith("./") or (ROOT / source).is_file(), volume
     assert unit_settings()["Environment"][0] == (
-        f"ARCROOM_CONFIG_DIR={env['ARCROOM_CONFIG_DIR']} ARCROOM_DATA_DIR={env['ARCROOM_DATA_DIR']}")
+        f"ARCROOM_CONFIG_DIR={env['ARCROOM_CONFIG_DIR']} ARCROOM_DATA_DIR={env['ARCROOM_DATA_DIR']}"
+    )
     # The image installs the wheel, never the checkout.
     assert "pip install -e" not in dockerfile and "--find-links=/wheels arcroom" in dockerfile
     assert re.search(r"^USER arcroom$", dockerfile, re.MULTILINE) and 'CMD ["arcroom", "health"]' in dockerfile

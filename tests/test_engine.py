@@ -73,12 +73,11 @@ async def test_eight_hour_mdma_session_with_booster_fires_everything_on_time(tmp
         # Cues: every rule's instances up to now, each fired exactly once at its due time.
         horizon = (clock.now() - dose_at) / MIN
         expected_cues = sorted(
-            (dose_at + off * MIN, cue_id(rule, off))
-            for rule in preset.cues for off in cue_offsets_min(rule, horizon)
+            (dose_at + off * MIN, cue_id(rule, off)) for rule in preset.cues for off in cue_offsets_min(rule, horizon)
         )
         fired_cues = sorted((n.at, n.detail["id"]) for n in rec.of("cue"))
         assert fired_cues == expected_cues
-        assert ("booster_offer@90" in {c for _, c in fired_cues})
+        assert "booster_offer@90" in {c for _, c in fired_cues}
 
 
 async def test_restart_continues_where_the_clock_says_without_replaying_cues(tmp_path: Path) -> None:

@@ -39,11 +39,15 @@ def test_a_checkout_runs_on_the_repository_as_before(monkeypatch: pytest.MonkeyP
     assert (s.database, s.demo_music_dir) == (ROOT / "var" / "arcroom.db", ROOT / "var" / "demo-music")
     assert (s.rooms_file, s.scenes_file) == (ROOT / "rooms.demo.yaml", ROOT / "scenes.yaml")
     assert (s.presets_dir, s.device_profiles_dir, s.playlists_dir) == (
-        (ROOT / "presets",), (ROOT / "device_profiles",), (ROOT / "playlists",))
+        (ROOT / "presets",),
+        (ROOT / "device_profiles",),
+        (ROOT / "playlists",),
+    )
 
 
 def test_the_data_folder_holds_the_database_and_demo_music_unless_each_is_set(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ARCROOM_DATA_DIR", str(tmp_path / "data"))
     s = settings()
     assert (s.database, s.demo_music_dir) == (tmp_path / "data" / "arcroom.db", tmp_path / "data" / "demo-music")
@@ -84,19 +88,25 @@ def test_a_mistake_in_the_clinics_file_names_that_file(tmp_path: Path, monkeypat
     assert "forty" in bad
     (tmp_path / "presets" / "esketamine.yaml").write_text(bad)
     monkeypatch.setenv("ARCROOM_CONFIG_DIR", str(tmp_path))
-    with pytest.raises(ConfigFileError, match=rf"{tmp_path}/presets/esketamine.yaml:\d+: phases\[\d\]"
-                                              r"\.duration_min: Input should be a valid number"):
+    with pytest.raises(
+        ConfigFileError,
+        match=rf"{tmp_path}/presets/esketamine.yaml:\d+: phases\[\d\]"
+        r"\.duration_min: Input should be a valid number",
+    ):
         catalog(settings())
 
 
-def test_a_config_folder_that_is_not_there_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_config_folder_that_is_not_there_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("ARCROOM_CONFIG_DIR", str(tmp_path / "etc-arcrom"))
     with pytest.raises(ValidationError, match="etc-arcrom is not a folder"):
         settings()
     assert main(["presets"]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        "arcroom: invalid settings:", f"  ARCROOM_CONFIG_DIR: {tmp_path / 'etc-arcrom'} is not a folder"]
+        "arcroom: invalid settings:",
+        f"  ARCROOM_CONFIG_DIR: {tmp_path / 'etc-arcrom'} is not a folder",
+    ]
 
 
 def test_several_folders_in_one_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -104,8 +114,9 @@ def test_several_folders_in_one_variable(tmp_path: Path, monkeypatch: pytest.Mon
     assert settings().playlists_dir == (ROOT / "playlists", tmp_path)
 
 
-def test_serve_says_which_data_folder_it_cannot_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_says_which_data_folder_it_cannot_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("ARCROOM_DATA_DIR", str(tmp_path / "a-file" / "arcroom"))
     assert data_folder_problems(settings())[0].startswith(f"cannot create {tmp_path / 'a-file' / 'arcroom'}")

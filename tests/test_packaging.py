@@ -22,8 +22,14 @@ SHIPPED = ["presets", "playlists", "device_profiles"]
 
 
 def run(*args: str | Path, **kwargs: object) -> str:
-    done = subprocess.run([str(a) for a in args], check=False, capture_output=True, text=True,  # type: ignore[call-overload]
-                          timeout=300, **kwargs)
+    done = subprocess.run(
+        [str(a) for a in args],
+        check=False,
+        capture_output=True,
+        text=True,  # type: ignore[call-overload]
+        timeout=300,
+        **kwargs,
+    )
     assert done.returncode == 0, f"{args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     return str(done.stdout)
 
@@ -31,8 +37,11 @@ def run(*args: str | Path, **kwargs: object) -> str:
 def expected_wheel_files() -> set[str]:
     files = {f"app/shipped/{name}" for name in ("scenes.yaml", "rooms.demo.yaml")}
     files |= {f"app/shipped/{folder}/{p.name}" for folder in SHIPPED for p in (ROOT / folder).glob("*.yaml")}
-    files |= {f"app/{p.relative_to(ROOT / 'app')}" for p in (ROOT / "app").rglob("*")
-              if p.is_file() and "__pycache__" not in p.parts}
+    files |= {
+        f"app/{p.relative_to(ROOT / 'app')}"
+        for p in (ROOT / "app").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     return files
 
 
@@ -45,8 +54,18 @@ def health(port: int) -> dict[str, object] | None:
 
 
 def test_the_wheel_serves_the_shipped_demo_from_a_fresh_venv_outside_the_checkout(tmp_path: Path) -> None:
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check",
-        "-w", tmp_path / "dist", ROOT)
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-w",
+        tmp_path / "dist",
+        ROOT,
+    )
     (wheel,) = (tmp_path / "dist").glob("arcroom-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert expected_wheel_files() - names == set()
@@ -58,8 +77,9 @@ def test_the_wheel_serves_the_shipped_demo_from_a_fresh_venv_outside_the_checkou
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ARCROOM_", "PYTHON", "VIRTUAL_ENV"))}
-    site_packages = Path(run(venv / "bin" / "python", "-c", "import app; print(app.__file__)",
-                             cwd=elsewhere, env=env).strip()).parent.parent
+    site_packages = Path(
+        run(venv / "bin" / "python", "-c", "import app; print(app.__file__)", cwd=elsewhere, env=env).strip()
+    ).parent.parent
     assert site_packages.is_relative_to(venv)  # the installed package, not the checkout
 
     presets = run(venv / "bin" / "arcroom", "presets", cwd=elsewhere, env=env)
@@ -70,8 +90,9 @@ def test_the_wheel_serves_the_shipped_demo_from_a_fresh_venv_outside_the_checkou
     serve_env = env | {"ARCROOM_PORT": str(port), "ARCROOM_AUDIO_OUTPUT": "dummy", "ARCROOM_DATA_DIR": str(data)}
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log:
-        service = subprocess.Popen([venv / "bin" / "arcroom", "serve"], cwd=elsewhere, env=serve_env,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        service = subprocess.Popen(
+            [venv / "bin" / "arcroom", "serve"], cwd=elsewhere, env=serve_env, stdout=log, stderr=subprocess.STDOUT
+        )
     try:
         deadline = time.monotonic() + 60
         answer = None
@@ -92,6 +113,7 @@ def test_the_wheel_serves_the_shipped_demo_from_a_fresh_venv_outside_the_checkou
     assert (data / "arcroom.db").is_file() and len(list((data / "demo-music").glob("*.wav"))) >= 8
     written = [p for p in site_packages.rglob("*") if p.suffix in {".db", ".wav"} or p.name == "var"]
     assert written == []  # nothing generated inside the package
-    stopped = subprocess.run([venv / "bin" / "arcroom", "health"], cwd=elsewhere, env=serve_env,
-                             check=False, capture_output=True, text=True)
+    stopped = subprocess.run(
+        [venv / "bin" / "arcroom", "health"], cwd=elsewhere, env=serve_env, check=False, capture_output=True, text=True
+    )
     assert stopped.returncode == 1 and "Connection refused" in stopped.stderr

@@ -59,8 +59,10 @@ def panic_settings(settings: Settings, tmp_path: Path) -> Settings:
 
 async def wait_for_panic_on_every_light(sniffer: Sniffer, after: int = 0) -> None:
     async with asyncio.timeout(10):
-        while not all(any(t == topic and _holds(check, p) for t, p in sniffer.messages[after:])
-                      for topic, check in COMMAND_TOPICS.items()):
+        while not all(
+            any(t == topic and _holds(check, p) for t, p in sniffer.messages[after:])
+            for topic, check in COMMAND_TOPICS.items()
+        ):
             await asyncio.sleep(0.01)
 
 
@@ -90,7 +92,8 @@ async def music_playing(svc: Service, room: str = "one") -> None:
 
 
 async def test_panic_over_http_lights_every_light_and_pauses_the_player(
-        panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
+    panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto
+) -> None:
     async with serve(panic_settings, clock) as svc, sniffing(mosquitto.port) as sniffer:
         await connected(svc)
         await music_playing(svc)
@@ -99,7 +102,15 @@ async def test_panic_over_http_lights_every_light_and_pauses_the_player(
         body = r.json()
         assert body["panic"] is True and body["already"] is False
         assert {light["name"] for light in body["lights"]} == {
-            "ceiling", "lamp", "duo", "dimmer", "strip", "esp", "ha", "diy"}
+            "ceiling",
+            "lamp",
+            "duo",
+            "dimmer",
+            "strip",
+            "esp",
+            "ha",
+            "diy",
+        }
         assert all(light["status"] in ("sent", "confirmed") for light in body["lights"])
         assert body["audio"]["status"] == "paused" and body["audio"]["error"] is None
         assert body["took_ms"] > 0
@@ -123,7 +134,8 @@ async def test_panic_over_mqtt_press(panic_settings: Settings, clock: ManualCloc
 
 
 async def test_broker_down_audio_still_pauses_and_lights_go_out_when_it_returns(
-        panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
+    panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto
+) -> None:
     async with serve(panic_settings, clock) as svc:
         await connected(svc)
         await music_playing(svc)
@@ -151,9 +163,12 @@ class HungPlayer(FakePlayer):
 
 
 async def test_a_hung_player_does_not_hold_up_the_lights_or_the_response(
-        panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
-    async with serve(panic_settings, clock, player_factory=lambda room, s: HungPlayer(clock=clock)) as svc, \
-            sniffing(mosquitto.port) as sniffer:
+    panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto
+) -> None:
+    async with (
+        serve(panic_settings, clock, player_factory=lambda room, s: HungPlayer(clock=clock)) as svc,
+        sniffing(mosquitto.port) as sniffer,
+    ):
         await connected(svc)
         await music_playing(svc)
         r = await asyncio.wait_for(svc.client.post("/api/rooms/one/panic"), 5)
@@ -164,7 +179,8 @@ async def test_a_hung_player_does_not_hold_up_the_lights_or_the_response(
 
 
 async def test_panic_freezes_cues_and_phase_changes_until_cleared(
-        panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
+    panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto
+) -> None:
     async with serve(panic_settings, clock) as svc:
         c = svc.client
         await c.post("/api/rooms/one/session", json={"preset": "ketamine_iv"})
@@ -188,7 +204,8 @@ async def test_panic_freezes_cues_and_phase_changes_until_cleared(
 
 
 async def test_restore_returns_lights_to_before_and_resumes_audio(
-        panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
+    panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto
+) -> None:
     async with serve(panic_settings, clock) as svc:
         c = svc.client
         await music_playing(svc)
@@ -210,7 +227,8 @@ async def test_restore_returns_lights_to_before_and_resumes_audio(
 
 
 async def test_hold_keeps_the_room_bright_and_quiet_until_restored(
-        panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
+    panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto
+) -> None:
     async with serve(panic_settings, clock) as svc:
         c = svc.client
         await music_playing(svc)
@@ -229,7 +247,8 @@ async def test_hold_keeps_the_room_bright_and_quiet_until_restored(
 
 
 async def test_a_second_panic_is_harmless_and_a_room_without_session_still_brightens(
-        panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
+    panic_settings: Settings, clock: ManualClock, mosquitto: Mosquitto
+) -> None:
     async with serve(panic_settings, clock) as svc, sniffing(mosquitto.port) as sniffer:
         await connected(svc)
         first = (await svc.client.post("/api/rooms/one/panic")).json()
@@ -244,18 +263,23 @@ async def test_a_second_panic_is_harmless_and_a_room_without_session_still_brigh
 
 
 async def test_roles_device_may_only_panic_observer_may_not(panic_settings: Settings, clock: ManualClock) -> None:
-    tokens = [Token(name="wall", role="device", token=SecretStr("d" * 20)),
-              Token(name="watcher", role="observer", token=SecretStr("o" * 20))]
+    tokens = [
+        Token(name="wall", role="device", token=SecretStr("d" * 20)),
+        Token(name="watcher", role="observer", token=SecretStr("o" * 20)),
+    ]
     async with serve(panic_settings.model_copy(update={"tokens": tokens}), clock) as svc:
         device = {"Authorization": "Bearer " + "d" * 20}
         observer = {"Authorization": "Bearer " + "o" * 20}
         r = await svc.client.post("/api/rooms/one/panic", headers=device)
         assert r.status_code == 200 and r.json()["panic"] is True
         assert svc.runtime.rooms["one"].panic_status().by == "http:wall"
-        for method, url, body in [("GET", "/api/rooms/one/state", None), ("GET", "/api/rooms", None),
-                                  ("POST", "/api/rooms/one/panic/clear", {"mode": "restore"}),
-                                  ("POST", "/api/rooms/one/session", {"preset": "lsd"}),
-                                  ("PUT", "/api/rooms/one/lights", {"scene": "peak"})]:
+        for method, url, body in [
+            ("GET", "/api/rooms/one/state", None),
+            ("GET", "/api/rooms", None),
+            ("POST", "/api/rooms/one/panic/clear", {"mode": "restore"}),
+            ("POST", "/api/rooms/one/session", {"preset": "lsd"}),
+            ("PUT", "/api/rooms/one/lights", {"scene": "peak"}),
+        ]:
             r = await svc.client.request(method, url, json=body, headers=device)
             assert r.status_code == 403, (url, r.text)
         r = await svc.client.post("/api/rooms/two/panic", headers=observer)

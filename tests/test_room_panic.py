@@ -69,7 +69,8 @@ async def music_state(svc: Service, wanted: str) -> None:
 
 
 async def test_advance_during_panic_then_restore_fades_to_the_new_phase(
-        room_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, prefix: str) -> None:
+    room_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, prefix: str
+) -> None:
     async with serve(room_settings, clock) as svc, sniffing(mosquitto.port) as sniffer:
         await ready(svc)
         await post(svc, "/session", {"preset": "psilocybin"}, 201)
@@ -86,12 +87,15 @@ async def test_advance_during_panic_then_restore_fades_to_the_new_phase(
         ceiling = await sniffer.wait_for(CEILING.format(p=prefix), state="OFF")
         lamp = await sniffer.wait_for(LAMP.format(p=prefix), brightness=20)  # 8 % of 254
         assert ceiling["transition"] == 10 and lamp["transition"] == 10
-        assert all(m[0] not in (CEILING.format(p=prefix), LAMP.format(p=prefix)) or "panic" not in m[1]
-                   for m in sniffer.messages[mark:])
+        assert all(
+            m[0] not in (CEILING.format(p=prefix), LAMP.format(p=prefix)) or "panic" not in m[1]
+            for m in sniffer.messages[mark:]
+        )
 
 
 async def test_panic_in_an_empty_room_then_a_session_started_in_it_restores_to_its_phase(
-        room_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, prefix: str) -> None:
+    room_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, prefix: str
+) -> None:
     async with serve(room_settings, clock) as svc, sniffing(mosquitto.port) as sniffer:
         await ready(svc)
         await post(svc, "/panic")
@@ -111,7 +115,8 @@ async def test_panic_in_an_empty_room_then_a_session_started_in_it_restores_to_i
 
 @pytest.mark.parametrize("held", [False, True], ids=["in panic", "held after a panic"])
 async def test_a_restart_in_panic_or_held_comes_back_bright_and_quiet_until_restored(
-        room_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, prefix: str, held: bool) -> None:
+    room_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, prefix: str, held: bool
+) -> None:
     async with serve(room_settings, clock) as first:
         await ready(first)
         await post(first, "/session", {"preset": "psilocybin"}, 201)
@@ -140,7 +145,8 @@ async def test_a_restart_in_panic_or_held_comes_back_bright_and_quiet_until_rest
 
 
 async def test_a_manual_override_survives_a_restart_until_the_next_phase(
-        room_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, prefix: str) -> None:
+    room_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, prefix: str
+) -> None:
     async with serve(room_settings, clock) as first:
         await ready(first)
         await post(first, "/session", {"preset": "psilocybin"}, 201)
@@ -174,9 +180,11 @@ async def test_what_is_allowed_during_a_panic(room_settings: Settings, clock: Ma
         await post(svc, f"/session/cues/{cue}/ack")
         r = await svc.client.post("/api/rooms/one/audio", json={"volume": 30})
         assert r.status_code == 200
-        for path, body, why in [("/session/hold", None, "clear it with mode 'hold'"),
-                                ("/session/resume", None, "mode 'restore'"),
-                                ("/audio", {"action": "resume"}, "bring the music back")]:
+        for path, body, why in [
+            ("/session/hold", None, "clear it with mode 'hold'"),
+            ("/session/resume", None, "mode 'restore'"),
+            ("/audio", {"action": "resume"}, "bring the music back"),
+        ]:
             r = await svc.client.post(f"/api/rooms/one{path}", json=body)
             assert r.status_code == 409 and why in r.json()["detail"], (path, r.text)
         for method, path, body in [("PUT", "/lights", {"scene": "peak"}), ("PUT", "/lights/lamp", {"on": False})]:
@@ -196,13 +204,15 @@ class PauseFails(FakePlayer):
         raise RuntimeError("the sound card went away")
 
 
-async def test_failing_background_work_is_shown_in_health(room_settings: Settings, clock: ManualClock,
-                                                          mosquitto: Mosquitto) -> None:
+async def test_failing_background_work_is_shown_in_health(
+    room_settings: Settings, clock: ManualClock, mosquitto: Mosquitto
+) -> None:
     async with serve(room_settings, clock, player_factory=lambda room, s: PauseFails(clock=clock)) as svc:
         await ready(svc)
         await post(svc, "/session", {"preset": "psilocybin"}, 201)
         await music_state(svc, "playing")
         import aiomqtt
+
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as button:
             await button.publish("arcroom/one/panic", json.dumps({"by": "wall"}), qos=1)
         async with asyncio.timeout(5):

@@ -33,9 +33,7 @@ def test_a_second_holder_is_refused_and_told_who_holds_it(tmp_path: Path) -> Non
 
 def test_a_lock_held_by_a_killed_process_is_free_at_once(tmp_path: Path) -> None:
     db = tmp_path / "arcroom.db"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER.format(db=str(db))],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER.format(db=str(db))], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         with pytest.raises(DatabaseInUse, match=rf"pid {holder.pid}"), database_lock(db, "arcroom restore"):

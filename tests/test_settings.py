@@ -10,8 +10,11 @@ from app.settings import Settings
 
 def test_tokens_and_broker_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARCROOM_HOST", "0.0.0.0")
-    monkeypatch.setenv("ARCROOM_TOKENS", '[{"name": "tablet-1", "role": "therapist", "token": "a-long-enough-token"},'
-                                         ' {"name": "wall", "role": "device", "token": "another-long-token"}]')
+    monkeypatch.setenv(
+        "ARCROOM_TOKENS",
+        '[{"name": "tablet-1", "role": "therapist", "token": "a-long-enough-token"},'
+        ' {"name": "wall", "role": "device", "token": "another-long-token"}]',
+    )
     monkeypatch.setenv("ARCROOM_MQTT_URL", "mqtts://broker.clinic.lan:8883")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert [(t.name, t.role) for t in settings.tokens] == [("tablet-1", "therapist"), ("wall", "device")]

@@ -31,7 +31,9 @@ def test_events_survive_reopening_and_unfinished_sessions_are_listed(tmp_path: P
     assert stored is not None and stored.info.preset == PRESETS["esketamine"] and stored.info.client_label == "E-1"
     events = reopened.events("a")
     assert [(e.seq, e.at, e.type, e.data) for e in events] == [
-        (0, 100.0, EventType.STARTED, {}), (1, 160.0, EventType.DOSE_GIVEN, {"amount": "56 mg"})]
+        (0, 100.0, EventType.STARTED, {}),
+        (1, 160.0, EventType.DOSE_GIVEN, {"amount": "56 mg"}),
+    ]
 
 
 def test_the_log_is_append_only(tmp_path: Path) -> None:

@@ -106,7 +106,8 @@ async def test_outside_systemd_every_call_is_a_no_op(monkeypatch: pytest.MonkeyP
 
 
 async def test_no_watchdog_unless_systemd_asks_for_one_for_this_process(
-        notify_socket: socket.socket, monkeypatch: pytest.MonkeyPatch) -> None:
+    notify_socket: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await asyncio.wait_for(systemd.watchdog(), timeout=1)  # no WATCHDOG_USEC
     monkeypatch.setenv("WATCHDOG_USEC", "100000")
     monkeypatch.setenv("WATCHDOG_PID", str(os.getpid() + 1))  # meant for another process
@@ -117,7 +118,8 @@ async def test_no_watchdog_unless_systemd_asks_for_one_for_this_process(
 
 
 async def test_watchdog_pings_come_from_the_loop_and_stop_while_it_is_blocked(
-        notify_socket: socket.socket, monkeypatch: pytest.MonkeyPatch) -> None:
+    notify_socket: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("WATCHDOG_USEC", "200000")  # systemd's timeout 0.2 s: a ping every 0.1 s
     with Receiver(notify_socket) as receiver:
         task = asyncio.create_task(systemd.watchdog())
@@ -138,7 +140,8 @@ async def test_watchdog_pings_come_from_the_loop_and_stop_while_it_is_blocked(
 
 
 async def test_no_pings_while_the_service_says_it_is_unhealthy(
-        notify_socket: socket.socket, monkeypatch: pytest.MonkeyPatch) -> None:
+    notify_socket: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("WATCHDOG_USEC", "100000")
     healthy = False
     with Receiver(notify_socket) as receiver:
@@ -153,7 +156,8 @@ async def test_no_pings_while_the_service_says_it_is_unhealthy(
 
 
 async def test_the_service_says_ready_once_rooms_are_restored_pings_and_says_stopping(
-        notify_socket: socket.socket, monkeypatch: pytest.MonkeyPatch, settings: Settings, clock: ManualClock) -> None:
+    notify_socket: socket.socket, monkeypatch: pytest.MonkeyPatch, settings: Settings, clock: ManualClock
+) -> None:
     monkeypatch.setenv("WATCHDOG_USEC", "200000")  # a ping every 0.1 s
     receiver = Receiver(notify_socket)
     with receiver:

@@ -22,8 +22,13 @@ from app.runtime import PlayerFactory, Runtime, vlc_player_for
 from app.settings import Settings
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
-               player_factory: PlayerFactory = vlc_player_for, catalog: Catalog | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    player_factory: PlayerFactory = vlc_player_for,
+    catalog: Catalog | None = None,
+) -> FastAPI:
     settings = settings or Settings()
     # Data files are read here, not in the lifespan, so a broken file fails before anything starts.
     catalog = catalog or Catalog.from_settings(settings)
@@ -34,8 +39,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             app.state.runtime = runtime
             yield
 
-    app = FastAPI(title="Arcroom", version=__version__, lifespan=lifespan,
-                  description="Session environment controller for psychedelic-assisted therapy rooms.")
+    app = FastAPI(
+        title="Arcroom",
+        version=__version__,
+        lifespan=lifespan,
+        description="Session environment controller for psychedelic-assisted therapy rooms.",
+    )
     app.state.settings = settings
 
     @app.exception_handler(RequestValidationError)

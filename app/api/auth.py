@@ -29,8 +29,7 @@ class Principal:
 
 
 def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
-    async def check(request: Request,
-                    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+    async def check(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
         settings: Settings = request.app.state.settings
         if not settings.tokens:
             # Only possible on loopback: Settings refuses any other address without tokens.
@@ -45,11 +44,13 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
                 if secrets.compare_digest(presented.encode(), token.token.get_secret_value().encode()):
                     principal = Principal(token.name, token.role)
         if principal is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid bearer token is required",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
         if permission not in PERMISSIONS[principal.role]:
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"role {principal.role!r} may not {permission} (token {principal.name!r})")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not {permission} (token {principal.name!r})"
+            )
         return principal
 
     return check

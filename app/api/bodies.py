@@ -13,11 +13,14 @@ class _Body(BaseModel):
 
 class StartSession(_Body):
     preset: str = Field(min_length=1, max_length=40, examples=["psilocybin"])
-    client_label: str | None = Field(default=None, max_length=80,
-                                     description="A pseudonym or initials; keep names out of logs")
+    client_label: str | None = Field(
+        default=None, max_length=80, description="A pseudonym or initials; keep names out of logs"
+    )
     playlist: str | None = Field(
-        default=None, max_length=60,
-        description="Default: the preset's clinic playlist if one is set up, else its demo one")
+        default=None,
+        max_length=60,
+        description="Default: the preset's clinic playlist if one is set up, else its demo one",
+    )
 
 
 class Dose(_Body):
@@ -43,8 +46,9 @@ class RoomLights(_Body):
     scene: str | None = Field(default=None, max_length=40, examples=["peak"])
     brightness: float | None = Field(default=None, ge=0, le=100, description="Percent; 0 turns the lights off")
     kelvin: int | None = Field(default=None, ge=1500, le=9000)
-    transition: float | None = Field(default=None, ge=0, le=3600,
-                                     description="Seconds; default: the scene's fade, or 2 s")
+    transition: float | None = Field(
+        default=None, ge=0, le=3600, description="Seconds; default: the scene's fade, or 2 s"
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> RoomLights:
@@ -75,7 +79,8 @@ class OneLight(_Body):
 class ClearPanic(_Body):
     mode: Literal["restore", "hold"] = Field(
         description="restore: lights back to the pre-panic scene over ~10 s and the music resumes with a "
-                    "fade-in; hold: the room stays bright and quiet, the session stays on hold")
+        "fade-in; hold: the room stays bright and quiet, the session stays on hold"
+    )
 
 
 class AudioCommand(_Body):

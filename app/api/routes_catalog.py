@@ -24,8 +24,12 @@ async def health(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
     return {
         "status": "ok" if supervisor.healthy() and rt.link.connected else "degraded",
         "version": __version__,
-        "mqtt": {"broker": str(rt.link.address), "connected": rt.link.connected,
-                 "embedded": rt.broker is not None, "last_error": rt.link.last_error},
+        "mqtt": {
+            "broker": str(rt.link.address),
+            "connected": rt.link.connected,
+            "embedded": rt.broker is not None,
+            "last_error": rt.link.last_error,
+        },
         "rooms": len(rt.rooms),
         "tasks": supervisor.running(),
         "failed_tasks": {name: f.model_dump() for name, f in supervisor.failures.items()},
@@ -35,9 +39,16 @@ async def health(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
 @router.get("/presets", dependencies=[Read])
 async def presets(e: SessionEngine = Depends(engine)) -> list[dict[str, Any]]:
     return [
-        {"id": p.id, "name": p.name, "substance": p.substance, "route": p.route,
-         "nominal_arc_min": p.nominal_arc_min, "min_observation_min": p.min_observation_min,
-         "booster": p.booster is not None, "phases": [ph.name for ph in p.phases]}
+        {
+            "id": p.id,
+            "name": p.name,
+            "substance": p.substance,
+            "route": p.route,
+            "nominal_arc_min": p.nominal_arc_min,
+            "min_observation_min": p.min_observation_min,
+            "booster": p.booster is not None,
+            "phases": [ph.name for ph in p.phases],
+        }
         for p in e.presets.values()
     ]
 
@@ -53,13 +64,21 @@ async def session_events(session_id: str, e: SessionEngine = Depends(engine)) ->
     return events
 
 
-@router.get("/sessions/{session_id}/report", dependencies=[Read], response_model=Report,
-            responses={200: {"content": {"text/csv": {}}}})
-async def session_report(session_id: str, format: Literal["json", "csv"] = Query("json"),
-                         e: SessionEngine = Depends(engine)) -> Report | Response:
+@router.get(
+    "/sessions/{session_id}/report",
+    dependencies=[Read],
+    response_model=Report,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def session_report(
+    session_id: str, format: Literal["json", "csv"] = Query("json"), e: SessionEngine = Depends(engine)
+) -> Report | Response:
     info, events, state = e.session_record(session_id)
     report = build_report(info, events, e.clock.now(), state)
     if format == "csv":
-        return Response(report_csv(report), media_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="session-{session_id}.csv"'})
+        return Response(
+            report_csv(report),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="session-{session_id}.csv"'},
+        )
     return report

@@ -21,7 +21,8 @@ async def panic(principal: Principal = Panic, r: RoomController = Depends(room))
 
 
 @router.post("/{room}/panic/clear", summary="restore: fade the room back; hold: keep it bright and quiet")
-async def clear_panic(body: ClearPanic, principal: Principal = Control, r: RoomController = Depends(room),
-                      rt: Runtime = Depends(runtime)) -> RoomView:
+async def clear_panic(
+    body: ClearPanic, principal: Principal = Control, r: RoomController = Depends(room), rt: Runtime = Depends(runtime)
+) -> RoomView:
     await r.clear_panic(body.mode, by=f"http:{principal.name}")
     return rt.view(r.id)

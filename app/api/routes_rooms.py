@@ -82,10 +82,15 @@ async def end(body: Annotated[End | None, Body()] = None, r: RoomController = De
     return r.end((body or End()).override_reason)
 
 
-@router.get("/{room}/stream", dependencies=[Read], response_class=EventSourceResponse,
-            summary="Server-sent events: the room's state after every change")
-async def stream(request: Request, r: RoomController = Depends(room),
-                 rt: Runtime = Depends(runtime)) -> AsyncIterable[ServerSentEvent]:
+@router.get(
+    "/{room}/stream",
+    dependencies=[Read],
+    response_class=EventSourceResponse,
+    summary="Server-sent events: the room's state after every change",
+)
+async def stream(
+    request: Request, r: RoomController = Depends(room), rt: Runtime = Depends(runtime)
+) -> AsyncIterable[ServerSentEvent]:
     with rt.changes.subscribe() as changes:
         yield ServerSentEvent(event="state", raw_data=rt.view_json(r.id).decode(), retry=2000)
         while not await request.is_disconnected():

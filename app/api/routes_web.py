@@ -33,8 +33,7 @@ async def overview() -> FileResponse:
 
 @router.get("/manifest.webmanifest")
 async def manifest() -> FileResponse:
-    return FileResponse(STATIC / "manifest.webmanifest", media_type="application/manifest+json",
-                        headers=_NO_CACHE)
+    return FileResponse(STATIC / "manifest.webmanifest", media_type="application/manifest+json", headers=_NO_CACHE)
 
 
 @router.get("/sw.js")

@@ -2,16 +2,26 @@
 
 from app.audio.fake import FakePlayer
 from app.audio.player import (
-                              AudioUnavailable,
-                              Listener,
-                              Player,
-                              PlayerEvent,
-                              PlayerStatus,
-                              RampPoints,
-                              deck_outputs,
-                              vlc_args,
+    AudioUnavailable,
+    Listener,
+    Player,
+    PlayerEvent,
+    PlayerStatus,
+    RampPoints,
+    deck_outputs,
+    vlc_args,
 )
 from app.audio.vlc_player import VlcPlayer
 
-__all__ = ["AudioUnavailable", "FakePlayer", "Listener", "Player", "PlayerEvent", "PlayerStatus", "RampPoints",
-           "VlcPlayer", "deck_outputs", "vlc_args"]
+__all__ = [
+    "AudioUnavailable",
+    "FakePlayer",
+    "Listener",
+    "Player",
+    "PlayerEvent",
+    "PlayerStatus",
+    "RampPoints",
+    "VlcPlayer",
+    "deck_outputs",
+    "vlc_args",
+]

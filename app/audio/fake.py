@@ -32,8 +32,14 @@ class _Monotonic:
 
 
 class FakePlayer:
-    def __init__(self, output: str = "fake", *, clock: Clock | None = None,
-                 durations: Mapping[str, float] | None = None, check_files: bool = False) -> None:
+    def __init__(
+        self,
+        output: str = "fake",
+        *,
+        clock: Clock | None = None,
+        durations: Mapping[str, float] | None = None,
+        check_files: bool = False,
+    ) -> None:
         self.output = output
         self.started = False
         self.calls: list[str] = []
@@ -151,8 +157,14 @@ class FakePlayer:
     # --- state ---
 
     def status(self) -> PlayerStatus:
-        return PlayerStatus(state=self._state, media=self._media, position_ms=round(self._position_s() * 1000),
-                            volume_pct=self.volume_at(self._clock.now()), output=self.output, error=self._error)
+        return PlayerStatus(
+            state=self._state,
+            media=self._media,
+            position_ms=round(self._position_s() * 1000),
+            volume_pct=self.volume_at(self._clock.now()),
+            output=self.output,
+            error=self._error,
+        )
 
     def _position_s(self) -> float:
         if self._state != "playing":

@@ -26,8 +26,9 @@ class MediaProber:
         self._timeout_s = timeout_s
         self._instance: Any = self._vlc.Instance(["--no-video", "--quiet", "--no-interact", "--aout=dummy"])
         if self._instance is None:
-            raise AudioUnavailable(f"libVLC started without its plugins. Install them with: "
-                                   f"sudo apt-get install {DEBIAN_PACKAGES}")
+            raise AudioUnavailable(
+                f"libVLC started without its plugins. Install them with: sudo apt-get install {DEBIAN_PACKAGES}"
+            )
 
     def probe(self, path: str) -> Probe:
         vlc = self._vlc
@@ -63,6 +64,7 @@ class MediaProber:
     def __enter__(self) -> MediaProber:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

@@ -54,8 +54,9 @@ class VlcPlayer:
     def __init__(self, output: str = "default", device: str | None = None, name: str = "room") -> None:
         self.output = output
         self._args = vlc_args(output, device)
-        self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(max_workers=1,
-                                                                        thread_name_prefix=f"libvlc-{name}")
+        self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"libvlc-{name}"
+        )
         self._vlc: ModuleType | None = None
         self._instance: Any = None
         self._player: Any = None
@@ -170,6 +171,7 @@ class VlcPlayer:
     async def resume(self) -> None:
         def resume() -> None:
             self._player.set_pause(0)
+
         self._seen_ms = -1  # restart the interpolation from libVLC's next report
         await self._call(resume)
 
@@ -227,11 +229,22 @@ class VlcPlayer:
             return PlayerStatus(state="stopped", output=self.output, volume_pct=self._volume)
         s = self._player.get_state()
         states = self._vlc.State
-        state = ("playing" if s in (states.Playing, states.Opening, states.Buffering)
-                 else "paused" if s == states.Paused
-                 else "error" if s == states.Error else "stopped")
-        return PlayerStatus(state=state, media=self._media, position_ms=self._position_ms(s == states.Playing),
-                            volume_pct=self._volume, output=self.output)
+        state = (
+            "playing"
+            if s in (states.Playing, states.Opening, states.Buffering)
+            else "paused"
+            if s == states.Paused
+            else "error"
+            if s == states.Error
+            else "stopped"
+        )
+        return PlayerStatus(
+            state=state,
+            media=self._media,
+            position_ms=self._position_ms(s == states.Playing),
+            volume_pct=self._volume,
+            output=self.output,
+        )
 
     def _position_ms(self, playing: bool) -> int:
         """libVLC's time, interpolated with a monotonic clock between its coarse updates."""

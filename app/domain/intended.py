@@ -47,13 +47,15 @@ def override_in_force(record: RoomRecord, session: SessionState | None) -> Manua
     return override
 
 
-def intended_state(room: Room, scenes: Mapping[str, Scene], record: RoomRecord,
-                   session: SessionState | None) -> Intended:
+def intended_state(
+    room: Room, scenes: Mapping[str, Scene], record: RoomRecord, session: SessionState | None
+) -> Intended:
     if record.panic.active:
         panic = scenes[PANIC_SCENE]
         source: SceneSource = "held" if record.panic.mode == "held" else "panic"
-        return Intended(scene=PANIC_SCENE, source=source,
-                        lights={light.name: panic.for_role(light.role) for light in room.lights})
+        return Intended(
+            scene=PANIC_SCENE, source=source, lights={light.name: panic.for_role(light.role) for light in room.lights}
+        )
     name = session.scene if session is not None else IDLE_SCENE
     scene = scenes[name]
     lights = {light.name: scene.for_role(light.role) for light in room.lights}

@@ -49,6 +49,7 @@ OFF = LightState(on=False)
 
 # --- scales -------------------------------------------------------------------------------
 
+
 def pct_to_scale(pct: float, maximum: int) -> int:
     """0-100 % onto 0..maximum (254 for Zigbee, 255 for 8-bit, 100 for percent devices)."""
     return round(max(0.0, min(100.0, pct)) / 100 * maximum)
@@ -104,6 +105,7 @@ def transition_fits(seconds: float, unit: TransitionUnit, max_s: float, change_p
 # Brightness commands are roughly linear in luminance, but the eye is not: a fade that is linear
 # in percent races through the dark end. Interpolating CIE 1976 lightness L* looks even.
 
+
 def _pct_to_lightness(pct: float) -> float:
     y = pct / 100
     return 116 * y ** (1 / 3) - 16 if y > 0.008856 else 903.3 * y
@@ -140,11 +142,17 @@ def matches(commanded: LightState, reported: LightState) -> bool:
         return False
     if not commanded.on:
         return True
-    if (commanded.brightness_pct is not None and reported.brightness_pct is not None
-            and abs(commanded.brightness_pct - reported.brightness_pct) > BRIGHTNESS_TOLERANCE_PCT):
+    if (
+        commanded.brightness_pct is not None
+        and reported.brightness_pct is not None
+        and abs(commanded.brightness_pct - reported.brightness_pct) > BRIGHTNESS_TOLERANCE_PCT
+    ):
         return False
-    return not (commanded.kelvin is not None and reported.kelvin is not None
-                and abs(commanded.kelvin - reported.kelvin) > KELVIN_TOLERANCE)
+    return not (
+        commanded.kelvin is not None
+        and reported.kelvin is not None
+        and abs(commanded.kelvin - reported.kelvin) > KELVIN_TOLERANCE
+    )
 
 
 def merge(base: LightState | None, update: dict[str, object]) -> LightState:
@@ -173,5 +181,3 @@ class Fade:
 
     def done(self, now: float) -> bool:
         return now >= self.ends_at
-
-

@@ -78,8 +78,7 @@ def after_gain_lufs(loudness: TrackLoudness, target: LoudnessTarget | None = Non
 def from_replaygain(track_gain_db: float, track_peak: float) -> TrackLoudness:
     """A file's ReplayGain 2.0 track gain and (linear, sample) peak as a loudness measurement."""
     peak_db = -math.inf if track_peak <= 0 else 20 * math.log10(track_peak)
-    return TrackLoudness(REPLAYGAIN_REFERENCE_LUFS - track_gain_db, peak_db + REPLAYGAIN_PEAK_MARGIN_DB,
-                         "replaygain")
+    return TrackLoudness(REPLAYGAIN_REFERENCE_LUFS - track_gain_db, peak_db + REPLAYGAIN_PEAK_MARGIN_DB, "replaygain")
 
 
 def largest_jump(levels: Sequence[float | None]) -> tuple[float, int] | None:

@@ -160,9 +160,17 @@ class MusicPlan(BaseModel):
                 fade_start = t.end - t.fade_out_s
                 before_fade = at - fade_start if t.fade_out_s > 0 and at > fade_start else 0.0
                 tracks.append(t.model_copy(update={"end": at, "fade_out_s": before_fade}))
-                tracks.append(t.model_copy(update={
-                    "start": at + by, "end": t.end + by, "offset_s": t.offset_s + (at - t.start),
-                    "fade_in_s": max(RESUME_FADE_S, t.start + t.fade_in_s - at), "gapless": False}))
+                tracks.append(
+                    t.model_copy(
+                        update={
+                            "start": at + by,
+                            "end": t.end + by,
+                            "offset_s": t.offset_s + (at - t.start),
+                            "fade_in_s": max(RESUME_FADE_S, t.start + t.fade_in_s - at),
+                            "gapless": False,
+                        }
+                    )
+                )
         tracks.sort(key=lambda p: (p.start, p.end))
         end = None if self.end is None else self.end + by
         return MusicPlan(tracks=tracks, end=end, paused_at=None)
@@ -209,8 +217,14 @@ class _Moment(IntEnum):
 
 
 class _Builder:
-    def __init__(self, playlist: Playlist, phases: Sequence[PhaseSpan], *, gains: Mapping[str, float],
-                 gentle_since: Mapping[int, float]) -> None:
+    def __init__(
+        self,
+        playlist: Playlist,
+        phases: Sequence[PhaseSpan],
+        *,
+        gains: Mapping[str, float],
+        gentle_since: Mapping[int, float],
+    ) -> None:
         self.playlist = playlist
         self.phases = list(phases)
         self.gains = gains
@@ -220,8 +234,9 @@ class _Builder:
             if p.music not in playlist.segments:
                 raise ValueError(f"playlist {playlist.id!r} has no segment {p.music!r} (phase {p.name!r})")
         # Per phase: which of its segment's tracks has the next one joined gaplessly to it (none: no lookups).
-        self.gapless_after = [(*tuple(t.join == "gapless" for t in playlist.segments[p.music].tracks[1:]), False)
-                              for p in self.phases]
+        self.gapless_after = [
+            (*tuple(t.join == "gapless" for t in playlist.segments[p.music].tracks[1:]), False) for p in self.phases
+        ]
         self.any_gapless = any(any(flags) for flags in self.gapless_after)
         shortest = min(t.duration_s for s in playlist.segments.values() for t in s.tracks)
         self.max_fade = shortest / 3
@@ -278,8 +293,17 @@ class _Builder:
     def new(self, k_i: tuple[int, int], start: float, fade_in: float, *, gapless: bool = False) -> _Occ:
         k, i = k_i
         track = self.segment(k).tracks[i]
-        return _Occ(k=k, index=i, track=track, start=start, end=start + track.duration_s,
-                    fade_in=fade_in, fade_out=0.0, offset=0.0, gapless=gapless)
+        return _Occ(
+            k=k,
+            index=i,
+            track=track,
+            start=start,
+            end=start + track.duration_s,
+            fade_in=fade_in,
+            fade_out=0.0,
+            offset=0.0,
+            gapless=gapless,
+        )
 
     def emit(self, occ: _Occ) -> None:
         if occ.end - occ.start <= _EPS:
@@ -292,10 +316,23 @@ class _Builder:
             extra["gain_db"] = gain
         if occ.gapless:
             extra["gapless"] = True
-        self.out.append(PlannedTrack(
-            segment=phase.music, phase=phase.name, index=occ.index, path=t.path, title=t.title, artist=t.artist,
-            duration_s=t.duration_s, start=occ.start, end=occ.end, fade_in_s=occ.fade_in,
-            fade_out_s=occ.fade_out, offset_s=occ.offset, **extra))
+        self.out.append(
+            PlannedTrack(
+                segment=phase.music,
+                phase=phase.name,
+                index=occ.index,
+                path=t.path,
+                title=t.title,
+                artist=t.artist,
+                duration_s=t.duration_s,
+                start=occ.start,
+                end=occ.end,
+                fade_in_s=occ.fade_in,
+                fade_out_s=occ.fade_out,
+                offset_s=occ.offset,
+                **extra,
+            )
+        )
 
     # --- what happens at each kind of moment ---
 
@@ -387,8 +424,16 @@ class _Builder:
                 resumed.append(None)
                 continue
             left_of_fade_in = part.start + part.fade_in - a
-            resumed.append(replace(part, start=b, end=part.end + (b - a), offset=part.offset + (a - part.start),
-                                   fade_in=max(self.fade(RESUME_FADE_S), left_of_fade_in), gapless=False))
+            resumed.append(
+                replace(
+                    part,
+                    start=b,
+                    end=part.end + (b - a),
+                    offset=part.offset + (a - part.start),
+                    fade_in=max(self.fade(RESUME_FADE_S), left_of_fade_in),
+                    gapless=False,
+                )
+            )
         self.prev, self.cur = resumed
         if self.cur is None:  # cur ended exactly at a (a gapless join, or no crossfade): the next one resumes
             self.prev, self.cur = None, self.new(self.next_for(None, b), b, self.fade(RESUME_FADE_S))
@@ -406,10 +451,18 @@ class _Builder:
         self.prev = self.cur = None
 
 
-def build_plan(playlist: Playlist, phases: Sequence[PhaseSpan], now: float, *,
-               pauses: Sequence[tuple[float, float | None]] = (), skips: Sequence[float] = (),
-               horizon_s: float = 4 * 3600, arc_frozen: bool = False, gains: Mapping[str, float] | None = None,
-               gentler_from: float | Sequence[float] | None = None) -> MusicPlan:
+def build_plan(
+    playlist: Playlist,
+    phases: Sequence[PhaseSpan],
+    now: float,
+    *,
+    pauses: Sequence[tuple[float, float | None]] = (),
+    skips: Sequence[float] = (),
+    horizon_s: float = 4 * 3600,
+    arc_frozen: bool = False,
+    gains: Mapping[str, float] | None = None,
+    gentler_from: float | Sequence[float] | None = None,
+) -> MusicPlan:
     """Every track's start, end, fades, file offset and gain from the first phase to the plan's end.
 
     `arc_frozen` (SessionState.frozen: on hold or in panic): the current phase's planned end
@@ -430,7 +483,7 @@ def build_plan(playlist: Playlist, phases: Sequence[PhaseSpan], now: float, *,
     ended = all(p.status == "done" for p in phases) and last.end is not None
     plan_end = last.end if ended and last.end is not None else max(now, last.start) + horizon_s
 
-    boundaries = [(p.start, k) for k, p in enumerate(phases[1:reachable + 1], start=1) if p.start is not None]
+    boundaries = [(p.start, k) for k, p in enumerate(phases[1 : reachable + 1], start=1) if p.start is not None]
     closed, paused_at = _normalise_pauses(pauses, t0)
     skip_times = sorted(s for s in skips if s >= t0)
     if paused_at is not None:
@@ -496,8 +549,9 @@ def segment_play_s(playlist: Playlist, segment: str) -> float:
     return seg.total_s - sum(crossfade for t in seg.tracks[1:] if t.join != "gapless")
 
 
-def _gentle_since(gentler_from: float | Sequence[float] | None,
-                  boundaries: Sequence[tuple[float, int]]) -> dict[int, float]:
+def _gentle_since(
+    gentler_from: float | Sequence[float] | None, boundaries: Sequence[tuple[float, int]]
+) -> dict[int, float]:
     """Phase index -> the first time gentler music was asked for while that phase was current."""
     if gentler_from is None:
         return {}
@@ -519,8 +573,9 @@ def _gentle_index(seg: Segment, i: int, median: float) -> int:
     return i
 
 
-def _normalise_pauses(pauses: Sequence[tuple[float, float | None]],
-                      t0: float) -> tuple[list[tuple[float, float]], float | None]:
+def _normalise_pauses(
+    pauses: Sequence[tuple[float, float | None]], t0: float
+) -> tuple[list[tuple[float, float]], float | None]:
     """Sorted, merged, closed pauses from t0 on; an open pause becomes a zero-length one and `paused_at`."""
     closed: list[tuple[float, float]] = []
     paused_at: float | None = None

@@ -61,7 +61,7 @@ def parse_duration(value: object) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """"m:ss" or "h:mm:ss", rounded to the second."""
+    """ "m:ss" or "h:mm:ss", rounded to the second."""
     total = round(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
@@ -74,7 +74,8 @@ class Track(_Strict):
     artist: str = Field(min_length=1)
     duration_s: float = Field(description="Declared length: seconds, 'm:ss' or 'h:mm:ss'")
     join: Literal["crossfade", "gapless"] = Field(
-        default="crossfade", description="How it follows the track before it in the segment")
+        default="crossfade", description="How it follows the track before it in the segment"
+    )
     intensity: int | None = Field(default=None, ge=1, le=5, description="1 calm .. 5 intense; for gentler steering")
 
     @field_validator("duration_s", mode="before")
@@ -116,8 +117,10 @@ class Segment(_Strict):
     @classmethod
     def _first_joins_nothing(cls, value: list[Track]) -> list[Track]:
         if value and value[0].join == "gapless":
-            raise ValueError("the first track of a segment cannot be `join: gapless`: no track comes before it "
-                             "in the segment (put the movements it follows in the same segment)")
+            raise ValueError(
+                "the first track of a segment cannot be `join: gapless`: no track comes before it "
+                "in the segment (put the movements it follows in the same segment)"
+            )
         return value
 
     @property
@@ -133,7 +136,7 @@ class Segment(_Strict):
 
     def piece_intensity(self, i: int) -> int | None:
         """The highest intensity among the tracks of the piece starting at i (None: none tagged)."""
-        tags = [t.intensity for t in self.tracks[i:self.piece_end(i)] if t.intensity is not None]
+        tags = [t.intensity for t in self.tracks[i : self.piece_end(i)] if t.intensity is not None]
         return max(tags) if tags else None
 
     @property
@@ -184,18 +187,21 @@ def check_against_presets(playlists: Mapping[str, Playlist], presets: Mapping[st
         for preset_id in playlist.presets:
             preset = presets.get(preset_id)
             if preset is None:
-                problems.append(f"playlist {playlist.id!r}: presets: no preset {preset_id!r} "
-                                f"(have: {', '.join(sorted(presets)) or 'none'})")
+                problems.append(
+                    f"playlist {playlist.id!r}: presets: no preset {preset_id!r} "
+                    f"(have: {', '.join(sorted(presets)) or 'none'})"
+                )
                 continue
             for phase in preset.phases:
                 if phase.music not in playlist.segments:
-                    problems.append(f"playlist {playlist.id!r}: no segment {phase.music!r}, which preset "
-                                    f"{preset_id!r} plays in phase {phase.name!r}")
+                    problems.append(
+                        f"playlist {playlist.id!r}: no segment {phase.music!r}, which preset "
+                        f"{preset_id!r} plays in phase {phase.name!r}"
+                    )
     return problems
 
 
-def default_playlist(preset_id: str, playlists: Mapping[str, Playlist],
-                     libraries: Collection[str]) -> Playlist | None:
+def default_playlist(preset_id: str, playlists: Mapping[str, Playlist], libraries: Collection[str]) -> Playlist | None:
     """The playlist to use for a preset: a clinic playlist whose library is configured, else the demo one."""
     suited = [p for p in playlists.values() if preset_id in p.presets and p.library in libraries]
     suited.sort(key=lambda p: (p.library == "demo", p.id))

@@ -90,8 +90,9 @@ class Preset(_Strict):
             if phase.duration_min is None:
                 raise ValueError(f"phase {phase.name!r} needs duration_min: only arrival and closing are open-ended")
         if self.booster and self.booster.extends_phase not in names[1:-1]:
-            raise ValueError(f"booster.extends_phase {self.booster.extends_phase!r} is not a timed phase "
-                             "of this preset")
+            raise ValueError(
+                f"booster.extends_phase {self.booster.extends_phase!r} is not a timed phase of this preset"
+            )
         ids = [c.id for c in self.cues]
         if len(set(ids)) != len(ids):
             raise ValueError(f"cue ids must be unique, got {ids}")

@@ -63,19 +63,47 @@ def build_report(info: SessionInfo, events: Sequence[Event], now: float, state: 
     rows: list[tuple[float, int, ReportRow]] = []
     for e in events:
         detail = ", ".join(f"{k}={v}" for k, v in e.data.items() if v is not None)
-        rows.append((e.at, 1, ReportRow(at=iso(e.at) or "", since_dose=since(e.at), kind=e.type.value,
-                                        name=str(e.data.get("cue_id") or e.data.get("phase") or ""), detail=detail)))
+        rows.append(
+            (
+                e.at,
+                1,
+                ReportRow(
+                    at=iso(e.at) or "",
+                    since_dose=since(e.at),
+                    kind=e.type.value,
+                    name=str(e.data.get("cue_id") or e.data.get("phase") or ""),
+                    detail=detail,
+                ),
+            )
+        )
     phases: list[dict[str, str | float | None]] = []
     for span in state.phases:
         if span.status == "upcoming" or span.start is None:
             continue
         end = span.end if span.status == "done" else None
-        phases.append({"name": span.name, "start": iso(span.start), "end": iso(end),
-                       "since_dose": since(span.start),
-                       "duration_min": None if end is None else round((end - span.start) / 60, 1),
-                       "extended_min": round(span.extended_s / 60, 1)})
-        rows.append((span.start, 0, ReportRow(at=iso(span.start) or "", since_dose=since(span.start), kind="phase",
-                                              name=span.name, detail=f"scene={span.scene}, music={span.music}")))
+        phases.append(
+            {
+                "name": span.name,
+                "start": iso(span.start),
+                "end": iso(end),
+                "since_dose": since(span.start),
+                "duration_min": None if end is None else round((end - span.start) / 60, 1),
+                "extended_min": round(span.extended_s / 60, 1),
+            }
+        )
+        rows.append(
+            (
+                span.start,
+                0,
+                ReportRow(
+                    at=iso(span.start) or "",
+                    since_dose=since(span.start),
+                    kind="phase",
+                    name=span.name,
+                    detail=f"scene={span.scene}, music={span.music}",
+                ),
+            )
+        )
     acked = [e for e in events if e.type is EventType.CUE_ACKNOWLEDGED]
     overrides = [e for e in events if e.type is EventType.OVERRIDE]
     end_at = state.ended_at
@@ -96,8 +124,9 @@ def build_report(info: SessionInfo, events: Sequence[Event], now: float, state: 
         phases=phases,
         cues_due=len(state.due_cues) + len(acked),
         cues_acknowledged=len(acked),
-        notes=[{"at": iso(e.at) or "", "text": str(e.data.get("text", ""))}
-               for e in events if e.type is EventType.NOTE],
+        notes=[
+            {"at": iso(e.at) or "", "text": str(e.data.get("text", ""))} for e in events if e.type is EventType.NOTE
+        ],
         timeline=[row for _, _, row in sorted(rows, key=lambda r: (r[0], r[1]))],
     )
 

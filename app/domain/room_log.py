@@ -54,8 +54,9 @@ class ManualOverride(BaseModel):
 
     since: float = Field(description="The first change of this override, epoch seconds")
     detail: str = Field(description="The latest change, for people")
-    scene: str | None = Field(default=None,
-                              description="The scene chosen by hand, if the latest whole-room change was one")
+    scene: str | None = Field(
+        default=None, description="The scene chosen by hand, if the latest whole-room change was one"
+    )
     lights: dict[str, LightState] = Field(default_factory=dict, description="Per light: where it was set")
 
 
@@ -95,7 +96,8 @@ def apply(record: RoomRecord, event: RoomEvent) -> RoomRecord:
                 since=before.since if before else event.at,
                 detail=str(event.data.get("detail", "")),
                 scene=event.data.get("scene") if event.data.get("scene") else (before.scene if before else None),
-                lights={**(before.lights if before else {}), **lights})
+                lights={**(before.lights if before else {}), **lights},
+            )
             return RoomRecord(record.panic, override)
         case RoomEventType.LIGHTS_OVERRIDE_CLEARED:
             return RoomRecord(record.panic, None)

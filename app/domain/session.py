@@ -302,11 +302,25 @@ def _phase_spans(preset: Preset, arc: _Arc, now: float, remaining: float | None)
     return spans
 
 
-def _span(preset: Preset, arc: _Arc, idx: int, status: Literal["done", "current", "upcoming"],
-          start: float | None, end: float | None) -> PhaseSpan:
+def _span(
+    preset: Preset,
+    arc: _Arc,
+    idx: int,
+    status: Literal["done", "current", "upcoming"],
+    start: float | None,
+    end: float | None,
+) -> PhaseSpan:
     phase = preset.phases[idx]
-    return PhaseSpan(name=phase.name, scene=phase.scene, music=phase.music, status=status, start=start,
-                     end=end, duration_s=arc.durations[idx], extended_s=arc.extended[idx])
+    return PhaseSpan(
+        name=phase.name,
+        scene=phase.scene,
+        music=phase.music,
+        status=status,
+        start=start,
+        end=end,
+        duration_s=arc.durations[idx],
+        extended_s=arc.extended[idx],
+    )
 
 
 def cue_offsets_min(rule: CueRule, horizon_min: float) -> list[float]:
@@ -328,8 +342,9 @@ def cue_id(rule: CueRule, offset_min: float) -> str:
     return f"{rule.id}@{offset_min:g}"
 
 
-def _cue_views(preset: Preset, started_at: float, dose_at: float | None, acks: dict[str, float],
-               until: float) -> Iterable[CueView]:
+def _cue_views(
+    preset: Preset, started_at: float, dose_at: float | None, acks: dict[str, float], until: float
+) -> Iterable[CueView]:
     views: list[CueView] = []
     for rule in preset.cues:
         anchor = started_at if rule.anchor == "start" else dose_at
@@ -337,12 +352,21 @@ def _cue_views(preset: Preset, started_at: float, dose_at: float | None, acks: d
             continue
         for offset in cue_offsets_min(rule, (until - anchor) / 60):
             cid = cue_id(rule, offset)
-            views.append(CueView(id=cid, rule_id=rule.id, label=rule.label, kind=rule.kind,
-                                 due_at=anchor + offset * 60, acknowledged_at=acks.get(cid)))
+            views.append(
+                CueView(
+                    id=cid,
+                    rule_id=rule.id,
+                    label=rule.label,
+                    kind=rule.kind,
+                    due_at=anchor + offset * 60,
+                    acknowledged_at=acks.get(cid),
+                )
+            )
     return sorted(views, key=lambda c: (c.due_at, c.id))
 
 
 # --- Checks for commands: what the current state allows. Each raises Conflict or NotFound. ---
+
 
 def check_open(state: SessionState) -> None:
     if state.ended_at is not None:
@@ -392,8 +416,12 @@ def check_resume(state: SessionState) -> None:
 def check_ack(state: SessionState, info: SessionInfo, events: Sequence[Event], cue: str) -> None:
     """A cue can be acknowledged once, when it is due or upcoming within its look-ahead."""
     check_open(state)
-    known = {c.id: c for c in _cue_views(info.preset, state.started_at, state.dose_at,
-                                         _acks(events), until=state.now + _CUE_LOOKAHEAD_S)}
+    known = {
+        c.id: c
+        for c in _cue_views(
+            info.preset, state.started_at, state.dose_at, _acks(events), until=state.now + _CUE_LOOKAHEAD_S
+        )
+    }
     if cue not in known:
         raise NotFound(f"no cue {cue!r} in this session")
     if known[cue].acknowledged_at is not None:
@@ -406,8 +434,7 @@ def check_end(state: SessionState, override_reason: str | None) -> None:
         assert state.min_observation_until is not None
         left_min = (state.min_observation_until - state.now) / 60
         raise Conflict(
-            f"the minimum observation time has not passed ({left_min:.0f} min left); "
-            "send override_reason to end early"
+            f"the minimum observation time has not passed ({left_min:.0f} min left); send override_reason to end early"
         )
 
 

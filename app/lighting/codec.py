@@ -40,8 +40,15 @@ class Outgoing:
     retain: bool
 
 
-def encode_command(profile: Profile, topic: str, state: LightState, transition_s: float | None,
-                   *, change_pct: float = 100.0, rpc_id: int = 1) -> Outgoing:
+def encode_command(
+    profile: Profile,
+    topic: str,
+    state: LightState,
+    transition_s: float | None,
+    *,
+    change_pct: float = 100.0,
+    rpc_id: int = 1,
+) -> Outgoing:
     """The one message that sets `state`, natively fading over `transition_s` (None: device default)."""
     c = profile.command
     fields: dict[str, Any] = dict(c.static)
@@ -68,8 +75,15 @@ def encode_command(profile: Profile, topic: str, state: LightState, transition_s
         case "json":
             payload = json.dumps(_nest(fields), separators=(",", ":"))
         case "jsonrpc":
-            payload = json.dumps({"id": rpc_id, "src": c.rpc_source, "method": c.rpc_method,
-                                  "params": {**c.rpc_params, **_nest(fields)}}, separators=(",", ":"))
+            payload = json.dumps(
+                {
+                    "id": rpc_id,
+                    "src": c.rpc_source,
+                    "method": c.rpc_method,
+                    "params": {**c.rpc_params, **_nest(fields)},
+                },
+                separators=(",", ":"),
+            )
         case "backlog":
             payload = "; ".join(f"{k} {_plain(v)}" for k, v in fields.items())
     return Outgoing(target, payload.encode(), c.qos, c.retain)
@@ -140,6 +154,7 @@ def decode_availability(profile: Profile, payload: bytes) -> bool:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
 
 def _decode_plain(spec: StateSpec, text: str) -> dict[str, Any]:
     if spec.power is not None:

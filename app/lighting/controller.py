@@ -50,8 +50,9 @@ class Link(Protocol):
     @property
     def connected(self) -> bool: ...
 
-    def publish(self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False,
-                queue_offline: bool = True) -> None: ...
+    def publish(
+        self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False, queue_offline: bool = True
+    ) -> None: ...
 
     def subscribe(self, topic_filter: str, handler: Callable[[str, bytes], None]) -> None: ...
 
@@ -103,8 +104,9 @@ class _Channel:
 class RoomLights:
     step_s = 1.0  # software fades: at least one step a second
 
-    def __init__(self, room: Room, profiles: Mapping[str, Profile], link: Link, clock: Clock,
-                 on_change: Callable[[], None]) -> None:
+    def __init__(
+        self, room: Room, profiles: Mapping[str, Profile], link: Link, clock: Clock, on_change: Callable[[], None]
+    ) -> None:
         self.room_id = room.id
         self.link = link
         self.clock = clock
@@ -132,8 +134,9 @@ class RoomLights:
         """Step software fades on time; runs until cancelled."""
         while True:
             self._wake.clear()
-            deadline = min((ch.next_step_at for ch in self._channels.values() if ch.next_step_at is not None),
-                           default=None)
+            deadline = min(
+                (ch.next_step_at for ch in self._channels.values() if ch.next_step_at is not None), default=None
+            )
             await sleep_until_or_woken(self.clock, deadline, self._wake)
             now = self.clock.now()
             for ch in self._channels.values():
@@ -191,12 +194,23 @@ class RoomLights:
     def view(self) -> list[LightView]:
         now = self.clock.now()
         return [
-            LightView(name=ch.light.name, role=ch.light.role, profile=ch.profile.id, topic=ch.light.topic,
-                      online=ch.online, last_seen=ch.last_seen, intended=ch.intended(now),
-                      target=ch.fade.target if ch.fade else None, commanded=ch.commanded,
-                      commanded_at=ch.commanded_at, reported=ch.reported, confirmed=ch.confirmed,
-                      fade=None if ch.fade is None or ch.fade.done(now)
-                      else FadeView(native=ch.fade.native, started_at=ch.fade.started_at, ends_at=ch.fade.ends_at))
+            LightView(
+                name=ch.light.name,
+                role=ch.light.role,
+                profile=ch.profile.id,
+                topic=ch.light.topic,
+                online=ch.online,
+                last_seen=ch.last_seen,
+                intended=ch.intended(now),
+                target=ch.fade.target if ch.fade else None,
+                commanded=ch.commanded,
+                commanded_at=ch.commanded_at,
+                reported=ch.reported,
+                confirmed=ch.confirmed,
+                fade=None
+                if ch.fade is None or ch.fade.done(now)
+                else FadeView(native=ch.fade.native, started_at=ch.fade.started_at, ends_at=ch.fade.ends_at),
+            )
             for ch in self._channels.values()
         ]
 
@@ -220,8 +234,9 @@ class RoomLights:
             start, duration_s = target, 0.0  # never heard from: straight there, not a fade from black
         transition = ch.profile.command.transition
         change = abs(target.level_pct - start.level_pct)
-        native = duration_s <= 0 or (transition is not None
-                                     and transition_fits(duration_s, transition.unit, transition.max_s, change))
+        native = duration_s <= 0 or (
+            transition is not None and transition_fits(duration_s, transition.unit, transition.max_s, change)
+        )
         if not native and duration_s <= self.step_s:
             duration_s, native = 0.0, True  # too short to step: go there now (the panic scene, say)
         ch.fade = Fade(start, target, now, max(0.0, duration_s), native)
@@ -261,9 +276,14 @@ class RoomLights:
             self._fade(ch, ch.fade.target, ch.fade.ends_at - now)
 
     def _send(self, ch: _Channel, state: LightState, transition_s: float | None, change_pct: float = 100.0) -> None:
-        out = encode_command(ch.profile, ch.light.topic, state,
-                             transition_s if ch.profile.command.transition else None,
-                             change_pct=change_pct, rpc_id=next(self._rpc_ids))
+        out = encode_command(
+            ch.profile,
+            ch.light.topic,
+            state,
+            transition_s if ch.profile.command.transition else None,
+            change_pct=change_pct,
+            rpc_id=next(self._rpc_ids),
+        )
         self.link.publish(out.topic, out.payload, qos=out.qos, retain=out.retain, queue_offline=False)
         ch.commanded, ch.commanded_at = state, self.clock.now()
         self._changed()

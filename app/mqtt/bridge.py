@@ -36,8 +36,14 @@ def panic_sender(topic: str, payload: bytes) -> str:
 
 
 class MqttBridge:
-    def __init__(self, link: MqttLink, rooms: Mapping[str, RoomController], views: ViewCache,
-                 changes: Hub[RoomChange], jobs: Supervisor) -> None:
+    def __init__(
+        self,
+        link: MqttLink,
+        rooms: Mapping[str, RoomController],
+        views: ViewCache,
+        changes: Hub[RoomChange],
+        jobs: Supervisor,
+    ) -> None:
         self.link = link
         self.rooms = rooms
         self.views = views

@@ -73,14 +73,21 @@ class EmbeddedBroker:
         if self.requested_port == 0 or _port_free(self.host, self.requested_port):
             return self.requested_port or _free_port(self.host)
         if self.strict_port:
-            raise OSError(errno.EADDRINUSE, f"port {self.requested_port} on {self.host} is taken; "
-                          "set ARCROOM_MQTT_URL to use the broker that holds it, or another "
-                          "ARCROOM_EMBEDDED_BROKER_PORT")
+            raise OSError(
+                errno.EADDRINUSE,
+                f"port {self.requested_port} on {self.host} is taken; "
+                "set ARCROOM_MQTT_URL to use the broker that holds it, or another "
+                "ARCROOM_EMBEDDED_BROKER_PORT",
+            )
         port = _free_port(self.host)
         log.warning(
             "port %d on %s is taken (a mosquitto service?): the embedded broker uses port %d instead. "
             "To use that broker, set ARCROOM_MQTT_URL=mqtt://%s:%d.",
-            self.requested_port, self.host, port, self.host, self.requested_port,
+            self.requested_port,
+            self.host,
+            port,
+            self.host,
+            self.requested_port,
         )
         return port
 

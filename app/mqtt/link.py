@@ -88,8 +88,9 @@ class MqttLink:
     async def wait_connected(self) -> None:
         await self._connected.wait()
 
-    def publish(self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False,
-                queue_offline: bool = True) -> None:
+    def publish(
+        self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False, queue_offline: bool = True
+    ) -> None:
         """Send a message now, without waiting for the broker's acknowledgement.
 
         While the broker is away: a retained topic keeps its latest payload for the reconnect;
@@ -172,12 +173,13 @@ class MqttLink:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await asyncio.wait_for(self._client.publish(self.status_topic, b"offline", qos=1, retain=True), 2)
 
-
     def _make_client(self) -> aiomqtt.Client:
         a = self.address
         return aiomqtt.Client(
-            a.host, a.port,
-            username=a.username, password=a.password,
+            a.host,
+            a.port,
+            username=a.username,
+            password=a.password,
             identifier=self.client_id,
             will=aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True),
             tls_context=ssl.create_default_context() if a.tls else None,

@@ -46,15 +46,22 @@ class LoudnessCheck:
     progress: bool = False
 
 
-def check_playlists(playlists: Mapping[str, Playlist], presets: Mapping[str, Preset],
-                    libraries: Mapping[str, Path], probe: bool) -> str:
+def check_playlists(
+    playlists: Mapping[str, Playlist], presets: Mapping[str, Preset], libraries: Mapping[str, Path], probe: bool
+) -> str:
     """The report as text (see `playlist_report`)."""
     return playlist_report(playlists, presets, libraries, probe).text
 
 
-def playlist_report(playlists: Mapping[str, Playlist], presets: Mapping[str, Preset], libraries: Mapping[str, Path],
-                    probe: bool, *, prober: Callable[[], MediaProber] = MediaProber,
-                    loudness: LoudnessCheck | None = None) -> PlaylistReport:
+def playlist_report(
+    playlists: Mapping[str, Playlist],
+    presets: Mapping[str, Preset],
+    libraries: Mapping[str, Path],
+    probe: bool,
+    *,
+    prober: Callable[[], MediaProber] = MediaProber,
+    loudness: LoudnessCheck | None = None,
+) -> PlaylistReport:
     """Check every playlist's files in its library; with `probe`, read each file's length with libVLC;
     with `loudness`, each track's loudness and gain."""
     report = PlaylistReport(text="")
@@ -70,8 +77,10 @@ def playlist_report(playlists: Mapping[str, Playlist], presets: Mapping[str, Pre
     finally:
         if probe_with is not None:
             probe_with.close()
-    summary = (f"{len(playlists)} playlist(s): {report.missing} missing, {report.unreadable} unreadable, "
-               f"{report.duration_mismatches} length(s) off by more than {DURATION_TOLERANCE_S:.0f} s")
+    summary = (
+        f"{len(playlists)} playlist(s): {report.missing} missing, {report.unreadable} unreadable, "
+        f"{report.duration_mismatches} length(s) off by more than {DURATION_TOLERANCE_S:.0f} s"
+    )
     if report.unchecked:
         summary += f"; files not checked for {', '.join(report.unchecked)} (library not configured: --library DIR)"
     if not probe:
@@ -86,15 +95,23 @@ def playlist_report(playlists: Mapping[str, Playlist], presets: Mapping[str, Pre
     return report
 
 
-def _one(playlist: Playlist, presets: Mapping[str, Preset], libraries: Mapping[str, Path],
-         prober: MediaProber | None, cache: dict[str, Probe], report: PlaylistReport) -> list[str]:
+def _one(
+    playlist: Playlist,
+    presets: Mapping[str, Preset],
+    libraries: Mapping[str, Path],
+    prober: MediaProber | None,
+    cache: dict[str, Probe],
+    report: PlaylistReport,
+) -> list[str]:
     tracks = [(name, i, t) for name, seg in playlist.segments.items() for i, t in enumerate(seg.tracks)]
     total = sum(t.duration_s for _, _, t in tracks)
     library = libraries.get(playlist.library)
-    lines = [f"{playlist.id}: {playlist.title}",
-             f"  curator: {playlist.curator}",
-             f"  {len(tracks)} tracks, {format_duration(total)} declared; library {playlist.library}: "
-             f"{library if library is not None else 'not configured'}"]
+    lines = [
+        f"{playlist.id}: {playlist.title}",
+        f"  curator: {playlist.curator}",
+        f"  {len(tracks)} tracks, {format_duration(total)} declared; library {playlist.library}: "
+        f"{library if library is not None else 'not configured'}",
+    ]
 
     for preset_id in playlist.presets:
         preset = presets.get(preset_id)
@@ -108,8 +125,10 @@ def _one(playlist: Playlist, presets: Mapping[str, Preset], libraries: Mapping[s
                 lines.append(f"    {phase.name:<10} no segment {phase.music!r}")
                 continue
             plays = segment_play_s(playlist, phase.music)
-            head = (f"    {phase.name:<10} {phase.music:<10} {len(seg.tracks):>3} tracks "
-                    f"{format_duration(seg.total_s):>8} (plays {format_duration(plays)})")
+            head = (
+                f"    {phase.name:<10} {phase.music:<10} {len(seg.tracks):>3} tracks "
+                f"{format_duration(seg.total_s):>8} (plays {format_duration(plays)})"
+            )
             if phase.duration_min is None:
                 lines.append(f"{head}  phase open-ended: {_overrun(seg.overrun)}")
                 continue
@@ -123,9 +142,11 @@ def _one(playlist: Playlist, presets: Mapping[str, Preset], libraries: Mapping[s
             elif diff < 0:
                 verdict = f"short by {format_duration(-diff)}: {_overrun(seg.overrun)}"
             else:
-                verdict = (f"long by {format_duration(diff)}: "
-                           f"{'finishes the sounding track' if seg.on_phase_end == 'finish' else 'crossfades'} "
-                           "when the phase ends")
+                verdict = (
+                    f"long by {format_duration(diff)}: "
+                    f"{'finishes the sounding track' if seg.on_phase_end == 'finish' else 'crossfades'} "
+                    "when the phase ends"
+                )
             lines.append(f"{head}  phase {format_duration(nominal):>8}  {verdict}")
 
     if library is None:
@@ -167,17 +188,28 @@ def _one(playlist: Playlist, presets: Mapping[str, Preset], libraries: Mapping[s
             if abs(diff) > DURATION_TOLERANCE_S:
                 report.duration_mismatches += 1
                 sign = "+" if diff > 0 else "-"
-                problems.append(f"    LENGTH      {where}: declared {format_duration(track.duration_s)}, "
-                                f"file {format_duration(result.duration_s)} ({sign}{format_duration(abs(diff))})")
+                problems.append(
+                    f"    LENGTH      {where}: declared {format_duration(track.duration_s)}, "
+                    f"file {format_duration(result.duration_s)} ({sign}{format_duration(abs(diff))})"
+                )
     status = f"  files: {found} of {len(tracks)} found"
-    lines.append(status + (" and readable, lengths as declared" if not problems and prober is not None
-                           else "" if problems else " (lengths not probed)"))
+    lines.append(
+        status
+        + (
+            " and readable, lengths as declared"
+            if not problems and prober is not None
+            else ""
+            if problems
+            else " (lengths not probed)"
+        )
+    )
     lines.extend(problems)
     return lines
 
 
-def _loudness(playlist: Playlist, libraries: Mapping[str, Path], check: LoudnessCheck,
-              report: PlaylistReport) -> list[str]:
+def _loudness(
+    playlist: Playlist, libraries: Mapping[str, Path], check: LoudnessCheck, report: PlaylistReport
+) -> list[str]:
     library = libraries.get(playlist.library)
     cache = check.caches.get(playlist.library)
     if library is None or cache is None or not Path(library).is_dir():
@@ -189,15 +221,22 @@ def _loudness(playlist: Playlist, libraries: Mapping[str, Path], check: Loudness
     if result.not_saved is not None:
         report.not_saved.append(result.not_saved)
     target = check.target
-    lines = [(f"  loudness (target {target.target_lufs:g} LUFS, true peak at most {target.ceiling_dbtp:g} dBTP; "
-              f"{result.measured} measured now, {result.reused} from {cache.path}):")]
+    lines = [
+        (
+            f"  loudness (target {target.target_lufs:g} LUFS, true peak at most {target.ceiling_dbtp:g} dBTP; "
+            f"{result.measured} measured now, {result.reused} from {cache.path}):"
+        )
+    ]
     order: list[tuple[str, str]] = []  # (where, path) in playing order
     for name, seg in playlist.segments.items():
         for i, track in enumerate(seg.tracks):
             if not track.is_url:
                 order.append((f"{name}[{i}]", track.path))
-    shown = [(where, path) for where, path in order
-             if path in result.loudness or result.errors.get(path, "missing") != "missing"]
+    shown = [
+        (where, path)
+        for where, path in order
+        if path in result.loudness or result.errors.get(path, "missing") != "missing"
+    ]
     width = max((len(f"{where} {path}") for where, path in shown), default=0)
     for where, path in shown:
         label = f"{where} {path}".ljust(width)
@@ -211,9 +250,11 @@ def _loudness(playlist: Playlist, libraries: Mapping[str, Path], check: Loudness
     if jump_before is None or jump_after is None:
         lines.append("  largest jump between neighbours: fewer than two neighbouring tracks measured")
     else:
-        lines.append(f"  largest jump between neighbours: {jump_before[0]:.1f} LU as recorded "
-                     f"({_pair(order, jump_before[1])}), {jump_after[0]:.1f} LU with the gains "
-                     f"({_pair(order, jump_after[1])})")
+        lines.append(
+            f"  largest jump between neighbours: {jump_before[0]:.1f} LU as recorded "
+            f"({_pair(order, jump_before[1])}), {jump_after[0]:.1f} LU with the gains "
+            f"({_pair(order, jump_after[1])})"
+        )
     return lines
 
 

@@ -122,8 +122,17 @@ class _Deck:
 
 
 class DeckPair:
-    def __init__(self, room_id: str, decks: tuple[Player, Player], libraries: Mapping[str, Path], clock: Clock, *,
-                 ceiling_pct: int, volume_pct: int, on_event: Callable[[str, dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        room_id: str,
+        decks: tuple[Player, Player],
+        libraries: Mapping[str, Path],
+        clock: Clock,
+        *,
+        ceiling_pct: int,
+        volume_pct: int,
+        on_event: Callable[[str, dict[str, Any]], None],
+    ) -> None:
         self.room_id = room_id
         self._decks = [_Deck("a", decks[0]), _Deck("b", decks[1])]
         self._libraries = dict(libraries)
@@ -293,8 +302,9 @@ class DeckPair:
         if current is not None and current.track is not None:
             t = current.track
             position = current.player.status().position_ms / 1000
-            now_playing = NowPlaying(title=t.title, artist=t.artist, segment=t.segment, position_s=position,
-                                     duration_s=t.duration_s)
+            now_playing = NowPlaying(
+                title=t.title, artist=t.artist, segment=t.segment, position_s=position, duration_s=t.duration_s
+            )
         nxt = None
         if self._plan is not None and self._pause is PauseState.PLAYING:
             upcoming = self._plan.next_after(now)
@@ -308,10 +318,16 @@ class DeckPair:
             state = "error"
         else:
             state = "stopped"
-        return MusicStatus(state=state, now_playing=now_playing, next=nxt, volume_pct=self._volume_pct,
-                           ceiling_pct=self._ceiling, error=self._error,
-                           playlist=self._playlist.id if self._playlist and self._plan else None,
-                           paused_since=self._paused_at if self._pause is not PauseState.PLAYING else None)
+        return MusicStatus(
+            state=state,
+            now_playing=now_playing,
+            next=nxt,
+            volume_pct=self._volume_pct,
+            ceiling_pct=self._ceiling,
+            error=self._error,
+            playlist=self._playlist.id if self._playlist and self._plan else None,
+            paused_since=self._paused_at if self._pause is not PauseState.PLAYING else None,
+        )
 
     # --- making the decks match the plan ---
 
@@ -319,8 +335,9 @@ class DeckPair:
         if self._closed or self._pause is not PauseState.PLAYING:
             return
         for deck in self._decks:
-            if deck.state is not DeckState.IDLE and (deck.state is DeckState.FAILED or deck.env is None
-                                                     or now >= deck.env.stops_at):
+            if deck.state is not DeckState.IDLE and (
+                deck.state is DeckState.FAILED or deck.env is None or now >= deck.env.stops_at
+            ):
                 await self._stop(deck)
         planned = [] if self._plan is None else self._plan.at(now)
         wanted = [d for d in planned if not self._has_failed(d)]
@@ -366,8 +383,9 @@ class DeckPair:
             deck.env = new
         else:
             # Fading already, differently: go down from where it is to the new end.
-            deck.env = Envelope(env.in_from, env.in_s, planned.end, planned.fade_out_s,
-                                (now, env.gain(now), max(now, planned.end)))
+            deck.env = Envelope(
+                env.in_from, env.in_s, planned.end, planned.fade_out_s, (now, env.gain(now), max(now, planned.end))
+            )
 
     async def _start(self, planned: PlannedTrack, now: float) -> None:
         deck = next((d for d in self._decks if d.state is DeckState.IDLE), None)
@@ -400,8 +418,17 @@ class DeckPair:
             self._fail(deck, f"{type(exc).__name__}: {exc}")
             return
         self._error = None
-        self._emit("track_started", {"path": planned.path, "title": planned.title, "artist": planned.artist,
-                                     "segment": planned.segment, "position_s": round(position, 3), "deck": deck.name})
+        self._emit(
+            "track_started",
+            {
+                "path": planned.path,
+                "title": planned.title,
+                "artist": planned.artist,
+                "segment": planned.segment,
+                "position_s": round(position, 3),
+                "deck": deck.name,
+            },
+        )
 
     async def _leave(self, deck: _Deck, now: float, within_s: float) -> None:
         if deck.env is None:
@@ -474,8 +501,10 @@ class DeckPair:
             self._silence_since = now
         elif not self._silence_reported and now - self._silence_since >= SILENCE_S:
             self._silence_reported = True
-            self._emit("silence", {"since": self._silence_since, "seconds": round(now - self._silence_since, 3),
-                                   "error": self._error})
+            self._emit(
+                "silence",
+                {"since": self._silence_since, "seconds": round(now - self._silence_since, 3), "error": self._error},
+            )
 
     # --- time ---
 

@@ -44,8 +44,13 @@ DEMO_TRACKS: tuple[DemoTrack, ...] = (
     DemoTrack("threshold.wav", "Threshold", 96, ((75, 145, 220, 295), (100, 145, 195, 245, 295)), 13.0),
     DemoTrack("first-light.wav", "First Light", 80, ((110, 165, 220, 275, 330), (145, 220, 295, 370)), 11.0),
     DemoTrack("rising-air.wav", "Rising Air", 64, ((80, 165, 245, 330, 410), (110, 165, 220, 275)), 9.0),
-    DemoTrack("open-sky.wav", "Open Sky", 120,
-              ((65, 130, 195, 260, 330), (110, 165, 220, 260, 330), (85, 175, 220, 260, 350)), 17.0),
+    DemoTrack(
+        "open-sky.wav",
+        "Open Sky",
+        120,
+        ((65, 130, 195, 260, 330), (110, 165, 220, 260, 330), (85, 175, 220, 260, 350)),
+        17.0,
+    ),
     DemoTrack("deep-field.wav", "Deep Field", 112, ((75, 145, 220, 295, 350), (100, 195, 245, 295)), 19.0),
     DemoTrack("slow-tide.wav", "Slow Tide", 100, ((85, 130, 175, 260, 350), (65, 130, 195, 260)), 15.0),
     DemoTrack("homeward.wav", "Homeward", 88, ((100, 145, 195, 245, 295), (75, 145, 220, 290)), 12.0),
@@ -154,6 +159,7 @@ def _mix(first: list[float], level_a: int, second: list[float], level_b: int) ->
 
 # --- the demo playlists (playlists/demo_<preset>.yaml) ---
 
+
 def demo_playlist(preset: Preset) -> Playlist:
     """A playlist of the demo tracks covering every music segment of the preset, each looping."""
     by_file = {t.file: t for t in DEMO_TRACKS}
@@ -163,12 +169,23 @@ def demo_playlist(preset: Preset) -> Playlist:
             continue
         files = DEMO_SEGMENTS.get(phase.music, DEMO_SEGMENTS["peak"])
         segments[phase.music] = {
-            "tracks": [{"path": f, "title": by_file[f].title, "artist": DEMO_ARTIST,
-                        "duration_s": by_file[f].duration_s} for f in files],
-            "overrun": "loop", "on_phase_end": "crossfade", "phase_end_crossfade_s": 10,
+            "tracks": [
+                {"path": f, "title": by_file[f].title, "artist": DEMO_ARTIST, "duration_s": by_file[f].duration_s}
+                for f in files
+            ],
+            "overrun": "loop",
+            "on_phase_end": "crossfade",
+            "phase_end_crossfade_s": 10,
         }
-    return Playlist.model_validate({
-        "id": f"demo_{preset.id}", "title": f"Demo music for {preset.name}", "curator": "Arcroom",
-        "source": "Generated ambient chords (app/music/demo.py); no recordings, no copyright",
-        "presets": [preset.id], "library": "demo", "crossfade_s": 8, "segments": segments,
-    })
+    return Playlist.model_validate(
+        {
+            "id": f"demo_{preset.id}",
+            "title": f"Demo music for {preset.name}",
+            "curator": "Arcroom",
+            "source": "Generated ambient chords (app/music/demo.py); no recordings, no copyright",
+            "presets": [preset.id],
+            "library": "demo",
+            "crossfade_s": 8,
+            "segments": segments,
+        }
+    )

@@ -33,16 +33,33 @@ REFRESH_S = 30 * 60
 
 
 class MusicDirector:
-    def __init__(self, room_id: str, engine: SessionEngine, playlists: Mapping[str, Playlist],
-                 players: tuple[Player, Player], libraries: Mapping[str, Path], clock: Clock, *,
-                 ceiling_pct: int, volume_pct: int, on_change: Callable[[dict[str, Any]], None],
-                 jobs: Supervisor) -> None:
+    def __init__(
+        self,
+        room_id: str,
+        engine: SessionEngine,
+        playlists: Mapping[str, Playlist],
+        players: tuple[Player, Player],
+        libraries: Mapping[str, Path],
+        clock: Clock,
+        *,
+        ceiling_pct: int,
+        volume_pct: int,
+        on_change: Callable[[dict[str, Any]], None],
+        jobs: Supervisor,
+    ) -> None:
         self.room_id = room_id
         self.engine = engine
         self.playlists = playlists
         self.clock = clock
-        self.decks = DeckPair(room_id, players, libraries, clock, ceiling_pct=ceiling_pct, volume_pct=volume_pct,
-                              on_event=self._on_deck_event)
+        self.decks = DeckPair(
+            room_id,
+            players,
+            libraries,
+            clock,
+            ceiling_pct=ceiling_pct,
+            volume_pct=volume_pct,
+            on_event=self._on_deck_event,
+        )
         self._on_change = on_change
         self._jobs = jobs
         self._plan: MusicPlan | None = None
@@ -112,8 +129,14 @@ class MusicDirector:
             else:
                 # In panic or held the plan says the music is paused (since the panic), so following
                 # it keeps the decks quiet, and a restart in panic comes back paused, not stopped.
-                self._plan = build_plan(playlist, state.phases, self.clock.now(), pauses=music_pauses(events),
-                                        skips=music_skips(events), arc_frozen=state.frozen)
+                self._plan = build_plan(
+                    playlist,
+                    state.phases,
+                    self.clock.now(),
+                    pauses=music_pauses(events),
+                    skips=music_skips(events),
+                    arc_frozen=state.frozen,
+                )
                 await self.decks.follow(self._plan, playlist)
         if self._plan != before:
             self._on_change({"plan": "changed"})
@@ -162,8 +185,9 @@ class MusicDirector:
     def _on_deck_event(self, kind: str, detail: dict[str, Any]) -> None:
         """What the decks report: a failed track becomes a skip in the plan."""
         if kind == "track_failed":
-            log.warning("track failed in %s: %s (%s); skipping it", self.room_id, detail.get("path"),
-                        detail.get("error"))
+            log.warning(
+                "track failed in %s: %s (%s); skipping it", self.room_id, detail.get("path"), detail.get("error")
+            )
             self.engine.record(self.room_id, EventType.TRACK_FAILED, detail)
             self.replan_soon()
         elif kind == "silence":
@@ -171,8 +195,9 @@ class MusicDirector:
         self._on_change({"event": kind, **detail})
 
 
-def choose_playlist(preset_id: str, playlist_id: str | None, playlists: Mapping[str, Playlist],
-                    libraries: Mapping[str, object]) -> str | None:
+def choose_playlist(
+    preset_id: str, playlist_id: str | None, playlists: Mapping[str, Playlist], libraries: Mapping[str, object]
+) -> str | None:
     """The playlist a new session will use: the one asked for, or the preset's default."""
     if playlist_id is None:
         chosen = default_playlist(preset_id, playlists, libraries.keys())
@@ -181,9 +206,12 @@ def choose_playlist(preset_id: str, playlist_id: str | None, playlists: Mapping[
     if playlist is None:
         raise NotFound(f"no playlist {playlist_id!r}")
     if preset_id not in playlist.presets:
-        raise Conflict(f"playlist {playlist_id!r} is not made for preset {preset_id!r} "
-                       f"(it suits: {', '.join(playlist.presets)})")
+        raise Conflict(
+            f"playlist {playlist_id!r} is not made for preset {preset_id!r} (it suits: {', '.join(playlist.presets)})"
+        )
     if playlist.library not in libraries:
-        raise Conflict(f"playlist {playlist_id!r} needs the {playlist.library!r} music library, "
-                       "which is not configured (ARCROOM_MUSIC_LIBRARY)")
+        raise Conflict(
+            f"playlist {playlist_id!r} needs the {playlist.library!r} music library, "
+            "which is not configured (ARCROOM_MUSIC_LIBRARY)"
+        )
     return playlist.id

@@ -40,11 +40,31 @@ log = logging.getLogger(__name__)
 DEBIAN_PACKAGE = "ffmpeg"
 CACHE_NAME = ".arcroom-loudness.json"
 ANALYSER = "ffmpeg ebur128 (peak=true)"
-AUDIO_SUFFIXES = frozenset({".mp3", ".m4a", ".m4b", ".mp4", ".aac", ".flac", ".ogg", ".oga", ".opus", ".wav",
-                            ".aif", ".aiff", ".wma", ".wv", ".ape"})
+AUDIO_SUFFIXES = frozenset(
+    {
+        ".mp3",
+        ".m4a",
+        ".m4b",
+        ".mp4",
+        ".aac",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".wav",
+        ".aif",
+        ".aiff",
+        ".wma",
+        ".wv",
+        ".ape",
+    }
+)
 SAVE_EVERY = 25  # measurements between cache writes, so an interrupted scan keeps most of its work
-_SUMMARY = re.compile(r"Integrated loudness:\s*I:\s*(?P<i>-?(?:\d+(?:\.\d+)?|inf))\s*LUFS.*?"
-                      r"True peak:\s*Peak:\s*(?P<tp>-?(?:\d+(?:\.\d+)?|inf))\s*dBFS", re.DOTALL)
+_SUMMARY = re.compile(
+    r"Integrated loudness:\s*I:\s*(?P<i>-?(?:\d+(?:\.\d+)?|inf))\s*LUFS.*?"
+    r"True peak:\s*Peak:\s*(?P<tp>-?(?:\d+(?:\.\d+)?|inf))\s*dBFS",
+    re.DOTALL,
+)
 
 _COMPONENT = re.compile(r"^\[[\w.-]+ @ 0x[0-9a-f]+\] ")
 
@@ -68,23 +88,38 @@ class LoudnessError(Exception):
 def ffmpeg_path() -> str:
     found = shutil.which("ffmpeg")
     if found is None:
-        raise AnalyserUnavailable(f"ffmpeg is not installed; it measures loudness. Install it with: "
-                                  f"sudo apt-get install {DEBIAN_PACKAGE}")
+        raise AnalyserUnavailable(
+            f"ffmpeg is not installed; it measures loudness. Install it with: sudo apt-get install {DEBIAN_PACKAGE}"
+        )
     return found
 
 
 def measure(path: Path, *, ffmpeg: str | None = None, timeout_s: float = 900) -> TrackLoudness:
     """Integrated loudness and true peak of the file's first audio stream (EBU R128 / BS.1770)."""
     # "file:" keeps a name with a colon from being read as a protocol; -nostdin keeps ffmpeg off the terminal.
-    cmd = [ffmpeg or ffmpeg_path(), "-hide_banner", "-nostats", "-nostdin", "-i", f"file:{path}", "-map", "0:a:0",
-           "-af", "ebur128=peak=true:framelog=verbose", "-f", "null", "-"]
+    cmd = [
+        ffmpeg or ffmpeg_path(),
+        "-hide_banner",
+        "-nostats",
+        "-nostdin",
+        "-i",
+        f"file:{path}",
+        "-map",
+        "0:a:0",
+        "-af",
+        "ebur128=peak=true:framelog=verbose",
+        "-f",
+        "null",
+        "-",
+    ]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
         raise LoudnessError(path, f"ffmpeg took more than {timeout_s:.0f} s") from None
     except FileNotFoundError:
-        raise AnalyserUnavailable(f"cannot run {cmd[0]}; install ffmpeg: sudo apt-get install {DEBIAN_PACKAGE}") \
-            from None
+        raise AnalyserUnavailable(
+            f"cannot run {cmd[0]}; install ffmpeg: sudo apt-get install {DEBIAN_PACKAGE}"
+        ) from None
     match = _SUMMARY.search(done.stderr)
     if done.returncode != 0 or match is None:
         raise LoudnessError(path, _ffmpeg_reason(done.stderr, path))
@@ -129,6 +164,7 @@ def _number(text: str | None) -> float | None:
 
 
 # --- the cache ---
+
 
 class CacheEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
@@ -193,8 +229,13 @@ class LoudnessCache:
         if isinstance(result, str):
             entry = CacheEntry(size=stat.st_size, mtime_ns=stat.st_mtime_ns, error=result)
         else:
-            entry = CacheEntry(size=stat.st_size, mtime_ns=stat.st_mtime_ns, integrated_lufs=result.integrated_lufs,
-                               true_peak_dbtp=result.true_peak_dbtp, source=result.source)
+            entry = CacheEntry(
+                size=stat.st_size,
+                mtime_ns=stat.st_mtime_ns,
+                integrated_lufs=result.integrated_lufs,
+                true_peak_dbtp=result.true_peak_dbtp,
+                source=result.source,
+            )
         self._data.tracks[rel] = entry
         self._dirty = True
         return entry
@@ -229,6 +270,7 @@ def _first_line(exc: Exception) -> str:
 
 # --- scanning ---
 
+
 @dataclass
 class ScanResult:
     """What a scan did, and every file's loudness (or error) by relative path."""
@@ -254,8 +296,17 @@ def audio_files(library: Path) -> list[str]:
     return sorted(out)
 
 
-def scan(library: Path, rels: Iterable[str], cache: LoudnessCache, *, analyse: Analyse = measure, jobs: int = 1,
-         replaygain: bool = False, progress: bool = False, prune: bool = False) -> ScanResult:
+def scan(
+    library: Path,
+    rels: Iterable[str],
+    cache: LoudnessCache,
+    *,
+    analyse: Analyse = measure,
+    jobs: int = 1,
+    replaygain: bool = False,
+    progress: bool = False,
+    prune: bool = False,
+) -> ScanResult:
     """Loudness of the given files of a library: from the cache, else from tags (if asked), else measured."""
     result = ScanResult()
     todo: list[tuple[str, os.stat_result]] = []
@@ -287,8 +338,14 @@ def scan(library: Path, rels: Iterable[str], cache: LoudnessCache, *, analyse: A
             _record(result, rel, cache.put(rel, stat, tagged))
         todo = untagged
 
-    bar = tqdm(total=len(todo), unit="track", desc="measuring loudness", file=sys.stderr,
-               disable=not (progress and todo), dynamic_ncols=True)
+    bar = tqdm(
+        total=len(todo),
+        unit="track",
+        desc="measuring loudness",
+        file=sys.stderr,
+        disable=not (progress and todo),
+        dynamic_ncols=True,
+    )
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = {pool.submit(_measure_one, analyse, library / rel): (rel, stat) for rel, stat in todo}
@@ -328,11 +385,26 @@ def _save(cache: LoudnessCache) -> str | None:
     return None
 
 
-def scan_library(library: Path, cache: LoudnessCache, *, analyse: Analyse = measure, jobs: int = 1,
-                 replaygain: bool = False, progress: bool = False) -> ScanResult:
+def scan_library(
+    library: Path,
+    cache: LoudnessCache,
+    *,
+    analyse: Analyse = measure,
+    jobs: int = 1,
+    replaygain: bool = False,
+    progress: bool = False,
+) -> ScanResult:
     """Every audio file in the library; entries of files that are gone leave the cache."""
-    return scan(library, audio_files(library), cache, analyse=analyse, jobs=jobs, replaygain=replaygain,
-                progress=progress, prune=True)
+    return scan(
+        library,
+        audio_files(library),
+        cache,
+        analyse=analyse,
+        jobs=jobs,
+        replaygain=replaygain,
+        progress=progress,
+        prune=True,
+    )
 
 
 def playlist_files(playlist: Playlist) -> list[str]:
@@ -340,8 +412,9 @@ def playlist_files(playlist: Playlist) -> list[str]:
     return list(dict.fromkeys(t.path for seg in playlist.segments.values() for t in seg.tracks if not t.is_url))
 
 
-def gains_for(playlist: Playlist, library: Path, cache: LoudnessCache,
-              target: LoudnessTarget = DEFAULT_TARGET) -> dict[str, float]:
+def gains_for(
+    playlist: Playlist, library: Path, cache: LoudnessCache, target: LoudnessTarget = DEFAULT_TARGET
+) -> dict[str, float]:
     """path -> gain_db for `build_plan(gains=...)`: cached measurements only (nothing is measured; a file
     not measured yet, or changed since, plays at 0 dB). A few stat calls: call it off the event loop."""
     out: dict[str, float] = {}
@@ -357,16 +430,19 @@ def gains_for(playlist: Playlist, library: Path, cache: LoudnessCache,
 
 
 def describe(loudness: TrackLoudness, target: LoudnessTarget) -> str:
-    """"-23.1 LUFS  -9.8 dBTP  gain  +5.1 dB -> -18.0 LUFS" (the peak "-inf" for silence)."""
+    """ "-23.1 LUFS  -9.8 dBTP  gain  +5.1 dB -> -18.0 LUFS" (the peak "-inf" for silence)."""
     gain = gain_db(loudness, target)
     peak = "  -inf" if math.isinf(loudness.true_peak_dbtp) else f"{loudness.true_peak_dbtp:6.1f}"
     tag = " (ReplayGain tags)" if loudness.source == "replaygain" else ""
-    return (f"{loudness.integrated_lufs:6.1f} LUFS {peak} dBTP  gain {gain:+5.1f} dB -> "
-            f"{loudness.integrated_lufs + gain:6.1f} LUFS{tag}")
+    return (
+        f"{loudness.integrated_lufs:6.1f} LUFS {peak} dBTP  gain {gain:+5.1f} dB -> "
+        f"{loudness.integrated_lufs + gain:6.1f} LUFS{tag}"
+    )
 
 
-def levels(results: Mapping[str, TrackLoudness], rels: Iterable[str],
-           target: LoudnessTarget) -> tuple[list[float | None], list[float | None]]:
+def levels(
+    results: Mapping[str, TrackLoudness], rels: Iterable[str], target: LoudnessTarget
+) -> tuple[list[float | None], list[float | None]]:
     """Integrated loudness of each file in order, before and after its gain (None: not measured)."""
     before: list[float | None] = []
     after: list[float | None] = []

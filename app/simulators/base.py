@@ -114,9 +114,11 @@ class SimulatedLight(ABC):
             kelvin = round(a.kelvin + (b.kelvin - a.kelvin) * f)
         rgb = b.rgb
         if a.rgb is not None and b.rgb is not None:
-            rgb = (round(a.rgb[0] + (b.rgb[0] - a.rgb[0]) * f),
-                   round(a.rgb[1] + (b.rgb[1] - a.rgb[1]) * f),
-                   round(a.rgb[2] + (b.rgb[2] - a.rgb[2]) * f))
+            rgb = (
+                round(a.rgb[0] + (b.rgb[0] - a.rgb[0]) * f),
+                round(a.rgb[1] + (b.rgb[1] - a.rgb[1]) * f),
+                round(a.rgb[2] + (b.rgb[2] - a.rgb[2]) * f),
+            )
         # Fading out still emits light until it reaches 0; fading in is on from the first instant.
         return SimState(on=b.on or brightness > 0, brightness_pct=brightness, kelvin=kelvin, rgb=rgb)
 
@@ -152,7 +154,8 @@ class SimulatedLight(ABC):
 
     def _make_client(self, host: str, port: int) -> aiomqtt.Client:
         return aiomqtt.Client(
-            host, port,
+            host,
+            port,
             identifier=self._client_id,
             # The broker says this for the device when it vanishes, as real firmware configures it.
             will=aiomqtt.Will(self.availability_topic, self.offline_payload, qos=1, retain=True),
@@ -172,8 +175,13 @@ class SimulatedLight(ABC):
                         data = bytes(payload) if isinstance(payload, bytes | bytearray) else str(payload or "").encode()
                         await self._on_message(message.topic.value, data)
             except aiomqtt.MqttError as exc:
-                log.info("%s %s: broker unavailable (%s); retrying in %.1f s",
-                         self.family, self.topic, exc, self.reconnect_delay_s)
+                log.info(
+                    "%s %s: broker unavailable (%s); retrying in %.1f s",
+                    self.family,
+                    self.topic,
+                    exc,
+                    self.reconnect_delay_s,
+                )
             finally:
                 self._connected.clear()
                 self._client = None
@@ -211,8 +219,9 @@ class SimulatedLight(ABC):
             log.error("%s %s: a reply failed", self.family, self.topic, exc_info=exc)
 
     def _availability(self) -> Outgoing:
-        return Outgoing(self.availability_topic, self.online_payload if self.online else self.offline_payload,
-                        retain=True, qos=1)
+        return Outgoing(
+            self.availability_topic, self.online_payload if self.online else self.offline_payload, retain=True, qos=1
+        )
 
     @classmethod
     async def _publish_quietly(cls, client: aiomqtt.Client, messages: list[Outgoing]) -> None:

@@ -95,8 +95,7 @@ class Zigbee2MqttLight(SimulatedLight):
         self._level = 254  # the bulb's level while on (1..254)
         self._turned_off_with_transition = False
         self._rgb: tuple[int, int, int] = (255, 255, 255)
-        self._cache: dict[str, Any] = {"brightness": 254, "color_mode": "color_temp", "color_temp": 370,
-                                       "state": "OFF"}
+        self._cache: dict[str, Any] = {"brightness": 254, "color_mode": "color_temp", "color_temp": 370, "state": "OFF"}
         self._set_initial(self._sim())
 
     @property
@@ -156,8 +155,9 @@ class Zigbee2MqttLight(SimulatedLight):
             seconds = _js_number(message["transition"])
             if math.isnan(seconds) or seconds < 0:
                 # utils.getTransition throws inside every converter: nothing of this message applies
-                log.warning("zigbee2mqtt %s: transition %r is not a number; message skipped",
-                            self.topic, message["transition"])
+                log.warning(
+                    "zigbee2mqtt %s: transition %r is not a number; message skipped", self.topic, message["transition"]
+                )
                 return []
             transition = round(seconds * 10) / 10  # sent to the bulb in tenths of a second
         changes: dict[str, Any] = {}
@@ -171,8 +171,9 @@ class Zigbee2MqttLight(SimulatedLight):
         try:
             if colour_keys:  # one converter serves both keys, and runs once: the first key wins
                 key = colour_keys[0]
-                changes.update(self._convert_color_temp(message[key]) if key == "color_temp"
-                               else self._convert_color(message[key]))
+                changes.update(
+                    self._convert_color_temp(message[key]) if key == "color_temp" else self._convert_color(message[key])
+                )
         except _Rejected as exc:
             log.warning("zigbee2mqtt %s: publish 'set' failed: %s", self.topic, exc)
         for key in message:
@@ -331,8 +332,11 @@ class EsphomeLight(SimulatedLight):
         return r, g, b
 
     def report(self) -> list[Outgoing]:
-        body: dict[str, Any] = {"color_mode": self._mode, "state": "ON" if self._on else "OFF",
-                                "brightness": round(self._brightness * 255)}
+        body: dict[str, Any] = {
+            "color_mode": self._mode,
+            "state": "ON" if self._on else "OFF",
+            "brightness": round(self._brightness * 255),
+        }
         colour: dict[str, int] = {}
         if self._mode == "rgb":
             colour = dict(zip("rgb", self._reported_rgb(), strict=True))
@@ -389,9 +393,13 @@ class EsphomeLight(SimulatedLight):
             if is_int(root["transition"]) and 0 <= root["transition"] <= 65535:
                 transition = float(root["transition"])
             else:
-                log.warning("esphome %s: transition %r is not a whole number of seconds; ignored, "
-                            "default transition (%.1f s) used", self.topic, root["transition"],
-                            self.default_transition_s)
+                log.warning(
+                    "esphome %s: transition %r is not a whole number of seconds; ignored, "
+                    "default transition (%.1f s) used",
+                    self.topic,
+                    root["transition"],
+                    self.default_transition_s,
+                )
 
         if state is None and brightness is None and rgb is None and mireds is None:
             return []  # nothing this light understood: LightCall would change nothing, and publish the same
@@ -409,8 +417,13 @@ class EsphomeLight(SimulatedLight):
             self._mode = "color_temp"
         if mireds is not None:
             if not self.min_mireds <= mireds <= self.max_mireds:
-                log.warning("esphome %s: color temperature %.0f mireds out of range [%d - %d]",
-                            self.topic, mireds, self.min_mireds, self.max_mireds)
+                log.warning(
+                    "esphome %s: color temperature %.0f mireds out of range [%d - %d]",
+                    self.topic,
+                    mireds,
+                    self.min_mireds,
+                    self.max_mireds,
+                )
             self._mireds = clamp(mireds, self.min_mireds, self.max_mireds)
         if brightness is not None:
             self._brightness = brightness
@@ -460,8 +473,11 @@ class HaJsonLight(SimulatedLight):
         return [f"{self.topic}/set"]
 
     def report(self) -> list[Outgoing]:
-        body: dict[str, Any] = {"state": "ON" if self._on else "OFF", "brightness": self._brightness,
-                                "color_mode": self._mode}
+        body: dict[str, Any] = {
+            "state": "ON" if self._on else "OFF",
+            "brightness": self._brightness,
+            "color_mode": self._mode,
+        }
         if self._mode == "color_temp":
             body["color_temp"] = self._mireds
         else:

@@ -20,8 +20,7 @@ from app.simulators.wled import WledLight
 
 _CLASSES: dict[str, type[SimulatedLight]] = {
     cls.family: cls
-    for cls in (Zigbee2MqttLight, TasmotaLight, ShellyGen1Light, ShellyGen2Light, WledLight, EsphomeLight,
-                HaJsonLight)
+    for cls in (Zigbee2MqttLight, TasmotaLight, ShellyGen1Light, ShellyGen2Light, WledLight, EsphomeLight, HaJsonLight)
 }
 
 FAMILIES: tuple[str, ...] = tuple(_CLASSES)

@@ -64,15 +64,26 @@ class ShellyGen1Light(SimulatedLight):
         return round((self._temp - self.temp_min) / (self.temp_max - self.temp_min) * 100)
 
     def _sim(self) -> SimState:
-        return SimState(on=self._ison, brightness_pct=float(self._brightness) if self._ison else 0.0,
-                        kelvin=self._temp)
+        return SimState(on=self._ison, brightness_pct=float(self._brightness) if self._ison else 0.0, kelvin=self._temp)
 
     def report(self) -> list[Outgoing]:
-        status = {"ison": self._ison, "source": "mqtt", "has_timer": False, "timer_started": 0,
-                  "timer_duration": 0, "timer_remaining": 0, "mode": "white", "brightness": self._brightness,
-                  "white": self._white(), "temp": self._temp, "transition": self._transition_ms}
-        return [Outgoing(f"{self.base}/light/0", b"on" if self._ison else b"off"),
-                Outgoing(self.status_topic, _dump(status))]
+        status = {
+            "ison": self._ison,
+            "source": "mqtt",
+            "has_timer": False,
+            "timer_started": 0,
+            "timer_duration": 0,
+            "timer_remaining": 0,
+            "mode": "white",
+            "brightness": self._brightness,
+            "white": self._white(),
+            "temp": self._temp,
+            "transition": self._transition_ms,
+        }
+        return [
+            Outgoing(f"{self.base}/light/0", b"on" if self._ison else b"off"),
+            Outgoing(self.status_topic, _dump(status)),
+        ]
 
     def _reject(self, why: str, payload: bytes) -> list[Outgoing]:
         log.warning("shelly_gen1 %s: %s; request ignored: %r", self.topic, why, payload)
@@ -161,13 +172,18 @@ class ShellyGen2Light(SimulatedLight):
         return SimState(on=self._output, brightness_pct=self._brightness if self._output else 0.0)
 
     def _status(self) -> dict[str, Any]:
-        brightness: float | int = round(self._brightness) if self._brightness == round(self._brightness) \
-            else self._brightness
+        brightness: float | int = (
+            round(self._brightness) if self._brightness == round(self._brightness) else self._brightness
+        )
         return {"id": 0, "source": self._source, "output": self._output, "brightness": brightness}
 
     def _notify(self, method: str) -> Outgoing:
-        frame = {"src": self.topic, "dst": f"{self.topic}/events", "method": method,
-                 "params": {"ts": round(time.time(), 2), "light:0": self._status()}}
+        frame = {
+            "src": self.topic,
+            "dst": f"{self.topic}/events",
+            "method": method,
+            "params": {"ts": round(time.time(), 2), "light:0": self._status()},
+        }
         return Outgoing(self.events_topic, _dump(frame))
 
     def report(self) -> list[Outgoing]:
@@ -195,8 +211,10 @@ class ShellyGen2Light(SimulatedLight):
             error, result = {"code": -103, "message": "Invalid argument 'params'!"}, None
         else:
             handler = {
-                "light.set": self._light_set, "light.toggle": self._light_toggle,
-                "light.getstatus": self._light_get_status, "shelly.getstatus": self._shelly_get_status,
+                "light.set": self._light_set,
+                "light.toggle": self._light_toggle,
+                "light.getstatus": self._light_get_status,
+                "shelly.getstatus": self._shelly_get_status,
             }.get(method.lower())
             if handler is None:
                 error, result = {"code": 404, "message": f"No handler for {method}"}, None
@@ -231,8 +249,7 @@ class ShellyGen2Light(SimulatedLight):
             return {"code": -103, "message": "Missing required argument 'on' or 'brightness'!"}, None
         if "on" in params and not isinstance(params["on"], bool):
             return {"code": -103, "message": "Invalid argument 'on'!"}, None
-        if "brightness" in params and (not is_number(params["brightness"])
-                                       or not 0 <= params["brightness"] <= 100):
+        if "brightness" in params and (not is_number(params["brightness"]) or not 0 <= params["brightness"] <= 100):
             return {"code": -103, "message": "Invalid argument 'brightness'!"}, None
         transition = 0.0
         if "transition_duration" in params:

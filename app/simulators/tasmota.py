@@ -104,9 +104,12 @@ class TasmotaLight(SimulatedLight):
 
     def _light_state(self) -> dict[str, Any]:
         """Tasmota's light status block (LightState), as RESULT and STATE carry it."""
-        setting = SimState(on=True, brightness_pct=float(self._dimmer),
-                           kelvin=mired_to_kelvin(self._ct) if self._white_mode else None,
-                           rgb=None if self._white_mode else self._rgb)
+        setting = SimState(
+            on=True,
+            brightness_pct=float(self._dimmer),
+            kelvin=mired_to_kelvin(self._ct) if self._white_mode else None,
+            rgb=None if self._white_mode else self._rgb,
+        )
         channels = [round(c) for c in _channels(setting)]
         hue, sat = rgb_to_hs(self._rgb)
         return {
@@ -121,10 +124,15 @@ class TasmotaLight(SimulatedLight):
 
     def report(self) -> list[Outgoing]:
         uptime = int(time.monotonic() - self._booted)
-        body = {"Time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "Uptime": f"{uptime // 86400}T{time.strftime('%H:%M:%S', time.gmtime(uptime % 86400))}",
-                "UptimeSec": uptime, **self._light_state(),
-                "Fade": "ON" if self._fade else "OFF", "Speed": self._speed, "LedTable": "ON"}
+        body = {
+            "Time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "Uptime": f"{uptime // 86400}T{time.strftime('%H:%M:%S', time.gmtime(uptime % 86400))}",
+            "UptimeSec": uptime,
+            **self._light_state(),
+            "Fade": "ON" if self._fade else "OFF",
+            "Speed": self._speed,
+            "LedTable": "ON",
+        }
         return [Outgoing(f"tele/{self.topic}/STATE", json.dumps(body, separators=(",", ":")).encode())]
 
     def _result(self, body: dict[str, Any]) -> Outgoing:
@@ -141,7 +149,7 @@ class TasmotaLight(SimulatedLight):
         except UnicodeDecodeError:
             log.warning("tasmota %s: payload is not text: %r", self.topic, payload)
             return []
-        return self._command(topic[len(prefix):], text)
+        return self._command(topic[len(prefix) :], text)
 
     def _command(self, name: str, text: str) -> list[Outgoing]:
         command = name.strip().lower()
@@ -156,9 +164,14 @@ class TasmotaLight(SimulatedLight):
         before = self._sim()
         was_on = self._power
         handler = {
-            "power": self._cmd_power, "power1": self._cmd_power, "dimmer": self._cmd_dimmer,
-            "ct": self._cmd_ct, "color": self._cmd_color, "color1": self._cmd_color,
-            "fade": self._cmd_fade, "speed": self._cmd_speed,
+            "power": self._cmd_power,
+            "power1": self._cmd_power,
+            "dimmer": self._cmd_dimmer,
+            "ct": self._cmd_ct,
+            "color": self._cmd_color,
+            "color1": self._cmd_color,
+            "fade": self._cmd_fade,
+            "speed": self._cmd_speed,
         }.get(command)
         if handler is None:
             log.warning("tasmota %s: unknown command %r", self.topic, name)

@@ -67,8 +67,10 @@ class WledLight(SimulatedLight):
         return SimState(on=self._bri > 0, brightness_pct=self._bri / 255 * 100, kelvin=self.kelvin, rgb=self._col)
 
     def report(self) -> list[Outgoing]:
-        return [Outgoing(f"{self.device_topic}/g", str(self._bri).encode()),
-                Outgoing(f"{self.device_topic}/c", ("#{:02X}{:02X}{:02X}".format(*self._col)).encode())]
+        return [
+            Outgoing(f"{self.device_topic}/g", str(self._bri).encode()),
+            Outgoing(f"{self.device_topic}/c", ("#{:02X}{:02X}{:02X}".format(*self._col)).encode()),
+        ]
 
     def _toggle(self) -> None:
         if self._bri == 0:
@@ -133,8 +135,7 @@ class WledLight(SimulatedLight):
     def _api(self, text: str, payload: bytes) -> float | None:
         """Apply a JSON state; returns a one-off transition (tt) in seconds, if it named one."""
         if not text.lstrip().startswith("{"):
-            log.warning("wled %s: /api payload is not JSON (HTTP API not simulated); ignored: %r",
-                        self.topic, payload)
+            log.warning("wled %s: /api payload is not JSON (HTTP API not simulated); ignored: %r", self.topic, payload)
             return None
         try:
             root = json.loads(text)

@@ -40,8 +40,9 @@ async def secured(settings: Settings, clock: ManualClock) -> AsyncIterator[Servi
 
 
 async def start_as_therapist(svc: Service) -> str:
-    r = await svc.client.post("/api/rooms/one/session", json={"preset": "psilocybin", "client_label": "P-1"},
-                              headers=bearer(THERAPIST))
+    r = await svc.client.post(
+        "/api/rooms/one/session", json={"preset": "psilocybin", "client_label": "P-1"}, headers=bearer(THERAPIST)
+    )
     assert r.status_code == 201, r.text
     return str(r.json()["session_id"])
 
@@ -86,18 +87,26 @@ async def first_stream_line(client: httpx.AsyncClient, url: str, **kwargs: Any) 
 
 # --- 401: no token or a wrong one ----------------------------------------------------------------
 
-@pytest.mark.parametrize("headers", [
-    {},
-    bearer(WRONG),
-    bearer(THERAPIST[:-1]),  # a prefix of a real token is not that token
-    {"Authorization": f"Basic {THERAPIST}"},
-    {"Authorization": THERAPIST},
-], ids=["none", "wrong", "prefix", "basic-scheme", "no-scheme"])
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        bearer(WRONG),
+        bearer(THERAPIST[:-1]),  # a prefix of a real token is not that token
+        {"Authorization": f"Basic {THERAPIST}"},
+        {"Authorization": THERAPIST},
+    ],
+    ids=["none", "wrong", "prefix", "basic-scheme", "no-scheme"],
+)
 async def test_requests_without_a_valid_token_are_401(secured: Service, headers: dict[str, str]) -> None:
     c = secured.client
-    for method, path, body in [("GET", "/api/rooms", None), ("GET", "/api/rooms/one/state", None),
-                               ("GET", "/api/presets", None),
-                               ("POST", "/api/rooms/one/session", {"preset": "psilocybin"})]:
+    for method, path, body in [
+        ("GET", "/api/rooms", None),
+        ("GET", "/api/rooms/one/state", None),
+        ("GET", "/api/presets", None),
+        ("POST", "/api/rooms/one/session", {"preset": "psilocybin"}),
+    ]:
         r = await c.request(method, path, json=body, headers=headers)
         assert r.status_code == 401, (path, r.text)
         assert r.json() == {"detail": "a valid bearer token is required"}
@@ -117,15 +126,22 @@ async def test_wrong_token_is_401_on_session_records(secured: Service) -> None:
 
 # --- therapist: everything -----------------------------------------------------------------------
 
+
 async def test_therapist_can_read_and_run_a_session(secured: Service) -> None:
     c, h = secured.client, bearer(THERAPIST)
     session_id = await start_as_therapist(secured)
     for path in read_paths(session_id):
         r = await c.get(path, headers=h)
         assert r.status_code == 200, (path, r.text)
-    for path, body in [("/dose", {"amount": "25 mg"}), ("/extend", {"minutes": 5}), ("/hold", None),
-                       ("/resume", None), ("/note", {"text": "calm"}), ("/cues/vitals@60/ack", None),
-                       ("/advance", None)]:
+    for path, body in [
+        ("/dose", {"amount": "25 mg"}),
+        ("/extend", {"minutes": 5}),
+        ("/hold", None),
+        ("/resume", None),
+        ("/note", {"text": "calm"}),
+        ("/cues/vitals@60/ack", None),
+        ("/advance", None),
+    ]:
         r = await c.post(f"/api/rooms/one/session{path}", json=body, headers=h)
         assert r.status_code == 200, (path, r.text)
     assert r.json()["phase"] == "ascent"
@@ -135,6 +151,7 @@ async def test_therapist_can_read_and_run_a_session(secured: Service) -> None:
 
 
 # --- observer: read only -------------------------------------------------------------------------
+
 
 async def test_observer_can_read_everything(secured: Service) -> None:
     session_id = await start_as_therapist(secured)
@@ -170,13 +187,13 @@ async def test_observer_can_open_the_stream_with_a_header_or_access_token(secure
     assert (status, line) == (200, "event: state")
     assert content_type.startswith("text/event-stream")
 
-    status, content_type, line = await first_stream_line(c, "/api/rooms/one/stream",
-                                                         params={"access_token": OBSERVER})
+    status, content_type, line = await first_stream_line(c, "/api/rooms/one/stream", params={"access_token": OBSERVER})
     assert (status, line) == (200, "event: state")
     assert content_type.startswith("text/event-stream")
 
 
 # --- device: panic only --------------------------------------------------------------------------
+
 
 async def test_device_cannot_read(secured: Service) -> None:
     session_id = await start_as_therapist(secured)
@@ -210,12 +227,17 @@ async def test_device_cannot_open_the_stream(secured: Service) -> None:
 
 # --- the stream and its ?access_token= -----------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs", [
-    {},
-    {"params": {"access_token": WRONG}},
-    {"params": {"access_token": ""}},
-    {"headers": bearer(WRONG)},
-], ids=["none", "wrong-access-token", "empty-access-token", "wrong-header"])
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"params": {"access_token": WRONG}},
+        {"params": {"access_token": ""}},
+        {"headers": bearer(WRONG)},
+    ],
+    ids=["none", "wrong-access-token", "empty-access-token", "wrong-header"],
+)
 async def test_stream_without_a_valid_token_is_401(secured: Service, kwargs: dict[str, Any]) -> None:
     status, _, body = await first_stream_line(secured.client, "/api/rooms/one/stream", **kwargs)
     assert status == 401, body
@@ -223,19 +245,22 @@ async def test_stream_without_a_valid_token_is_401(secured: Service, kwargs: dic
 
 
 async def test_therapist_access_token_opens_the_stream(secured: Service) -> None:
-    status, _, line = await first_stream_line(secured.client, "/api/rooms/one/stream",
-                                              params={"access_token": THERAPIST})
+    status, _, line = await first_stream_line(
+        secured.client, "/api/rooms/one/stream", params={"access_token": THERAPIST}
+    )
     assert (status, line) == (200, "event: state")
 
 
 async def test_unknown_room_stream_with_a_valid_token_is_404(secured: Service) -> None:
-    status, _, body = await first_stream_line(secured.client, "/api/rooms/nowhere/stream",
-                                              params={"access_token": OBSERVER})
+    status, _, body = await first_stream_line(
+        secured.client, "/api/rooms/nowhere/stream", params={"access_token": OBSERVER}
+    )
     assert status == 404, body
     assert "no room 'nowhere'" in body
 
 
 # --- no tokens: open, but only on loopback -------------------------------------------------------
+
 
 async def test_without_tokens_the_service_is_open(live_service: Service) -> None:
     c = live_service.client
@@ -254,8 +279,12 @@ def test_settings_refuse_an_open_service_off_loopback(tmp_path: Any) -> None:
     with pytest.raises(ValidationError, match=r"refusing to listen on 0\.0\.0\.0 with no access tokens"):
         Settings(_env_file=None, host="0.0.0.0", database=tmp_path / "db")  # type: ignore[call-arg]
     # With a token it may listen on the network.
-    settings = Settings(_env_file=None, host="0.0.0.0", database=tmp_path / "db",  # type: ignore[call-arg]
-                        tokens=[Token(name="tablet", role="therapist", token=SecretStr(THERAPIST))])
+    settings = Settings(
+        _env_file=None,
+        host="0.0.0.0",
+        database=tmp_path / "db",  # type: ignore[call-arg]
+        tokens=[Token(name="tablet", role="therapist", token=SecretStr(THERAPIST))],
+    )
     assert settings.tokens[0].role == "therapist"
 
 

@@ -16,6 +16,7 @@ SESSION = f"{ROOM}/session"
 
 # --- helpers -------------------------------------------------------------------------------------
 
+
 async def start(c: httpx.AsyncClient, preset: str = "psilocybin", room: str = "one") -> str:
     r = await c.post(f"/api/rooms/{room}/session", json={"preset": preset})
     assert r.status_code == 201, r.text
@@ -45,17 +46,21 @@ def field_error(response: httpx.Response, *loc: str | int) -> dict[str, Any]:
 
 # --- 404: unknown room, preset, session, cue ------------------------------------------------------
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/api/rooms/nowhere"),
-    ("GET", "/api/rooms/nowhere/state"),
-    ("GET", "/api/rooms/nowhere/stream"),
-    ("POST", "/api/rooms/nowhere/session/dose"),
-    ("POST", "/api/rooms/nowhere/session/advance"),
-    ("POST", "/api/rooms/nowhere/session/hold"),
-    ("POST", "/api/rooms/nowhere/session/resume"),
-    ("POST", "/api/rooms/nowhere/session/end"),
-    ("POST", "/api/rooms/nowhere/session/cues/vitals@60/ack"),
-])
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/rooms/nowhere"),
+        ("GET", "/api/rooms/nowhere/state"),
+        ("GET", "/api/rooms/nowhere/stream"),
+        ("POST", "/api/rooms/nowhere/session/dose"),
+        ("POST", "/api/rooms/nowhere/session/advance"),
+        ("POST", "/api/rooms/nowhere/session/hold"),
+        ("POST", "/api/rooms/nowhere/session/resume"),
+        ("POST", "/api/rooms/nowhere/session/end"),
+        ("POST", "/api/rooms/nowhere/session/cues/vitals@60/ack"),
+    ],
+)
 async def test_unknown_room_is_404_naming_the_room(service: Service, method: str, path: str) -> None:
     r = await service.client.request(method, path)
     assert r.status_code == 404, r.text
@@ -92,11 +97,14 @@ async def test_starting_with_an_unknown_preset_is_404_and_leaves_the_room_free(s
     await start(c)  # the failed attempt did not occupy the room
 
 
-@pytest.mark.parametrize("path", [
-    "/api/sessions/0123456789abcdef/events",
-    "/api/sessions/0123456789abcdef/report",
-    "/api/sessions/0123456789abcdef/report?format=csv",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/sessions/0123456789abcdef/events",
+        "/api/sessions/0123456789abcdef/report",
+        "/api/sessions/0123456789abcdef/report?format=csv",
+    ],
+)
 async def test_unknown_session_is_404(service: Service, path: str) -> None:
     r = await service.client.get(path)
     assert r.status_code == 404, r.text
@@ -116,6 +124,7 @@ async def test_acknowledging_an_unknown_cue_is_404_and_records_nothing(service: 
 
 # --- 409: conflicting actions --------------------------------------------------------------------
 
+
 async def test_a_second_session_in_a_room_is_409(service: Service) -> None:
     c = service.client
     first = await start(c)
@@ -131,8 +140,7 @@ async def test_a_second_session_in_a_room_is_409(service: Service) -> None:
 
 async def test_commands_without_a_session_are_409(service: Service) -> None:
     c = service.client
-    for path, body in [("/dose", {}), ("/advance", None), ("/hold", None), ("/note", {"text": "x"}),
-                       ("/end", None)]:
+    for path, body in [("/dose", {}), ("/advance", None), ("/hold", None), ("/note", {"text": "x"}), ("/end", None)]:
         r = await post(c, path, body)
         assert r.status_code == 409, (path, r.text)
         assert r.json()["detail"] == "room 'one' has no session running; start one first"
@@ -142,42 +150,102 @@ async def test_commands_without_a_session_are_409(service: Service) -> None:
 # command, and the message the therapist gets back.
 Step = tuple[str, dict[str, Any] | None, float]
 CONFLICTS: list[tuple[str, str, list[Step], tuple[str, dict[str, Any] | None], str]] = [
-    ("second first dose", "psilocybin", [("/dose", {}, 0)], ("/dose", {"amount": "25 mg"}),
-     "the first dose was already recorded; send booster: true for a supplemental dose"),
-    ("end before minimum observation", "psilocybin", [("/dose", {}, 120)], ("/end", None),
-     "the minimum observation time has not passed (240 min left); send override_reason to end early"),
-    ("end with an empty override reason", "psilocybin", [("/dose", {}, 0)], ("/end", {"override_reason": ""}),
-     "the minimum observation time has not passed (360 min left); send override_reason to end early"),
-    ("end with a blank override reason", "psilocybin", [("/dose", {}, 0)], ("/end", {"override_reason": "   "}),
-     "the minimum observation time has not passed (360 min left); send override_reason to end early"),
-    ("booster before dose", "mdma", [], ("/dose", {"booster": True}),
-     "record the first dose before a booster"),
-    ("booster on a preset without one", "psilocybin", [("/dose", {}, 90)], ("/dose", {"booster": True}),
-     "preset 'psilocybin' has no booster"),
-    ("booster beyond max_count", "mdma", [("/dose", {}, 90), ("/dose", {"booster": True}, 10)],
-     ("/dose", {"booster": True}), "preset 'mdma' allows 1 booster(s); already given"),
+    (
+        "second first dose",
+        "psilocybin",
+        [("/dose", {}, 0)],
+        ("/dose", {"amount": "25 mg"}),
+        "the first dose was already recorded; send booster: true for a supplemental dose",
+    ),
+    (
+        "end before minimum observation",
+        "psilocybin",
+        [("/dose", {}, 120)],
+        ("/end", None),
+        "the minimum observation time has not passed (240 min left); send override_reason to end early",
+    ),
+    (
+        "end with an empty override reason",
+        "psilocybin",
+        [("/dose", {}, 0)],
+        ("/end", {"override_reason": ""}),
+        "the minimum observation time has not passed (360 min left); send override_reason to end early",
+    ),
+    (
+        "end with a blank override reason",
+        "psilocybin",
+        [("/dose", {}, 0)],
+        ("/end", {"override_reason": "   "}),
+        "the minimum observation time has not passed (360 min left); send override_reason to end early",
+    ),
+    ("booster before dose", "mdma", [], ("/dose", {"booster": True}), "record the first dose before a booster"),
+    (
+        "booster on a preset without one",
+        "psilocybin",
+        [("/dose", {}, 90)],
+        ("/dose", {"booster": True}),
+        "preset 'psilocybin' has no booster",
+    ),
+    (
+        "booster beyond max_count",
+        "mdma",
+        [("/dose", {}, 90), ("/dose", {"booster": True}, 10)],
+        ("/dose", {"booster": True}),
+        "preset 'mdma' allows 1 booster(s); already given",
+    ),
     ("advance in arrival", "psilocybin", [], ("/advance", None), "record the dose to leave arrival"),
-    ("advance in closing", "psilocybin", [("/dose", {}, 7 * 60)], ("/advance", None),
-     "already in the last phase; end the session instead"),
-    ("extend in arrival", "psilocybin", [], ("/extend", {"minutes": 10}),
-     "phase 'arrival' is open-ended; it lasts until the next action"),
-    ("extend in closing", "psilocybin", [("/dose", {}, 7 * 60)], ("/extend", {"minutes": 10}),
-     "phase 'closing' is open-ended; it lasts until the next action"),
-    ("hold twice", "psilocybin", [("/dose", {}, 5), ("/hold", None, 5)], ("/hold", None),
-     "the session is already on hold"),
+    (
+        "advance in closing",
+        "psilocybin",
+        [("/dose", {}, 7 * 60)],
+        ("/advance", None),
+        "already in the last phase; end the session instead",
+    ),
+    (
+        "extend in arrival",
+        "psilocybin",
+        [],
+        ("/extend", {"minutes": 10}),
+        "phase 'arrival' is open-ended; it lasts until the next action",
+    ),
+    (
+        "extend in closing",
+        "psilocybin",
+        [("/dose", {}, 7 * 60)],
+        ("/extend", {"minutes": 10}),
+        "phase 'closing' is open-ended; it lasts until the next action",
+    ),
+    (
+        "hold twice",
+        "psilocybin",
+        [("/dose", {}, 5), ("/hold", None, 5)],
+        ("/hold", None),
+        "the session is already on hold",
+    ),
     ("resume when not held", "psilocybin", [("/dose", {}, 5)], ("/resume", None), "the session is not on hold"),
-    ("resume twice", "psilocybin", [("/dose", {}, 5), ("/hold", None, 5), ("/resume", None, 5)],
-     ("/resume", None), "the session is not on hold"),
-    ("ack twice", "esketamine", [("/cues/bp_pre_dose@0/ack", None, 1)], ("/cues/bp_pre_dose@0/ack", None),
-     "cue 'bp_pre_dose@0' was already acknowledged"),
+    (
+        "resume twice",
+        "psilocybin",
+        [("/dose", {}, 5), ("/hold", None, 5), ("/resume", None, 5)],
+        ("/resume", None),
+        "the session is not on hold",
+    ),
+    (
+        "ack twice",
+        "esketamine",
+        [("/cues/bp_pre_dose@0/ack", None, 1)],
+        ("/cues/bp_pre_dose@0/ack", None),
+        "cue 'bp_pre_dose@0' was already acknowledged",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("preset", "steps", "command", "message"),
-                         [c[1:] for c in CONFLICTS], ids=[c[0] for c in CONFLICTS])
+@pytest.mark.parametrize(
+    ("preset", "steps", "command", "message"), [c[1:] for c in CONFLICTS], ids=[c[0] for c in CONFLICTS]
+)
 async def test_conflicting_command_is_409_and_records_nothing(
-        service: Service, preset: str, steps: list[Step], command: tuple[str, dict[str, Any] | None],
-        message: str) -> None:
+    service: Service, preset: str, steps: list[Step], command: tuple[str, dict[str, Any] | None], message: str
+) -> None:
     c = service.client
     await start(c, preset)
     for path, body, wait_min in steps:
@@ -194,18 +262,21 @@ async def test_conflicting_command_is_409_and_records_nothing(
     assert after.json()["session"]["status"] == before.json()["session"]["status"]
 
 
-@pytest.mark.parametrize(("path", "body"), [
-    ("/dose", {}),
-    ("/dose", {"booster": True}),
-    ("/advance", None),
-    ("/extend", {"minutes": 10}),
-    ("/hold", None),
-    ("/resume", None),
-    ("/note", {"text": "too late"}),
-    ("/cues/vitals@60/ack", None),
-    ("/end", None),
-    ("/end", {"override_reason": "again"}),
-])
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/dose", {}),
+        ("/dose", {"booster": True}),
+        ("/advance", None),
+        ("/extend", {"minutes": 10}),
+        ("/hold", None),
+        ("/resume", None),
+        ("/note", {"text": "too late"}),
+        ("/cues/vitals@60/ack", None),
+        ("/end", None),
+        ("/end", {"override_reason": "again"}),
+    ],
+)
 async def test_any_command_after_end_is_409(service: Service, path: str, body: dict[str, Any] | None) -> None:
     c = service.client
     session_id = await start(c, "mdma")
@@ -224,16 +295,21 @@ async def test_any_command_after_end_is_409(service: Service, path: str, body: d
 
 # --- 422: bad bodies and parameters, with field-level messages -----------------------------------
 
-@pytest.mark.parametrize(("minutes", "message"), [
-    (0, "Input should be greater than 0"),
-    (-5, "Input should be greater than 0"),
-    (240.5, "Input should be less than or equal to 240"),
-    (10_000, "Input should be less than or equal to 240"),
-    ("ten", "Input should be a valid number, unable to parse string as a number"),
-    (None, "Input should be a valid number"),
-])
+
+@pytest.mark.parametrize(
+    ("minutes", "message"),
+    [
+        (0, "Input should be greater than 0"),
+        (-5, "Input should be greater than 0"),
+        (240.5, "Input should be less than or equal to 240"),
+        (10_000, "Input should be less than or equal to 240"),
+        ("ten", "Input should be a valid number, unable to parse string as a number"),
+        (None, "Input should be a valid number"),
+    ],
+)
 async def test_extend_minutes_out_of_range_is_422_naming_the_field(
-        service: Service, minutes: Any, message: str) -> None:
+    service: Service, minutes: Any, message: str
+) -> None:
     c = service.client
     await start(c)
     await post(c, "/dose", {})
@@ -244,8 +320,9 @@ async def test_extend_minutes_out_of_range_is_422_naming_the_field(
     assert await event_count(c) == before
 
 
-@pytest.mark.parametrize("raw", [b'{"minutes": NaN}', b'{"minutes": Infinity}', b'{"minutes": -Infinity}',
-                                 b'{"minutes": 1e400}'])
+@pytest.mark.parametrize(
+    "raw", [b'{"minutes": NaN}', b'{"minutes": Infinity}', b'{"minutes": -Infinity}', b'{"minutes": 1e400}']
+)
 async def test_extend_with_a_non_finite_number_is_422_not_500(service: Service, raw: bytes) -> None:
     # Python's JSON parser accepts NaN/Infinity (and 1e400 overflows to inf); none is a valid
     # number of minutes, and the answer must be a 422 naming the field, not a server error.
@@ -277,15 +354,19 @@ async def test_extend_minutes_at_the_limits_is_accepted(service: Service) -> Non
         assert r.status_code == 200, (minutes, r.text)
 
 
-@pytest.mark.parametrize(("path", "body", "field"), [
-    ("", {"preset": "psilocybin", "colour": "red"}, "colour"),
-    ("/dose", {"boostr": True}, "boostr"),
-    ("/extend", {"minutes": 10, "phase": "peak"}, "phase"),
-    ("/note", {"text": "ok", "author": "me"}, "author"),
-    ("/end", {"reason": "client asked to leave"}, "reason"),
-])
-async def test_unknown_body_field_is_422_naming_it(service: Service, path: str, body: dict[str, Any],
-                                                   field: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("", {"preset": "psilocybin", "colour": "red"}, "colour"),
+        ("/dose", {"boostr": True}, "boostr"),
+        ("/extend", {"minutes": 10, "phase": "peak"}, "phase"),
+        ("/note", {"text": "ok", "author": "me"}, "author"),
+        ("/end", {"reason": "client asked to leave"}, "reason"),
+    ],
+)
+async def test_unknown_body_field_is_422_naming_it(
+    service: Service, path: str, body: dict[str, Any], field: str
+) -> None:
     c = service.client
     if path:
         await start(c, "mdma")
@@ -320,22 +401,32 @@ async def test_start_without_a_body_is_422(service: Service) -> None:
     assert error["msg"] == "Field required"
 
 
-@pytest.mark.parametrize(("body", "field", "message"), [
-    ({"preset": ""}, "preset", "String should have at least 1 character"),
-    ({"preset": "p" * 41}, "preset", "String should have at most 40 characters"),
-    ({"preset": 7}, "preset", "Input should be a valid string"),
-    ({"preset": "psilocybin", "client_label": "x" * 81}, "client_label", "String should have at most 80 characters"),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"preset": ""}, "preset", "String should have at least 1 character"),
+        ({"preset": "p" * 41}, "preset", "String should have at most 40 characters"),
+        ({"preset": 7}, "preset", "Input should be a valid string"),
+        (
+            {"preset": "psilocybin", "client_label": "x" * 81},
+            "client_label",
+            "String should have at most 80 characters",
+        ),
+    ],
+)
 async def test_bad_start_fields_are_422(service: Service, body: dict[str, Any], field: str, message: str) -> None:
     r = await service.client.post(SESSION, json=body)
     assert field_error(r, "body", field)["msg"] == message
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"text": ""}, "String should have at least 1 character"),
-    ({"text": "x" * 4001}, "String should have at most 4000 characters"),
-    ({}, "Field required"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"text": ""}, "String should have at least 1 character"),
+        ({"text": "x" * 4001}, "String should have at most 4000 characters"),
+        ({}, "Field required"),
+    ],
+)
 async def test_bad_note_text_is_422(service: Service, body: dict[str, Any], message: str) -> None:
     c = service.client
     await start(c)

@@ -7,8 +7,9 @@ from app.settings import Settings
 from tests.conftest import serve
 
 
-async def test_new_service_on_same_database_continues_at_the_right_phase(settings: Settings,
-                                                                        clock: ManualClock) -> None:
+async def test_new_service_on_same_database_continues_at_the_right_phase(
+    settings: Settings, clock: ManualClock
+) -> None:
     async with serve(settings, clock) as first:
         r = await first.client.post("/api/rooms/one/session", json={"preset": "lsd"})
         session_id = r.json()["session_id"]

@@ -20,6 +20,7 @@ SESSION = f"{ROOM}/session"
 
 # --- helpers -------------------------------------------------------------------------------------
 
+
 async def start(c: httpx.AsyncClient, preset: str = "psilocybin", label: str | None = None) -> dict[str, Any]:
     r = await c.post(SESSION, json={"preset": preset, "client_label": label})
     assert r.status_code == 201, r.text
@@ -56,6 +57,7 @@ def spans(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 # --- health and catalogue ------------------------------------------------------------------------
 
+
 async def test_health_reports_ok_with_the_broker_connected(service: Service) -> None:
     async with asyncio.timeout(10):
         while not (r := await service.client.get("/api/health")).json()["mqtt"]["connected"]:
@@ -70,8 +72,7 @@ async def test_health_reports_ok_with_the_broker_connected(service: Service) -> 
     assert health["mqtt"]["broker"] == service.runtime.settings.mqtt_url
 
 
-async def test_health_reports_degraded_when_the_broker_is_unreachable(settings: Settings,
-                                                                      clock: ManualClock) -> None:
+async def test_health_reports_degraded_when_the_broker_is_unreachable(settings: Settings, clock: ManualClock) -> None:
     unreachable = settings.model_copy(update={"mqtt_url": f"mqtt://127.0.0.1:{free_port()}"})
     async with serve(unreachable, clock) as svc:
         async with asyncio.timeout(10):
@@ -89,8 +90,15 @@ async def test_presets_list(service: Service) -> None:
     r = await service.client.get("/api/presets")
     assert r.status_code == 200, r.text
     presets = {p["id"]: p for p in r.json()}
-    assert set(presets) == {"esketamine", "ketamine_im", "ketamine_iv", "ketamine_sublingual", "lsd", "mdma",
-                            "psilocybin"}
+    assert set(presets) == {
+        "esketamine",
+        "ketamine_im",
+        "ketamine_iv",
+        "ketamine_sublingual",
+        "lsd",
+        "mdma",
+        "psilocybin",
+    }
     psilocybin = presets["psilocybin"]
     assert psilocybin["phases"] == ["arrival", "onset", "ascent", "peak", "descent", "return", "closing"]
     assert psilocybin["nominal_arc_min"] == 40 + 35 + 150 + 105 + 90
@@ -117,7 +125,9 @@ async def test_rooms_list_and_detail(service: Service) -> None:
     r = await c.get("/api/rooms")
     assert r.status_code == 200, r.text
     assert [(room["id"], room["name"], room["session"]) for room in r.json()] == [
-        ("one", "Room one", None), ("two", "Room two", None)]
+        ("one", "Room one", None),
+        ("two", "Room two", None),
+    ]
 
     await start(c, label="P-017")
     r = await c.get(ROOM)
@@ -130,6 +140,7 @@ async def test_rooms_list_and_detail(service: Service) -> None:
 
 
 # --- start, dose, advance ------------------------------------------------------------------------
+
 
 async def test_start_session_returns_201_with_its_state(service: Service) -> None:
     c = service.client
@@ -200,6 +211,7 @@ async def test_advance_ends_the_current_phase_now(service: Service) -> None:
 
 # --- extend --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("minutes", [12.5, 1, 240])
 async def test_extend_moves_later_phases_by_exactly_the_minutes(service: Service, minutes: float) -> None:
     c = service.client
@@ -240,11 +252,14 @@ async def test_report_shows_the_extension(service: Service) -> None:
     await service.clock.advance(60 * MIN)
     phases = (await report(c, sid))["phases"]
     assert [(p["name"], p["duration_min"], p["extended_min"]) for p in phases[:2]] == [
-        ("arrival", 0.0, 0.0), ("onset", 60.0, 20.0)]
+        ("arrival", 0.0, 0.0),
+        ("onset", 60.0, 20.0),
+    ]
     assert phases[2]["name"] == "ascent"
 
 
 # --- hold and resume -----------------------------------------------------------------------------
+
 
 async def test_hold_freezes_the_arc_and_resume_continues_it(service: Service) -> None:
     c = service.client
@@ -301,6 +316,7 @@ async def test_hold_then_extend_and_advance_still_work(service: Service) -> None
 
 # --- booster -------------------------------------------------------------------------------------
 
+
 async def test_booster_lengthens_the_plateau_by_the_presets_extend_min(service: Service) -> None:
     c = service.client
     booster = (await c.get("/api/presets/mdma")).json()["booster"]
@@ -331,6 +347,7 @@ async def test_booster_lengthens_the_plateau_by_the_presets_extend_min(service: 
 
 # --- notes and cues ------------------------------------------------------------------------------
 
+
 async def test_note_is_recorded_and_reported(service: Service) -> None:
     c = service.client
     sid = (await start(c))["session_id"]
@@ -338,10 +355,10 @@ async def test_note_is_recorded_and_reported(service: Service) -> None:
     state = await command(c, "/note", {"text": "Client asked for a blanket"})
     assert state["event_count"] == 2
     last = (await events(c, sid))[-1]
-    assert (last["type"], last["data"], last["at"]) == ("note", {"text": "Client asked for a blanket"},
-                                                        T0 + 5 * MIN)
-    assert (await report(c, sid))["notes"] == [{"at": "2027-01-15T08:05:00+00:00",
-                                                "text": "Client asked for a blanket"}]
+    assert (last["type"], last["data"], last["at"]) == ("note", {"text": "Client asked for a blanket"}, T0 + 5 * MIN)
+    assert (await report(c, sid))["notes"] == [
+        {"at": "2027-01-15T08:05:00+00:00", "text": "Client asked for a blanket"}
+    ]
 
 
 async def test_acknowledging_a_due_cue_clears_it(service: Service) -> None:
@@ -373,6 +390,7 @@ async def test_an_upcoming_cue_can_be_acknowledged_ahead_of_time(service: Servic
 
 
 # --- end -----------------------------------------------------------------------------------------
+
 
 async def test_end_after_minimum_observation_needs_no_reason(service: Service) -> None:
     c = service.client
@@ -408,8 +426,11 @@ async def test_end_early_with_override_records_override_then_ended(service: Serv
     log = await events(c, sid)
     assert [e["type"] for e in log] == ["started", "dose_given", "override", "ended"]
     override, ended = log[2], log[3]
-    assert override["data"] == {"rule": "min_observation", "reason": "Client transferred to hospital",
-                                "min_observation_until": T0 + 360 * MIN}
+    assert override["data"] == {
+        "rule": "min_observation",
+        "reason": "Client transferred to hospital",
+        "min_observation_until": T0 + 360 * MIN,
+    }
     assert override["at"] == ended["at"] == T0 + 120 * MIN
     assert [e["seq"] for e in log] == [0, 1, 2, 3]
 

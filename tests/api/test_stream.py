@@ -92,6 +92,7 @@ async def post(c: httpx.AsyncClient, path: str, body: dict[str, Any] | None = No
 
 # --- tests ---------------------------------------------------------------------------------------
 
+
 async def test_stream_opens_with_the_room_state(service: Service) -> None:
     c = service.client
     async with open_stream(c) as stream:

@@ -41,11 +41,23 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def arrival_playlist(*tracks: tuple[str, float], crossfade_s: float = 4) -> Playlist:
     """A playlist for the ketamine IM preset whose arrival plays these tracks."""
-    segments: dict[str, Any] = {p.music: {"tracks": [{"path": tracks[0][0], "title": "t", "artist": "a",
-                                                       "duration_s": tracks[0][1]}]} for p in PRESET.phases}
+    segments: dict[str, Any] = {
+        p.music: {"tracks": [{"path": tracks[0][0], "title": "t", "artist": "a", "duration_s": tracks[0][1]}]}
+        for p in PRESET.phases
+    }
     segments["arrival"] = {"tracks": [{"path": p, "title": p, "artist": "test", "duration_s": d} for p, d in tracks]}
-    return Playlist.model_validate({"id": "t", "title": "T", "curator": "C", "source": "tests", "presets": ["ketamine_im"],
-                                    "library": "demo", "crossfade_s": crossfade_s, "segments": segments})
+    return Playlist.model_validate(
+        {
+            "id": "t",
+            "title": "T",
+            "curator": "C",
+            "source": "tests",
+            "presets": ["ketamine_im"],
+            "library": "demo",
+            "crossfade_s": crossfade_s,
+            "segments": segments,
+        }
+    )
 
 
 def plan_from(playlist: Playlist, started_at: float, now: float) -> MusicPlan:
@@ -62,8 +74,15 @@ class Room:
         self.files = (Path(a.removeprefix("afile:")), Path(b.removeprefix("afile:")))
         self.decks = (VlcPlayer(a, name="a"), VlcPlayer(b, name="b"))
         self.events: list[tuple[str, dict[str, Any]]] = []
-        self.room = DeckPair("test", self.decks, {"demo": library}, SystemClock(), ceiling_pct=80, volume_pct=60,
-                              on_event=lambda kind, detail: self.events.append((kind, detail)))
+        self.room = DeckPair(
+            "test",
+            self.decks,
+            {"demo": library},
+            SystemClock(),
+            ceiling_pct=80,
+            volume_pct=60,
+            on_event=lambda kind, detail: self.events.append((kind, detail)),
+        )
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Room:
@@ -117,7 +136,7 @@ async def test_a_crossfade_writes_both_tracks_at_once(room: Room) -> None:
     # And what each deck wrote is its own track, audible to the end of the overlap.
     a_samples, rate, _ = read_wav(room.files[0])
     b_samples, _, _ = read_wav(room.files[1])
-    a_tail, b_head = a_samples[-rate // 2:], b_samples[: rate // 2]
+    a_tail, b_head = a_samples[-rate // 2 :], b_samples[: rate // 2]
     assert abs(pitch_hz(a_tail, rate) - 440) < 20 and rms(a_tail) > 5_000
     assert abs(pitch_hz(b_head, rate) - 660) < 20 and rms(b_head) > 5_000
     assert len(a_samples) / rate > 8.5  # A played to its end, through the crossfade
@@ -153,7 +172,7 @@ async def test_after_a_restart_it_resumes_at_the_planned_position(room: Room) ->
     samples, rate, _ = read_wav(room.files[0])
     # libVLC sometimes writes a few milliseconds from the top of the file before :start-time
     # takes effect (silent in the room: the deck starts at volume 0): measure from 0.2 s on.
-    heard_hz = pitch_hz(samples[rate // 5: rate // 5 + rate // 4], rate)
+    heard_hz = pitch_hz(samples[rate // 5 : rate // 5 + rate // 4], rate)
     second = (heard_hz - BASE_HZ) / STEP_HZ
     assert abs(second - 0.2 - 20.4) <= 1.0, f"started at about {second - 0.2:.1f} s into the track, planned 20.4 s"
     status = room.room.status()

@@ -141,8 +141,10 @@ async def test_libvlc_positions_are_interpolated_between_its_coarse_updates(medi
 
 
 def test_the_two_decks_of_an_afile_output_write_two_files() -> None:
-    assert deck_outputs("afile:/var/arcroom/room1.wav") == ("afile:/var/arcroom/room1.a.wav",
-                                                             "afile:/var/arcroom/room1.b.wav")
+    assert deck_outputs("afile:/var/arcroom/room1.wav") == (
+        "afile:/var/arcroom/room1.a.wav",
+        "afile:/var/arcroom/room1.b.wav",
+    )
     assert deck_outputs("afile:out") == ("afile:out.a.wav", "afile:out.b.wav")
     assert deck_outputs("pulse") == ("pulse", "pulse")
     assert deck_outputs("dummy") == ("dummy", "dummy")

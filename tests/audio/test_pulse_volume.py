@@ -26,7 +26,7 @@ from app.music import DeckPair
 from tests.audio.media import rms, tone_frames, until, write_wav
 from tests.audio.test_decks_vlc import arrival_playlist, plan_from
 
-FULL_SCALE_RMS = 0.5 * 32767 / 2 ** 0.5  # our tone at volume 100
+FULL_SCALE_RMS = 0.5 * 32767 / 2**0.5  # our tone at volume 100
 REC_RATE = 44_100
 WINDOW = REC_RATE // 10  # 100 ms of stereo frames
 
@@ -41,17 +41,31 @@ class Pulse:
     def __init__(self, workdir: Path) -> None:
         for tool in ("pulseaudio", "parec", "pactl"):
             if shutil.which(tool) is None:
-                raise RuntimeError(f"{tool} is not installed: run ./dev test, or apt-get install pulseaudio "
-                                   "pulseaudio-utils")
+                raise RuntimeError(
+                    f"{tool} is not installed: run ./dev test, or apt-get install pulseaudio pulseaudio-utils"
+                )
         self.runtime_dir = workdir / "xdg"
         self.runtime_dir.mkdir(mode=0o700)
-        self.env = {**os.environ, "XDG_RUNTIME_DIR": str(self.runtime_dir),
-                    "PULSE_SERVER": f"unix:{self.runtime_dir}/pulse/native"}
+        self.env = {
+            **os.environ,
+            "XDG_RUNTIME_DIR": str(self.runtime_dir),
+            "PULSE_SERVER": f"unix:{self.runtime_dir}/pulse/native",
+        }
         self.log = (workdir / "pulseaudio.log").open("wb")
         self.server = subprocess.Popen(
-            ["pulseaudio", "--daemonize=no", "--exit-idle-time=-1", "-n", "--log-target=stderr",
-             "--load=module-null-sink sink_name=room", "--load=module-native-protocol-unix"],
-            env=self.env, stdout=self.log, stderr=self.log)
+            [
+                "pulseaudio",
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "-n",
+                "--log-target=stderr",
+                "--load=module-null-sink sink_name=room",
+                "--load=module-native-protocol-unix",
+            ],
+            env=self.env,
+            stdout=self.log,
+            stderr=self.log,
+        )
         self.recording = workdir / "room.raw"
         self.recorder: subprocess.Popen[bytes] | None = None
         deadline = time.monotonic() + 10
@@ -65,7 +79,10 @@ class Pulse:
         with self.recording.open("wb") as out:
             self.recorder = subprocess.Popen(
                 ["parec", "-d", "room.monitor", "--raw", "--format=s16le", f"--rate={REC_RATE}", "--channels=2"],
-                env=self.env, stdout=out, stderr=subprocess.DEVNULL)
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.DEVNULL,
+            )
 
     def levels(self) -> list[float]:
         """RMS of the left channel, per 100 ms, of what was recorded so far."""
@@ -75,7 +92,7 @@ class Pulse:
         if sys.byteorder == "big":
             samples.byteswap()
         left = samples[0::2]
-        return [rms(left[i:i + WINDOW]) for i in range(0, len(left) - WINDOW + 1, WINDOW)]
+        return [rms(left[i : i + WINDOW]) for i in range(0, len(left) - WINDOW + 1, WINDOW)]
 
     def stop(self) -> None:
         for process in (self.recorder, self.server):
@@ -105,8 +122,15 @@ async def room(pulse: Pulse, tmp_path: Path) -> AsyncIterator[DeckPair]:
     library.mkdir()
     write_wav(library / "tone.wav", tone_frames(40, 440))
     decks = (VlcPlayer("pulse", name="a"), VlcPlayer("pulse", name="b"))
-    music = DeckPair("pulse", decks, {"demo": library}, SystemClock(), ceiling_pct=50, volume_pct=20,
-                      on_event=lambda kind, detail: None)
+    music = DeckPair(
+        "pulse",
+        decks,
+        {"demo": library},
+        SystemClock(),
+        ceiling_pct=50,
+        volume_pct=20,
+        on_event=lambda kind, detail: None,
+    )
     await music.start()
     task = asyncio.create_task(music.run())
     yield music
@@ -117,7 +141,8 @@ async def room(pulse: Pulse, tmp_path: Path) -> AsyncIterator[DeckPair]:
 
 
 async def test_a_volume_ramp_changes_the_level_step_by_step_and_never_exceeds_the_ceiling(
-        pulse: Pulse, room: DeckPair) -> None:
+    pulse: Pulse, room: DeckPair
+) -> None:
     pulse.record()
     playlist = arrival_playlist(("tone.wav", 40))
     now = time.time()
@@ -132,7 +157,7 @@ async def test_a_volume_ramp_changes_the_level_step_by_step_and_never_exceeds_th
     levels = pulse.levels()
 
     low, high = level_at(20), level_at(50)  # about 93 and 1448
-    steady = levels[before - 8:before - 2]
+    steady = levels[before - 8 : before - 2]
     assert all(0.8 * low < v < 1.25 * low for v in steady), f"before the ramp: {steady}"
     assert max(levels) <= 1.15 * high, f"louder than the ceiling allows: {max(levels):.0f} > {high:.0f}"
     ramp = [v for v in levels[before:] if 1.3 * low < v < 0.9 * high]
@@ -141,5 +166,5 @@ async def test_a_volume_ramp_changes_the_level_step_by_step_and_never_exceeds_th
     assert len(ramp) >= 15, f"only {len(ramp)} windows between the levels: {levels[before:]}"
     assert ramp == sorted(ramp)
     assert len({round(v) for v in ramp}) >= 12
-    plateau = [v for v in levels[before + 35:before + 44]]
+    plateau = [v for v in levels[before + 35 : before + 44]]
     assert all(0.85 * high < v <= 1.15 * high for v in plateau), f"after the ramp: {plateau}"

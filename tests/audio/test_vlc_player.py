@@ -74,8 +74,9 @@ async def test_vlc_writes_what_it_plays_and_stops_writing_while_paused(tone: Pat
         assert player.status().media == str(tone)
         # About one second of sound, at least, beyond the header.
         await until(lambda: size(out) > WAV_HEADER + RATE * 4, "the output file to grow")
-        await until(lambda: player.status().state == "playing" and player.status().position_ms > 0,
-                    "the position to advance")
+        await until(
+            lambda: player.status().state == "playing" and player.status().position_ms > 0, "the position to advance"
+        )
 
         await player.pause()
         await until(lambda: player.status().state == "paused", "state paused")
@@ -120,7 +121,7 @@ async def test_playback_can_start_part_way_into_the_track(tmp_path: Path) -> Non
     finally:
         await player.close()
     samples = array.array("h")
-    samples.frombytes(out.read_bytes()[WAV_HEADER:WAV_HEADER + RATE * 4 // 2])  # the first 0.25 s
+    samples.frombytes(out.read_bytes()[WAV_HEADER : WAV_HEADER + RATE * 4 // 2])  # the first 0.25 s
     assert rms(samples) > 5_000, "playback started in the silence, not at start_ms"
 
 
@@ -148,7 +149,11 @@ def test_vlc_args_for_each_output() -> None:
     assert vlc_args("alsa", "hw:1,0") == [*base, "--aout=alsa", "--alsa-audio-device=hw:1,0"]
     assert vlc_args("dummy") == [*base, "--aout=dummy"]
     assert vlc_args("afile:/var/arcroom/room1.wav") == [
-        *base, "--aout=afile", "--audiofile-file=/var/arcroom/room1.wav", "--audiofile-wav"]
+        *base,
+        "--aout=afile",
+        "--audiofile-file=/var/arcroom/room1.wav",
+        "--audiofile-wav",
+    ]
 
 
 @pytest.mark.parametrize("output", ["speakers", "oss", "afile", "Pulse", ""])

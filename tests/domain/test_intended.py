@@ -14,8 +14,14 @@ from app.domain.session import SessionState, replay
 from tests.domain.test_session import info
 
 SCENES = load_scenes(Path(__file__).resolve().parents[2] / "scenes.yaml")
-ROOM = Room(id="one", name="One", lights=(Light(name="top", profile="zigbee2mqtt", topic="t", role="ceiling"),
-                                          Light(name="lamp", profile="zigbee2mqtt", topic="l", role="lamp")))
+ROOM = Room(
+    id="one",
+    name="One",
+    lights=(
+        Light(name="top", profile="zigbee2mqtt", topic="t", role="ceiling"),
+        Light(name="lamp", profile="zigbee2mqtt", topic="l", role="lamp"),
+    ),
+)
 
 
 def session_in(phase_index: int) -> SessionState:

@@ -19,9 +19,20 @@ from app.domain.light import (
 )
 
 
-@pytest.mark.parametrize(("pct", "maximum", "value"), [
-    (0, 254, 0), (100, 254, 254), (50, 254, 127), (0.2, 254, 1), (100, 255, 255), (40, 100, 40),
-    (-5, 255, 0), (120, 255, 255), (100, 1023, 1023)])
+@pytest.mark.parametrize(
+    ("pct", "maximum", "value"),
+    [
+        (0, 254, 0),
+        (100, 254, 254),
+        (50, 254, 127),
+        (0.2, 254, 1),
+        (100, 255, 255),
+        (40, 100, 40),
+        (-5, 255, 0),
+        (120, 255, 255),
+        (100, 1023, 1023),
+    ],
+)
 def test_percent_onto_device_scales(pct: float, maximum: int, value: int) -> None:
     assert pct_to_scale(pct, maximum) == value
 
@@ -44,9 +55,18 @@ def test_kelvin_is_clamped_to_the_device_range_in_its_own_unit() -> None:
     assert clamp_kelvin(3000, "kelvin", 2700, 6500) == 3000
 
 
-@pytest.mark.parametrize(("seconds", "unit", "value"), [
-    (2.5, "seconds", 2.5), (0, "seconds", 0), (2.4, "whole_seconds", 2), (3, "tenths", 30),
-    (0.05, "tenths", 0), (1.5, "milliseconds", 1500), (2, "tasmota_speed", 4)])
+@pytest.mark.parametrize(
+    ("seconds", "unit", "value"),
+    [
+        (2.5, "seconds", 2.5),
+        (0, "seconds", 0),
+        (2.4, "whole_seconds", 2),
+        (3, "tenths", 30),
+        (0.05, "tenths", 0),
+        (1.5, "milliseconds", 1500),
+        (2, "tasmota_speed", 4),
+    ],
+)
 def test_transition_units(seconds: float, unit: str, value: float) -> None:
     assert transition_value(seconds, unit) == value  # type: ignore[arg-type]
 
@@ -74,7 +94,10 @@ def test_interpolation_is_even_to_the_eye_not_in_percent() -> None:
 
 
 def test_interpolation_of_colour_temperature_runs_in_mireds() -> None:
-    warm, cool = LightState(on=True, brightness_pct=50, kelvin=2000), LightState(on=True, brightness_pct=50, kelvin=5000)
+    warm, cool = (
+        LightState(on=True, brightness_pct=50, kelvin=2000),
+        LightState(on=True, brightness_pct=50, kelvin=5000),
+    )
     assert interpolate(warm, cool, 0.5).kelvin == mired_to_kelvin((500 + 200) / 2)
 
 
@@ -86,7 +109,9 @@ def test_fading_to_off_ends_off_and_fading_up_from_off_turns_on() -> None:
 
 
 def test_fade_position_over_time() -> None:
-    fade = Fade(LightState(on=True, brightness_pct=10), LightState(on=True, brightness_pct=80), 100.0, 60.0, native=False)
+    fade = Fade(
+        LightState(on=True, brightness_pct=10), LightState(on=True, brightness_pct=80), 100.0, 60.0, native=False
+    )
     assert fade.at(100.0).brightness_pct == 10
     assert fade.at(160.0).brightness_pct == 80 and fade.done(160.0)
     assert fade.ends_at == 160.0

@@ -55,8 +55,9 @@ def test_the_target_is_configurable_and_checked() -> None:
 
 
 @given(lufs=st.floats(-80, 0), peak=st.floats(-80, 3), target=st.floats(-30, -10), ceiling=st.floats(-3, 0))
-def test_the_gain_never_clips_never_overshoots_and_never_boosts_past_the_cap(lufs: float, peak: float, target: float,
-                                                                              ceiling: float) -> None:
+def test_the_gain_never_clips_never_overshoots_and_never_boosts_past_the_cap(
+    lufs: float, peak: float, target: float, ceiling: float
+) -> None:
     policy = LoudnessTarget(target_lufs=target, ceiling_dbtp=ceiling)
     gain = gain_db(TrackLoudness(lufs, peak), policy)
     assert peak + gain <= ceiling + 1e-9

@@ -25,8 +25,9 @@ MIN = 60.0
 EPS = 1e-6
 
 
-def playlist(preset: Preset, segments: dict[str, dict[str, Any]], crossfade_s: float = 8,
-             default: dict[str, Any] | None = None) -> Playlist:
+def playlist(
+    preset: Preset, segments: dict[str, dict[str, Any]], crossfade_s: float = 8, default: dict[str, Any] | None = None
+) -> Playlist:
     """Segments given as {music: {"tracks": [seconds or (seconds, {track options}), ...], ...options}};
     others get `default`."""
     segs = {}
@@ -36,12 +37,29 @@ def playlist(preset: Preset, segments: dict[str, dict[str, Any]], crossfade_s: f
         tracks = []
         for i, item in enumerate(lengths):
             seconds, options = item if isinstance(item, tuple) else (item, {})
-            tracks.append({"path": f"{phase.music}/{i}.flac", "title": f"{phase.music} {i}", "artist": "A",
-                           "duration_s": seconds, **options})
+            tracks.append(
+                {
+                    "path": f"{phase.music}/{i}.flac",
+                    "title": f"{phase.music} {i}",
+                    "artist": "A",
+                    "duration_s": seconds,
+                    **options,
+                }
+            )
         spec["tracks"] = tracks
         segs[phase.music] = spec
-    return Playlist.model_validate({"id": "p", "title": "P", "curator": "C", "source": "S", "presets": [preset.id],
-                                    "library": "demo", "crossfade_s": crossfade_s, "segments": segs})
+    return Playlist.model_validate(
+        {
+            "id": "p",
+            "title": "P",
+            "curator": "C",
+            "source": "S",
+            "presets": [preset.id],
+            "library": "demo",
+            "crossfade_s": crossfade_s,
+            "segments": segs,
+        }
+    )
 
 
 class Session:
@@ -64,11 +82,18 @@ class Session:
 
 # --- the rules, on examples ---
 
+
 def test_the_first_track_starts_with_the_arc_and_fades_in() -> None:
     s = Session()
     plan = build_plan(playlist(s.info.preset, {}), s.phases(0), 0)
     first = plan.tracks[0]
-    assert (first.segment, first.index, first.start, first.fade_in_s, first.offset_s) == ("arrival", 0, 0, START_FADE_S, 0)
+    assert (first.segment, first.index, first.start, first.fade_in_s, first.offset_s) == (
+        "arrival",
+        0,
+        0,
+        START_FADE_S,
+        0,
+    )
     assert first.gain(0) == 0 and first.gain(START_FADE_S) == 1
 
 
@@ -134,8 +159,13 @@ def test_overrun_loop_plays_the_segment_again() -> None:
 
 def test_overrun_continue_goes_on_into_the_next_segment_which_then_starts_after_it() -> None:
     s = Session().add(0, EventType.DOSE_GIVEN)  # onset 0-300, peak 300-1800
-    pl = playlist(s.info.preset, {"onset": {"tracks": [100, 100], "overrun": "continue", "on_phase_end": "finish"},
-                                  "peak": {"tracks": [150, 400, 500]}})
+    pl = playlist(
+        s.info.preset,
+        {
+            "onset": {"tracks": [100, 100], "overrun": "continue", "on_phase_end": "finish"},
+            "peak": {"tracks": [150, 400, 500]},
+        },
+    )
     plan = build_plan(pl, s.phases(0), 0)
     order = [(t.segment, t.index) for t in plan.tracks if t.segment in ("onset", "peak")][:6]
     # Onset's music runs out at ~192 s, before the phase ends at 300: peak's first track is
@@ -223,10 +253,14 @@ def test_no_phases_no_plan() -> None:
 
 def test_each_track_carries_its_gain() -> None:
     s = Session()
-    plan = build_plan(playlist(s.info.preset, {"arrival": {"tracks": [100, 60]}}), s.phases(0), 0,
-                      gains={"arrival/1.flac": -6.5})
-    assert [(t.path, t.gain_db) for t in plan.tracks[:3]] == [("arrival/0.flac", 0), ("arrival/1.flac", -6.5),
-                                                             ("arrival/0.flac", 0)]
+    plan = build_plan(
+        playlist(s.info.preset, {"arrival": {"tracks": [100, 60]}}), s.phases(0), 0, gains={"arrival/1.flac": -6.5}
+    )
+    assert [(t.path, t.gain_db) for t in plan.tracks[:3]] == [
+        ("arrival/0.flac", 0),
+        ("arrival/1.flac", -6.5),
+        ("arrival/0.flac", 0),
+    ]
 
 
 # --- gapless joins ---
@@ -258,8 +292,10 @@ def test_a_phase_change_crossfades_out_of_a_gapless_run_where_the_segment_says_c
     s = Session().add(50, EventType.DOSE_GIVEN)
     pl = playlist(s.info.preset, {"arrival": {"tracks": [100, (60, GAPLESS)], "phase_end_crossfade_s": 20}})
     plan = build_plan(pl, s.phases(50), 50)
-    assert [(t.segment, t.index, t.start, t.end) for t in plan.tracks[:2]] == [("arrival", 0, 0, 70),
-                                                                             ("onset", 0, 50, 150)]
+    assert [(t.segment, t.index, t.start, t.end) for t in plan.tracks[:2]] == [
+        ("arrival", 0, 0, 70),
+        ("onset", 0, 50, 150),
+    ]
 
 
 def test_after_a_skip_the_next_movement_comes_in_with_a_crossfade() -> None:
@@ -287,11 +323,17 @@ def test_a_gapless_first_track_is_refused() -> None:
 
 # --- gentler steering ---
 
+
 def gentle_playlist(preset: Preset, **arrival: Any) -> Playlist:
     # Intensities 2 5 1 4 3: the median is 3, so gentler means tracks 0, 2 and 4.
     tracks = [(100, {"intensity": i}) for i in (2, 5, 1, 4, 3)]
-    return playlist(preset, {"arrival": {"tracks": tracks, "crossfade_s": 0, **arrival},
-                             "onset": {"tracks": [(100, {"intensity": 5}), (100, {"intensity": 1})]}})
+    return playlist(
+        preset,
+        {
+            "arrival": {"tracks": tracks, "crossfade_s": 0, **arrival},
+            "onset": {"tracks": [(100, {"intensity": 5}), (100, {"intensity": 1})]},
+        },
+    )
 
 
 def test_gentler_takes_the_segment_s_gentle_half_from_then_on_and_keeps_the_past() -> None:
@@ -301,8 +343,7 @@ def test_gentler_takes_the_segment_s_gentle_half_from_then_on_and_keeps_the_past
     after = build_plan(pl, s.phases(150), 150, gentler_from=150)
     assert [t.index for t in before.tracks[:7]] == [0, 1, 2, 3, 4, 0, 1]
     # Track 1 sounds at 150 and plays on; from then on only intensities at or below 3, in order, looping.
-    assert [(t.index, t.start) for t in after.tracks[:6]] == [(0, 0), (1, 100), (2, 200), (4, 300), (0, 400),
-                                                              (2, 500)]
+    assert [(t.index, t.start) for t in after.tracks[:6]] == [(0, 0), (1, 100), (2, 200), (4, 300), (0, 400), (2, 500)]
 
 
 def test_gentler_steering_ends_with_its_phase_and_never_runs_ahead() -> None:
@@ -318,8 +359,12 @@ def test_gentler_steering_ends_with_its_phase_and_never_runs_ahead() -> None:
 
 def test_gentler_passes_over_a_whole_piece() -> None:
     s = Session()
-    tracks = [(100, {"intensity": 1}), (100, {"intensity": 5}), (100, {"intensity": 1, **GAPLESS}),
-              (100, {"intensity": 2})]
+    tracks = [
+        (100, {"intensity": 1}),
+        (100, {"intensity": 5}),
+        (100, {"intensity": 1, **GAPLESS}),
+        (100, {"intensity": 2}),
+    ]
     pl = playlist(s.info.preset, {"arrival": {"tracks": tracks, "crossfade_s": 0}})
     assert pl.segments["arrival"].median_intensity == 2  # pieces: 1, 5 (tracks 1-2), 2
     plan = build_plan(pl, s.phases(0), 0, gentler_from=0)
@@ -333,6 +378,7 @@ def test_an_untagged_segment_is_not_steered() -> None:
 
 
 # --- properties ---
+
 
 def overlaps_are_crossfades(plan: MusicPlan) -> None:
     """At most two at once, overlapping only in their fades; a gapless join touches (zero overlap) with no fades."""
@@ -351,7 +397,7 @@ def overlaps_are_crossfades(plan: MusicPlan) -> None:
         assert level <= 2, "three tracks at once"
     for i, a in enumerate(ts):
         assert a.end > a.start
-        for b in ts[i + 1:]:
+        for b in ts[i + 1 :]:
             if b.start >= a.end - EPS:
                 break
             lo, hi = b.start, min(a.end, b.end)
@@ -403,33 +449,58 @@ def same_past(old: MusicPlan, new: MusicPlan, now: float) -> None:
             assert n.end >= cut - EPS
 
 
-track_spec = st.tuples(st.integers(20, 900), st.fixed_dictionaries({
-    "join": st.sampled_from(["crossfade", "crossfade", "gapless"]),
-    "intensity": st.sampled_from([None, 1, 2, 3, 4, 5])}))
+track_spec = st.tuples(
+    st.integers(20, 900),
+    st.fixed_dictionaries(
+        {
+            "join": st.sampled_from(["crossfade", "crossfade", "gapless"]),
+            "intensity": st.sampled_from([None, 1, 2, 3, 4, 5]),
+        }
+    ),
+)
 
 
 def _first_not_gapless(tracks: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
     return [(tracks[0][0], {**tracks[0][1], "join": "crossfade"}), *tracks[1:]]
 
 
-segment_spec = st.fixed_dictionaries({
-    "tracks": st.lists(track_spec, min_size=1, max_size=4).map(_first_not_gapless),
-    "overrun": st.sampled_from(["loop", "continue"]),
-    "on_phase_end": st.sampled_from(["finish", "crossfade"]),
-    "phase_end_crossfade_s": st.sampled_from([0, 5, 20, 45]),
-    "crossfade_s": st.sampled_from([None, 0, 4, 12]),
-})
-ACTIONS = ["advance", "extend", "booster", "hold", "resume", "panic", "clear", "pause", "unpause", "skip", "gentler",
-           "note"]
+segment_spec = st.fixed_dictionaries(
+    {
+        "tracks": st.lists(track_spec, min_size=1, max_size=4).map(_first_not_gapless),
+        "overrun": st.sampled_from(["loop", "continue"]),
+        "on_phase_end": st.sampled_from(["finish", "crossfade"]),
+        "phase_end_crossfade_s": st.sampled_from([0, 5, 20, 45]),
+        "crossfade_s": st.sampled_from([None, 0, 4, 12]),
+    }
+)
+ACTIONS = [
+    "advance",
+    "extend",
+    "booster",
+    "hold",
+    "resume",
+    "panic",
+    "clear",
+    "pause",
+    "unpause",
+    "skip",
+    "gentler",
+    "note",
+]
 steps = st.lists(st.tuples(st.floats(0, 150), st.sampled_from(ACTIONS)), max_size=14)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(preset_id=st.sampled_from(["ketamine_im", "mdma", "psilocybin", "lsd"]), data=st.data(),
-       dose_min=st.floats(0, 90), crossfade=st.sampled_from([0, 4, 8, 12]), actions=steps)
+@given(
+    preset_id=st.sampled_from(["ketamine_im", "mdma", "psilocybin", "lsd"]),
+    data=st.data(),
+    dose_min=st.floats(0, 90),
+    crossfade=st.sampled_from([0, 4, 8, 12]),
+    actions=steps,
+)
 def test_every_replan_covers_the_arc_overlaps_only_in_crossfades_and_keeps_the_past(
-        preset_id: str, data: st.DataObject, dose_min: float, crossfade: float,
-        actions: list[tuple[float, str]]) -> None:
+    preset_id: str, data: st.DataObject, dose_min: float, crossfade: float, actions: list[tuple[float, str]]
+) -> None:
     preset = PRESETS[preset_id]
     specs = {p.music: data.draw(segment_spec, label=p.music) for p in preset.phases}
     pl = playlist(preset, specs, crossfade_s=crossfade)
@@ -439,8 +510,16 @@ def test_every_replan_covers_the_arc_overlaps_only_in_crossfades_and_keeps_the_p
     gentler: list[float] = []
 
     def plan_at(now: float) -> MusicPlan:
-        plan = build_plan(pl, s.phases(now), now, pauses=pauses, skips=skips, horizon_s=4 * 3600,
-                          arc_frozen=s.frozen(now), gentler_from=gentler)
+        plan = build_plan(
+            pl,
+            s.phases(now),
+            now,
+            pauses=pauses,
+            skips=skips,
+            horizon_s=4 * 3600,
+            arc_frozen=s.frozen(now),
+            gentler_from=gentler,
+        )
         overlaps_are_crossfades(plan)
         closed_pauses = paused_parts(pauses, 0, plan.end or 0)
         silent = uncovered(plan, 0)

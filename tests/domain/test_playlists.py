@@ -36,10 +36,20 @@ segments:
 """
 
 
-@pytest.mark.parametrize(("value", "seconds"), [
-    (245, 245.0), (12.5, 12.5), ("245", 245.0), ("4:05", 245.0), ("0:59", 59.0), ("1:02:03", 3723.0),
-    ("26:47", 1607.0), ("3:32.5", 212.5), (" 2:19 ", 139.0),
-])
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (245, 245.0),
+        (12.5, 12.5),
+        ("245", 245.0),
+        ("4:05", 245.0),
+        ("0:59", 59.0),
+        ("1:02:03", 3723.0),
+        ("26:47", 1607.0),
+        ("3:32.5", 212.5),
+        (" 2:19 ", 139.0),
+    ],
+)
 def test_durations_are_seconds_or_clock_strings(value: object, seconds: float) -> None:
     assert parse_duration(value) == seconds
 
@@ -70,13 +80,19 @@ def test_a_url_is_a_track_too() -> None:
 def test_segment_and_playlist_defaults() -> None:
     playlist = Playlist.model_validate(load_yaml_text(GOOD))
     seg = playlist.segments["arrival"]
-    assert (seg.overrun, seg.on_phase_end, seg.phase_end_crossfade_s, seg.crossfade_s) == ("loop", "crossfade", 20, None)
+    assert (seg.overrun, seg.on_phase_end, seg.phase_end_crossfade_s, seg.crossfade_s) == (
+        "loop",
+        "crossfade",
+        20,
+        None,
+    )
     assert playlist.crossfade_s == 8 and playlist.crossfade_for("arrival") == 8
     assert seg.tracks[0].duration_s == 245
 
 
 def load_yaml_text(text: str) -> object:
     from ruamel.yaml import YAML
+
     return YAML(typ="safe").load(text)
 
 
@@ -127,8 +143,10 @@ def test_check_against_presets_names_missing_segments_and_presets(tmp_path: Path
     write(tmp_path, "calm.yaml", GOOD.replace("[ketamine_im]", "[ketamine_im, ayahuasca]"))
     problems = check_against_presets(load_playlists(tmp_path), PRESETS)
     assert problems == [
-        *(f"playlist 'calm': no segment {m!r}, which preset 'ketamine_im' plays in phase {m!r}"
-          for m in ("onset", "peak", "descent", "return", "closing")),
+        *(
+            f"playlist 'calm': no segment {m!r}, which preset 'ketamine_im' plays in phase {m!r}"
+            for m in ("onset", "peak", "descent", "return", "closing")
+        ),
         "playlist 'calm': presets: no preset 'ayahuasca' (have: esketamine, ketamine_im, ketamine_iv, "
         "ketamine_sublingual, lsd, mdma, psilocybin)",
     ]
@@ -180,18 +198,24 @@ def test_the_default_playlist_is_the_clinics_when_its_library_is_configured() ->
 
 
 def test_join_and_intensity_are_per_track_and_checked(tmp_path: Path) -> None:
-    text = GOOD + ('      - {path: a/two.flac, title: Two, artist: Someone, duration_s: "1:00", join: gapless,'
-                   ' intensity: 2}\n')
+    text = GOOD + (
+        '      - {path: a/two.flac, title: Two, artist: Someone, duration_s: "1:00", join: gapless, intensity: 2}\n'
+    )
     playlist = Playlist.model_validate(load_yaml_text(text))
     one, two = playlist.segments["arrival"].tracks
     assert (one.join, one.intensity, two.join, two.intensity) == ("crossfade", None, "gapless", 2)
-    path = write(tmp_path, "calm.yaml", GOOD.replace("duration_s: \"4:05\"}", "duration_s: \"4:05\", join: gapless}"))
+    path = write(tmp_path, "calm.yaml", GOOD.replace('duration_s: "4:05"}', 'duration_s: "4:05", join: gapless}'))
     with pytest.raises(ConfigFileError) as err:
         load_playlists(tmp_path)
-    assert err.value.problems == [f"{path}:9: segments.arrival.tracks: Value error, the first track of a segment "
-                                  "cannot be `join: gapless`: no track comes before it in the segment (put the "
-                                  "movements it follows in the same segment)"]
-    write(tmp_path, "calm.yaml", GOOD.replace("duration_s: \"4:05\"}", "duration_s: \"4:05\", intensity: 9}"))
-    with pytest.raises(ConfigFileError, match=r"calm.yaml:10: segments.arrival.tracks\[0\].intensity: Input should "
-                                              "be less than or equal to 5"):
+    assert err.value.problems == [
+        f"{path}:9: segments.arrival.tracks: Value error, the first track of a segment "
+        "cannot be `join: gapless`: no track comes before it in the segment (put the "
+        "movements it follows in the same segment)"
+    ]
+    write(tmp_path, "calm.yaml", GOOD.replace('duration_s: "4:05"}', 'duration_s: "4:05", intensity: 9}'))
+    with pytest.raises(
+        ConfigFileError,
+        match=r"calm.yaml:10: segments.arrival.tracks\[0\].intensity: Input should "
+        "be less than or equal to 5",
+    ):
         load_playlists(tmp_path)

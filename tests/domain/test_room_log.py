@@ -26,16 +26,18 @@ def test_held_after_a_panic_is_still_active_with_its_start_and_restore_ends_it()
 
 
 def test_a_panic_while_held_is_a_new_panic() -> None:
-    record = replay_room(log((10, T.PANIC, {"by": "a"}), (20, T.PANIC_CLEARED, {"mode": "hold"}),
-                             (30, T.PANIC, {"by": "b"})))
+    record = replay_room(
+        log((10, T.PANIC, {"by": "a"}), (20, T.PANIC_CLEARED, {"mode": "hold"}), (30, T.PANIC, {"by": "b"}))
+    )
     assert record.panic.mode == "panic" and record.panic.since == 30 and record.panic.by == "b"
 
 
 def test_overrides_accumulate_per_light_keep_their_start_and_clear_at_once() -> None:
     dim = {"on": True, "brightness_pct": 10.0}
-    events = log((5, T.LIGHTS_OVERRIDE, {"detail": "scene peak", "scene": "peak", "lights": {"a": dim, "b": dim}}),
-                 (7, T.LIGHTS_OVERRIDE, {"detail": "a: brightness=50", "lights": {"a": {"on": True,
-                                                                                       "brightness_pct": 50}}}))
+    events = log(
+        (5, T.LIGHTS_OVERRIDE, {"detail": "scene peak", "scene": "peak", "lights": {"a": dim, "b": dim}}),
+        (7, T.LIGHTS_OVERRIDE, {"detail": "a: brightness=50", "lights": {"a": {"on": True, "brightness_pct": 50}}}),
+    )
     override = replay_room(events).override
     assert override is not None
     assert override.since == 5 and override.scene == "peak" and override.detail == "a: brightness=50"

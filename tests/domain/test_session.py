@@ -118,7 +118,7 @@ def test_booster_lengthens_the_named_phase() -> None:
     boosted = log.at(100)
     after = {p.name: p.start for p in boosted.phases}
     target = log.preset.phase_index(booster.extends_phase)
-    for phase in log.preset.phases[target + 1:]:
+    for phase in log.preset.phases[target + 1 :]:
         assert after[phase.name] - plain[phase.name] == pytest.approx(booster.extend_min * MIN)  # type: ignore[operator]
     assert boosted.boosters_at == [100 * MIN]
 

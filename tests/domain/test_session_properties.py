@@ -11,8 +11,16 @@ from app.domain.session import SessionState, replay
 from tests.domain.test_session import PRESETS, info
 
 PRESET_IDS = sorted(PRESETS)
-COMMANDS = [EventType.PHASE_ADVANCED, EventType.PHASE_EXTENDED, EventType.HOLD, EventType.RESUME,
-            EventType.PANIC, EventType.PANIC_CLEARED, EventType.NOTE, EventType.BOOSTER_GIVEN]
+COMMANDS = [
+    EventType.PHASE_ADVANCED,
+    EventType.PHASE_EXTENDED,
+    EventType.HOLD,
+    EventType.RESUME,
+    EventType.PANIC,
+    EventType.PANIC_CLEARED,
+    EventType.NOTE,
+    EventType.BOOSTER_GIVEN,
+]
 
 
 @st.composite
@@ -51,8 +59,9 @@ def test_time_in_phase_and_time_left_are_never_negative(session: tuple[str, list
 
 @settings(max_examples=300, deadline=None)
 @given(sessions(), st.floats(1, 24 * 3600), st.sampled_from([EventType.HOLD, EventType.PANIC]))
-def test_a_hold_or_a_panic_freezes_the_arc(session: tuple[str, list[Event], float], later_s: float,
-                                          freeze: EventType) -> None:
+def test_a_hold_or_a_panic_freezes_the_arc(
+    session: tuple[str, list[Event], float], later_s: float, freeze: EventType
+) -> None:
     preset_id, events, now = session
     frozen = [*events, Event(seq=len(events), at=now, type=freeze)]
     before, after = at(preset_id, frozen, now), at(preset_id, frozen, now + later_s)
@@ -65,8 +74,9 @@ def test_a_hold_or_a_panic_freezes_the_arc(session: tuple[str, list[Event], floa
 
 @settings(max_examples=300, deadline=None)
 @given(sessions(), st.floats(1, 240))
-def test_extending_moves_every_later_phase_by_exactly_the_extension(session: tuple[str, list[Event], float],
-                                                                    minutes: float) -> None:
+def test_extending_moves_every_later_phase_by_exactly_the_extension(
+    session: tuple[str, list[Event], float], minutes: float
+) -> None:
     preset_id, events, now = session
     before = at(preset_id, events, now)
     if before.phase_remaining_s is None:

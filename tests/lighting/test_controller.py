@@ -32,8 +32,9 @@ class RecordingLink:
         self.hooks: list[Callable[[], None]] = []
         self.connected = True
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False,
-                queue_offline: bool = True) -> None:
+    def publish(
+        self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False, queue_offline: bool = True
+    ) -> None:
         self.sent.append((topic, json.loads(payload)))
 
     def subscribe(self, topic: str, handler: Callable[[str, bytes], None]) -> None:
@@ -47,10 +48,14 @@ class RecordingLink:
             handler(topic, payload.encode())
 
 
-ROOM = Room(id="r", name="R", lights=(
-    Light(name="ceiling", profile="zigbee2mqtt", topic="ceil", role="ceiling"),
-    Light(name="lamp", profile="shelly_gen1", topic="duo", role="lamp"),  # fades natively up to 5 s only
-))
+ROOM = Room(
+    id="r",
+    name="R",
+    lights=(
+        Light(name="ceiling", profile="zigbee2mqtt", topic="ceil", role="ceiling"),
+        Light(name="lamp", profile="shelly_gen1", topic="duo", role="lamp"),  # fades natively up to 5 s only
+    ),
+)
 
 
 def scene(name: str) -> dict[str, LightState]:
@@ -105,10 +110,12 @@ async def test_a_light_never_heard_from_gets_its_target_directly_not_a_fade_from
     room_lights.show(scene("onset"), 300)
     await clock.advance(10)
     # One command each, straight to the scene: no step near 0 % on the way.
-    assert sent_to(link, "zigbee2mqtt/ceil/set") == [{"state": "ON", "brightness": 25, "color_temp": 370,
-                                                      "transition": 0}]
-    assert sent_to(link, "shellies/duo/light/0/set") == [{"turn": "on", "brightness": 25, "temp": 2700,
-                                                          "transition": 0}]
+    assert sent_to(link, "zigbee2mqtt/ceil/set") == [
+        {"state": "ON", "brightness": 25, "color_temp": 370, "transition": 0}
+    ]
+    assert sent_to(link, "shellies/duo/light/0/set") == [
+        {"turn": "on", "brightness": 25, "temp": 2700, "transition": 0}
+    ]
 
 
 async def test_a_new_command_starts_from_where_the_fade_is(lights) -> None:  # type: ignore[no-untyped-def]
@@ -154,8 +161,9 @@ async def test_a_light_coming_back_online_gets_its_intended_state(lights) -> Non
     link.sent.clear()
     link.deliver("zigbee2mqtt/ceil/availability", '{"state":"online"}')
     assert view(room_lights, "ceiling").online is True
-    assert sent_to(link, "zigbee2mqtt/ceil/set") == [{"state": "ON", "brightness": 102, "color_temp": 333,
-                                                       "transition": 0}]
+    assert sent_to(link, "zigbee2mqtt/ceil/set") == [
+        {"state": "ON", "brightness": 102, "color_temp": 333, "transition": 0}
+    ]
 
 
 async def test_reports_confirm_and_malformed_ones_change_nothing(lights) -> None:  # type: ignore[no-untyped-def]

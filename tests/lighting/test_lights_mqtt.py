@@ -56,8 +56,10 @@ EXPECTED = {
 def rooms_yaml(simulated: bool = False) -> str:
     lines = ["rooms:", "  - id: one", "    name: Room one", "    audio: {output: dummy}", "    lights:"]
     for name, profile, topic, _ in LIGHTS:
-        lines.append(f"      - {{name: {name}, profile: {profile}, topic: '{topic}', role: lamp, "
-                     f"simulated: {str(simulated).lower()}}}")
+        lines.append(
+            f"      - {{name: {name}, profile: {profile}, topic: '{topic}', role: lamp, "
+            f"simulated: {str(simulated).lower()}}}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -105,7 +107,8 @@ async def all_confirmed(svc: Service) -> bool:
 
 
 async def test_a_scene_sends_each_familys_documented_payload_and_is_confirmed(
-        light_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
+    light_settings: Settings, clock: ManualClock, mosquitto: Mosquitto
+) -> None:
     async with simulators(mosquitto) as sims, serve(light_settings, clock) as svc, sniffing(mosquitto.port) as sniff:
         await until(lambda: svc.runtime.link.connected)
         r = await svc.client.put("/api/rooms/one/lights", json={"scene": "arrival", "transition": 0})
@@ -123,7 +126,8 @@ async def test_a_scene_sends_each_familys_documented_payload_and_is_confirmed(
 
 
 async def test_after_a_broker_outage_mid_fade_every_light_gets_where_it_should_be_now(
-        light_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
+    light_settings: Settings, clock: ManualClock, mosquitto: Mosquitto
+) -> None:
     async with simulators(mosquitto) as sims, serve(light_settings, clock) as svc:
         await until(lambda: svc.runtime.link.connected)
         await svc.client.put("/api/rooms/one/lights", json={"scene": "arrival", "transition": 0})
@@ -141,8 +145,10 @@ async def test_after_a_broker_outage_mid_fade_every_light_gets_where_it_should_b
         async with sniffing(mosquitto.port) as sniff:
             # Within 2 s of the broker's return (reconnect backoff is at most 1 s); the lights
             # reconnect by themselves and whichever comes last is re-asserted when it says "online".
-            await until(lambda: svc.runtime.link.connected and all(
-                sim.connects > connects[name] for name, sim in sims.items()), within_s=2)
+            await until(
+                lambda: svc.runtime.link.connected and all(sim.connects > connects[name] for name, sim in sims.items()),
+                within_s=2,
+            )
             await until(lambda: all_confirmed(svc), within_s=2)
         for name, light in (await lights_view(svc)).items():
             assert light["commanded_at"] == clock.now(), name  # re-asserted after the outage
@@ -153,7 +159,8 @@ async def test_after_a_broker_outage_mid_fade_every_light_gets_where_it_should_b
 
 
 async def test_availability_shows_in_the_state_and_a_returning_light_is_reasserted(
-        light_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
+    light_settings: Settings, clock: ManualClock, mosquitto: Mosquitto
+) -> None:
     async with simulators(mosquitto) as sims, serve(light_settings, clock) as svc, sniffing(mosquitto.port) as sniff:
         await until(lambda: svc.runtime.link.connected)
         await svc.client.put("/api/rooms/one/lights", json={"scene": "closing", "transition": 0})
@@ -176,24 +183,49 @@ async def _online(svc: Service, name: str, online: bool) -> bool:
 
 
 def _command_topic(name: str) -> str:
-    return {"z2m": "zigbee2mqtt/room_z2m/set", "tas": "cmnd/room_tas/Backlog", "duo": "shellies/room-duo/light/0/set",
-            "dim": "room-dim/rpc", "strip": "wled/room_strip/api", "esp": "room-esp/light/lamp/command",
-            "ha": "clinic/room/ha/set"}[name]
+    return {
+        "z2m": "zigbee2mqtt/room_z2m/set",
+        "tas": "cmnd/room_tas/Backlog",
+        "duo": "shellies/room-duo/light/0/set",
+        "dim": "room-dim/rpc",
+        "strip": "wled/room_strip/api",
+        "esp": "room-esp/light/lamp/command",
+        "ha": "clinic/room/ha/set",
+    }[name]
 
 
 async def test_malformed_device_messages_change_nothing_and_raise_nothing(
-        light_settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
+    light_settings: Settings, clock: ManualClock, mosquitto: Mosquitto
+) -> None:
     async with serve(light_settings, clock) as svc:
         await until(lambda: svc.runtime.link.connected)
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
             await device.publish("zigbee2mqtt/room_z2m", b'{"state":"ON","brightness":100}', qos=1)
             await until(lambda: _brightness(svc, "z2m", 39.37))
             before = await lights_view(svc)
-            junk = [b"{", b"[]", b"null", b'{"state": 12}', b'{"brightness": "bright"}', b'{"color_temp": -5}',
-                    b"\xff\xfe\x00", b'{"unknown": {"deep": [1, 2]}}', b"Online?", b"x" * 10000]
-            topics = ["zigbee2mqtt/room_z2m", "zigbee2mqtt/room_z2m/availability", "stat/room_tas/RESULT",
-                      "tele/room_tas/LWT", "room-dim/events/rpc", "wled/room_strip/g", "shellies/room-duo/online",
-                      "room-esp/status", "clinic/room/ha/state"]
+            junk = [
+                b"{",
+                b"[]",
+                b"null",
+                b'{"state": 12}',
+                b'{"brightness": "bright"}',
+                b'{"color_temp": -5}',
+                b"\xff\xfe\x00",
+                b'{"unknown": {"deep": [1, 2]}}',
+                b"Online?",
+                b"x" * 10000,
+            ]
+            topics = [
+                "zigbee2mqtt/room_z2m",
+                "zigbee2mqtt/room_z2m/availability",
+                "stat/room_tas/RESULT",
+                "tele/room_tas/LWT",
+                "room-dim/events/rpc",
+                "wled/room_strip/g",
+                "shellies/room-duo/online",
+                "room-esp/status",
+                "clinic/room/ha/state",
+            ]
             for topic in topics:
                 for payload in junk:
                     await device.publish(topic, payload, qos=1)
@@ -215,8 +247,7 @@ async def _brightness(svc: Service, name: str, pct: float) -> bool:
 async def test_embedded_broker_with_simulated_lights(settings: Settings, clock: ManualClock, tmp_path: Path) -> None:
     rooms = tmp_path / "simulated.yaml"
     rooms.write_text(rooms_yaml(simulated=True))
-    embedded = settings.model_copy(update={"rooms_file": rooms, "mqtt_url": None,
-                                           "embedded_broker_port": free_port()})
+    embedded = settings.model_copy(update={"rooms_file": rooms, "mqtt_url": None, "embedded_broker_port": free_port()})
     async with serve(embedded, clock) as svc:
         await until(lambda: svc.runtime.link.connected)
         await until(lambda: all(light.online for light in svc.runtime.rooms["one"].lights.view()))

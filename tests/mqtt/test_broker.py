@@ -35,8 +35,9 @@ async def client(port: int, *topic_filters: str) -> AsyncIterator[aiomqtt.Client
         yield c
 
 
-async def next_message(c: aiomqtt.Client, topic: str,
-                       accept: Callable[[aiomqtt.Message], bool] = lambda m: True) -> aiomqtt.Message:
+async def next_message(
+    c: aiomqtt.Client, topic: str, accept: Callable[[aiomqtt.Message], bool] = lambda m: True
+) -> aiomqtt.Message:
     async with asyncio.timeout(WAIT_S):
         async for message in c.messages:
             if message.topic.matches(topic) and accept(message):
@@ -174,7 +175,8 @@ async def test_a_client_that_leaves_while_a_message_is_on_its_way_is_disconnecte
             gc.collect()
     leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert not still_open and not leaks, (
-        f"the embedded broker kept the departed client's connection open: {still_open or leaks}")
+        f"the embedded broker kept the departed client's connection open: {still_open or leaks}"
+    )
 
 
 # --- the full app with no broker configured --------------------------------------------------
@@ -189,7 +191,8 @@ def embedded_settings(settings: Settings, port: int) -> Settings:
 
 
 async def test_the_app_runs_its_own_broker_and_publishes_room_state_there(
-        settings: Settings, clock: ManualClock) -> None:
+    settings: Settings, clock: ManualClock
+) -> None:
     topic = "arcroom/one/state"
     port = free_port()
     # The observers stay connected until the service (and its broker) has stopped: clients
@@ -212,8 +215,7 @@ async def test_the_app_runs_its_own_broker_and_publishes_room_state_there(
             assert r.status_code == 201, r.text
             session_id = r.json()["session_id"]
 
-            update = await next_message(lights, topic,
-                                        lambda m: json.loads(m.payload)["session"] is not None)  # type: ignore[arg-type]
+            update = await next_message(lights, topic, lambda m: json.loads(m.payload)["session"] is not None)  # type: ignore[arg-type]
             session = json.loads(update.payload)["session"]  # type: ignore[arg-type]
             assert session["phase"] == "arrival"
             assert session["session_id"] == session_id
@@ -228,7 +230,8 @@ async def test_the_app_runs_its_own_broker_and_publishes_room_state_there(
 
 
 async def test_the_app_refuses_an_explicitly_chosen_port_that_is_taken(
-        settings: Settings, clock: ManualClock, taken_port: int) -> None:
+    settings: Settings, clock: ManualClock, taken_port: int
+) -> None:
     """ARCROOM_EMBEDDED_BROKER_PORT set by the operator: a silent fallback would strand the lights.
 
     Driven through the app's lifespan directly: under uvicorn the same error ends in

@@ -14,7 +14,8 @@ from tests.support import Mosquitto
 
 
 async def test_rooms_are_announced_to_home_assistant_and_its_button_panics(
-        settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
+    settings: Settings, clock: ManualClock, mosquitto: Mosquitto
+) -> None:
     async with serve(settings, clock) as svc:
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as ha:
             await ha.subscribe("homeassistant/+/arcroom_one/+/config")

@@ -112,8 +112,7 @@ async def test_close_publishes_offline_itself_and_it_stays_retained(mosquitto: M
 # --- (c) reconnect, and the retained state survives the broker's absence --------------------
 
 
-async def test_retained_publishes_made_while_the_broker_is_down_arrive_after_it_returns(
-        mosquitto: Mosquitto) -> None:
+async def test_retained_publishes_made_while_the_broker_is_down_arrive_after_it_returns(mosquitto: Mosquitto) -> None:
     topic = f"arcroom/{unique('room')}/state"
     link = link_for(mosquitto)
     async with running(link):
@@ -167,7 +166,8 @@ async def test_the_link_keeps_retrying_until_a_broker_appears(mosquitto: Mosquit
 
 
 async def test_handlers_get_messages_and_a_failing_handler_does_not_stop_later_ones(
-        mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
+    mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
     base = f"arcroom/{unique('room')}/cmd"
     good: list[tuple[str, bytes]] = []
     failing_calls: list[bytes] = []
@@ -237,7 +237,12 @@ def test_broker_address_from_url_with_credentials_and_port() -> None:
 def test_broker_address_defaults() -> None:
     plain = BrokerAddress.from_url("mqtt://broker.lan")
     assert (plain.host, plain.port, plain.tls, plain.username, plain.password) == (
-        "broker.lan", 1883, False, None, None)
+        "broker.lan",
+        1883,
+        False,
+        None,
+        None,
+    )
     tls = BrokerAddress.from_url("mqtts://broker.lan")
     assert (tls.port, tls.tls) == (8883, True)
     assert BrokerAddress.from_url("mqtts://broker.lan:9999").port == 9999

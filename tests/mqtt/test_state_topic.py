@@ -32,7 +32,8 @@ def session_of(message: aiomqtt.Message) -> dict[str, Any] | None:
 
 
 async def test_a_fresh_subscriber_gets_the_rooms_current_state_retained(
-        settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
+    settings: Settings, clock: ManualClock, mosquitto: Mosquitto
+) -> None:
     async with serve(settings, clock) as service, observer(mosquitto.port, STATE_TOPIC) as watcher:
         c = service.client
         r = await c.post("/api/rooms/one/session", json={"preset": "psilocybin"})
@@ -58,7 +59,8 @@ async def test_a_fresh_subscriber_gets_the_rooms_current_state_retained(
 
 
 async def test_status_is_online_while_running_and_offline_after_stopping(
-        settings: Settings, clock: ManualClock, mosquitto: Mosquitto) -> None:
+    settings: Settings, clock: ManualClock, mosquitto: Mosquitto
+) -> None:
     async with observer(mosquitto.port, STATUS_TOPIC) as watcher:
         # Forget what earlier tests left retained, so that "online" can only come from this service.
         await watcher.publish(STATUS_TOPIC, b"", qos=1, retain=True)

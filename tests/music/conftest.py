@@ -27,8 +27,13 @@ LIBRARY = Path("/music/demo")  # FakePlayers never open it
 T0 = 1_800_000_000.0
 
 
-def durations_for(playlist: Playlist, library: Path = LIBRARY, *, missing: Iterable[str] = (),
-                  actual: Mapping[str, float] | None = None) -> dict[str, float]:
+def durations_for(
+    playlist: Playlist,
+    library: Path = LIBRARY,
+    *,
+    missing: Iterable[str] = (),
+    actual: Mapping[str, float] | None = None,
+) -> dict[str, float]:
     """What the fake decks can play: every track of the playlist at its declared length."""
     out = {}
     for seg in playlist.segments.values():
@@ -74,9 +79,17 @@ def gaps(intervals: Iterable[tuple[float, float]], start: float, end: float) -> 
 class Lead:
     """What the runtime does for a room: keeps the session's events, re-plans on every change."""
 
-    def __init__(self, clock: ManualClock, preset: Preset, playlist: Playlist, *,
-                 durations: Mapping[str, float] | None = None, ceiling_pct: int = 70, volume_pct: int = 60,
-                 library: Path = LIBRARY) -> None:
+    def __init__(
+        self,
+        clock: ManualClock,
+        preset: Preset,
+        playlist: Playlist,
+        *,
+        durations: Mapping[str, float] | None = None,
+        ceiling_pct: int = 70,
+        volume_pct: int = 60,
+        library: Path = LIBRARY,
+    ) -> None:
         self.clock = clock
         self.preset = preset
         self.playlist = playlist
@@ -87,16 +100,25 @@ class Lead:
         self.music: list[tuple[float, str, dict[str, Any]]] = []
         self.library = library
         self.durations = dict(durations if durations is not None else durations_for(playlist, library))
-        self.decks = (FakePlayer("a", clock=clock, durations=self.durations),
-                      FakePlayer("b", clock=clock, durations=self.durations))
+        self.decks = (
+            FakePlayer("a", clock=clock, durations=self.durations),
+            FakePlayer("b", clock=clock, durations=self.durations),
+        )
         self.ceiling_pct, self.volume_pct = ceiling_pct, volume_pct
         self.room = self.new_room(self.decks)
         self.auto_replan = True
         self._tasks: set[asyncio.Task[None]] = set()
 
     def new_room(self, decks: tuple[FakePlayer, FakePlayer]) -> DeckPair:
-        return DeckPair("one", decks, {"demo": self.library, "clinic": self.library}, self.clock,
-                         ceiling_pct=self.ceiling_pct, volume_pct=self.volume_pct, on_event=self.on_event)
+        return DeckPair(
+            "one",
+            decks,
+            {"demo": self.library, "clinic": self.library},
+            self.clock,
+            ceiling_pct=self.ceiling_pct,
+            volume_pct=self.volume_pct,
+            on_event=self.on_event,
+        )
 
     def state(self) -> SessionState:
         return replay(self.info, self.events, self.clock.now())

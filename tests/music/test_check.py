@@ -29,8 +29,11 @@ def demo_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def clinic(tmp_path: Path) -> Path:
     """A clinic library with three of the Hopkins files: one right, one short, one not audio."""
     hopkins = PLAYLISTS["hopkins_psilocybin"]
-    right, short, corrupt = hopkins.segments["closing"].tracks[4], hopkins.segments["closing"].tracks[0], \
-        hopkins.segments["arrival"].tracks[1]
+    right, short, corrupt = (
+        hopkins.segments["closing"].tracks[4],
+        hopkins.segments["closing"].tracks[0],
+        hopkins.segments["arrival"].tracks[1],
+    )
     for track in (right, short, corrupt):
         (tmp_path / track.path).parent.mkdir(parents=True, exist_ok=True)
     write_wav(tmp_path / right.path, tone_frames(right.duration_s + 2, 440, rate=8_000), rate=8_000)
@@ -46,8 +49,10 @@ def test_the_demo_playlists_check_clean(demo_library: Path) -> None:
     assert report.text.count("files: 12 of 12 found and readable, lengths as declared") == 3  # the ketamine-like ones
     # Minutes of demo music for hours of arc: every timed segment loops, and says so.
     assert report.will_loop == 34 and report.text.count("WARNING short by") == 34
-    assert report.text.endswith("7 playlist(s): 0 missing, 0 unreadable, 0 length(s) off by more than 5 s; "
-                                "34 segment(s) shorter than their phase will loop")
+    assert report.text.endswith(
+        "7 playlist(s): 0 missing, 0 unreadable, 0 length(s) off by more than 5 s; "
+        "34 segment(s) shorter than their phase will loop"
+    )
 
 
 def test_a_clinic_library_is_checked_file_by_file(clinic: Path) -> None:
@@ -56,19 +61,28 @@ def test_a_clinic_library_is_checked_file_by_file(clinic: Path) -> None:
     assert (report.missing, report.unreadable, report.duration_mismatches) == (46, 1, 1)
     assert "files: 2 of 49 found" in text
     assert "    MISSING     onset[0] Paul Horn/Inside the Taj Mahal/Mumtaz Mahal.flac" in text
-    assert ("    UNREADABLE  arrival[1] Vivaldi/Guitar Concertos (Romero)/Concerto RV 93 - II Largo.flac: "
-            "no audio length (corrupt, or not an audio file)") in text
-    assert ("    LENGTH      closing[0] The Beatles/Abbey Road/Here Comes the Sun.flac: declared 3:06, "
-            "file 0:30 (-2:36)") in text
+    assert (
+        "    UNREADABLE  arrival[1] Vivaldi/Guitar Concertos (Romero)/Concerto RV 93 - II Largo.flac: "
+        "no audio length (corrupt, or not an audio file)"
+    ) in text
+    assert (
+        "    LENGTH      closing[0] The Beatles/Abbey Road/Here Comes the Sun.flac: declared 3:06, file 0:30 (-2:36)"
+    ) in text
     assert "What a Wonderful World" not in text and "closing[4]" not in text  # within 5 s: fine
     # Each segment against its phase's nominal length, as it plays: less its 4 s crossfades (none at the
     # gapless Passacaglia -> Fugue join in return).
-    assert ("    onset      onset        6 tracks    27:32 (plays 27:12)  phase    40:00  short by 12:48: continues "
-            "into the next segment") in text
-    assert ("    descent    descent     12 tracks  1:57:26 (plays 1:56:42)  phase  1:45:00  long by 11:42: finishes "
-            "the sounding track when the phase ends") in text
-    assert ("    return     return       6 tracks    49:14 (plays 48:58)  phase  1:30:00  WARNING short by 41:02: "
-            "it will loop") in text
+    assert (
+        "    onset      onset        6 tracks    27:32 (plays 27:12)  phase    40:00  short by 12:48: continues "
+        "into the next segment"
+    ) in text
+    assert (
+        "    descent    descent     12 tracks  1:57:26 (plays 1:56:42)  phase  1:45:00  long by 11:42: finishes "
+        "the sounding track when the phase ends"
+    ) in text
+    assert (
+        "    return     return       6 tracks    49:14 (plays 48:58)  phase  1:30:00  WARNING short by 41:02: "
+        "it will loop"
+    ) in text
     assert "    closing    closing      5 tracks    17:52 (plays 17:36)  phase open-ended: loops" in text
     assert report.will_loop == 1
 
@@ -108,11 +122,18 @@ def test_loudness_is_reported_per_track_and_measured_once(clinic: Path) -> None:
     # The 440 Hz tone at half scale (mono): about -9 LUFS, so it is turned down to -18.
     (line,) = [ln for ln in text.splitlines() if ln.startswith("    closing[4] Louis Armstrong/What a Wonderful")]
     assert re.search(r" -\d\.\d LUFS +-\d\.\d dBTP  gain +-\d+\.\d dB -> +-18\.0 LUFS$", line), line
-    assert ("arrival[1] Vivaldi/Guitar Concertos (Romero)/Concerto RV 93 - II Largo.flac  not measured: ffmpeg "
-            "cannot decode it") in text
+    assert (
+        "arrival[1] Vivaldi/Guitar Concertos (Romero)/Concerto RV 93 - II Largo.flac  not measured: ffmpeg "
+        "cannot decode it"
+    ) in text
     assert "largest jump between neighbours: fewer than two neighbouring tracks measured" in text
     assert text.endswith("; loudness: 3 file(s) measured, 0 from the cache")
 
-    again = playlist_report(HOPKINS, PRESETS, {"clinic": clinic}, probe=False,
-                            loudness=LoudnessCheck({"clinic": LoudnessCache.beside(clinic)}, analyse=counting))
+    again = playlist_report(
+        HOPKINS,
+        PRESETS,
+        {"clinic": clinic},
+        probe=False,
+        loudness=LoudnessCheck({"clinic": LoudnessCache.beside(clinic)}, analyse=counting),
+    )
     assert len(runs) == 3 and (again.measured, again.reused) == (0, 3)

@@ -63,8 +63,12 @@ async def to_mid_track(lead: Lead, clock: ManualClock, after_s: float) -> None:
     """Advance by about `after_s`, to a moment when one track plays with at least 30 s before its fade-out."""
     plan = lead.plan()
     t = clock.now() + after_s
-    while not ((one := plan.at(t)) and len(one) == 1 and t + 30 < one[0].end - one[0].fade_out_s
-               and t > one[0].start + one[0].fade_in_s + 1):
+    while not (
+        (one := plan.at(t))
+        and len(one) == 1
+        and t + 30 < one[0].end - one[0].fade_out_s
+        and t > one[0].start + one[0].fade_in_s + 1
+    ):
         t += 1
     await clock.advance_to(t)
 
@@ -80,8 +84,7 @@ async def dosed(clock: ManualClock, start: Start, preset: str = "lsd", after_s: 
 
 async def test_a_missing_track_is_reported_and_skipped_within_two_seconds(clock: ManualClock, start: Start) -> None:
     playlist = PLAYLISTS["demo_ketamine_im"]
-    lead = Lead(clock, PRESETS["ketamine_im"], playlist,
-                durations=durations_for(playlist, missing={"rising-air.wav"}))
+    lead = Lead(clock, PRESETS["ketamine_im"], playlist, durations=durations_for(playlist, missing={"rising-air.wav"}))
     await start(lead.room)
     begin = clock.now()
     await lead.replan()
@@ -90,7 +93,7 @@ async def test_a_missing_track_is_reported_and_skipped_within_two_seconds(clock:
     missing = next(t for t in plan.tracks if t.path == "rising-air.wav")
     await clock.advance(missing.start - clock.now() + 30)
 
-    (failed_at, failed), = lead.kinds("track_failed")[:1]
+    ((failed_at, failed),) = lead.kinds("track_failed")[:1]
     assert failed["path"] == "rising-air.wav" and "no such file" in failed["error"]
     assert missing.start <= failed_at <= missing.start + 2
     after = [at for at, d in lead.kinds("track_started") if at >= failed_at and d["path"] != "rising-air.wav"]
@@ -100,16 +103,16 @@ async def test_a_missing_track_is_reported_and_skipped_within_two_seconds(clock:
     assert lead.room.status().state == "playing"
 
 
-async def test_a_track_that_ends_long_before_its_declared_length_is_skipped(clock: ManualClock,
-                                                                            start: Start) -> None:
+async def test_a_track_that_ends_long_before_its_declared_length_is_skipped(clock: ManualClock, start: Start) -> None:
     playlist = PLAYLISTS["demo_ketamine_im"]
-    lead = Lead(clock, PRESETS["ketamine_im"], playlist,
-                durations=durations_for(playlist, actual={"threshold.wav": 20.0}))  # declared 96 s
+    lead = Lead(
+        clock, PRESETS["ketamine_im"], playlist, durations=durations_for(playlist, actual={"threshold.wav": 20.0})
+    )  # declared 96 s
     await start(lead.room)
     begin = clock.now()
     await lead.replan()
     await clock.advance(60)
-    (failed_at, failed), = lead.kinds("track_failed")
+    ((failed_at, failed),) = lead.kinds("track_failed")
     assert failed["path"] == "threshold.wav" and "before its planned end" in failed["error"]
     assert failed_at == begin + 20
     assert [d["path"] for at, d in lead.kinds("track_started") if at == failed_at] == ["first-light.wav"]
@@ -119,29 +122,31 @@ async def test_a_track_that_ends_long_before_its_declared_length_is_skipped(cloc
 
 async def test_silence_is_reported_when_nothing_replaces_a_failed_track(clock: ManualClock, start: Start) -> None:
     playlist = PLAYLISTS["demo_ketamine_im"]
-    lead = Lead(clock, PRESETS["ketamine_im"], playlist,
-                durations=durations_for(playlist, missing={"threshold.wav"}))
+    lead = Lead(clock, PRESETS["ketamine_im"], playlist, durations=durations_for(playlist, missing={"threshold.wav"}))
     lead.auto_replan = False  # nobody turns the failure into a skip
     await start(lead.room)
     begin = clock.now()
     await lead.replan()
     await clock.advance(10)
     assert [at for at, _ in lead.kinds("track_failed")] == [begin]
-    (at, detail), = lead.kinds("silence")
+    ((at, detail),) = lead.kinds("silence")
     assert at == begin + 2 and detail["since"] == begin
     status = lead.room.status()
     assert status.state == "error" and status.error is not None and "threshold.wav" in status.error
 
 
-async def test_after_a_restart_the_music_resumes_at_the_planned_position_fading_in(clock: ManualClock,
-                                                                                    start: Start) -> None:
+async def test_after_a_restart_the_music_resumes_at_the_planned_position_fading_in(
+    clock: ManualClock, start: Start
+) -> None:
     lead = await dosed(clock, start)
     await to_mid_track(lead, clock, 25 * 60 + 17.3)
     await lead.room.close()  # the service stops; the session goes on
     await clock.advance(40)
 
-    decks = (FakePlayer("a2", clock=clock, durations=lead.durations),
-             FakePlayer("b2", clock=clock, durations=lead.durations))
+    decks = (
+        FakePlayer("a2", clock=clock, durations=lead.durations),
+        FakePlayer("b2", clock=clock, durations=lead.durations),
+    )
     lead.decks, lead.room = decks, lead.new_room(decks)
     await start(lead.room)
     now = clock.now()
@@ -172,7 +177,7 @@ async def test_advancing_the_phase_crossfades_into_the_next_segment(clock: Manua
     assert old is not None and old.segment == "onset"
     b = clock.now()
     await lead.add(EventType.PHASE_ADVANCED)
-    (_at, new), = [(at, d) for at, d in lead.kinds("track_started") if at == b]
+    ((_at, new),) = [(at, d) for at, d in lead.kinds("track_started") if at == b]
     assert new["segment"] == "ascent"
     await clock.advance(5)
     assert len(deck_playing(lead)) == 2  # both sound during the 10 s crossfade
@@ -213,8 +218,7 @@ async def test_a_volume_change_ramps_over_at_least_two_seconds_in_db(clock: Manu
     assert lead.room.status().volume_pct == 20
 
 
-async def test_panic_pauses_at_once_and_resume_fades_in_from_the_same_place(clock: ManualClock,
-                                                                           start: Start) -> None:
+async def test_panic_pauses_at_once_and_resume_fades_in_from_the_same_place(clock: ManualClock, start: Start) -> None:
     lead = await dosed(clock, start)
     await to_mid_track(lead, clock, 15 * 60 + 3)
     (deck,) = [d for d in lead.decks if d.status().state == "playing"]
@@ -293,8 +297,10 @@ async def test_a_restart_during_a_pause_stays_paused_until_resumed(clock: Manual
     (before,) = paused_plan.at(clock.now())  # planned as if it went on at once
     await lead.room.close()
     await clock.advance(5 * 60)
-    decks = (FakePlayer("a2", clock=clock, durations=lead.durations),
-             FakePlayer("b2", clock=clock, durations=lead.durations))
+    decks = (
+        FakePlayer("a2", clock=clock, durations=lead.durations),
+        FakePlayer("b2", clock=clock, durations=lead.durations),
+    )
     lead.decks, lead.room = decks, lead.new_room(decks)
     await start(lead.room)
     await lead.replan()

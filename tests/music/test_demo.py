@@ -32,11 +32,11 @@ def test_the_tracks_are_quiet_ambient_sound_not_silence_and_not_all_alike(librar
     bodies = set()
     for track in DEMO_TRACKS:
         samples, rate, _ = read_wav(library / track.file)
-        body = samples[10 * rate:20 * rate]
+        body = samples[10 * rate : 20 * rate]
         assert 1_500 < rms(body) < 8_000  # well below full scale (32 767)
         assert max(abs(s) for s in samples) < 0.7 * 32_767
         # Soft edges: the first and last 100 ms are much quieter than the body.
-        assert rms(samples[:rate // 10]) < rms(body) / 10 and rms(samples[-rate // 10:]) < rms(body) / 10
+        assert rms(samples[: rate // 10]) < rms(body) / 10 and rms(samples[-rate // 10 :]) < rms(body) / 10
         bodies.add(body.tobytes())
         assert 50 < pitch_hz(body, rate) < 500  # low, slow chords
     assert len(bodies) == len(DEMO_TRACKS)

@@ -36,28 +36,63 @@ from tests.audio.media import until
 TARGET = LoudnessTarget()  # -18 LUFS, -1 dBTP
 
 
-def make(path: Path, *, level_db: float = 0.0, seconds: float = 12, signal: str = "noise",
-         extra: Sequence[str] = ()) -> Path:
+def make(
+    path: Path, *, level_db: float = 0.0, seconds: float = 12, signal: str = "noise", extra: Sequence[str] = ()
+) -> Path:
     """A stereo test track, `level_db` from its signal's level.
 
     noise: pink noise below 8 kHz (about -14 LUFS, true peak about -2.5 dBTP), which lossy codecs
     keep as it is; tone: 440 Hz at -18 dBFS; peaky: a quiet tone with a 10 ms burst near full
     scale every 2 s (soft on average, sharp peaks)."""
-    source = {"noise": f"anoisesrc=d={seconds}:c=pink:a=0.9:seed=7,lowpass=f=8000",
-              "tone": f"sine=frequency=440:duration={seconds}",
-              "peaky": f"aevalsrc=0.03*sin(2*PI*330*t)+0.95*sin(2*PI*1000*t)*lt(mod(t\\,2)\\,0.01)"
-                       f":d={seconds}:s=44100"}[signal]
+    source = {
+        "noise": f"anoisesrc=d={seconds}:c=pink:a=0.9:seed=7,lowpass=f=8000",
+        "tone": f"sine=frequency=440:duration={seconds}",
+        "peaky": f"aevalsrc=0.03*sin(2*PI*330*t)+0.95*sin(2*PI*1000*t)*lt(mod(t\\,2)\\,0.01):d={seconds}:s=44100",
+    }[signal]
     rate = "48000" if path.suffix == ".opus" else "44100"  # Opus has no 44.1 kHz
     path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", source,
-                    "-af", f"pan=stereo|c0=c0|c1=c0,volume={level_db}dB", "-ar", rate, *extra, str(path)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-nostdin",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            source,
+            "-af",
+            f"pan=stereo|c0=c0|c1=c0,volume={level_db}dB",
+            "-ar",
+            rate,
+            *extra,
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
 def with_gain(path: Path, gain: float, out: Path) -> Path:
     """The track with a gain applied, as float samples (no clipping or dither of its own)."""
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(path), "-af", f"volume={gain}dB",
-                    "-c:a", "pcm_f32le", str(out)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-nostdin",
+            "-y",
+            "-i",
+            str(path),
+            "-af",
+            f"volume={gain}dB",
+            "-c:a",
+            "pcm_f32le",
+            str(out),
+        ],
+        check=True,
+    )
     return out
 
 
@@ -113,8 +148,7 @@ def test_a_track_with_sharp_peaks_is_never_boosted_into_clipping(tmp_path: Path)
 
 def test_every_format_of_a_clinic_library_is_measured_alike(tmp_path: Path) -> None:
     reference = measure(make(tmp_path / "ref.wav"))
-    for name, extra in [("a.mp3", ()), ("a.m4a", ()), ("a.flac", ()), ("a.ogg", ("-c:a", "libvorbis")),
-                        ("a.opus", ())]:
+    for name, extra in [("a.mp3", ()), ("a.m4a", ()), ("a.flac", ()), ("a.ogg", ("-c:a", "libvorbis")), ("a.opus", ())]:
         got = measure(make(tmp_path / name, extra=extra))
         assert got.integrated_lufs == pytest.approx(reference.integrated_lufs, abs=0.5), name
         assert got.true_peak_dbtp == pytest.approx(reference.true_peak_dbtp, abs=1.0), name
@@ -166,11 +200,13 @@ def test_a_second_scan_measures_nothing_and_a_changed_file_is_measured_again(lib
     third = scan_library(library, cache, analyse=runs)
     assert runs.paths == [library / "tone.flac"] and third.removed == 1 and len(cache) == 3
     assert third.loudness["tone.flac"].integrated_lufs == pytest.approx(
-        first.loudness["tone.flac"].integrated_lufs - 6, abs=0.2)
+        first.loudness["tone.flac"].integrated_lufs - 6, abs=0.2
+    )
 
 
-def test_a_broken_cache_is_measured_again_and_a_cache_can_live_outside_the_library(library: Path,
-                                                                                   tmp_path: Path) -> None:
+def test_a_broken_cache_is_measured_again_and_a_cache_can_live_outside_the_library(
+    library: Path, tmp_path: Path
+) -> None:
     (library / CACHE_NAME).write_text("{ not json")
     cache = LoudnessCache.beside(library)
     assert cache.problem is not None and "unreadable loudness cache" in cache.problem
@@ -192,8 +228,10 @@ def test_a_broken_cache_is_measured_again_and_a_cache_can_live_outside_the_libra
 
 def test_replaygain_tags_are_used_instead_of_measuring_when_asked(tmp_path: Path) -> None:
     lib = tmp_path / "music"
-    make(lib / "tagged.flac", extra=("-metadata", "REPLAYGAIN_TRACK_GAIN=-4.50 dB",
-                                     "-metadata", "REPLAYGAIN_TRACK_PEAK=0.500000"))
+    make(
+        lib / "tagged.flac",
+        extra=("-metadata", "REPLAYGAIN_TRACK_GAIN=-4.50 dB", "-metadata", "REPLAYGAIN_TRACK_PEAK=0.500000"),
+    )
     make(lib / "untagged.flac")
     tagged = read_replaygain(lib / "tagged.flac")
     assert tagged is not None and tagged.integrated_lufs == -13.5 and tagged.source == "replaygain"
@@ -205,11 +243,21 @@ def test_replaygain_tags_are_used_instead_of_measuring_when_asked(tmp_path: Path
 
 
 def test_a_playlist_s_gains_come_from_the_cache_only(library: Path) -> None:
-    tracks = [{"path": p, "title": p, "artist": "test", "duration_s": 12}
-              for p in ("Loud/noise.mp3", "Quiet/noise.m4a", "tone.flac", "not/there.flac")]
-    playlist = Playlist.model_validate({"id": "t", "title": "T", "curator": "C", "source": "tests",
-                                        "presets": ["ketamine_im"], "library": "clinic",
-                                        "segments": {"arrival": {"tracks": tracks}}})
+    tracks = [
+        {"path": p, "title": p, "artist": "test", "duration_s": 12}
+        for p in ("Loud/noise.mp3", "Quiet/noise.m4a", "tone.flac", "not/there.flac")
+    ]
+    playlist = Playlist.model_validate(
+        {
+            "id": "t",
+            "title": "T",
+            "curator": "C",
+            "source": "tests",
+            "presets": ["ketamine_im"],
+            "library": "clinic",
+            "segments": {"arrival": {"tracks": tracks}},
+        }
+    )
     cache = LoudnessCache.beside(library)
     assert gains_for(playlist, library, cache) == {}  # nothing measured yet: no gain, and nothing measured now
     scan(library, ["Loud/noise.mp3", "Quiet/noise.m4a"], cache)
@@ -225,8 +273,10 @@ def _wav_seconds(path: Path) -> float:
 
 async def test_what_libvlc_plays_of_each_file_has_the_loudness_measured_in_it(tmp_path: Path) -> None:
     """The gain is computed from the file: libVLC's decoding must not change its level (mp3, m4a, flac)."""
-    tracks = [make(tmp_path / "in" / name, level_db=level, seconds=4) for name, level in
-              [("loud.mp3", 0), ("quiet.m4a", -12), ("mid.flac", -6)]]
+    tracks = [
+        make(tmp_path / "in" / name, level_db=level, seconds=4)
+        for name, level in [("loud.mp3", 0), ("quiet.m4a", -12), ("mid.flac", -6)]
+    ]
     for track in tracks:
         out = tmp_path / "out" / f"{track.stem}.wav"
         player = VlcPlayer(output=f"afile:{out}", name=track.stem)

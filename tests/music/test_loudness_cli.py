@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def readme_part() -> tuple[str, list[str]]:
     """The walk-through's commands and the output lines it quotes (without the "..." elisions)."""
     text = (ROOT / "README.md").read_text()
-    part = text[text.index("### Loudness"):]
+    part = text[text.index("### Loudness") :]
     commands = re.search(r"```sh\n(.*?)```", part, re.DOTALL)
     assert commands is not None
-    quoted = re.search(r"```\n(.*?)```", part[commands.end():], re.DOTALL)
+    quoted = re.search(r"```\n(.*?)```", part[commands.end() :], re.DOTALL)
     assert quoted is not None
     return commands.group(1), [line for line in quoted.group(1).splitlines() if line.strip() != "..."]
 
@@ -49,8 +49,15 @@ def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, st
     commands, _ = readme_part()
     # The README calls the installed command; here it is this interpreter's, whatever its venv.
     script = commands.replace(".venv/bin/arcroom", f"{shlex.quote(sys.executable)} -m app")
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, capture_output=True, text=True,
-                          check=False, env={"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, timeout=300)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return home, done.stdout.replace(str(home), "~"), done.stderr
 
@@ -68,18 +75,28 @@ def test_the_scan_measures_each_file_once_and_the_second_scan_none(walkthrough: 
 
 
 def test_the_check_reports_each_track_s_loudness_the_largest_jump_and_the_loops(
-        walkthrough: tuple[Path, str, str]) -> None:
+    walkthrough: tuple[Path, str, str],
+) -> None:
     _, out, _ = walkthrough
     assert "files: 18 of 18 found and readable, lengths as declared" in out
-    assert re.search(r"    arrival\[0\] quiet\.m4a +-2\d\.\d LUFS +-1\d\.\d dBTP  gain +\+\d+\.\d dB -> "
-                     r"+-18\.0 LUFS", out)
-    jump = re.search(r"largest jump between neighbours: (\d+\.\d) LU as recorded \(arrival\[0\] -> arrival\[1\]\), "
-                     r"(\d+\.\d) LU with the gains", out)
+    assert re.search(
+        r"    arrival\[0\] quiet\.m4a +-2\d\.\d LUFS +-1\d\.\d dBTP  gain +\+\d+\.\d dB -> "
+        r"+-18\.0 LUFS",
+        out,
+    )
+    jump = re.search(
+        r"largest jump between neighbours: (\d+\.\d) LU as recorded \(arrival\[0\] -> arrival\[1\]\), "
+        r"(\d+\.\d) LU with the gains",
+        out,
+    )
     assert jump is not None and float(jump[1]) > 11 and float(jump[2]) <= 1
-    assert out.count("WARNING short by") == 3 and "peak         3 tracks     6:00 (plays 5:44)  phase    25:00  " \
-        "WARNING short by 19:16: it will loop" in out
-    assert out.rstrip().endswith("3 segment(s) shorter than their phase will loop; "
-                                 "loudness: 0 file(s) measured, 3 from the cache")
+    assert (
+        out.count("WARNING short by") == 3
+        and "peak         3 tracks     6:00 (plays 5:44)  phase    25:00  WARNING short by 19:16: it will loop" in out
+    )
+    assert out.rstrip().endswith(
+        "3 segment(s) shorter than their phase will loop; loudness: 0 file(s) measured, 3 from the cache"
+    )
 
 
 def test_the_readme_quotes_what_the_commands_print(walkthrough: tuple[Path, str, str]) -> None:
@@ -90,8 +107,9 @@ def test_the_readme_quotes_what_the_commands_print(walkthrough: tuple[Path, str,
         assert any(same_figures(line, p) for p in printed), f"the README quotes a line nothing printed: {line}"
 
 
-def test_a_scan_without_a_library_or_of_a_missing_one_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_scan_without_a_library_or_of_a_missing_one_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from app.cli import main
 
     monkeypatch.delenv("ARCROOM_MUSIC_LIBRARY", raising=False)
@@ -103,8 +121,9 @@ def test_a_scan_without_a_library_or_of_a_missing_one_says_so(monkeypatch: pytes
         main(["library", "scan", "--library", str(tmp_path), "--target-lufs", "3"])
 
 
-def test_a_file_that_cannot_be_measured_is_named_and_the_scan_says_so(tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_file_that_cannot_be_measured_is_named_and_the_scan_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from app.cli import main
 
     (tmp_path / "broken.flac").write_bytes(b"fLaC and then nothing" * 20)

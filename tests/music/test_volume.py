@@ -52,8 +52,9 @@ def test_the_room_volume_ramps_from_where_it_is() -> None:
 
 def test_an_envelope_fades_in_and_out_and_leaves_without_a_jump() -> None:
     env = Envelope(in_from=0, in_s=4, end=100, out_s=8)
-    assert (env.gain(0), env.gain(2), env.gain(50), env.gain(96), env.gain(100)) == \
-        pytest.approx((0, math.sin(math.pi / 4), 1, math.sin(math.pi / 4), 0))
+    assert (env.gain(0), env.gain(2), env.gain(50), env.gain(96), env.gain(100)) == pytest.approx(
+        (0, math.sin(math.pi / 4), 1, math.sin(math.pi / 4), 0)
+    )
     early = env.leave(1, 3)  # mid fade-in: goes down from where it is
     assert early.gain(1) == pytest.approx(env.gain(1)) and early.gain(2.5) < env.gain(1) and early.gain(4) == 0
     assert early.stops_at == 4

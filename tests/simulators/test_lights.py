@@ -61,6 +61,7 @@ def _tasmota_command(topic: str) -> Callable[[int, float], tuple[str, bytes]]:
         # Speed is 0.5 s units for a full 0-100 % fade; from off to pct % takes Speed * 0.5 * pct/100.
         speed = round(seconds / 0.5 / (pct / 100))
         return f"cmnd/{topic}/Backlog", f"Fade 1; Speed {speed}; Dimmer {pct}".encode()
+
     return command
 
 
@@ -76,91 +77,150 @@ def family(name: str) -> Family:
     if name == "zigbee2mqtt":
         t = unique("lamp")
         return Family(
-            name, t, f"zigbee2mqtt/{t}/availability", b'{"state":"online"}', b'{"state":"offline"}',
+            name,
+            t,
+            f"zigbee2mqtt/{t}/availability",
+            b'{"state":"online"}',
+            b'{"state":"offline"}',
             f"zigbee2mqtt/{t}",
-            lambda pct, s: (f"zigbee2mqtt/{t}/set",
-                            dumps({"state": "ON", "brightness": round(pct * 2.54), "transition": s})),
+            lambda pct, s: (
+                f"zigbee2mqtt/{t}/set",
+                dumps({"state": "ON", "brightness": round(pct * 2.54), "transition": s}),
+            ),
             lambda p: (json.loads(p)["state"] == "ON", json.loads(p)["brightness"] / 254 * 100),
-            malformed=[(f"zigbee2mqtt/{t}/set", b"not json"),
-                       (f"zigbee2mqtt/{t}/set", b'{"brightness": "lots"}'),
-                       (f"zigbee2mqtt/{t}/set", b'{"state": "SIDEWAYS"}'),
-                       (f"zigbee2mqtt/{t}/set", b'{"state": "ON", "transition": "slow"}'),
-                       (f"zigbee2mqtt/{t}/set", b"[1, 2]")],
+            malformed=[
+                (f"zigbee2mqtt/{t}/set", b"not json"),
+                (f"zigbee2mqtt/{t}/set", b'{"brightness": "lots"}'),
+                (f"zigbee2mqtt/{t}/set", b'{"state": "SIDEWAYS"}'),
+                (f"zigbee2mqtt/{t}/set", b'{"state": "ON", "transition": "slow"}'),
+                (f"zigbee2mqtt/{t}/set", b"[1, 2]"),
+            ],
         )
     if name == "tasmota":
         t = unique("bulb")
         return Family(
-            name, t, f"tele/{t}/LWT", b"Online", b"Offline", f"stat/{t}/RESULT",
-            _tasmota_command(t), _tasmota_report,
-            malformed=[(f"cmnd/{t}/Dimmer", b"lots"), (f"cmnd/{t}/Power", b"sideways"),
-                       (f"cmnd/{t}/CT", b"9000"), (f"cmnd/{t}/Color", b"not-a-colour"),
-                       (f"cmnd/{t}/Dimmer", b"\xff\xfe")],
+            name,
+            t,
+            f"tele/{t}/LWT",
+            b"Online",
+            b"Offline",
+            f"stat/{t}/RESULT",
+            _tasmota_command(t),
+            _tasmota_report,
+            malformed=[
+                (f"cmnd/{t}/Dimmer", b"lots"),
+                (f"cmnd/{t}/Power", b"sideways"),
+                (f"cmnd/{t}/CT", b"9000"),
+                (f"cmnd/{t}/Color", b"not-a-colour"),
+                (f"cmnd/{t}/Dimmer", b"\xff\xfe"),
+            ],
         )
     if name == "shelly_gen1":
         t = unique("shellybulbduo")
         return Family(
-            name, t, f"shellies/{t}/online", b"true", b"false", f"shellies/{t}/light/0/status",
-            lambda pct, s: (f"shellies/{t}/light/0/set",
-                            dumps({"turn": "on", "brightness": pct, "transition": round(s * 1000)})),
+            name,
+            t,
+            f"shellies/{t}/online",
+            b"true",
+            b"false",
+            f"shellies/{t}/light/0/status",
+            lambda pct, s: (
+                f"shellies/{t}/light/0/set",
+                dumps({"turn": "on", "brightness": pct, "transition": round(s * 1000)}),
+            ),
             lambda p: (json.loads(p)["ison"], float(json.loads(p)["brightness"])),
-            malformed=[(f"shellies/{t}/light/0/set", b"{"),
-                       (f"shellies/{t}/light/0/set", b'"on"'),
-                       (f"shellies/{t}/light/0/set", b'{"turn": "sideways"}'),
-                       (f"shellies/{t}/light/0/set", b'{"turn": "on", "brightness": "lots"}'),
-                       (f"shellies/{t}/light/0/command", b"sideways")],
+            malformed=[
+                (f"shellies/{t}/light/0/set", b"{"),
+                (f"shellies/{t}/light/0/set", b'"on"'),
+                (f"shellies/{t}/light/0/set", b'{"turn": "sideways"}'),
+                (f"shellies/{t}/light/0/set", b'{"turn": "on", "brightness": "lots"}'),
+                (f"shellies/{t}/light/0/command", b"sideways"),
+            ],
         )
     if name == "shelly_gen2":
         t = unique("shellyplusdimmer")
 
         def rpc(params: dict[str, Any], **frame: Any) -> bytes:
             return dumps({"id": 7, "src": RPC_SRC, "method": "Light.Set", "params": params, **frame})
+
         return Family(
-            name, t, f"{t}/online", b"true", b"false", f"{t}/events/rpc",
+            name,
+            t,
+            f"{t}/online",
+            b"true",
+            b"false",
+            f"{t}/events/rpc",
             lambda pct, s: (f"{t}/rpc", rpc({"id": 0, "on": True, "brightness": pct, "transition_duration": s})),
             _gen2_report,
-            malformed=[(f"{t}/rpc", b"{"),
-                       (f"{t}/rpc", rpc({"id": 0, "on": "yes"})),
-                       (f"{t}/rpc", rpc({"on": True})),  # no component id
-                       (f"{t}/rpc", rpc({"id": 0, "brightness": 400})),
-                       (f"{t}/rpc", dumps({"id": 8, "method": "Light.Set", "params": {"id": 0, "on": True}}))],
+            malformed=[
+                (f"{t}/rpc", b"{"),
+                (f"{t}/rpc", rpc({"id": 0, "on": "yes"})),
+                (f"{t}/rpc", rpc({"on": True})),  # no component id
+                (f"{t}/rpc", rpc({"id": 0, "brightness": 400})),
+                (f"{t}/rpc", dumps({"id": 8, "method": "Light.Set", "params": {"id": 0, "on": True}})),
+            ],
         )
     if name == "wled":
         t = unique("wled")
         return Family(
-            name, t, f"wled/{t}/status", b"online", b"offline", f"wled/{t}/g",
+            name,
+            t,
+            f"wled/{t}/status",
+            b"online",
+            b"offline",
+            f"wled/{t}/g",
             lambda pct, s: (f"wled/{t}/api", dumps({"on": True, "bri": round(pct * 2.55), "tt": round(s * 10)})),
             lambda p: (int(p) > 0, int(p) / 255 * 100),
-            malformed=[(f"wled/{t}/api", b"{bad json"),
-                       (f"wled/{t}/api", b'{"bri": "lots"}'),
-                       (f"wled/{t}/api", b'{"on": "yes"}'),
-                       (f"wled/{t}/api", b'{"col": [[255, 0, 0]]}'),  # top level: not where WLED reads col
-                       (f"wled/{t}/api", b"[1, 2]")],
+            malformed=[
+                (f"wled/{t}/api", b"{bad json"),
+                (f"wled/{t}/api", b'{"bri": "lots"}'),
+                (f"wled/{t}/api", b'{"on": "yes"}'),
+                (f"wled/{t}/api", b'{"col": [[255, 0, 0]]}'),  # top level: not where WLED reads col
+                (f"wled/{t}/api", b"[1, 2]"),
+            ],
         )
     if name == "esphome":
         node = unique("node")
         t = f"{node}/light/ceiling"
         return Family(
-            name, t, f"{node}/status", b"online", b"offline", f"{t}/state",
-            lambda pct, s: (f"{t}/command",
-                            dumps({"state": "ON", "brightness": round(pct * 2.55), "transition": round(s)})),
+            name,
+            t,
+            f"{node}/status",
+            b"online",
+            b"offline",
+            f"{t}/state",
+            lambda pct, s: (
+                f"{t}/command",
+                dumps({"state": "ON", "brightness": round(pct * 2.55), "transition": round(s)}),
+            ),
             lambda p: (json.loads(p)["state"] == "ON", json.loads(p)["brightness"] / 255 * 100),
-            malformed=[(f"{t}/command", b"{"), (f"{t}/command", b"[1]"),
-                       (f"{t}/command", b'{"state": "SIDEWAYS"}'),
-                       (f"{t}/command", b'{"brightness": "lots"}'),
-                       (f"{t}/command", b'{"brightness": 300}')],
+            malformed=[
+                (f"{t}/command", b"{"),
+                (f"{t}/command", b"[1]"),
+                (f"{t}/command", b'{"state": "SIDEWAYS"}'),
+                (f"{t}/command", b'{"brightness": "lots"}'),
+                (f"{t}/command", b'{"brightness": 300}'),
+            ],
             state_retained=True,
         )
     if name == "ha_json":
         t = unique("room") + "/ceiling"
         return Family(
-            name, t, f"{t}/availability", b"online", b"offline", f"{t}/state",
+            name,
+            t,
+            f"{t}/availability",
+            b"online",
+            b"offline",
+            f"{t}/state",
             lambda pct, s: (f"{t}/set", dumps({"state": "ON", "brightness": round(pct * 2.55), "transition": s})),
             lambda p: (json.loads(p)["state"] == "ON", json.loads(p)["brightness"] / 255 * 100),
-            malformed=[(f"{t}/set", b"{"),
-                       (f"{t}/set", b'{"state": "ON", "brightness": "lots"}'),
-                       (f"{t}/set", b'{"state": "SIDEWAYS"}'),
-                       (f"{t}/set", b'{"state": "ON", "transition": -1}'),
-                       (f"{t}/set", b'{"state": "ON", "color": "red"}')],
+            malformed=[
+                (f"{t}/set", b"{"),
+                (f"{t}/set", b'{"state": "ON", "brightness": "lots"}'),
+                (f"{t}/set", b'{"state": "SIDEWAYS"}'),
+                (f"{t}/set", b'{"state": "ON", "transition": -1}'),
+                (f"{t}/set", b'{"state": "ON", "color": "red"}'),
+            ],
             state_retained=True,
         )
     raise AssertionError(name)
@@ -214,8 +274,9 @@ async def publish(port: int, topic: str, payload: bytes) -> None:
         await client.publish(topic, payload, qos=1)
 
 
-async def report(client: aiomqtt.Client, fam: Family,
-                 accept: Callable[[tuple[bool, float]], bool] = lambda r: True) -> tuple[bool, float]:
+async def report(
+    client: aiomqtt.Client, fam: Family, accept: Callable[[tuple[bool, float]], bool] = lambda r: True
+) -> tuple[bool, float]:
     """The next state report on the family's state topic that `accept` likes."""
     found: list[tuple[bool, float]] = []
 
@@ -255,8 +316,10 @@ def test_make_simulator_knows_the_seven_families() -> None:
 async def test_a_command_is_reported_on_the_documented_topic(name: str, mosquitto: Mosquitto) -> None:
     fam = family(name)
     light = make_simulator(name, fam.topic)
-    async with observer(mosquitto.port, fam.availability_topic, fam.state_topic) as watcher, \
-            running(light, mosquitto.port):
+    async with (
+        observer(mosquitto.port, fam.availability_topic, fam.state_topic) as watcher,
+        running(light, mosquitto.port),
+    ):
         await next_message(watcher, fam.availability_topic, lambda m: m.payload == fam.online)
         assert await retained(mosquitto.port, fam.availability_topic) == fam.online
 
@@ -293,8 +356,7 @@ async def test_a_transition_is_followed_not_jumped(name: str, mosquitto: Mosquit
 
 
 @families
-async def test_malformed_commands_change_nothing_and_the_light_keeps_working(
-        name: str, mosquitto: Mosquitto) -> None:
+async def test_malformed_commands_change_nothing_and_the_light_keeps_working(name: str, mosquitto: Mosquitto) -> None:
     fam = family(name)
     light = make_simulator(name, fam.topic)
     before = light.target
@@ -322,11 +384,14 @@ async def test_malformed_commands_change_nothing_and_the_light_keeps_working(
 
 @families
 async def test_go_offline_looks_like_the_will_and_go_online_comes_back_with_state(
-        name: str, mosquitto: Mosquitto) -> None:
+    name: str, mosquitto: Mosquitto
+) -> None:
     fam = family(name)
     light = make_simulator(name, fam.topic)
-    async with observer(mosquitto.port, fam.availability_topic, fam.state_topic) as watcher, \
-            running(light, mosquitto.port):
+    async with (
+        observer(mosquitto.port, fam.availability_topic, fam.state_topic) as watcher,
+        running(light, mosquitto.port),
+    ):
         await next_message(watcher, fam.availability_topic, lambda m: m.payload == fam.online)
 
         await light.go_offline()
@@ -345,12 +410,13 @@ async def test_go_offline_looks_like_the_will_and_go_online_comes_back_with_stat
         assert await retained(mosquitto.port, fam.availability_topic) == fam.online
 
 
-async def test_a_dropped_connection_lets_the_broker_say_offline_then_the_light_reconnects(
-        mosquitto: Mosquitto) -> None:
+async def test_a_dropped_connection_lets_the_broker_say_offline_then_the_light_reconnects(mosquitto: Mosquitto) -> None:
     fam = family("tasmota")
     light = make_simulator("tasmota", fam.topic)
-    async with observer(mosquitto.port, fam.availability_topic, f"tele/{fam.topic}/STATE") as watcher, \
-            running(light, mosquitto.port):
+    async with (
+        observer(mosquitto.port, fam.availability_topic, f"tele/{fam.topic}/STATE") as watcher,
+        running(light, mosquitto.port),
+    ):
         await next_message(watcher, fam.availability_topic, lambda m: m.payload == b"Online")
         await next_message(watcher, f"tele/{fam.topic}/STATE")
 
@@ -421,8 +487,7 @@ async def test_zigbee2mqtt_state_is_retained_when_the_device_is_configured_so(mo
         assert on and close_to(pct, 40)
 
 
-async def test_tasmota_command_names_are_case_insensitive_and_fade_scales_with_distance(
-        mosquitto: Mosquitto) -> None:
+async def test_tasmota_command_names_are_case_insensitive_and_fade_scales_with_distance(mosquitto: Mosquitto) -> None:
     fam = family("tasmota")
     t = fam.topic
     light = make_simulator("tasmota", t)
@@ -457,8 +522,11 @@ async def test_shelly_gen1_clamps_a_transition_to_its_documented_5_s(mosquitto: 
     fam = family("shelly_gen1")
     light = make_simulator("shelly_gen1", fam.topic)
     async with observer(mosquitto.port, fam.state_topic) as watcher, running(light, mosquitto.port):
-        await publish(mosquitto.port, f"shellies/{fam.topic}/light/0/set",
-                      dumps({"turn": "on", "brightness": 40, "temp": 3000, "transition": 9000}))
+        await publish(
+            mosquitto.port,
+            f"shellies/{fam.topic}/light/0/set",
+            dumps({"turn": "on", "brightness": 40, "temp": 3000, "transition": 9000}),
+        )
         message = await next_message(watcher, fam.state_topic, lambda m: b'"ison":true' in payload_of(m))
         status = json.loads(payload_of(message))
         assert status["ison"] and status["brightness"] == 40 and status["temp"] == 3000
@@ -471,13 +539,17 @@ async def test_shelly_gen2_rpc_replies_errors_and_status(mosquitto: Mosquitto) -
     fam = family("shelly_gen2")
     t = fam.topic
     light = make_simulator("shelly_gen2", t)
-    async with observer(mosquitto.port, f"{RPC_SRC}/rpc", fam.state_topic) as watcher, \
-            running(light, mosquitto.port):
+    async with observer(mosquitto.port, f"{RPC_SRC}/rpc", fam.state_topic) as watcher, running(light, mosquitto.port):
+
         async def call(method: str, params: dict[str, Any], request_id: int) -> dict[str, Any]:
-            await publish(mosquitto.port, f"{t}/rpc",
-                          dumps({"id": request_id, "src": RPC_SRC, "method": method, "params": params}))
-            message = await next_message(watcher, f"{RPC_SRC}/rpc",
-                                         lambda m: json.loads(payload_of(m))["id"] == request_id)
+            await publish(
+                mosquitto.port,
+                f"{t}/rpc",
+                dumps({"id": request_id, "src": RPC_SRC, "method": method, "params": params}),
+            )
+            message = await next_message(
+                watcher, f"{RPC_SRC}/rpc", lambda m: json.loads(payload_of(m))["id"] == request_id
+            )
             reply: dict[str, Any] = json.loads(payload_of(message))
             assert reply["src"] == t and reply["dst"] == RPC_SRC
             return reply
@@ -519,8 +591,7 @@ async def test_wled_plain_topic_segment_colour_and_cct(mosquitto: Mosquitto) -> 
 
         # Colour and white temperature belong to a segment; a top-level "col" is ignored by WLED.
         await publish(mosquitto.port, f"{base}/api", dumps({"col": [[255, 0, 0]]}))
-        await publish(mosquitto.port, f"{base}/api",
-                      dumps({"tt": 0, "seg": [{"col": [[0, 0, 255]], "cct": 2700}]}))
+        await publish(mosquitto.port, f"{base}/api", dumps({"tt": 0, "seg": [{"col": [[0, 0, 255]], "cct": 2700}]}))
         assert payload_of(await next_message(watcher, f"{base}/c", lambda m: m.payload != b"#FFA000")) == b"#0000FF"
         assert light.target.rgb == (0, 0, 255)
         assert light.target.kelvin is not None and abs(light.target.kelvin - 2700) <= 32
@@ -530,16 +601,23 @@ async def test_esphome_ignores_a_fractional_transition_but_not_the_rest(mosquitt
     fam = family("esphome")
     light = make_simulator("esphome", fam.topic)
     async with observer(mosquitto.port, fam.state_topic) as watcher, running(light, mosquitto.port):
-        await publish(mosquitto.port, f"{fam.topic}/command",
-                      dumps({"state": "ON", "brightness": 128, "color_temp": 300, "transition": 1.5}))
+        await publish(
+            mosquitto.port,
+            f"{fam.topic}/command",
+            dumps({"state": "ON", "brightness": 128, "color_temp": 300, "transition": 1.5}),
+        )
         state = json.loads(payload_of(await next_message(watcher, fam.state_topic, lambda m: b'"ON"' in payload_of(m))))
         assert state["brightness"] == 128 and state["color_temp"] == 300 and state["color_mode"] == "color_temp"
         assert light.transition_s == 1.0  # the light's default_transition_length, not 1.5
 
-        await publish(mosquitto.port, f"{fam.topic}/command",
-                      dumps({"state": "ON", "color": {"r": 255, "g": 64, "b": 0}, "transition": 0}))
-        state = json.loads(payload_of(await next_message(watcher, fam.state_topic,
-                                                         lambda m: b'"rgb"' in payload_of(m))))
+        await publish(
+            mosquitto.port,
+            f"{fam.topic}/command",
+            dumps({"state": "ON", "color": {"r": 255, "g": 64, "b": 0}, "transition": 0}),
+        )
+        state = json.loads(
+            payload_of(await next_message(watcher, fam.state_topic, lambda m: b'"rgb"' in payload_of(m)))
+        )
         assert state["color"] == {"r": 255, "g": 64, "b": 0} and "color_temp" not in state
         assert light.target.rgb == (255, 64, 0) and light.target.kelvin is None
 
@@ -548,14 +626,18 @@ async def test_ha_json_colour_and_colour_temperature_modes(mosquitto: Mosquitto)
     fam = family("ha_json")
     light = make_simulator("ha_json", fam.topic)
     async with observer(mosquitto.port, fam.state_topic) as watcher, running(light, mosquitto.port):
-        await publish(mosquitto.port, f"{fam.topic}/set",
-                      dumps({"state": "ON", "brightness": 255, "color": {"r": 255, "g": 128, "b": 0}}))
+        await publish(
+            mosquitto.port,
+            f"{fam.topic}/set",
+            dumps({"state": "ON", "brightness": 255, "color": {"r": 255, "g": 128, "b": 0}}),
+        )
         state = json.loads(payload_of(await next_message(watcher, fam.state_topic, lambda m: b'"ON"' in payload_of(m))))
         assert state == {"state": "ON", "brightness": 255, "color_mode": "rgb", "color": {"r": 255, "g": 128, "b": 0}}
         assert light.target.rgb == (255, 128, 0)
 
         await publish(mosquitto.port, f"{fam.topic}/set", dumps({"state": "ON", "color_temp": 250}))
-        state = json.loads(payload_of(await next_message(watcher, fam.state_topic,
-                                                         lambda m: b"color_temp" in payload_of(m))))
+        state = json.loads(
+            payload_of(await next_message(watcher, fam.state_topic, lambda m: b"color_temp" in payload_of(m)))
+        )
         assert state["color_mode"] == "color_temp" and state["color_temp"] == 250
         assert light.target.kelvin == 4000 and light.target.rgb is None

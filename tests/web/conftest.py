@@ -22,8 +22,16 @@ from app.settings import Settings
 from tests.conftest import Service, serve
 
 CHROMIUM = os.environ.get("ARCROOM_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 WAIT_MS = 10_000  # the longest any single UI wait may take
 TABLET = {"width": 1280, "height": 800}
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
@@ -85,9 +93,15 @@ async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
     contexts: list[BrowserContext] = []
     errors: list[str] = []
 
-    async def _open(url: str, *, viewport: dict[str, int] = TABLET, theme: str | None = None,
-                    init_script: str | None = None, service_workers: str = "block",
-                    context: BrowserContext | None = None) -> Page:
+    async def _open(
+        url: str,
+        *,
+        viewport: dict[str, int] = TABLET,
+        theme: str | None = None,
+        init_script: str | None = None,
+        service_workers: str = "block",
+        context: BrowserContext | None = None,
+    ) -> Page:
         if context is None:
             context = await browser.new_context(viewport=viewport, service_workers=service_workers)  # type: ignore[arg-type]
             context.set_default_timeout(WAIT_MS)
@@ -117,8 +131,9 @@ async def start_session(service: Service, room: str = "one", preset: str = "psil
     return dict(r.json())
 
 
-async def session_command(service: Service, path: str, body: dict[str, Any] | None = None,
-                          room: str = "one") -> dict[str, Any]:
+async def session_command(
+    service: Service, path: str, body: dict[str, Any] | None = None, room: str = "one"
+) -> dict[str, Any]:
     r = await service.client.post(f"/api/rooms/{room}/session{path}", json=body)
     assert r.status_code == 200, r.text
     return dict(r.json())
@@ -155,4 +170,5 @@ async def run_axe(page: Page) -> list[dict[str, Any]]:
 
 def no_violations(violations: list[dict[str, Any]], where: str) -> None:
     assert violations == [], f"{where}: " + "\n".join(
-        f"{v['id']} ({v['impact']}): {v['help']}\n    " + "\n    ".join(v["nodes"][:5]) for v in violations)
+        f"{v['id']} ({v['impact']}): {v['help']}\n    " + "\n    ".join(v["nodes"][:5]) for v in violations
+    )

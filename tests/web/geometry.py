@@ -6,8 +6,11 @@ from typing import Any, TypedDict
 
 from playwright.async_api import Page
 
-SIZES = {"tablet landscape": {"width": 1280, "height": 800}, "tablet portrait": {"width": 800, "height": 1280},
-         "phone": {"width": 390, "height": 844}}
+SIZES = {
+    "tablet landscape": {"width": 1280, "height": 800},
+    "tablet portrait": {"width": 800, "height": 1280},
+    "phone": {"width": 390, "height": 844},
+}
 
 
 class Box(TypedDict):
@@ -71,14 +74,19 @@ async def controls_under(page: Page, cover_selector: str) -> list[str]:
 
 async def scroll_main(page: Page, where: str) -> None:
     """Scroll the room page's scrolling part to its top, middle or bottom."""
-    await page.evaluate("""(where) => {
+    await page.evaluate(
+        """(where) => {
         const m = document.querySelector('main');
         const max = m.scrollHeight - m.clientHeight;
         m.scrollTop = where === 'top' ? 0 : where === 'middle' ? max / 2 : max;
-    }""", where)
+    }""",
+        where,
+    )
     await page.wait_for_timeout(50)
 
 
 async def main_overflow_px(page: Page) -> Any:
     """How far the room page's scrolling part reaches past what it shows (0: nothing to scroll)."""
-    return await page.evaluate("() => { const m = document.querySelector('main'); return m.scrollHeight - m.clientHeight; }")
+    return await page.evaluate(
+        "() => { const m = document.querySelector('main'); return m.scrollHeight - m.clientHeight; }"
+    )

@@ -21,35 +21,72 @@ MIN = 60.0
 
 def music_view(view: dict[str, Any]) -> dict[str, Any]:
     now = view["session"]["now"]
-    return {**view, "audio": {
-        "state": "playing",
-        "now_playing": {"title": "Requiem for Dying Mothers", "artist": "Stars of the Lid", "segment": "ascent",
-                        "position_s": 120.0, "duration_s": 600.0},
-        "next": {"title": "Vltava", "artist": "Bedřich Smetana", "starts_at": now + 480},
-        "volume_pct": 40, "ceiling_pct": 70, "error": None, "playlist": "psilocybin", "paused_since": None,
-    }}
+    return {
+        **view,
+        "audio": {
+            "state": "playing",
+            "now_playing": {
+                "title": "Requiem for Dying Mothers",
+                "artist": "Stars of the Lid",
+                "segment": "ascent",
+                "position_s": 120.0,
+                "duration_s": 600.0,
+            },
+            "next": {"title": "Vltava", "artist": "Bedřich Smetana", "starts_at": now + 480},
+            "volume_pct": 40,
+            "ceiling_pct": 70,
+            "error": None,
+            "playlist": "psilocybin",
+            "paused_since": None,
+        },
+    }
 
 
 def plan(view: dict[str, Any]) -> dict[str, Any]:
     s = view["session"]
     dose = s["dose_at"]
-    return {"tracks": [
-        {"segment": "onset", "phase": "onset", "title": "Opening", "artist": "A", "start": dose, "end": dose + 40 * MIN},
-        {"segment": "ascent", "phase": "ascent", "title": "Requiem for Dying Mothers", "artist": "Stars of the Lid",
-         "start": dose + 40 * MIN, "end": dose + 52 * MIN},
-        {"segment": "ascent", "phase": "ascent", "title": "Vltava", "artist": "Bedřich Smetana",
-         "start": dose + 52 * MIN, "end": dose + 75 * MIN},
-    ]}
+    return {
+        "tracks": [
+            {
+                "segment": "onset",
+                "phase": "onset",
+                "title": "Opening",
+                "artist": "A",
+                "start": dose,
+                "end": dose + 40 * MIN,
+            },
+            {
+                "segment": "ascent",
+                "phase": "ascent",
+                "title": "Requiem for Dying Mothers",
+                "artist": "Stars of the Lid",
+                "start": dose + 40 * MIN,
+                "end": dose + 52 * MIN,
+            },
+            {
+                "segment": "ascent",
+                "phase": "ascent",
+                "title": "Vltava",
+                "artist": "Bedřich Smetana",
+                "start": dose + 52 * MIN,
+                "end": dose + 75 * MIN,
+            },
+        ]
+    }
 
 
-async def stand_in(page: Page, view: dict[str, Any], plan_body: dict[str, Any] | None,
-                   posted: list[dict[str, Any]]) -> None:
+async def stand_in(
+    page: Page, view: dict[str, Any], plan_body: dict[str, Any] | None, posted: list[dict[str, Any]]
+) -> None:
     async def rooms(route: Route) -> None:
         await route.fulfill(json=[view])
 
     async def stream(route: Route) -> None:
-        await route.fulfill(status=200, headers={"Content-Type": "text/event-stream"},
-                            body=f"retry: 600000\nevent: state\ndata: {json.dumps(view)}\n\n")
+        await route.fulfill(
+            status=200,
+            headers={"Content-Type": "text/event-stream"},
+            body=f"retry: 600000\nevent: state\ndata: {json.dumps(view)}\n\n",
+        )
 
     async def plan_route(route: Route) -> None:
         if plan_body is None:
@@ -111,15 +148,18 @@ async def test_now_playing_next_volume_and_transport(service: Service, open_page
     await page.get_by_role("tab", name="Timeline").click()
     await expect(page.locator("#music-row")).to_be_visible()
     await expect(page.locator("#lane-music .seg")).to_have_count(2)
-    await expect(page.locator("#lane-music .seg").nth(1)).to_have_attribute("title", re.compile("^ascent music: 2 tracks"))
+    await expect(page.locator("#lane-music .seg").nth(1)).to_have_attribute(
+        "title", re.compile("^ascent music: 2 tracks")
+    )
     await expect(page.locator("#music-now")).to_have_attribute("title", re.compile("^Requiem for Dying Mothers"))
 
 
 FAILED_OUTPUT = "no audio output: ALSA cannot open device 'default'"
 
 
-async def open_with_audio(open_page: OpenPage, service: Service, view: dict[str, Any], audio: dict[str, Any],
-                          **changes: Any) -> Page:
+async def open_with_audio(
+    open_page: OpenPage, service: Service, view: dict[str, Any], audio: dict[str, Any], **changes: Any
+) -> Page:
     page = await open_page("about:blank")
     await stand_in(page, {**view, **changes, "audio": {**view["audio"], **audio}}, None, [])
     await page.goto(url(service, "/?room=one"))
@@ -141,8 +181,9 @@ async def test_a_failed_deck_is_shown_as_failed_with_its_reason(service: Service
         await expect(card).not_to_contain_text("Playing", use_inner_text=True)
 
 
-async def test_without_a_session_the_music_card_offers_nothing_it_cannot_do(service: Service,
-                                                                           open_page: OpenPage) -> None:
+async def test_without_a_session_the_music_card_offers_nothing_it_cannot_do(
+    service: Service, open_page: OpenPage
+) -> None:
     view = music_view(await dosed_view(service))
     idle = {"state": "stopped", "now_playing": None, "next": None}
     page = await open_with_audio(open_page, service, view, idle, session=None)

@@ -59,8 +59,9 @@ async def assert_dark(page: Page, decoder: Page, where: str, *, theme: str = "ni
     size = page.viewport_size
     assert size is not None
     mean_max, p99_max = NIGHT_BOUNDS[f"{size['width']}x{size['height']}"]
-    assert luma.mean <= mean_max and luma.p99 <= p99_max, \
+    assert luma.mean <= mean_max and luma.p99 <= p99_max, (
         f"{where}: {luma}; the night screenshots of this size reach mean {mean_max}, 99th percentile {p99_max}"
+    )
     return luma
 
 
@@ -136,8 +137,7 @@ async def test_night_before_a_session_and_no_jump_to_day_when_it_ends(service: S
     await assert_dark(page, decoder, "connection lost")
 
 
-async def test_day_night_and_extra_dim_can_be_pinned_and_auto_comes_back(service: Service,
-                                                                         open_page: OpenPage) -> None:
+async def test_day_night_and_extra_dim_can_be_pinned_and_auto_comes_back(service: Service, open_page: OpenPage) -> None:
     page = await open_page(url(service, "/?room=one"))
     decoder = await open_page("about:blank")
     theme = page.locator("html")
@@ -178,7 +178,8 @@ async def test_day_night_and_extra_dim_can_be_pinned_and_auto_comes_back(service
 
 
 async def test_auto_turns_extra_dim_when_the_session_dims_the_room(
-        lit_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, open_page: OpenPage) -> None:
+    lit_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, open_page: OpenPage
+) -> None:
     async with serve_on(lit_settings, clock, free_port()) as service:
         await start_session(service)
         page = await open_page(url(service, "/?room=one"))
@@ -230,13 +231,15 @@ async def test_axe_finds_nothing_in_night_or_day(service: Service, open_page: Op
 
 
 async def focused(page: Page) -> dict[str, Any]:
-    return dict(await page.evaluate("""() => {
+    return dict(
+        await page.evaluate("""() => {
         const a = document.activeElement;
         const label = a.getAttribute('aria-label') || (a.labels && a.labels[0] && a.labels[0].textContent)
                       || a.textContent;
         return {id: a.id, name: (label || '').replace(/\\s+/g, ' ').trim(), tag: a.tagName,
                 outline: getComputedStyle(a).outlineStyle, inert: !!a.closest('[inert]')};
-    }"""))
+    }""")
+    )
 
 
 async def test_keyboard_focus_starts_at_panic_and_follows_the_screen(service: Service, open_page: OpenPage) -> None:
@@ -255,8 +258,19 @@ async def test_keyboard_focus_starts_at_panic_and_follows_the_screen(service: Se
         assert f["outline"] != "none", f"no visible focus on {f}"
         names.append(f["name"])
     assert names[0].startswith("Panic"), names
-    expected_in_order = ["Room", "Timeline", "Lights", "Notes", "Display:", "All rooms", "Acknowledge: Vitals check",
-                         "Next phase: peak", "Hold", "+5 min", "+15 min"]
+    expected_in_order = [
+        "Room",
+        "Timeline",
+        "Lights",
+        "Notes",
+        "Display:",
+        "All rooms",
+        "Acknowledge: Vitals check",
+        "Next phase: peak",
+        "Hold",
+        "+5 min",
+        "+15 min",
+    ]
     positions = [next((i for i, n in enumerate(names) if n.startswith(e)), -1) for e in expected_in_order]
     assert -1 not in positions, names
     assert positions == sorted(positions), names

@@ -87,12 +87,17 @@ async def test_messages_cover_no_control(service: Service, open_page: OpenPage) 
 
 
 def inside(box: Box, frame: Box) -> bool:
-    return (box["x"] >= frame["x"] - 0.5 and box["y"] >= frame["y"] - 0.5
-            and box["x"] + box["w"] <= frame["x"] + frame["w"] + 0.5 and box["y"] + box["h"] <= frame["y"] + frame["h"] + 0.5)
+    return (
+        box["x"] >= frame["x"] - 0.5
+        and box["y"] >= frame["y"] - 0.5
+        and box["x"] + box["w"] <= frame["x"] + frame["w"] + 0.5
+        and box["y"] + box["h"] <= frame["y"] + frame["h"] + 0.5
+    )
 
 
-async def test_the_essentials_fit_one_landscape_tablet_screen(lit_settings: Settings, clock: ManualClock,
-                                                              mosquitto: Mosquitto, open_page: OpenPage) -> None:
+async def test_the_essentials_fit_one_landscape_tablet_screen(
+    lit_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, open_page: OpenPage
+) -> None:
     async with serve_on(lit_settings, clock, free_port()) as service:
         await start_session(service, client_label="P-3")
         await session_command(service, "/dose", {"amount": "25 mg"})
@@ -109,10 +114,20 @@ async def essentials_on_one_screen(page: Page) -> None:
     assert await main_overflow_px(page) == 0, "the room view scrolls at 1280x800"
     screen: Box = {"name": "viewport", "x": 0, "y": 0, "w": TABLET["width"], "h": TABLET["height"]}
     essentials = {
-        "phase": "#phase-name", "time in phase": "#time-in-phase", "time since dose": "#time-since-dose",
-        "time left": "#phase-remaining", "next cue": "#next-cue", "Acknowledge": "#cue-list button",
-        "now playing": "#np-title", "volume": "#volume", "volume down": "#volume-down", "volume up": "#volume-up",
-        "scenes": "#scene-buttons button", "next phase": "#advance-button", "hold": "#hold-button", "panic": "#panic",
+        "phase": "#phase-name",
+        "time in phase": "#time-in-phase",
+        "time since dose": "#time-since-dose",
+        "time left": "#phase-remaining",
+        "next cue": "#next-cue",
+        "Acknowledge": "#cue-list button",
+        "now playing": "#np-title",
+        "volume": "#volume",
+        "volume down": "#volume-down",
+        "volume up": "#volume-up",
+        "scenes": "#scene-buttons button",
+        "next phase": "#advance-button",
+        "hold": "#hold-button",
+        "panic": "#panic",
     }
     for what, selector in essentials.items():
         boxes = await visible_boxes(page, selector)
@@ -120,7 +135,9 @@ async def essentials_on_one_screen(page: Page) -> None:
         for box in boxes:
             full = await page.locator(selector).first.bounding_box()
             assert full is not None and inside(box, screen) and abs(box["h"] - full["height"]) < 1, f"{what}: {box}"
-    assert await page.locator("#scene-buttons button").count() == len(await visible_boxes(page, "#scene-buttons button"))
+    assert await page.locator("#scene-buttons button").count() == len(
+        await visible_boxes(page, "#scene-buttons button")
+    )
 
     # The rest is one tap away, each on its own tab.
     for tab, shows in (("Timeline", "#lane-phases"), ("Lights", "#light-list"), ("Notes", "#note-text")):
@@ -158,8 +175,9 @@ BOXES_JS = """(sel) => [...document.querySelectorAll(sel)].map((n) => {
 })"""
 
 
-async def test_short_phases_keep_their_labels_and_clock_labels_do_not_run_together(service: Service,
-                                                                                  open_page: OpenPage) -> None:
+async def test_short_phases_keep_their_labels_and_clock_labels_do_not_run_together(
+    service: Service, open_page: OpenPage
+) -> None:
     await session_in_peak_with_a_due_check(service)
     for size, viewport in SIZES.items():
         page = await open_room(open_page, service, viewport)
@@ -170,12 +188,15 @@ async def test_short_phases_keep_their_labels_and_clock_labels_do_not_run_togeth
         named = {c["name"] for c in callouts}
         for label in labels:
             if label["outside"]:
-                assert label["phase"] in named or label["phase"][:3] + "." in named, f"{size}: {label['phase']} has no label"
+                assert label["phase"] in named or label["phase"][:3] + "." in named, (
+                    f"{size}: {label['phase']} has no label"
+                )
             else:
                 assert not label["clipped"] and label["text"], f"{size}: {label}"
                 assert label["phase"].startswith(label["text"].rstrip(".")), label
-        assert not [(a["name"], b["name"]) for i, a in enumerate(callouts) for b in callouts[i + 1:] if overlap(a, b)], \
-            f"{size}: callouts overlap: {callouts}"
+        assert not [
+            (a["name"], b["name"]) for i, a in enumerate(callouts) for b in callouts[i + 1 :] if overlap(a, b)
+        ], f"{size}: callouts overlap: {callouts}"
         lane = await page.locator("#lane-phases").bounding_box()
         assert lane is not None
         for c in callouts:
@@ -184,7 +205,9 @@ async def test_short_phases_keep_their_labels_and_clock_labels_do_not_run_togeth
         assert len(ticks) >= 2, (size, ticks)
         gaps = [b["x"] - (a["x"] + a["w"]) for a, b in pairwise(ticks)]
         assert min(gaps) >= 8, f"{size}: clock labels run together: {ticks}"
-        assert ticks[0]["x"] >= lane["x"] - 1 and ticks[-1]["x"] + ticks[-1]["w"] <= lane["x"] + lane["width"] + 1, ticks
+        assert ticks[0]["x"] >= lane["x"] - 1 and ticks[-1]["x"] + ticks[-1]["w"] <= lane["x"] + lane["width"] + 1, (
+            ticks
+        )
 
 
 async def test_overview_panic_is_far_from_open_room(service: Service, open_page: OpenPage) -> None:

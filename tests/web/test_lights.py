@@ -18,8 +18,9 @@ from tests.web.conftest import OpenPage, room_state, serve_on, session_command, 
 WAIT_S = 10
 
 
-async def test_light_status_and_commands(lit_settings: Settings, clock: ManualClock, mosquitto: Mosquitto,
-                                         light_prefix: str, open_page: OpenPage) -> None:
+async def test_light_status_and_commands(
+    lit_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, light_prefix: str, open_page: OpenPage
+) -> None:
     async with serve_on(lit_settings, clock, free_port()) as service, sniffing(mosquitto.port) as sniffer:
         async with asyncio.timeout(WAIT_S):
             await service.runtime.link.wait_connected()

@@ -36,19 +36,24 @@ async def live_room(open_page: OpenPage, service: Service, **kwargs: object) -> 
 
 async def on_top(page: Page, selector: str) -> bool:
     """Is the element the one a tap at its centre reaches (on screen and covered by nothing)?"""
-    return bool(await page.evaluate("""(sel) => {
+    return bool(
+        await page.evaluate(
+            """(sel) => {
         const node = document.querySelector(sel);
         const r = node.getBoundingClientRect();
         const x = r.left + r.width / 2, y = r.top + r.height / 2;
         if (x < 0 || y < 0 || x > innerWidth || y > innerHeight) return false;
         const hit = document.elementFromPoint(x, y);
         return hit === node || node.contains(hit);
-    }""", selector))
+    }""",
+            selector,
+        )
+    )
 
 
 async def test_one_tap_on_panic_lights_the_room_and_pauses_the_music(
-        lit_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, light_prefix: str,
-        open_page: OpenPage) -> None:
+    lit_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, light_prefix: str, open_page: OpenPage
+) -> None:
     async with serve_on(lit_settings, clock, free_port()) as service, sniffing(mosquitto.port) as sniffer:
         async with asyncio.timeout(WAIT_S):
             await service.runtime.link.wait_connected()
@@ -63,7 +68,9 @@ async def test_one_tap_on_panic_lights_the_room_and_pauses_the_music(
         for light in ("ceiling", "lamp"):
             command = await sniffer.wait_for(f"zigbee2mqtt/{light_prefix}_{light}/set", state="ON", brightness=254)
             assert command["color_temp"] == 250  # 4000 K: the panic scene
-        await eventually(lambda: service.runtime.rooms["one"].music.decks.status().state == "paused", "the music paused", WAIT_S)
+        await eventually(
+            lambda: service.runtime.rooms["one"].music.decks.status().state == "paused", "the music paused", WAIT_S
+        )
 
         banner = page.locator("#panic-active")
         await expect(banner).to_be_visible()
@@ -83,8 +90,8 @@ async def test_one_tap_on_panic_lights_the_room_and_pauses_the_music(
 
 
 async def test_the_banner_counts_the_lights_as_they_confirm_and_stays_on_screen_scrolled(
-        lit_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, light_prefix: str,
-        open_page: OpenPage) -> None:
+    lit_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, light_prefix: str, open_page: OpenPage
+) -> None:
     async with serve_on(lit_settings, clock, free_port()) as service, sniffing(mosquitto.port) as sniffer:
         async with asyncio.timeout(WAIT_S):
             await service.runtime.link.wait_connected()
@@ -154,7 +161,8 @@ async def test_panic_is_reachable_from_every_screen(service: Service, open_page:
 
 
 async def test_a_lost_connection_is_shown_and_a_panic_tap_says_it_did_not_get_through(
-        settings: Settings, clock: ManualClock, open_page: OpenPage) -> None:
+    settings: Settings, clock: ManualClock, open_page: OpenPage
+) -> None:
     port = free_port()
     async with serve_on(settings, clock, port) as service:
         await start_session(service)

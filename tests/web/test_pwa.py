@@ -63,8 +63,9 @@ async def test_the_manifest_makes_it_installable(service: Service, open_page: Op
     assert app_manifest["errors"] == [], app_manifest["errors"]
 
 
-async def test_the_service_worker_takes_the_page_and_leaves_the_api_alone(service: Service,
-                                                                         open_page: OpenPage) -> None:
+async def test_the_service_worker_takes_the_page_and_leaves_the_api_alone(
+    service: Service, open_page: OpenPage
+) -> None:
     page = await open_page(url(service, "/?room=one"), service_workers="allow")
     await expect(page.locator("#start")).to_be_visible()
     scope = await page.evaluate("navigator.serviceWorker.ready.then(r => r.scope)")

@@ -21,7 +21,8 @@ async def open_room(open_page: OpenPage, service: Service, room: str = "one", **
 
 
 async def test_open_service_needs_no_sign_in_and_a_session_starts_from_the_tablet(
-        service: Service, open_page: OpenPage) -> None:
+    service: Service, open_page: OpenPage
+) -> None:
     page = await open_page(url(service))
     # Two rooms and none chosen yet: the tablet asks which room it is in.
     picker = page.get_by_role("heading", name="Choose the room for this tablet")
@@ -104,8 +105,7 @@ async def test_times_are_the_servers_not_the_tablets(service: Service, open_page
     await expect(page.locator("#phase-remaining")).to_contain_text("15 min left")
 
 
-async def test_reversible_commands_act_at_once_and_irreversible_ones_ask(service: Service,
-                                                                        open_page: OpenPage) -> None:
+async def test_reversible_commands_act_at_once_and_irreversible_ones_ask(service: Service, open_page: OpenPage) -> None:
     await start_session(service)
     await session_command(service, "/dose", {})
     page = await open_room(open_page, service)

@@ -19,15 +19,18 @@ OBSERVER = "observer-token-0123456789"
 
 @pytest.fixture
 async def secured(settings: Settings, clock: ManualClock) -> AsyncIterator[Service]:
-    tokens = [Token(name="tablet-room-1", role="therapist", token=SecretStr(THERAPIST)),
-              Token(name="nurse-station", role="observer", token=SecretStr(OBSERVER))]
+    tokens = [
+        Token(name="tablet-room-1", role="therapist", token=SecretStr(THERAPIST)),
+        Token(name="nurse-station", role="observer", token=SecretStr(OBSERVER)),
+    ]
     async with serve(settings.model_copy(update={"tokens": tokens}), clock) as svc:
         svc.client.headers["Authorization"] = f"Bearer {THERAPIST}"
         yield svc
 
 
-async def test_sign_in_with_a_token_is_remembered_and_the_stream_carries_it(secured: Service,
-                                                                           open_page: OpenPage) -> None:
+async def test_sign_in_with_a_token_is_remembered_and_the_stream_carries_it(
+    secured: Service, open_page: OpenPage
+) -> None:
     await start_session(secured)
     page = await open_page(url(secured, "/?room=one"))
     streams: list[str] = []
@@ -56,8 +59,9 @@ async def test_sign_in_with_a_token_is_remembered_and_the_stream_carries_it(secu
     await expect(page.get_by_role("heading", name="Sign in to Arcroom")).to_be_visible()
 
 
-async def test_a_device_pin_unlocks_the_tablet_and_panic_stays_on_the_lock_screen(secured: Service,
-                                                                                  open_page: OpenPage) -> None:
+async def test_a_device_pin_unlocks_the_tablet_and_panic_stays_on_the_lock_screen(
+    secured: Service, open_page: OpenPage
+) -> None:
     await start_session(secured)
     page = await open_page(url(secured, "/?room=one"))
     await page.get_by_label("Access token").fill(THERAPIST)
@@ -81,8 +85,7 @@ async def test_a_device_pin_unlocks_the_tablet_and_panic_stays_on_the_lock_scree
     await expect(page.locator("#phase-name")).to_have_text("arrival")
 
 
-async def test_an_observer_sees_the_room_and_is_told_why_it_cannot_act(secured: Service,
-                                                                      open_page: OpenPage) -> None:
+async def test_an_observer_sees_the_room_and_is_told_why_it_cannot_act(secured: Service, open_page: OpenPage) -> None:
     await start_session(secured)
     page = await open_page(url(secured, "/?room=one"))
     await page.get_by_label("Access token").fill(OBSERVER)
@@ -90,5 +93,6 @@ async def test_an_observer_sees_the_room_and_is_told_why_it_cannot_act(secured: 
     await expect(page.locator("#phase-name")).to_have_text("arrival")
     await page.get_by_role("button", name="Hold", exact=True).click()
     await expect(page.locator("#alerts-region")).to_contain_text(
-        "Could not hold: role 'observer' may not control (token 'nurse-station')")
+        "Could not hold: role 'observer' may not control (token 'nurse-station')"
+    )
     assert (await secured.client.get("/api/rooms/one/state")).json()["session"]["held"] is False
