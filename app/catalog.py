@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from app.config_files import ConfigFileError, line_of, load_yaml, validate_document
 from app.domain.playlists import Playlist, check_against_presets
 from app.domain.presets import Preset
-from app.domain.profiles import Profile
+from app.domain.profiles import Profile, topic_problem
 from app.domain.rooms import Room, RoomsFile
 from app.domain.scenes import Scene, ScenesFile
 from app.settings import Settings
@@ -95,14 +95,20 @@ def load_scenes(path: Path) -> dict[str, Scene]:
     return dict(validate_document(path, load_yaml(path), ScenesFile).scenes)
 
 
-def load_rooms(path: Path, profiles: Collection[str]) -> dict[str, Room]:
+def load_rooms(path: Path, profiles: Mapping[str, Profile]) -> dict[str, Room]:
     """The rooms file; each light must name a known device profile."""
     data = load_yaml(path)
     rooms = validate_document(path, data, RoomsFile)
     problems = []
     for r, room in enumerate(rooms.rooms):
         for i, light in enumerate(room.lights):
-            if light.profile not in profiles:
+            if light.profile in profiles:
+                for topic in profiles[light.profile].topics(light.topic):
+                    if (problem := topic_problem(topic)) is not None:
+                        line = line_of(data, ["rooms", r, "lights", i, "topic"])
+                        problems.append(f"{path}:{line}: rooms[{r}].lights[{i}].topic: {problem}")
+                        break
+            else:
                 line = line_of(data, ["rooms", r, "lights", i, "profile"])
                 problems.append(
                     f"{path}:{line}: rooms[{r}].lights[{i}].profile: no device profile "

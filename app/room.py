@@ -250,8 +250,9 @@ class RoomController:
         self._log(RoomEventType.PANIC, {"by": by}, errors)
         # 1. Lights: queued for the broker now; nothing here waits for the network.
         try:
-            self._show(0.0, force=True)
-        except Exception as exc:
+            failed = self._show(0.0, force=True)
+            errors += [f"light {name}: could not be commanded (see the log)" for name in failed]
+        except Exception as exc:  # the audio and the record must still happen
             log.exception("panic in %s: the lights could not be commanded", self.id)
             errors.append(f"lights: {type(exc).__name__}: {exc}")
         # 2. Audio: on its own thread; we wait a little for the answer, never for a hung player.
@@ -261,7 +262,7 @@ class RoomController:
         try:
             state = self.engine.panic(self.id, by)
             session_id = state.session_id if state else None
-        except Exception as exc:
+        except Exception as exc:  # the room must still brighten if the database is failing
             log.exception("panic in %s: the session could not record it", self.id)
             errors.append(f"session: {type(exc).__name__}: {exc}")
         audio = await audio_outcome(pause, AUDIO_CONFIRM_S, started)
@@ -374,21 +375,23 @@ class RoomController:
             state = "in panic" if self._record.panic.mode == "panic" else "held after a panic"
             raise Conflict(f"room {self.id!r} is {state}: {why}")
 
-    def _show(self, transition_s: float, *, force: bool = False) -> None:
-        """Send the lights towards what the room should show now (only what changed, unless forced)."""
+    def _show(self, transition_s: float, *, force: bool = False) -> list[str]:
+        """Send the lights towards what the room should show now (only what changed, unless forced);
+        the names of lights that could not be commanded."""
         intended = self.intended()
         if intended == self._shown and not force:
-            return
-        self.lights.show(intended.lights, transition_s, force=force)
+            return []
+        failed = self.lights.show(intended.lights, transition_s, force=force)
         self._shown = intended
         self.version += 1
+        return failed
 
     def _log(self, type_: RoomEventType, data: dict[str, Any], errors: list[str] | None = None) -> None:
         """Record a room event and apply it; if the database fails, the room still acts on it."""
         at = self.clock.now()
         try:
             event = self.store.append_room_event(self.id, at, type_, data)
-        except Exception as exc:
+        except Exception as exc:  # a panic must still brighten the room
             log.exception("%s: could not record %s", self.id, type_.value)
             if errors is None:
                 raise

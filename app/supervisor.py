@@ -103,7 +103,7 @@ class Supervisor:
                 error = "returned (a service must run until stopped)"
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # every failure is recorded and the service restarted
                 log.critical("background task %s failed; restarting it", name, exc_info=exc)
                 error = f"{type(exc).__name__}: {exc}"
             else:

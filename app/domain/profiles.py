@@ -129,3 +129,31 @@ class Profile(_Strict):
 
     def render(self, template: str, topic: str) -> str:
         return template.format(topic=topic, node=topic.split("/", 1)[0])
+
+    def topics(self, topic: str) -> list[str]:
+        """Every topic a light of this profile is commanded, read and watched on."""
+        templates = [self.command.topic]
+        if self.state is not None:
+            templates += self.state.topics
+            if self.state.request_topic:
+                templates.append(self.state.request_topic)
+        if self.availability is not None:
+            templates.append(self.availability.topic)
+        return [self.render(t, topic) for t in templates]
+
+
+# MQTT 3.1.1/5: a topic name is UTF-8 of at most 65535 bytes; `+` and `#` are filter wildcards.
+MAX_TOPIC_BYTES = 65535
+
+
+def topic_problem(topic: str) -> str | None:
+    """Why `topic` cannot be published or subscribed to as one light's topic, or None."""
+    if "+" in topic or "#" in topic:
+        return f"{topic!r} contains an MQTT wildcard (+ or #): a light needs its own exact topic"
+    if "\x00" in topic:
+        return f"{topic!r} contains a NUL character"
+    if topic.startswith("/") or topic.endswith("/") or "//" in topic:
+        return f"{topic!r} has an empty level (a leading, trailing or double /)"
+    if len(topic.encode("utf-8")) > MAX_TOPIC_BYTES:
+        return f"the topic is longer than MQTT allows ({MAX_TOPIC_BYTES} bytes)"
+    return None

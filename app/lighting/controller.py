@@ -153,18 +153,27 @@ class RoomLights:
 
     # --- commands ----------------------------------------------------------------------------
 
-    def show(self, targets: Mapping[str, LightState], transition_s: float, *, force: bool = False) -> None:
+    def show(self, targets: Mapping[str, LightState], transition_s: float, *, force: bool = False) -> list[str]:
         """Fade each named light to its target; one already heading there is left alone unless forced
-        (a second panic sends every command again, in case one was missed)."""
+        (a second panic sends every command again, in case one was missed).
+
+        Each light on its own: one whose command cannot be made or sent is logged and named in the
+        result, and the others still get theirs."""
+        failed = []
         for name, target in targets.items():
             ch = self._channels.get(name)
             if ch is None:
                 continue
-            fitted = self._fit(ch.profile, target)
-            if not force and ch.fade is not None and ch.fade.target == fitted:
-                continue
-            self._fade(ch, fitted, transition_s)
+            try:
+                fitted = self._fit(ch.profile, target)
+                if not force and ch.fade is not None and ch.fade.target == fitted:
+                    continue
+                self._fade(ch, fitted, transition_s)
+            except Exception:  # one light's fault must not keep the others dark (or bright)
+                log.exception("%s/%s could not be commanded", self.room_id, name)
+                failed.append(name)
         self._changed()
+        return failed
 
     def target(self, light: str) -> LightState | None:
         """Where a light is heading (or, if never commanded, what it last reported)."""
@@ -187,7 +196,10 @@ class RoomLights:
 
     def reassert_all(self) -> None:
         for ch in self._channels.values():
-            self._reassert(ch)
+            try:
+                self._reassert(ch)
+            except Exception:  # as in show(): the others still get theirs
+                log.exception("%s/%s could not be re-asserted", self.room_id, ch.light.name)
 
     # --- views -------------------------------------------------------------------------------
 

@@ -171,7 +171,7 @@ class DeckPair:
             deck.player.set_listener(None)
             try:
                 await deck.player.close()
-            except Exception:
+            except Exception:  # closing must go on to the other deck
                 log.exception("music %s: deck %s did not close cleanly", self.room_id, deck.name)
 
     async def run(self) -> None:
@@ -181,7 +181,7 @@ class DeckPair:
             try:
                 async with self._lock:
                     await self._reconcile(self._clock.now())
-            except Exception as exc:
+            except Exception as exc:  # one bad moment must not end the room's music for good
                 log.exception("music %s: could not follow the plan", self.room_id)
                 self._error = f"{type(exc).__name__}: {exc}"
                 await sleep_until_or_woken(self._clock, self._clock.now() + 1.0, self._wake)
@@ -445,7 +445,7 @@ class DeckPair:
         deck.clear()
         try:
             await deck.player.stop()
-        except Exception:
+        except Exception:  # try again with the next change
             log.exception("music %s: deck %s did not stop", self.room_id, deck.name)
 
     # --- failures and silence ---
@@ -571,7 +571,7 @@ class DeckPair:
         deck.sent_for = basis
         try:
             await deck.player.ramp_volume([(t - now, pct) for t, pct in points])
-        except Exception:
+        except Exception:  # a broken listener must not stop the music
             deck.sent_for = None
             log.exception("music %s: deck %s did not take its volume", self.room_id, deck.name)
 
