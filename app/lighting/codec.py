@@ -7,6 +7,7 @@ and valid; anything else raises DecodeError, which the caller logs and ignores.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,9 @@ from app.domain.light import (
     transition_value,
 )
 from app.domain.profiles import PowerField, Profile, Scalar, StateSpec
+
+# Light reports are a few hundred bytes; anything much longer is not one (and not worth parsing).
+MAX_REPORT_CHARS = 16_384
 
 
 class DecodeError(ValueError):
@@ -120,13 +124,13 @@ def decode_state(profile: Profile, payload: bytes) -> dict[str, Any]:
         on = _power(spec.power, obj[spec.power.key])
         if on is not None:
             out["on"] = on
-    if spec.brightness is not None and _is_number(obj.get(spec.brightness.key)):
-        value = float(obj[spec.brightness.key])
+    if spec.brightness is not None and obj.get(spec.brightness.key) is not None:
+        value = _number(obj[spec.brightness.key], "brightness", 0, spec.brightness.max)
         out["brightness_pct"] = round(scale_to_pct(value, spec.brightness.max), 2)
         if spec.brightness.zero_means_off:
             out["on"] = value > 0
-    if spec.color_temp is not None and _is_number(obj.get(spec.color_temp.key)):
-        value = float(obj[spec.color_temp.key])
+    if spec.color_temp is not None and obj.get(spec.color_temp.key) is not None:
+        value = _number(obj[spec.color_temp.key], "colour temperature", 0, 100_000)
         if value > 0:
             kelvin = mired_to_kelvin(value) if spec.color_temp.unit == "mired" else round(value)
             if 1000 <= kelvin <= 10000:
@@ -161,8 +165,8 @@ def _decode_plain(spec: StateSpec, text: str) -> dict[str, Any]:
         on = _power(spec.power, text)
         if on is not None:
             return {"on": on}
-    if spec.brightness is not None and re.fullmatch(r"\d+(\.\d+)?", text):
-        value = float(text)
+    if spec.brightness is not None and re.fullmatch(r"\d{1,6}(\.\d{1,6})?", text):
+        value = _number(float(text), "brightness", 0, spec.brightness.max)
         out: dict[str, Any] = {"brightness_pct": round(scale_to_pct(value, spec.brightness.max), 2)}
         if spec.brightness.zero_means_off:
             out["on"] = value > 0
@@ -178,10 +182,14 @@ def _text(payload: bytes) -> str:
 
 
 def _json_object(text: str) -> dict[str, Any]:
+    if len(text) > MAX_REPORT_CHARS:
+        raise DecodeError(f"{len(text)} characters: longer than any light report ({MAX_REPORT_CHARS})")
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DecodeError(f"bad JSON: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:  # 5000-digit numbers, nesting thousands deep
+        raise DecodeError(f"unreadable JSON: {str(exc)[:80]}") from None
     if not isinstance(obj, dict):
         raise DecodeError("JSON is not an object")
     return obj
@@ -205,8 +213,14 @@ def _power(field: PowerField, value: Any) -> bool | None:
     return None
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _number(value: Any, what: str, low: float, high: float) -> float:
+    """A finite number within the device's scale; anything else is a bad report, not a light at 100 %."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise DecodeError(f"{what} {str(value)[:20]!r} is not a number")
+    number = float(value)
+    if not math.isfinite(number) or not low <= number <= high:
+        raise DecodeError(f"{what} {str(value)[:20]} is outside {low:g}..{high:g}")
+    return number
 
 
 def _plain(value: Any) -> str:

@@ -169,3 +169,35 @@ def test_availability(profile: str, online: str, offline: str) -> None:
     assert decode_availability(PROFILES[profile], offline.encode()) is False
     with pytest.raises(DecodeError):
         decode_availability(PROFILES[profile], b"maybe")
+
+
+GARBAGE_VALUES = ["NaN", "Infinity", "-Infinity", "1e999", "-5", "100000", "9" * 5000, '"lots"', "true", "[1]"]
+
+
+@pytest.mark.parametrize("profile", sorted(p for p in PROFILES if PROFILES[p].state is not None))
+@pytest.mark.parametrize("value", GARBAGE_VALUES, ids=lambda v: v[:12])
+def test_a_number_that_is_not_a_finite_value_on_the_device_scale_is_a_bad_report(profile: str, value: str) -> None:
+    spec = PROFILES[profile].state
+    assert spec is not None
+    for field in (spec.brightness, spec.color_temp):
+        if field is None:
+            continue
+        body = f'{{"{field.key}": {value}}}'
+        if spec.path:  # e.g. Shelly Gen2's params.light:0
+            for step in reversed(spec.path.split(".")):
+                body = f'{{"{step}": {body}}}'
+        for key, expected in spec.match.items():  # e.g. Shelly Gen2's method: NotifyStatus
+            body = f'{{"{key}": {json.dumps(expected)}, ' + body[1:]
+        if spec.encoding == "plain":
+            body = value
+        with pytest.raises(DecodeError):
+            fields = decode_state(PROFILES[profile], body.encode())
+            # Should it decode at all, it must not say anything the value did not (never "100 %" for NaN).
+            assert fields.get("brightness_pct") is None and fields.get("kelvin") is None
+            raise DecodeError("nothing read")
+
+
+@pytest.mark.parametrize("payload", [b"[" * 5000 + b"]" * 5000, b'{"a":' * 3000 + b"1" + b"}" * 3000, b"{" * 20000])
+def test_deep_or_huge_json_is_a_bad_report_not_a_crash(payload: bytes) -> None:
+    with pytest.raises(DecodeError):
+        decode_state(PROFILES["zigbee2mqtt"], payload)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -195,7 +196,7 @@ def _command_topic(name: str) -> str:
 
 
 async def test_malformed_device_messages_change_nothing_and_raise_nothing(
-    light_settings: Settings, clock: ManualClock, mosquitto: Mosquitto
+    light_settings: Settings, clock: ManualClock, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with serve(light_settings, clock) as svc:
         await until(lambda: svc.runtime.link.connected)
@@ -214,6 +215,17 @@ async def test_malformed_device_messages_change_nothing_and_raise_nothing(
                 b'{"unknown": {"deep": [1, 2]}}',
                 b"Online?",
                 b"x" * 10000,
+                b'{"state":"ON","brightness":NaN}',
+                b'{"state":"ON","brightness":Infinity,"Dimmer":-Infinity}',
+                b'{"color_temp":1e999,"temp":1e999,"ct":1e999}',
+                b'{"brightness":' + b"9" * 5000 + b"}",
+                b"[" * 5000 + b"]" * 5000,
+                b'{"a":' * 3000 + b"1" + b"}" * 3000,
+                b'{"state":"ON","brightness":300,"Dimmer":250,"bri":999}',
+                b'{"brightness":true,"state":false}',
+                b"NaN",
+                b"-1",
+                b"99999999999999999999",
             ]
             topics = [
                 "zigbee2mqtt/room_z2m",
@@ -225,6 +237,11 @@ async def test_malformed_device_messages_change_nothing_and_raise_nothing(
                 "shellies/room-duo/online",
                 "room-esp/status",
                 "clinic/room/ha/state",
+                "shellies/room-duo/light/0/status",
+                "wled/room_strip/c",
+                "room-esp/light/lamp/state",
+                "tele/room_tas/STATE",
+                "clinic/room/diy/state",
             ]
             for topic in topics:
                 for payload in junk:
@@ -237,6 +254,9 @@ async def test_malformed_device_messages_change_nothing_and_raise_nothing(
             if name != "z2m":
                 assert after[name] == before[name], name
         assert svc.runtime.supervisor.failures == {}
+        # Each bad message is one warning line, never an error with a traceback.
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+        assert all(r.exc_info is None for r in caplog.records if r.name.startswith("app."))
 
 
 async def _brightness(svc: Service, name: str, pct: float) -> bool:
