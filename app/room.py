@@ -159,7 +159,19 @@ class RoomController:
             return  # a phase change (or a command) got there first
         if self._record.override is not None and override_in_force(self._record, self.session()) is None:
             self._log(RoomEventType.LIGHTS_OVERRIDE_CLEARED, {"reason": "a new phase began while the service was down"})
-        self._show(RESTART_FADE_S)
+        self._show(max(RESTART_FADE_S, self._fade_left()))
+
+    def _fade_left(self) -> float:
+        """How much of the fade into what the room shows was still to come: a restart mid-fade
+        finishes it on time rather than in a few seconds."""
+        intended = self.intended()
+        if intended.override is not None:
+            ends_at = intended.override.fade_ends_at
+        elif (session := self.session()) is not None:
+            ends_at = session.phase_started_at + self.scenes[intended.scene].fade_s
+        else:
+            return 0.0
+        return max(0.0, ends_at - self.clock.now())
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -311,8 +323,9 @@ class RoomController:
         if scene is None:
             raise NotFound(f"no scene {scene_name!r}; have: {', '.join(sorted(self.scenes))}")
         lights = {light.name: scene.for_role(light.role) for light in self.room.lights}
-        self._log_override(lights, f"scene {scene_name}", by, scene=scene_name)
-        self._show(scene.fade_s if transition_s is None else transition_s)
+        fade_s = scene.fade_s if transition_s is None else transition_s
+        self._log_override(lights, f"scene {scene_name}", by, fade_s, scene=scene_name)
+        self._show(fade_s)
         return self.lighting()
 
     def adjust(
@@ -348,7 +361,7 @@ class RoomController:
             for k, v in [("on", on), ("brightness", brightness_pct), ("kelvin", kelvin), ("rgb", rgb)]
             if v is not None
         )
-        self._log_override(lights, f"{light or 'all lights'}: {what}", by)
+        self._log_override(lights, f"{light or 'all lights'}: {what}", by, transition_s)
         self._show(transition_s)
         return self.lighting()
 
@@ -401,13 +414,16 @@ class RoomController:
         self._record = apply(self._record, event)
         self.version += 1
 
-    def _log_override(self, lights: Mapping[str, LightState], detail: str, by: str, scene: str | None = None) -> None:
+    def _log_override(
+        self, lights: Mapping[str, LightState], detail: str, by: str, transition_s: float, scene: str | None = None
+    ) -> None:
         self._log(
             RoomEventType.LIGHTS_OVERRIDE,
             {
                 "detail": detail,
                 "by": by,
                 "scene": scene,
+                "transition_s": transition_s,
                 "lights": {name: state.model_dump(mode="json", exclude_none=True) for name, state in lights.items()},
             },
         )

@@ -58,6 +58,7 @@ class ManualOverride(BaseModel):
         default=None, description="The scene chosen by hand, if the latest whole-room change was one"
     )
     lights: dict[str, LightState] = Field(default_factory=dict, description="Per light: where it was set")
+    fade_ends_at: float = Field(default=0.0, description="When the latest change's fade ends, epoch seconds")
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ def apply(record: RoomRecord, event: RoomEvent) -> RoomRecord:
                 detail=str(event.data.get("detail", "")),
                 scene=event.data.get("scene") if event.data.get("scene") else (before.scene if before else None),
                 lights={**(before.lights if before else {}), **lights},
+                fade_ends_at=event.at + float(event.data.get("transition_s", 0.0)),
             )
             return RoomRecord(record.panic, override)
         case RoomEventType.LIGHTS_OVERRIDE_CLEARED:

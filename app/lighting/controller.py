@@ -54,7 +54,7 @@ class Link(Protocol):
         self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False, queue_offline: bool = True
     ) -> None: ...
 
-    def subscribe(self, topic_filter: str, handler: Callable[[str, bytes], None]) -> None: ...
+    def subscribe(self, topic_filter: str, handler: Callable[[str, bytes, bool], None]) -> None: ...
 
     def on_connect(self, hook: Callable[[], None]) -> None: ...
 
@@ -128,7 +128,7 @@ class RoomLights:
                 self.link.subscribe(topic, functools.partial(self._on_report, ch))
             if (availability := availability_topic(ch.profile, ch.light.topic)) is not None:
                 self.link.subscribe(availability, functools.partial(self._on_availability, ch))
-        self.link.on_connect(self.reassert_all)
+        self.link.on_connect(self._connected)
 
     async def run(self) -> None:
         """Step software fades on time; runs until cancelled."""
@@ -193,6 +193,20 @@ class RoomLights:
             else:
                 out[name] = "sent" if self.link.connected else "unconfirmed"
         return out
+
+    def _connected(self) -> None:
+        """After each (re)connect: ask the lights that can be asked where they are, and send every
+        light where it should be now."""
+        for ch in self._channels.values():
+            spec = ch.profile.state
+            if spec is not None and spec.request_topic and ch.reported is None:
+                self.link.publish(
+                    ch.profile.render(spec.request_topic, ch.light.topic),
+                    spec.request_payload,
+                    qos=1,
+                    queue_offline=False,
+                )
+        self.reassert_all()
 
     def reassert_all(self) -> None:
         for ch in self._channels.values():
@@ -310,7 +324,7 @@ class RoomLights:
             return merge(state, {"kelvin": None})
         return merge(state, {"kelvin": clamp_kelvin(state.kelvin, ct.unit, ct.min, ct.max)})
 
-    def _on_report(self, ch: _Channel, _topic: str, payload: bytes) -> None:
+    def _on_report(self, ch: _Channel, _topic: str, payload: bytes, _retained: bool) -> None:
         try:
             fields = decode_state(ch.profile, payload)
             ch.reported = merge(ch.reported, fields)
@@ -327,7 +341,7 @@ class RoomLights:
             self._reported.set()
         self._changed()
 
-    def _on_availability(self, ch: _Channel, _topic: str, payload: bytes) -> None:
+    def _on_availability(self, ch: _Channel, _topic: str, payload: bytes, retained: bool) -> None:
         try:
             online = decode_availability(ch.profile, payload)
         except DecodeError as exc:
@@ -337,11 +351,13 @@ class RoomLights:
         ch.online = online
         if online:
             ch.last_seen = self.clock.now()
-            # Every "online" is a fresh connection of the device (or of us, getting the retained
-            # message): it may have missed commands, so it gets where it should be now.
-            if was is False:
-                log.info("%s/%s is back online: sending its intended state", self.room_id, ch.light.name)
-            self._reassert(ch)
+            # A live "online" is the device (re)connecting: it may have missed commands, so it gets
+            # where it should be now. A retained one is the broker telling us, as we subscribe, that
+            # it was there: our own connect has just sent it where it should be (each command once).
+            if not retained or was is False:
+                if was is False:
+                    log.info("%s/%s is back online: sending its intended state", self.room_id, ch.light.name)
+                self._reassert(ch)
         else:
             log.warning("%s/%s is offline", self.room_id, ch.light.name)
         self._changed()

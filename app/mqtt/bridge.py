@@ -16,6 +16,7 @@ from app.views import ViewCache
 log = logging.getLogger(__name__)
 
 PANIC_TOPIC = "arcroom/+/panic"
+MAX_BY_CHARS = 64
 
 
 def state_topic(room_id: str) -> str:
@@ -27,8 +28,10 @@ def panic_sender(topic: str, payload: bytes) -> str:
     text = payload.decode("utf-8", "replace").strip()
     if text.startswith("{"):
         try:
-            return f"mqtt:{json.loads(text).get('by', 'json')}"
-        except (ValueError, AttributeError):
+            by = str(json.loads(text).get("by", "json"))
+            # It goes into the record and the state: printable, and short.
+            return "mqtt:" + ("".join(c for c in by if c.isprintable())[:MAX_BY_CHARS] or "json")
+        except (ValueError, AttributeError, RecursionError):
             log.warning("panic message on %s is not valid JSON; treated as PRESS", topic)
     elif text.upper() not in ("PRESS", ""):
         log.warning("panic message on %s with payload %r: treated as PRESS", topic, text[:40])
@@ -64,7 +67,15 @@ class MqttBridge:
                 change = await changes.get()
                 self._publish_state(change.room)
 
-    def _on_panic(self, topic: str, payload: bytes) -> None:
+    def _on_panic(self, topic: str, payload: bytes, retained: bool) -> None:
+        if retained:
+            # A press kept by the broker would panic the room again on every (re)subscribe.
+            if payload:
+                log.warning(
+                    "a retained message on %s was ignored and cleared: panic presses must not be retained", topic
+                )
+                self.link.publish(topic, b"", qos=1, retain=True)
+            return
         room_id = topic.split("/")[1]
         room = self.rooms.get(room_id)
         if room is None:
@@ -78,7 +89,7 @@ class MqttBridge:
             for topic, payload in discovery_messages(room.room, self.link.status_topic):
                 self.link.publish(topic, payload, qos=1, retain=True)
 
-    def _on_home_assistant_status(self, topic: str, payload: bytes) -> None:
+    def _on_home_assistant_status(self, topic: str, payload: bytes, retained: bool) -> None:
         if payload.strip().lower() == b"online":  # Home Assistant (re)started: tell it again
             self._publish_discovery()
             for room_id in self.rooms:

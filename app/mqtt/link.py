@@ -17,7 +17,8 @@ import paho.mqtt.client as mqtt
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[str, bytes], None]
+# (topic, payload, retained): a retained message is the broker replaying old news on subscribe.
+Handler = Callable[[str, bytes, bool], None]
 STATUS_TOPIC = "arcroom/status"
 
 
@@ -128,7 +129,7 @@ class MqttLink:
         self._on_connect_hooks.append(hook)
 
     def subscribe(self, topic_filter: str, handler: Handler) -> None:
-        """Call `handler(topic, payload)` for each message; survives reconnects."""
+        """Call `handler(topic, payload, retained)` for each message; survives reconnects."""
         first = topic_filter not in self._handlers
         self._handlers.setdefault(topic_filter, []).append(handler)
         if first and self._client is not None and self.connected:
@@ -215,7 +216,7 @@ class MqttLink:
                 if message.topic.matches(topic_filter):
                     for handler in handlers:
                         try:
-                            handler(topic, bytes(payload))
+                            handler(topic, bytes(payload), bool(message.retain))
                         except Exception:  # a device's bad message must never take the link down
                             log.exception("handler for %s failed on a message on %s", topic_filter, topic)
 

@@ -58,7 +58,7 @@ class ShellyGen1Light(SimulatedLight):
         return f"{self.base}/light/0/status"
 
     def subscriptions(self) -> list[str]:
-        return [f"{self.base}/light/0/set", f"{self.base}/light/0/command"]
+        return [f"{self.base}/light/0/set", f"{self.base}/light/0/command", f"{self.base}/command"]
 
     def _white(self) -> int:
         return round((self._temp - self.temp_min) / (self.temp_max - self.temp_min) * 100)
@@ -90,6 +90,10 @@ class ShellyGen1Light(SimulatedLight):
         return []
 
     def handle(self, topic: str, payload: bytes) -> list[Outgoing]:
+        if topic == f"{self.base}/command":  # device-wide: "update" asks for a fresh status
+            if payload.strip().lower() == b"update":
+                return self.report()
+            return self._reject("device command must be update (or announce)", payload)
         if topic.endswith("/light/0/command"):
             word = payload.decode(errors="replace").strip().lower()
             if word not in ("on", "off", "toggle"):

@@ -28,24 +28,25 @@ SCENES = load_scenes(ROOT / "scenes.yaml")
 class RecordingLink:
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, object]]] = []
-        self.handlers: dict[str, list[Callable[[str, bytes], None]]] = {}
+        self.handlers: dict[str, list[Callable[[str, bytes, bool], None]]] = {}
         self.hooks: list[Callable[[], None]] = []
         self.connected = True
 
     def publish(
         self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False, queue_offline: bool = True
     ) -> None:
-        self.sent.append((topic, json.loads(payload)))
+        text = payload if isinstance(payload, str) else payload.decode()
+        self.sent.append((topic, json.loads(text) if text.startswith("{") else {"raw": text}))
 
-    def subscribe(self, topic: str, handler: Callable[[str, bytes], None]) -> None:
+    def subscribe(self, topic: str, handler: Callable[[str, bytes, bool], None]) -> None:
         self.handlers.setdefault(topic, []).append(handler)
 
     def on_connect(self, hook: Callable[[], None]) -> None:
         self.hooks.append(hook)
 
-    def deliver(self, topic: str, payload: str) -> None:
+    def deliver(self, topic: str, payload: str, retained: bool = False) -> None:
         for handler in self.handlers[topic]:
-            handler(topic, payload.encode())
+            handler(topic, payload.encode(), retained)
 
 
 ROOM = Room(
