@@ -58,6 +58,13 @@ class Mosquitto:
             self.process = subprocess.Popen([self.binary, "-c", str(self.config)], stdout=log, stderr=log)
         wait_for_port(self.port)
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or a power cut would: no goodbye to any client."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
