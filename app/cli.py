@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import re
+import socket
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from app.backup import BackupError
 from app.catalog import describe_folders, load_playlists, load_presets
 from app.config_files import ConfigFileError
 from app.domain.clock import ManualClock
+from app.domain.errors import DomainError
 from app.domain.loudness import LoudnessTarget
 from app.domain.presets import Preset
 from app.domain.report import clock_offset
@@ -121,6 +123,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackupError as exc:
         print(f"arcroom {args.command}: {exc}", file=sys.stderr)
         return 1
+    except DomainError as exc:  # what the API would answer with a 404 or 409
+        print(f"arcroom {args.command}: {exc.message}", file=sys.stderr)
+        return 2
+
+
+def _port_taken(host: str, port: int) -> str | None:
+    """Why the HTTP port cannot be listened on, before anything starts (broker, lights, music)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return (
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} (another service? set ARCROOM_PORT or --port)"
+            )
+    return None
 
 
 def _serve(settings: Settings, log_level: str) -> int:
@@ -143,6 +162,9 @@ def _serve(settings: Settings, log_level: str) -> int:
         settings.rooms_file,
         settings.database,
     )
+    if (problem := _port_taken(settings.host, settings.port)) is not None:
+        print(f"arcroom: {problem}", file=sys.stderr)
+        return 2
     app = create_app(settings)
     try:
         # Held for as long as the service runs: `arcroom restore` (or a second service) is refused.
@@ -368,6 +390,15 @@ async def simulate(preset: Preset, booster_at_min: float | None = None, extend: 
     unknown = set(extend) - {p.name for p in preset.phases}
     if unknown:
         raise SystemExit(f"arcroom: preset {preset.id!r} has no phase {', '.join(sorted(unknown))}")
+    if booster_at_min is not None:
+        booster = preset.booster
+        if booster is None:
+            raise SystemExit(f"arcroom: preset {preset.id!r} has no booster")
+        if not booster.offer_from_min <= booster_at_min <= booster.offer_until_min:
+            raise SystemExit(
+                f"arcroom: a booster at {_hm(booster_at_min)} is outside the preset's window "
+                f"({_hm(booster.offer_from_min)}-{_hm(booster.offer_until_min)} after the first dose)"
+            )
     clock = ManualClock(0.0)
     engine = SessionEngine(
         EventStore(":memory:"), {preset.id: preset}, {"sim": Room(id="sim", name="simulation")}, clock

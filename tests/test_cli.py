@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,41 @@ def test_serve_names_the_broken_rooms_file(
     monkeypatch.setenv("ARCROOM_ROOMS_FILE", str(rooms))
     assert main(["serve"]) == 2
     assert f"{rooms}:5: rooms[0].audio.output:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("preset", "at", "message"),
+    [
+        ("psilocybin", "1:45", "arcroom: preset 'psilocybin' has no booster"),
+        ("mdma", "0:30", "arcroom: a booster at 0:30 is outside the preset's window (1:30-2:00 after the first dose)"),
+        ("mdma", "9:30", "arcroom: a booster at 9:30 is outside the preset's window (1:30-2:00 after the first dose)"),
+    ],
+)
+def test_simulate_refuses_a_booster_the_api_would_refuse_in_one_sentence(
+    capsys: pytest.CaptureFixture[str], preset: str, at: str, message: str
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["simulate", preset, "--booster-at", at])
+    assert str(caught.value) == message
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_serve_on_a_port_already_taken_says_so_in_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        f"arcroom: cannot listen on 127.0.0.1:{port}: Address already in use (another service? set ARCROOM_PORT or --port)"
+    )
+    assert not any("Traceback" in line for line in err)
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("serve", "presets", "simulate", "playlists", "library", "backup", "restore", "export", "health"):
+        assert command in out
