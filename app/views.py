@@ -47,11 +47,17 @@ def room_view(room: RoomController, mqtt_connected: bool) -> RoomView:
     )
 
 
+def sse_frame(event: str, data: str) -> bytes:
+    """One server-sent event (data must be one line: compact JSON is)."""
+    return f"event: {event}\ndata: {data}\n\n".encode()
+
+
 class ViewCache:
     def __init__(self, rooms: Mapping[str, RoomController], clock: Clock) -> None:
         self._rooms = rooms
         self._clock = clock
         self._cache: dict[str, tuple[tuple[object, ...], bytes]] = {}
+        self._frames: dict[str, tuple[bytes, bytes]] = {}  # the SSE frame of each room's cached view
 
     def json(self, room_id: str, mqtt_connected: bool) -> bytes:
         room = self._rooms[room_id]
@@ -61,4 +67,15 @@ class ViewCache:
             return cached[1]
         data = room_view(room, mqtt_connected).model_dump_json().encode()
         self._cache[room_id] = (key, data)
+        self._frames.pop(room_id, None)
         return data
+
+    def sse_state(self, room_id: str, mqtt_connected: bool) -> bytes:
+        """The view as a `state` event, made once for every stream of the room."""
+        data = self.json(room_id, mqtt_connected)
+        cached = self._frames.get(room_id)
+        if cached is not None and cached[0] is data:
+            return cached[1]
+        frame = b"event: state\ndata: " + data + b"\n\n"
+        self._frames[room_id] = (data, frame)
+        return frame

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Request, Response, status
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi import APIRouter, Body, Depends, Response, status
+from fastapi.responses import StreamingResponse
 
 from app.api.auth import Control, Read
 from app.api.bodies import Dose, End, Extend, Note, StartSession
@@ -14,9 +16,11 @@ from app.api.deps import room, runtime
 from app.domain.session import SessionState
 from app.room import RoomController
 from app.runtime import Runtime
-from app.views import RoomView
+from app.views import RoomView, sse_frame
 
 router = APIRouter(prefix="/api/rooms")
+# A comment line this often keeps proxies from closing a quiet stream.
+KEEPALIVE_S = 15.0
 
 
 @router.get("", dependencies=[Read])
@@ -85,21 +89,37 @@ async def end(body: Annotated[End | None, Body()] = None, r: RoomController = De
 @router.get(
     "/{room}/stream",
     dependencies=[Read],
-    response_class=EventSourceResponse,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "`state`, `phase` and `cue` events"}},
     summary="Server-sent events: the room's state after every change",
 )
-async def stream(
-    request: Request, r: RoomController = Depends(room), rt: Runtime = Depends(runtime)
-) -> AsyncIterable[ServerSentEvent]:
+async def stream(r: RoomController = Depends(room), rt: Runtime = Depends(runtime)) -> StreamingResponse:
+    # Starlette cancels the generator when the client goes away.
+    return StreamingResponse(
+        _events(rt, r.id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(rt: Runtime, room_id: str) -> AsyncIterator[bytes]:
+    """The room's state after every change, as frames made once per change and shared by every
+    client (a hundred tablets must not mean a hundred copies of each state)."""
     with rt.changes.subscribe() as changes:
-        yield ServerSentEvent(event="state", raw_data=rt.view_json(r.id).decode(), retry=2000)
-        while not await request.is_disconnected():
-            batch = [await changes.get()]
+        # The first event also tells the browser how soon to reconnect (a blank line ends an event).
+        yield rt.views.sse_state(room_id, rt.link.connected)[:-1] + b"retry: 2000\n\n"
+        while True:
+            try:
+                async with asyncio.timeout(KEEPALIVE_S):
+                    batch = [await changes.get()]
+            except TimeoutError:
+                yield b": keep-alive\n\n"  # proxies close streams that stay silent
+                continue
             while not changes.empty():  # one action may make several notices: one state for all
                 batch.append(changes.get_nowait())
-            mine = [change for change in batch if change.room == r.id]
+            mine = [change for change in batch if change.room == room_id]
             for change in mine:
                 if change.kind in ("phase", "cue"):
-                    yield ServerSentEvent(event=change.kind, data=change.detail)
+                    yield sse_frame(change.kind, json.dumps(change.detail))
             if mine:
-                yield ServerSentEvent(event="state", raw_data=rt.view_json(r.id).decode())
+                yield rt.views.sse_state(room_id, rt.link.connected)
