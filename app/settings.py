@@ -180,6 +180,15 @@ class Settings(BaseSettings):
             seen[secret] = token.name
         return value
 
+    def secret_values(self) -> list[str]:
+        """What must never appear in a log: every token, and the MQTT password (alone or in the URL)."""
+        values = [t.token.get_secret_value() for t in self.tokens]
+        if self.mqtt_password is not None:
+            values.append(self.mqtt_password.get_secret_value())
+        if self.mqtt_url and (password := urlsplit(self.mqtt_url).password):
+            values.append(password)
+        return values
+
     @field_validator("mqtt_url")
     @classmethod
     def _mqtt_scheme(cls, value: str | None) -> str | None:

@@ -30,8 +30,8 @@ from app.domain.errors import DomainError
 from app.runtime import PlayerFactory, Runtime, vlc_player_for
 from app.settings import Settings
 
-# The largest request body taken, in bytes (FastAPI's own limit: 413 past it, before any JSON is
-# parsed). The largest real body is a 4000-character note: 16 KB in UTF-8, 24 KB as \u escapes.
+# The largest request body taken, in bytes (413 past it, before any JSON is parsed: app/api/guard.py).
+# The largest real body is a 4000-character note: 16 KB in UTF-8, 24 KB as \u escapes.
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -59,14 +59,18 @@ def create_app(
         version=__version__,
         lifespan=lifespan,
         description="Session environment controller for psychedelic-assisted therapy rooms.",
-        max_body_size=MAX_BODY_BYTES,
     )
     app.state.settings = settings
     app.state.stream_tickets = StreamTickets()
     logs.redact_access_log()
     # Loopback names always; others as configured, or (with tokens, which a rebound page lacks) any.
     hosts = settings.allowed_hosts or (("*",) if settings.tokens else ())
-    app.add_middleware(RequestGuard, hosts=HostPatterns(hosts, loopback=True), origins=settings.allowed_origins)
+    app.add_middleware(
+        RequestGuard,
+        hosts=HostPatterns(hosts, loopback=True),
+        origins=settings.allowed_origins,
+        max_body_bytes=MAX_BODY_BYTES,
+    )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,5 +1,6 @@
 """Refuse requests a browser was tricked into sending: a foreign Host (DNS rebinding) and, for
-anything that changes the room, a foreign Origin (cross-site request forgery).
+anything that changes the room, a foreign Origin (cross-site request forgery); and bodies
+announced as larger than the service takes.
 
 Without tokens the service trusts whoever reaches it on loopback, and a web page on the same
 machine (the kiosk tablet's own browser) can reach loopback: a cross-site page could post a
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import safe_text
 
@@ -85,11 +87,20 @@ class HostPatterns:
         return any(host == p or (p.startswith("*.") and host.endswith(p[1:])) for p in patterns)
 
 
+def too_large(max_body_bytes: int) -> str:
+    return f"the request body is larger than {max_body_bytes} bytes, the most this service takes"
+
+
 class RequestGuard:
-    def __init__(self, app: ASGIApp, hosts: HostPatterns, origins: Iterable[str] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, hosts: HostPatterns, origins: Iterable[str] = (), max_body_bytes: int | None = None
+    ) -> None:
         self.app = app
         self.hosts = hosts
         self.origins = frozenset(normalise_origin(o) for o in origins)
+        # A body announced as too large is refused before a byte of it is read; one sent in chunks
+        # without a length is cut off as it arrives, past the limit.
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -98,7 +109,7 @@ class RequestGuard:
         headers = Headers(scope=scope)
         refusal = self._refusal(scope, headers)
         if refusal is None:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive if self.max_body_bytes is None else self._counted(receive), send)
             return
         status, message = refusal
         if scope["type"] == "websocket":
@@ -114,6 +125,20 @@ class RequestGuard:
         )
         await send({"type": "http.response.body", "body": body})
 
+    def _counted(self, receive: Receive) -> Receive:
+        limit, total = self.max_body_bytes, 0
+
+        async def counted() -> Message:
+            nonlocal total
+            message = await receive()
+            total += len(message.get("body", b""))
+            if limit is not None and total > limit:
+                # Raised where the route reads its body: FastAPI passes an HTTPException on as it is.
+                raise HTTPException(413, too_large(limit))
+            return message
+
+        return counted
+
     def _refusal(self, scope: Scope, headers: Headers) -> tuple[int, str] | None:
         raw_host = headers.get("host", "")
         host = parse_host(raw_host)
@@ -124,6 +149,9 @@ class RequestGuard:
                 f"this service does not answer to the name {safe_text(host.host, 80)!r}; "
                 "if it should, add it to ARCROOM_ALLOWED_HOSTS"
             )
+        length = headers.get("content-length", "")
+        if self.max_body_bytes is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            return 413, too_large(self.max_body_bytes)
         if scope.get("method", "GET") not in MUTATING and scope["type"] == "http":
             return None
         origin = headers.get("origin")
