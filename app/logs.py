@@ -83,11 +83,22 @@ class RedactingFormatter(logging.Formatter):
         self._forms = sorted(forms, key=len, reverse=True)  # a longer form first: no half-redacted secret
 
     def format(self, record: logging.LogRecord) -> str:
-        line = self.inner.format(record)
+        # The message and traceback first, as text (a JSON formatter would escape a secret in them
+        # past recognising), then the whole line (any other field).
+        clean = logging.makeLogRecord(record.__dict__)
+        clean.msg, clean.args = self._redact(record.getMessage()), None
+        if record.exc_info and not clean.exc_text:
+            clean.exc_text = self.inner.formatException(record.exc_info)
+        clean.exc_info = None
+        if clean.exc_text:
+            clean.exc_text = self._redact(clean.exc_text)
+        return self._redact(self.inner.format(clean))
+
+    def _redact(self, text: str) -> str:
         for form in self._forms:
-            if form in line:
-                line = line.replace(form, REDACTED)
-        return line
+            if form in text:
+                text = text.replace(form, REDACTED)
+        return text
 
 
 def formatter(fmt: LogFormat) -> logging.Formatter:
