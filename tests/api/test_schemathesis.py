@@ -104,6 +104,7 @@ async def test_schemathesis_finds_no_server_error(secured: Service, tmp_path: Pa
     output, _ = await asyncio.wait_for(process.communicate(), MAX_TIME_S + 120)
     text = output.decode(errors="replace")
     assert process.returncode == 0, text[-6000:]
+    print(text[text.rfind("API Operations:") :])  # shown with pytest -s: what the README quotes
     summary = json.loads(report.read_text())
     assert summary["failures"] == [] and summary["errors"] == [], summary["failures"]
     assert summary["operations"]["tested"] == summary["operations"]["selected"] >= 25
