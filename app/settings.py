@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -186,7 +186,7 @@ class Settings(BaseSettings):
         if self.mqtt_password is not None:
             values.append(self.mqtt_password.get_secret_value())
         if self.mqtt_url and (password := urlsplit(self.mqtt_url).password):
-            values.append(password)
+            values += [password, unquote(password)]
         return values
 
     @field_validator("mqtt_url")

@@ -63,8 +63,11 @@ def create_app(
     app.state.settings = settings
     app.state.stream_tickets = StreamTickets()
     logs.redact_access_log()
-    # Loopback names always; others as configured, or (with tokens, which a rebound page lacks) any.
+    # Loopback names and the address listened on always (`arcroom health` asks there); others as
+    # configured, or (with tokens, which a page that rebinds a name lacks) any.
     hosts = settings.allowed_hosts or (("*",) if settings.tokens else ())
+    if settings.host not in ("0.0.0.0", "::", ""):
+        hosts = (*hosts, settings.host.strip("[]"))
     app.add_middleware(
         RequestGuard,
         hosts=HostPatterns(hosts, loopback=True),

@@ -195,3 +195,18 @@ def test_origins_are_compared_in_one_form() -> None:
     assert normalise_origin("HTTPS://Arcroom.Example:443/") == "https://arcroom.example"
     assert normalise_origin("http://[::1]:8000") == "http://[::1]:8000"
     assert normalise_origin("null") == "null"
+
+
+async def test_the_address_listened_on_is_always_served(settings: Settings, clock: ManualClock) -> None:
+    token = "t" * 20
+    lan = settings.model_copy(
+        update={
+            "host": "192.0.2.10",  # documentation range: never bound here, only named
+            "tokens": [Token(name="tablet", role="therapist", token=SecretStr(token))],
+            "allowed_hosts": ("arcroom.clinic.example",),
+        }
+    )
+    async with serve_in_process(lan, clock) as svc:
+        for host, status in [("192.0.2.10:8000", 200), ("arcroom.clinic.example", 200), ("192.0.2.11:8000", 400)]:
+            r = await svc.client.get("/api/health", headers={"Host": host})
+            assert r.status_code == status, (host, r.text)
