@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from app.api.guard import HostPatterns, normalise_origin, parse_host
+from app.api.guard import HostPatterns, RequestGuard, normalise_origin, parse_host
 from app.domain.clock import ManualClock
 from app.settings import Settings, Token
 from tests.conftest import Service, serve_in_process
@@ -210,3 +210,26 @@ async def test_the_address_listened_on_is_always_served(settings: Settings, cloc
         for host, status in [("192.0.2.10:8000", 200), ("arcroom.clinic.example", 200), ("192.0.2.11:8000", 400)]:
             r = await svc.client.get("/api/health", headers={"Host": host})
             assert r.status_code == status, (host, r.text)
+
+
+async def test_an_absurd_content_length_is_a_413_not_a_crash() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("the request reached the app")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    guard = RequestGuard(app, HostPatterns([], loopback=True), max_body_bytes=1024)
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/rooms/one/panic",
+        "headers": [(b"host", b"127.0.0.1:8000"), (b"content-length", b"9" * 5000)],
+    }
+    await guard(scope, receive, send)
+    assert sent[0]["status"] == 413
