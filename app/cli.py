@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import re
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from app.backup import BackupError
 from app.catalog import describe_folders, load_playlists, load_presets
@@ -117,8 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigFileError as exc:
         print(f"arcroom: cannot start, a data file is invalid:\n{exc}", file=sys.stderr)
         return 2
-    except ValidationError as exc:
-        print(f"arcroom: invalid settings:\n{_settings_errors(exc)}", file=sys.stderr)
+    except (ValidationError, SettingsError) as exc:
+        for line in settings_errors(exc):
+            print(f"arcroom: invalid setting {line}", file=sys.stderr)
         return 2
     except BackupError as exc:
         print(f"arcroom {args.command}: {exc}", file=sys.stderr)
@@ -146,9 +149,10 @@ def _serve(settings: Settings, log_level: str) -> int:
     import uvicorn
 
     from app.api import create_app
+    from app.logs import configure_logging
     from app.service_lock import DatabaseInUse, database_lock
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level, settings.log_format, settings.secret_values())
     problems = data_folder_problems(settings)
     if problems:
         print("arcroom: cannot start:\n" + "\n".join(f"  {p}" for p in problems), file=sys.stderr)
@@ -335,15 +339,27 @@ def _scan_library(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if result.errors else 0
 
 
-def _settings_errors(exc: ValidationError) -> str:
+def settings_errors(exc: ValidationError | SettingsError) -> list[str]:
+    """One line per bad setting, naming the variable and the part of it, never quoting its value
+    (it may be a token): ARCROOM_TOKENS[0].role: Input should be 'therapist', 'observer' or 'device'."""
+    if isinstance(exc, SettingsError):
+        # pydantic-settings could not decode a variable (ARCROOM_TOKENS is JSON); the cause says why.
+        field = re.search(r'field "([^"]+)"', str(exc))
+        name = f"ARCROOM_{field.group(1).upper()}" if field else "(unknown)"
+        source = " in .env" if "DotEnv" in str(exc) else ""
+        cause = exc.__cause__
+        if isinstance(cause, json.JSONDecodeError):
+            return [f"{name}{source}: not valid JSON ({cause.msg} at character {cause.pos + 1})"]
+        return [f"{name}{source}: cannot be read ({type(cause).__name__ if cause else exc})"]
     lines = []
     for error in exc.errors(include_url=False):
         if error["type"] == "default_factory_not_called":  # follows from another error, listed already
             continue
-        field = ".".join(str(p) for p in error["loc"])
-        name = f"ARCROOM_{field.split('.')[0].upper()}: " if field else ""
-        lines.append(f"  {name}{error['msg'].removeprefix('Value error, ')}")
-    return "\n".join(lines)
+        loc = error["loc"]
+        name = f"ARCROOM_{str(loc[0]).upper()}" if loc else "(settings)"
+        name += "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
+        lines.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+    return lines
 
 
 def _hours_minutes(text: str) -> float:

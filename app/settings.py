@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -51,6 +52,34 @@ def _path_list(value: Any) -> Any:
 
 # Data folders searched in order; a file in a later folder replaces the one of the same name before it.
 Folders = Annotated[tuple[Path, ...], NoDecode, BeforeValidator(_path_list)]
+
+
+def _comma_list(value: Any) -> Any:
+    """ "a, b" as one environment variable gives it; a list as code gives it."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+_HOST_NAME = re.compile(r"(\*|(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?)")
+_ORIGIN = re.compile(r"https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?/?")
+
+
+def _host_pattern(value: str) -> str:
+    value = value.lower()
+    if _HOST_NAME.fullmatch(value) or is_ip_address(value.strip("[]")):
+        return value.strip("[]")
+    raise ValueError(f"{value[:80]!r} is not a host name (give names without a port, e.g. arcroom.clinic.example)")
+
+
+def _origin(value: str) -> str:
+    if _ORIGIN.fullmatch(value.lower()):
+        return value.lower().rstrip("/")
+    raise ValueError(f"{value[:80]!r} is not an origin like https://arcroom.clinic.example[:port]")
+
+
+HostList = Annotated[tuple[Annotated[str, AfterValidator(_host_pattern)], ...], NoDecode, BeforeValidator(_comma_list)]
+OriginList = Annotated[tuple[Annotated[str, AfterValidator(_origin)], ...], NoDecode, BeforeValidator(_comma_list)]
 
 
 def default_data_dir() -> Path:
@@ -128,7 +157,37 @@ class Settings(BaseSettings):
     # Whether time spent in panic counts towards the phase once it is cleared.
     panic_counts_toward_arc: bool = False
 
+    # --- Access, names and logs (README: "Access", "Reliability") -------------------------------
     tokens: list[Token] = Field(default_factory=list)
+    # The names this service answers to (the Host header), comma-separated; "*.clinic.example" and "*"
+    # allowed. Loopback names and addresses always are. Default: loopback only without tokens (a web
+    # page cannot rebind its own name onto an open service), any name with tokens.
+    allowed_hosts: HostList = ()
+    # Origins, besides the service's own, whose pages may send commands: e.g. https://arcroom.clinic.example
+    # when a proxy serves the dashboard under a name other than the one this service hears.
+    allowed_origins: OriginList = ()
+    # text: one line per record; json: one JSON object per line (journald, Loki). Neither shows a secret.
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("tokens")
+    @classmethod
+    def _distinct_tokens(cls, value: list[Token]) -> list[Token]:
+        seen: dict[str, str] = {}
+        for token in value:
+            secret = token.token.get_secret_value()
+            if secret in seen:
+                raise ValueError(f"tokens {seen[secret]!r} and {token.name!r} are the same token; give each its own")
+            seen[secret] = token.name
+        return value
+
+    def secret_values(self) -> list[str]:
+        """What must never appear in a log: every token, and the MQTT password (alone or in the URL)."""
+        values = [t.token.get_secret_value() for t in self.tokens]
+        if self.mqtt_password is not None:
+            values.append(self.mqtt_password.get_secret_value())
+        if self.mqtt_url and (password := urlsplit(self.mqtt_url).password):
+            values += [password, unquote(password)]
+        return values
 
     @field_validator("mqtt_url")
     @classmethod
@@ -161,6 +220,14 @@ class Settings(BaseSettings):
                 "control the room. Set ARCROOM_TOKENS (see README, 'Access') or listen on 127.0.0.1."
             )
         return self
+
+
+def is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def is_loopback(host: str) -> bool:

@@ -104,8 +104,7 @@ def test_a_config_folder_that_is_not_there_is_refused(
         settings()
     assert main(["presets"]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        "arcroom: invalid settings:",
-        f"  ARCROOM_CONFIG_DIR: {tmp_path / 'etc-arcrom'} is not a folder",
+        f"arcroom: invalid setting ARCROOM_CONFIG_DIR: {tmp_path / 'etc-arcrom'} is not a folder",
     ]
 
 

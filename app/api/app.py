@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from app import __version__
-from app.api import routes_audio, routes_catalog, routes_lights, routes_panic, routes_rooms, routes_web
+from app import __version__, logs, metrics
+from app.api import (
+    routes_audio,
+    routes_catalog,
+    routes_lights,
+    routes_metrics,
+    routes_panic,
+    routes_rooms,
+    routes_tickets,
+    routes_web,
+)
+from app.api.errors import MESSAGE_CHARS, safe_text, validation_detail
+from app.api.guard import HostPatterns, RequestGuard
+from app.api.tickets import StreamTickets
 from app.catalog import Catalog
 from app.domain.clock import Clock
 from app.domain.errors import DomainError
 from app.runtime import PlayerFactory, Runtime, vlc_player_for
 from app.settings import Settings
+
+# The largest request body taken, in bytes (413 past it, before any JSON is parsed: app/api/guard.py).
+# The largest real body is a 4000-character note: 16 KB in UTF-8, 24 KB as \u escapes.
+MAX_BODY_BYTES = 64 * 1024
 
 
 def create_app(
@@ -37,6 +50,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with Runtime.running(settings, catalog, clock=clock, player_factory=player_factory) as runtime:
             app.state.runtime = runtime
+            app.state.metrics = metrics.registry_for(runtime)
+            runtime.engine.listen(metrics.on_notice)
             yield
 
     app = FastAPI(
@@ -46,31 +61,37 @@ def create_app(
         description="Session environment controller for psychedelic-assisted therapy rooms.",
     )
     app.state.settings = settings
+    app.state.stream_tickets = StreamTickets()
+    logs.redact_access_log()
+    # Loopback names and the address listened on always (`arcroom health` asks there); others as
+    # configured, or (with tokens, which a page that rebinds a name lacks) any.
+    hosts = settings.allowed_hosts or (("*",) if settings.tokens else ())
+    if settings.host not in ("0.0.0.0", "::", ""):
+        hosts = (*hosts, settings.host.strip("[]"))
+    app.add_middleware(
+        RequestGuard,
+        hosts=HostPatterns(hosts, loopback=True),
+        origins=settings.allowed_origins,
+        max_body_bytes=MAX_BODY_BYTES,
+    )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # FastAPI echoes the offending input; NaN or Infinity there would make the 422 itself fail.
-        return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+        # Never the input as sent: bounded, and encodable whatever it held (app/api/errors.py).
+        return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        # Messages quote what was asked for (a room, a cue id from the path): bounded and encodable too.
+        return JSONResponse({"detail": safe_text(exc.message, MESSAGE_CHARS)}, status_code=exc.status)
 
     app.include_router(routes_catalog.router)
     app.include_router(routes_panic.router)
     app.include_router(routes_rooms.router)
     app.include_router(routes_lights.router)
     app.include_router(routes_audio.router)
+    app.include_router(routes_tickets.router)
+    app.include_router(routes_metrics.router)
     app.include_router(routes_web.router)
     app.mount("/static", StaticFiles(directory=routes_web.STATIC), name="static")
     return app
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value

@@ -10,6 +10,7 @@ from typing import Literal
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.api.tickets import StreamTickets
 from app.settings import Settings
 
 Permission = Literal["read", "control", "panic"]
@@ -34,14 +35,20 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
         if not settings.tokens:
             # Only possible on loopback: Settings refuses any other address without tokens.
             return Principal("open", "therapist")
-        # EventSource cannot send headers, so event streams (only) also accept ?access_token=.
         presented = credentials.credentials if credentials else None
-        if presented is None and request.url.path.endswith("/stream"):
-            presented = request.query_params.get("access_token")
         principal = None
+        if presented is None and request.url.path.endswith("/stream"):
+            # EventSource cannot send headers: event streams (only) take a ticket from POST
+            # /api/stream-tickets (the dashboard's way), or ?access_token= for scripts. Neither
+            # reaches the access log (app/logs.py redacts both).
+            ticket = request.query_params.get("ticket")
+            if ticket:
+                principal = stream_tickets(request).holder(ticket)
+            presented = request.query_params.get("access_token")
         if presented:
             for token in settings.tokens:
-                if secrets.compare_digest(presented.encode(), token.token.get_secret_value().encode()):
+                expected = token.token.get_secret_value().encode()
+                if secrets.compare_digest(presented.encode("utf-8", "replace"), expected):
                     principal = Principal(token.name, token.role)
         if principal is None:
             raise HTTPException(
@@ -54,6 +61,11 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
         return principal
 
     return check
+
+
+def stream_tickets(request: Request) -> StreamTickets[Principal]:
+    tickets: StreamTickets[Principal] = request.app.state.stream_tickets
+    return tickets
 
 
 Read = Depends(require("read"))

@@ -77,10 +77,15 @@ export function roomPath(room, rest = "") {
   return `/api/rooms/${encodeURIComponent(room)}${rest}`;
 }
 
-/** The event stream URL; EventSource cannot send headers, so the token goes in the query. */
-export function streamUrl(room) {
+/**
+ * The event stream URL. EventSource cannot send headers, so the credential goes in the query; a
+ * ticket that opens streams for a minute, not the token, so that no log ever holds the token.
+ */
+export async function streamUrl(room) {
   const base = roomPath(room, "/stream");
-  return auth.token ? `${base}?access_token=${encodeURIComponent(auth.token)}` : base;
+  if (!auth.token) return base;
+  const { ticket } = await post("/api/stream-tickets", undefined, { timeoutMs: 4000 });
+  return `${base}?ticket=${encodeURIComponent(ticket)}`;
 }
 
 /**

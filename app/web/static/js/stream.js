@@ -11,7 +11,7 @@ const BACKOFF_MS = [500, 1000, 2000, 4000];
 
 export class RoomStream {
   /**
-   * url: a function returning the stream URL (the token may change).
+   * url: a function returning the stream URL, or a promise of it (a fresh ticket each time).
    * handlers: {state(view), phase(detail), cue(detail), status(live: boolean, since: number|null),
    *            quiet() — the service answers but the stream carries nothing}
    */
@@ -25,6 +25,7 @@ export class RoomStream {
     this.reopenTimer = null;
     this.heartbeat = null;
     this.stopped = true;
+    this.opening = 0; // counts open() calls: only the latest may create the EventSource
   }
 
   start() {
@@ -49,9 +50,14 @@ export class RoomStream {
     this.open();
   }
 
-  open() {
+  async open() {
     if (this.stopped) return;
-    const es = new EventSource(this.url());
+    const attempt = ++this.opening;
+    let url = null;
+    try { url = await this.url(); } catch { url = null; }
+    if (this.stopped || attempt !== this.opening) return; // stopped, or a newer open() meanwhile
+    if (url === null) { this.setLive(false); this.scheduleReopen(); return; }
+    const es = new EventSource(url);
     this.es = es;
     es.addEventListener("state", (e) => {
       this.attempt = 0;

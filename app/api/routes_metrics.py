@@ -1,0 +1,21 @@
+"""GET /metrics: Prometheus's text format, for the observer role (or anyone, in open mode)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from app import metrics
+from app.api.auth import Read
+
+router = APIRouter()
+
+
+@router.get(
+    "/metrics",
+    dependencies=[Read],
+    summary="Prometheus metrics: panic latency, light deliveries, broker, sessions, task failures, cue lateness",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def prometheus(request: Request) -> Response:
+    return Response(metrics.render(request.app.state.metrics), media_type=metrics.CONTENT_TYPE_LATEST)

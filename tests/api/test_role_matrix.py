@@ -1,0 +1,179 @@
+"""Every route × every role × no token (and a wrong one): the expected 2xx, 401 or 403, and a refused
+request changes nothing. The table must name every route the app has: a new route without a row
+fails here until someone decides who may call it."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import pkgutil
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from starlette.routing import Mount
+
+import app.api as app_api
+from app.domain.clock import ManualClock
+from app.settings import Settings, Token
+from tests.conftest import Service, serve
+
+TOKENS = {"therapist": "t" * 20, "observer": "o" * 20, "device": "d" * 20}
+WRONG = "w" * 20
+PERMISSIONS = {"therapist": {"read", "control", "panic"}, "observer": {"read"}, "device": {"panic"}}
+CALLERS = [*TOKENS, "none", "wrong"]
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    template: str  # as the app declares it
+    needs: str | None  # read | control | panic; None: anyone (the dashboard's files, health, docs)
+    path: str = ""  # a concrete path to call (default: the template)
+    body: dict[str, Any] | None = None
+
+    @property
+    def url(self) -> str:
+        return self.path or self.template
+
+
+# In the order the therapist calls them, each answering 2xx: one session in room one that the
+# therapist runs through every command, and a second in room two.
+ROWS = [
+    Row("GET", "/", None),
+    Row("GET", "/overview", None),
+    Row("GET", "/manifest.webmanifest", None),
+    Row("GET", "/sw.js", None),
+    Row("GET", "/favicon.ico", None),
+    Row("GET", "/openapi.json", None),
+    Row("GET", "/docs", None),
+    Row("GET", "/docs/oauth2-redirect", None),
+    Row("GET", "/redoc", None),
+    Row("GET", "/api/health", None),
+    Row("GET", "/api/presets", "read"),
+    Row("GET", "/api/presets/{preset_id}", "read", "/api/presets/psilocybin"),
+    Row("GET", "/api/scenes", "read"),
+    Row("GET", "/api/rooms", "read"),
+    Row("GET", "/api/rooms/{room}", "read", "/api/rooms/one"),
+    Row("GET", "/api/rooms/{room}/state", "read", "/api/rooms/one/state"),
+    Row("GET", "/api/rooms/{room}/stream", "read", "/api/rooms/one/stream"),
+    Row("GET", "/api/rooms/{room}/plan", "read", "/api/rooms/one/plan"),
+    Row("GET", "/api/sessions/{session_id}/events", "read", "/api/sessions/{session}/events"),
+    Row("GET", "/api/sessions/{session_id}/report", "read", "/api/sessions/{session}/report"),
+    Row("GET", "/metrics", "read"),
+    Row("POST", "/api/stream-tickets", "read"),
+    Row("POST", "/api/rooms/{room}/session", "control", "/api/rooms/two/session", {"preset": "mdma"}),
+    Row("POST", "/api/rooms/{room}/session/dose", "control", "/api/rooms/two/session/dose", {}),
+    Row("POST", "/api/rooms/{room}/session/advance", "control", "/api/rooms/one/session/advance"),
+    Row("POST", "/api/rooms/{room}/session/extend", "control", "/api/rooms/one/session/extend", {"minutes": 5}),
+    Row("POST", "/api/rooms/{room}/session/hold", "control", "/api/rooms/one/session/hold"),
+    Row("POST", "/api/rooms/{room}/session/resume", "control", "/api/rooms/one/session/resume"),
+    Row("POST", "/api/rooms/{room}/session/note", "control", "/api/rooms/one/session/note", {"text": "calm"}),
+    Row("POST", "/api/rooms/{room}/session/cues/{cue_id}/ack", "control", "/api/rooms/one/session/cues/vitals@60/ack"),
+    Row("PUT", "/api/rooms/{room}/lights", "control", "/api/rooms/one/lights", {"brightness": 40}),
+    Row("PUT", "/api/rooms/{room}/lights/{light}", "control", "/api/rooms/one/lights/ceiling", {"brightness": 30}),
+    Row("DELETE", "/api/rooms/{room}/lights/override", "control", "/api/rooms/one/lights/override"),
+    Row("POST", "/api/rooms/{room}/audio", "control", "/api/rooms/one/audio", {"volume": 30}),
+    Row("POST", "/api/rooms/{room}/panic", "panic", "/api/rooms/one/panic"),
+    Row("POST", "/api/rooms/{room}/panic/clear", "control", "/api/rooms/one/panic/clear", {"mode": "restore"}),
+    Row("POST", "/api/rooms/{room}/session/end", "control", "/api/rooms/one/session/end", {"override_reason": "drill"}),
+]
+
+
+def headers(caller: str) -> dict[str, str]:
+    if caller == "none":
+        return {}
+    return {"Authorization": f"Bearer {TOKENS.get(caller, WRONG)}"}
+
+
+def allowed(row: Row, caller: str) -> bool:
+    return row.needs is None or row.needs in PERMISSIONS.get(caller, set())
+
+
+async def call(client: httpx.AsyncClient, row: Row, caller: str, session: str) -> tuple[int, str]:
+    url = row.url.replace("{session}", session)
+    if row.template.endswith("/stream"):
+        async with asyncio.timeout(5), client.stream("GET", url, headers=headers(caller)) as r:
+            if r.status_code != 200:
+                return r.status_code, (await r.aread()).decode()
+            async for line in r.aiter_lines():
+                if line.startswith("event:"):
+                    return 200, line
+        raise AssertionError("the stream closed before its first event")
+    r = await client.request(row.method, url, json=row.body, headers=headers(caller))
+    return r.status_code, r.text
+
+
+@pytest.fixture
+async def secured(settings: Settings, clock: ManualClock, tmp_path: Path) -> AsyncIterator[Service]:
+    rooms = tmp_path / "rooms-matrix.yaml"
+    rooms.write_text(
+        "rooms:\n"
+        "  - id: one\n    name: Room one\n    audio: {output: dummy}\n"
+        f"    lights:\n      - {{name: ceiling, profile: zigbee2mqtt, topic: matrix_{uuid.uuid4().hex[:8]}, role: ceiling}}\n"
+        "  - id: two\n    name: Room two\n    audio: {output: dummy}\n"
+    )
+    tokens = [Token(name=f"{role}-1", role=role, token=SecretStr(token)) for role, token in TOKENS.items()]  # type: ignore[arg-type]
+    async with serve(settings.model_copy(update={"tokens": tokens, "rooms_file": rooms}), clock) as svc:
+        yield svc
+
+
+def test_the_table_names_every_route_the_app_has(secured: Service) -> None:
+    app = secured.app
+    declared = {
+        ("GET", url) for url in (app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+    }
+    for module in pkgutil.iter_modules(app_api.__path__):
+        if module.name.startswith("routes_"):
+            router = importlib.import_module(f"app.api.{module.name}").router
+            declared |= {(m, route.path) for route in router.routes for m in route.methods - {"HEAD"}}
+    assert declared == {(row.method, row.template) for row in ROWS}
+    # What the OpenAPI document lists is among them (schemathesis, in test_schemathesis.py, calls those).
+    documented = {(m.upper(), path) for path, ops in app.openapi()["paths"].items() for m in ops}
+    assert documented <= declared
+    assert [r.path for r in app.routes if isinstance(r, Mount)] == ["/static"]  # public files, checked below
+
+
+async def test_every_route_answers_every_caller_as_its_role_allows(secured: Service) -> None:
+    c = secured.client
+    therapist = headers("therapist")
+    r = await c.post("/api/rooms/one/session", json={"preset": "psilocybin", "client_label": "P-1"}, headers=therapist)
+    assert r.status_code == 201, r.text
+    session = r.json()["session_id"]
+    assert (await c.post("/api/rooms/one/session/dose", json={}, headers=therapist)).status_code == 200
+    await secured.clock.advance(61 * 60)  # the vitals check at 60 min falls due
+
+    async def snapshot() -> list[Any]:
+        views = [(await c.get(f"/api/rooms/{room}", headers=therapist)).json() for room in ("one", "two")]
+        return [(v["session"] or {}).get("event_count") for v in views] + [v["panic"] for v in views]
+
+    # 1. Every caller that may not: 401 without a valid token, 403 with a role that lacks the right.
+    before = await snapshot()
+    refused = 0
+    for row in ROWS:
+        for caller in CALLERS:
+            if allowed(row, caller):
+                continue
+            status, text = await call(c, row, caller, session)
+            expected = 401 if caller in ("none", "wrong") else 403
+            assert status == expected, (row.method, row.template, caller, status, text)
+            refused += 1
+    assert await snapshot() == before, "a refused request changed the room"
+    # 27 routes need a right: none and wrong are refused all 27, observers the 15 that are not reads,
+    # devices the 26 that are not panic, therapists none.
+    assert refused == 2 * 27 + 15 + 26
+
+    # 2. Every caller that may: 2xx, the therapist last so that the commands run in order.
+    for row in ROWS:
+        for caller in ["observer", "device", "none", "wrong", "therapist"]:
+            if allowed(row, caller):
+                status, text = await call(c, row, caller, session)
+                assert 200 <= status < 300, (row.method, row.template, caller, status, text[:300])
+
+    # The dashboard's files are public too.
+    assert (await c.get("/static/js/api.js")).status_code == 200
