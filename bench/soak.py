@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=180)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--rate", type=float, default=100, help="state requests a second")
+    parser.add_argument("--no-sessions", action="store_true", help="no session (so no music): lights only")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,8 +120,9 @@ def main() -> None:
                         raise SystemExit("the service did not come up")
                     time.sleep(0.1)
                 for r in range(ROOMS):
-                    http.post(f"/api/rooms/r{r:02d}/session", json={"preset": "lsd"})
-                    http.post(f"/api/rooms/r{r:02d}/session/dose")
+                    if not args.no_sessions:
+                        http.post(f"/api/rooms/r{r:02d}/session", json={"preset": "lsd"})
+                        http.post(f"/api/rooms/r{r:02d}/session/dose")
                     http.put(f"/api/rooms/r{r:02d}/lights", json={"scene": "peak", "transition": 3600})
             before = rss_mb(service.pid)
             loader.start()
