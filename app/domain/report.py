@@ -198,7 +198,11 @@ def build_report(info: SessionInfo, events: Sequence[Event], now: float, state: 
         ended_at=iso(end_at),
         dose_at=iso(dose),
         boosters_at=[iso(t) or "" for t in state.boosters_at],
-        min_observation_min=preset.min_observation_min,
+        min_observation_min=(
+            preset.min_observation_min
+            if dose is None or state.min_observation_until is None
+            else round((state.min_observation_until - dose) / 60, 1)
+        ),
         min_observation_met=None if end_at is None or dose is None else end_at >= (state.min_observation_until or 0),
         ended_early_reason=str(overrides[-1].data.get("reason")) if overrides else None,
         min_observation_basis=state.min_observation_basis,
@@ -223,7 +227,7 @@ def _detail(e: Event) -> str:
         values = format_values(dict(data.pop("values", {})))
         rest = ", ".join(f"{k}={v}" for k, v in data.items())
         return f"{values}; {rest}" if rest else values
-    if e.type in (EventType.DOSE_GIVEN, EventType.BOOSTER_GIVEN) and "amount" in data:
+    if e.type in (EventType.DOSE_GIVEN, EventType.BOOSTER_GIVEN) and isinstance(data.get("amount"), int | float):
         amount = data.pop("amount")
         first = f"{amount:g} {data.pop('unit', '')}".rstrip()
         return ", ".join([first, *(f"{k}={v}" for k, v in data.items())])

@@ -37,5 +37,5 @@ async def test_start_dose_advance_state_report(service: Service) -> None:
     r = await c.get(f"/api/sessions/{session_id}/report", params={"format": "csv"})
     assert r.headers["content-type"].startswith("text/csv")
     lines = r.text.strip().splitlines()
-    assert lines[0] == "at,since_dose,kind,name,detail"
+    assert lines[0].startswith("at,since_dose,kind,name,detail,by,")
     assert any(",dose_given," in line and ",0:00:00," in line for line in lines)
