@@ -78,7 +78,9 @@ def rems_form(report: Report, events: Sequence[Event], now: float) -> RemsForm:
             min_after_first_device=None if first is None else round((row_t - first) / 60, 1),
         )
 
-    before = [r for r in bps if first is None or r.t < first]
+    first_seq = first_event.seq if first_event else None
+    # Before the dose in the log's order: a reading taken in the same second as the dose still counts.
+    before = [r for r in bps if first_seq is None or r.seq < first_seq]
     bp_before = bp(before[-1].t, before[-1].values) if before and first is not None else None
     near_40 = [r for r in bps if first is not None and FORTY_MIN_WINDOW[0] <= (r.t - first) / 60 <= FORTY_MIN_WINDOW[1]]
     bp_40 = None
@@ -99,8 +101,8 @@ def rems_form(report: Report, events: Sequence[Event], now: float) -> RemsForm:
     # Pre-filled from the preset's thresholds: a reading past one raised an alert at its own moment.
     alert_times = [a.t for a in report.alerts if a.kind == "threshold"]
     acceptable_before = None
-    if before and first is not None:
-        acceptable_before = not any(t < first for t in alert_times)
+    if before and first_seq is not None:
+        acceptable_before = not any(int(a.id[1:]) < first_seq for a in report.alerts if a.kind == "threshold")
     acceptable_done = None
     if late and bp_done is not None:
         acceptable_done = late[-1].t not in alert_times
