@@ -29,7 +29,7 @@ async def events(service: Service, session_id: str) -> list[dict[str, object]]:
 
 
 async def test_a_blood_pressure_entered_from_the_cue_card_at_night(service: Service, open_page: OpenPage) -> None:
-    session = await start_session(service, preset="esketamine", client_label="P-N1")
+    session = await start_session(service, preset="esketamine", client_label="P-N1", staffed=False)
     page = await open_room(open_page, service)
     decoder = await open_page("about:blank")
     cue = page.locator("#cue-list li", has_text="Baseline before the dose")
