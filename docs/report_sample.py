@@ -73,25 +73,31 @@ async def demo(engine: SessionEngine, clock: ManualClock) -> str:
     return state.session_id
 
 
-async def main() -> None:
-    if shutil.which("pdftoppm") is None:
-        raise SystemExit("pdftoppm not found: apt-get install poppler-utils")
-    with tempfile.TemporaryDirectory() as tmp:
-        clock = ManualClock(T0)
-        store = EventStore(Path(tmp) / "demo.db")
+async def report(db: Path) -> bytes:
+    clock = ManualClock(T0)
+    store = EventStore(db)
+    try:
         engine = SessionEngine(store, load_presets(ROOT / "presets"), {"one": Room(id="one", name="Room one")}, clock)
         session_id = await demo(engine, clock)
         info, events, state = engine.session_record(session_id)
+        return report_pdf(build_report(info, events, clock.now(), state), state)
+    finally:
+        store.close()
+
+
+def main() -> None:
+    if shutil.which("pdftoppm") is None:
+        raise SystemExit("pdftoppm not found: apt-get install poppler-utils")
+    with tempfile.TemporaryDirectory() as tmp:
         pdf = Path(tmp) / "report.pdf"
-        pdf.write_bytes(report_pdf(build_report(info, events, clock.now(), state), state))
+        pdf.write_bytes(asyncio.run(report(Path(tmp) / "demo.db")))
         stem = Path(tmp) / "page"
         subprocess.run(
             ["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", str(pdf), str(stem)], check=True
         )
         shutil.copyfile(stem.with_suffix(".png"), OUT)
-        store.close()
     print(f"wrote {OUT.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
