@@ -15,17 +15,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.domain import session as arc
+from app.domain.alerts import reading_alerts, staffing_alert
 from app.domain.clock import Clock, sleep_until_or_woken
 from app.domain.errors import Conflict, NotFound
 from app.domain.events import Event, EventType
 from app.domain.presets import Preset
+from app.domain.readings import Readings
 from app.domain.rooms import Room
 from app.domain.session import SessionInfo, SessionState
-from app.store import EventStore
+from app.store import EventStore, StoredSession
 
 log = logging.getLogger(__name__)
 
-NoticeKind = Literal["session_started", "phase", "cue", "event", "session_ended"]
+NoticeKind = Literal["session_started", "phase", "cue", "event", "alert", "session_ended"]
 NoticeListener = Callable[["Notice"], None]
 
 
@@ -151,7 +153,12 @@ class SessionEngine:
     # --- commands ----------------------------------------------------------------------------
 
     def start_session(
-        self, room: str, preset_id: str, client_label: str | None = None, playlist: str | None = None
+        self,
+        room: str,
+        preset_id: str,
+        client_label: str | None = None,
+        playlist: str | None = None,
+        by: str | None = None,
     ) -> SessionState:
         self.room(room)
         preset = self.preset(preset_id)
@@ -159,51 +166,135 @@ class SessionEngine:
             raise Conflict(f"room {room!r} already has a session running ({self._live[room].info.id})")
         info = SessionInfo(id=uuid.uuid4().hex, room=room, preset=preset, client_label=client_label)
         now = self.clock.now()
-        data = {"preset": preset.id, **({"playlist": playlist} if playlist else {})}
+        data = {"preset": preset.id, **({"playlist": playlist} if playlist else {}), **_by(by)}
         first = self.store.create_session(info, now, data)
         live = _Live(info, [first])
         self._live[room] = live
         return self._changed(live, now, "session_started", data)
 
-    def dose(self, room: str, *, booster: bool = False, amount: str | None = None) -> SessionState:
+    def dose(
+        self,
+        room: str,
+        *,
+        booster: bool = False,
+        amount: float | None = None,
+        unit: str | None = None,
+        lot: str | None = None,
+        override_reason: str | None = None,
+        by: str | None = None,
+    ) -> SessionState:
+        """The first dose (or a booster); a dose given as devices records the first device with it."""
         live = self._require(room)
-        data = {"amount": amount} if amount else {}
+        now = self.clock.now()
+        state = self._replay(live, now)
+        preset = live.info.preset
+        plan = arc.check_dose(
+            state, preset, booster=booster, amount=amount, unit=unit, lot=lot, override_reason=override_reason
+        )
+        if plan.override is not None:
+            self._append(live, now, EventType.OVERRIDE, {**plan.override, **_by(by)})
+        type_ = EventType.BOOSTER_GIVEN if booster else EventType.DOSE_GIVEN
+        data = {**plan.data, **_by(by)}
+        self._append(live, now, type_, data)
+        if plan.devices is not None:
+            self._append(live, now, EventType.DEVICE_GIVEN, {"device": 1, "of": plan.devices, **_by(by)})
+        alerts = []
+        if not booster:
+            alert = staffing_alert(preset, len(state.facilitators), now)
+            alerts = [alert] if alert else []
+        return self._changed_with_alerts(live, now, {"type": type_.value, **data}, alerts, by)
+
+    def advance(self, room: str, by: str | None = None) -> SessionState:
+        live = self._require(room)
+        state = self._replay(live, self.clock.now())
+        return self._command(live, EventType.PHASE_ADVANCED, {"from": state.phase, **_by(by)}, arc.check_advance)
+
+    def extend(self, room: str, minutes: float, by: str | None = None) -> SessionState:
+        live = self._require(room)
+        state = self._replay(live, self.clock.now())
+        return self._command(
+            live, EventType.PHASE_EXTENDED, {"phase": state.phase, "minutes": minutes, **_by(by)}, arc.check_extend
+        )
+
+    def hold(self, room: str, by: str | None = None) -> SessionState:
+        return self._command(self._require(room), EventType.HOLD, _by(by), arc.check_hold)
+
+    def resume(self, room: str, by: str | None = None) -> SessionState:
+        return self._command(self._require(room), EventType.RESUME, _by(by), arc.check_resume)
+
+    def note(self, room: str, text: str, by: str | None = None) -> SessionState:
+        return self._command(self._require(room), EventType.NOTE, {"text": text, **_by(by)}, arc.check_open)
+
+    def acknowledge(
+        self,
+        room: str,
+        cue_id: str,
+        readings: Readings | None = None,
+        not_taken_reason: str | None = None,
+        by: str | None = None,
+    ) -> SessionState:
+        """A due cue, done: its readings (an event of their own), the device it stands for, then the ack."""
+        live = self._require(room)
+        now = self.clock.now()
+        state = self._replay(live, now)
+        cue = arc.check_ack(state, live.info, live.events, cue_id, readings, not_taken_reason)
+        alerts = self._record_reading(live, now, state, readings, cue.id, cue.kind, by)
+        if cue.rule_id == arc.DEVICE_RULE:
+            n = len(state.devices_given) + 1
+            self._append(live, now, EventType.DEVICE_GIVEN, {"device": n, "of": state.devices_planned, **_by(by)})
+        data: dict[str, Any] = {"cue_id": cue_id, **_by(by)}
+        if not_taken_reason and not (readings and readings.given()):
+            data["not_taken_reason"] = not_taken_reason
+        self._append(live, now, EventType.CUE_ACKNOWLEDGED, data)
+        return self._changed_with_alerts(live, now, {"type": EventType.CUE_ACKNOWLEDGED.value, **data}, alerts, by)
+
+    def record_reading(
+        self, room: str, readings: Readings, kind: str | None = None, by: str | None = None
+    ) -> SessionState:
+        """An unscheduled reading, at any time the session is open."""
+        live = self._require(room)
+        now = self.clock.now()
+        state = self._replay(live, now)
+        arc.check_reading(state, readings)
+        alerts = self._record_reading(live, now, state, readings, None, kind, by)
+        return self._changed_with_alerts(live, now, {"type": EventType.READING.value, **_by(by)}, alerts, by)
+
+    def acknowledge_alert(
+        self, room: str, alert_id: str, facilitator: str | None = None, by: str | None = None
+    ) -> SessionState:
+        live = self._require(room)
+        data: dict[str, Any] = {"alert_id": alert_id, **_by(by)}
+        if facilitator:
+            data["facilitator"] = facilitator
         return self._command(
             live,
-            EventType.BOOSTER_GIVEN if booster else EventType.DOSE_GIVEN,
+            EventType.ALERT_ACKNOWLEDGED,
             data,
-            lambda s: arc.check_dose(s, live.info.preset, booster=booster),
+            lambda s: arc.check_alert_ack(s, live.events, alert_id, facilitator),
         )
 
-    def advance(self, room: str) -> SessionState:
-        live = self._require(room)
-        state = self._replay(live, self.clock.now())
-        return self._command(live, EventType.PHASE_ADVANCED, {"from": state.phase}, arc.check_advance)
-
-    def extend(self, room: str, minutes: float) -> SessionState:
-        live = self._require(room)
-        state = self._replay(live, self.clock.now())
-        return self._command(
-            live, EventType.PHASE_EXTENDED, {"phase": state.phase, "minutes": minutes}, arc.check_extend
-        )
-
-    def hold(self, room: str) -> SessionState:
-        return self._command(self._require(room), EventType.HOLD, {}, arc.check_hold)
-
-    def resume(self, room: str) -> SessionState:
-        return self._command(self._require(room), EventType.RESUME, {}, arc.check_resume)
-
-    def note(self, room: str, text: str) -> SessionState:
-        return self._command(self._require(room), EventType.NOTE, {"text": text}, arc.check_open)
-
-    def acknowledge(self, room: str, cue_id: str) -> SessionState:
+    def sign_in(self, room: str, name: str, by: str | None = None) -> SessionState:
         live = self._require(room)
         return self._command(
-            live,
-            EventType.CUE_ACKNOWLEDGED,
-            {"cue_id": cue_id},
-            lambda s: arc.check_ack(s, live.info, live.events, cue_id),
+            live, EventType.FACILITATOR_SIGNED_IN, {"name": name, **_by(by)}, lambda s: arc.check_sign_in(s, name)
         )
+
+    def sign_out(self, room: str, name: str, by: str | None = None) -> SessionState:
+        """A facilitator leaves; from the dose on, leaving fewer than the preset requires raises an alert."""
+        live = self._require(room)
+        now = self.clock.now()
+        state = self._replay(live, now)
+        arc.check_sign_out(state, name)
+        data = {"name": name, **_by(by)}
+        self._append(live, now, EventType.FACILITATOR_SIGNED_OUT, data)
+        alert = staffing_alert(live.info.preset, len(state.facilitators) - 1, state.dose_at)
+        return self._changed_with_alerts(
+            live, now, {"type": EventType.FACILITATOR_SIGNED_OUT.value, **data}, [alert] if alert else [], by
+        )
+
+    def ready_to_leave(self, room: str, by: str | None = None) -> SessionState:
+        """The facilitators judge the client ready to leave (the REMS form asks when)."""
+        return self._command(self._require(room), EventType.READY_TO_LEAVE, _by(by), arc.check_ready_to_leave)
 
     def panic(self, room: str, by: str) -> SessionState | None:
         """Freeze the room's session (if one runs) in panic; a second panic changes nothing."""
@@ -240,7 +331,7 @@ class SessionEngine:
         if live is not None and self._replay(live, self.clock.now()).ended_at is None:
             self._append(live, self.clock.now(), type_, data)
 
-    def end(self, room: str, override_reason: str | None = None) -> SessionState:
+    def end(self, room: str, override_reason: str | None = None, by: str | None = None) -> SessionState:
         live = self._require(room)
         now = self.clock.now()
         state = self._replay(live, now)
@@ -254,11 +345,36 @@ class SessionEngine:
                     "rule": "min_observation",
                     "reason": override_reason,
                     "min_observation_until": state.min_observation_until,
+                    **_by(by),
                 },
             )
-        self._append(live, now, EventType.ENDED, {})
+        self._append(live, now, EventType.ENDED, _by(by))
         del self._live[room]
         return self._changed(live, now, "session_ended", {})
+
+    # --- after the session ------------------------------------------------------------------
+
+    def mark_rems_filed(self, session_id: str, reference: str | None = None, by: str | None = None) -> Event:
+        """The REMS Patient Monitoring Form of this session was filed (recorded once)."""
+        info, events, _ = self.session_record(session_id)
+        if not info.preset.rems_form:
+            raise Conflict(f"preset {info.preset.id!r} has no REMS form to file")
+        filed = [e for e in events if e.type is EventType.REMS_FILED]
+        if filed:
+            when = arc.iso_utc(filed[0].at)
+            raise Conflict(f"the REMS form of session {session_id} was already marked filed at {when}")
+        data = {**({"reference": reference} if reference else {}), **_by(by)}
+        now = self.clock.now()
+        for live in self._live.values():
+            if live.info.id == session_id:
+                event = self._append(live, now, EventType.REMS_FILED, data)
+                self._changed(live, now, "event", {"type": EventType.REMS_FILED.value, **data})
+                return event
+        return self.store.append(session_id, now, EventType.REMS_FILED, data)
+
+    def sessions(self, since: float) -> list[StoredSession]:
+        """Every session started since `since`, oldest first."""
+        return self.store.sessions_since(since)
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -270,12 +386,42 @@ class SessionEngine:
         return live
 
     def _command(
-        self, live: _Live, type_: EventType, data: dict[str, Any], check: Callable[[SessionState], None]
+        self, live: _Live, type_: EventType, data: dict[str, Any], check: Callable[[SessionState], object]
     ) -> SessionState:
         now = self.clock.now()
         check(self._replay(live, now))
         self._append(live, now, type_, data)
         return self._changed(live, now, "event", {"type": type_.value, **data})
+
+    def _record_reading(
+        self,
+        live: _Live,
+        now: float,
+        state: SessionState,
+        readings: Readings | None,
+        cue_id: str | None,
+        kind: str | None,
+        by: str | None,
+    ) -> list[dict[str, Any]]:
+        """Append a reading (if it has values); return the alerts it raises, to be appended after it."""
+        values = readings.given() if readings else {}
+        if not values:
+            return []
+        self._append(live, now, EventType.READING, {"cue_id": cue_id, "kind": kind, "values": values, **_by(by)})
+        return reading_alerts(live.info.preset, values, state.dose_at, state.fluids_ml)
+
+    def _changed_with_alerts(
+        self, live: _Live, now: float, detail: dict[str, Any], alerts: list[dict[str, Any]], by: str | None
+    ) -> SessionState:
+        """The command's notice, then one "alert" notice for each alert it raised (each an event too)."""
+        raised: list[tuple[NoticeKind, dict[str, Any]]] = []
+        for alert in alerts:
+            event = self._append(live, now, EventType.ALERT, {**alert, **_by(by)})
+            raised.append(("alert", {"id": f"a{event.seq}", "at": now, **alert}))
+        notices: list[tuple[NoticeKind, dict[str, Any]]] = [("event", detail), *raised]
+        state = self._announce(live, now, force=notices)
+        self._wake.set()
+        return state
 
     def _append(self, live: _Live, now: float, type_: EventType, data: dict[str, Any]) -> Event:
         event = self.store.append(live.info.id, now, type_, data)
@@ -283,19 +429,17 @@ class SessionEngine:
         return event
 
     def _changed(self, live: _Live, now: float, kind: NoticeKind, detail: dict[str, Any]) -> SessionState:
-        state = self._announce(live, now, force=(kind, detail))
+        state = self._announce(live, now, force=[(kind, detail)])
         self._wake.set()  # the next deadline may have moved
         return state
 
     def _announce(
-        self, live: _Live, now: float, force: tuple[NoticeKind, dict[str, Any]] | None = None
+        self, live: _Live, now: float, force: list[tuple[NoticeKind, dict[str, Any]]] | None = None
     ) -> SessionState:
         """Publish what is new since the last announcement: phase entered, cues due, the change itself."""
         state = self._replay(live, now)
         room = live.info.room
-        notices: list[Notice] = []
-        if force is not None:
-            notices.append(Notice(room, force[0], now, state, force[1]))
+        notices: list[Notice] = [Notice(room, kind, now, state, detail) for kind, detail in force or []]
         if state.ended_at is None and state.phase_index != live.announced_phase:
             live.announced_phase = state.phase_index
             notices.append(
@@ -328,3 +472,8 @@ class SessionEngine:
             if not state.panic and state.next_cue is not None:
                 deadlines.append(state.next_cue.due_at)
         return min(deadlines, default=None)
+
+
+def _by(by: str | None) -> dict[str, str]:
+    """Who gave the command (the token's name, e.g. "http:tablet-1"), for the event's data."""
+    return {"by": by} if by else {}

@@ -32,6 +32,7 @@ from app.domain.intended import Intended, SceneSource, intended_state, override_
 from app.domain.light import OFF, LightState, merge
 from app.domain.playlists import Playlist
 from app.domain.profiles import Profile
+from app.domain.readings import Readings
 from app.domain.room_log import IDLE, ManualOverride, PanicStatus, RoomEvent, RoomEventType, RoomRecord, apply
 from app.domain.rooms import Room
 from app.domain.scenes import Scene
@@ -57,7 +58,16 @@ CLEAR_OVERRIDE_FADE_S = 10.0
 # several reports a second per light, and a dashboard needs a few per second at most.
 LIGHT_NOTICE_INTERVAL_S = 0.25
 # Session events that change neither the arc nor the music.
-_NO_REPLAN = {EventType.NOTE.value, EventType.CUE_ACKNOWLEDGED.value}
+_NO_REPLAN = {
+    EventType.NOTE.value,
+    EventType.CUE_ACKNOWLEDGED.value,
+    EventType.READING.value,
+    EventType.ALERT_ACKNOWLEDGED.value,
+    EventType.FACILITATOR_SIGNED_IN.value,
+    EventType.FACILITATOR_SIGNED_OUT.value,
+    EventType.READY_TO_LEAVE.value,
+    EventType.REMS_FILED.value,
+}
 
 
 @dataclass(frozen=True)
@@ -204,10 +214,12 @@ class RoomController:
 
     # --- the session -----------------------------------------------------------------------------
 
-    def start_session(self, preset_id: str, client_label: str | None, playlist_id: str | None) -> SessionState:
+    def start_session(
+        self, preset_id: str, client_label: str | None, playlist_id: str | None, by: str | None = None
+    ) -> SessionState:
         self.engine.preset(preset_id)
         playlist = choose_playlist(preset_id, playlist_id, self.music.playlists, self._libraries)
-        state = self.engine.start_session(self.id, preset_id, client_label, playlist)
+        state = self.engine.start_session(self.id, preset_id, client_label, playlist, by=by)
         panic = self._record.panic
         if panic.active:
             # The room is in panic (or held): the new session begins frozen, as the room is.
@@ -217,33 +229,65 @@ class RoomController:
             state = self._require_session()
         return state
 
-    def dose(self, *, booster: bool, amount: str | None) -> SessionState:
-        return self.engine.dose(self.id, booster=booster, amount=amount)
+    def dose(
+        self,
+        *,
+        booster: bool,
+        amount: float | None,
+        unit: str | None = None,
+        lot: str | None = None,
+        override_reason: str | None = None,
+        by: str | None = None,
+    ) -> SessionState:
+        return self.engine.dose(
+            self.id, booster=booster, amount=amount, unit=unit, lot=lot, override_reason=override_reason, by=by
+        )
 
-    def advance(self) -> SessionState:
-        return self.engine.advance(self.id)
+    def advance(self, by: str | None = None) -> SessionState:
+        return self.engine.advance(self.id, by)
 
-    def extend(self, minutes: float) -> SessionState:
-        return self.engine.extend(self.id, minutes)
+    def extend(self, minutes: float, by: str | None = None) -> SessionState:
+        return self.engine.extend(self.id, minutes, by)
 
-    def hold(self) -> SessionState:
+    def hold(self, by: str | None = None) -> SessionState:
         self._refuse_in_panic(
             "the session is already frozen by the panic; clear it with mode 'hold' to keep it on hold"
         )
-        return self.engine.hold(self.id)
+        return self.engine.hold(self.id, by)
 
-    def resume(self) -> SessionState:
+    def resume(self, by: str | None = None) -> SessionState:
         self._refuse_in_panic("clear the panic with mode 'restore' to bring the room and the session back")
-        return self.engine.resume(self.id)
+        return self.engine.resume(self.id, by)
 
-    def note(self, text: str) -> SessionState:
-        return self.engine.note(self.id, text)
+    def note(self, text: str, by: str | None = None) -> SessionState:
+        return self.engine.note(self.id, text, by)
 
-    def acknowledge(self, cue_id: str) -> SessionState:
-        return self.engine.acknowledge(self.id, cue_id)
+    def acknowledge(
+        self,
+        cue_id: str,
+        readings: Readings | None = None,
+        not_taken_reason: str | None = None,
+        by: str | None = None,
+    ) -> SessionState:
+        return self.engine.acknowledge(self.id, cue_id, readings, not_taken_reason, by)
 
-    def end(self, override_reason: str | None) -> SessionState:
-        return self.engine.end(self.id, override_reason)
+    def record_reading(self, readings: Readings, kind: str | None = None, by: str | None = None) -> SessionState:
+        return self.engine.record_reading(self.id, readings, kind, by)
+
+    def acknowledge_alert(self, alert_id: str, facilitator: str | None = None, by: str | None = None) -> SessionState:
+        return self.engine.acknowledge_alert(self.id, alert_id, facilitator, by)
+
+    def sign_in(self, name: str, by: str | None = None) -> SessionState:
+        return self.engine.sign_in(self.id, name, by)
+
+    def sign_out(self, name: str, by: str | None = None) -> SessionState:
+        return self.engine.sign_out(self.id, name, by)
+
+    def ready_to_leave(self, by: str | None = None) -> SessionState:
+        return self.engine.ready_to_leave(self.id, by)
+
+    def end(self, override_reason: str | None, by: str | None = None) -> SessionState:
+        return self.engine.end(self.id, override_reason, by)
 
     def _require_session(self) -> SessionState:
         state = self.session()
@@ -439,7 +483,7 @@ class RoomController:
                 self._log(RoomEventType.LIGHTS_OVERRIDE_CLEARED, {"reason": why})
             intended = self.intended()
             self._show(intended.fade_s(self.scenes))
-        if notice.kind != "cue" and notice.detail.get("type") not in _NO_REPLAN:
+        if notice.kind not in ("cue", "alert") and notice.detail.get("type") not in _NO_REPLAN:
             self.music.replan_soon()
         self._changed(notice.kind, notice.detail)
 

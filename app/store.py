@@ -118,6 +118,16 @@ class EventStore:
             ).fetchone()
         return _stored(row) if row else None
 
+    def sessions_since(self, since: float) -> list[StoredSession]:
+        """Sessions created at or after `since`, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, room, preset_json, client_label, created_at FROM sessions WHERE created_at >= ? "
+                "ORDER BY created_at",
+                (since,),
+            ).fetchall()
+        return [_stored(r) for r in rows]
+
     def unfinished_sessions(self) -> list[StoredSession]:
         with self._lock:
             rows = self._db.execute(

@@ -55,9 +55,9 @@ async def test_eight_hour_mdma_session_with_booster_fires_everything_on_time(tmp
         engine.start_session("one", "mdma")
         await clock.advance(20 * MIN)
         dose_at = clock.now()
-        engine.dose("one", amount="120 mg")
+        engine.dose("one", amount=120)
         await clock.advance(105 * MIN)
-        engine.dose("one", booster=True, amount="60 mg")
+        engine.dose("one", booster=True, amount=60)
         await clock.advance(8 * 60 * MIN)
 
         # Phase changes: each at its nominal start, the boosted phase and all after it later.
@@ -72,8 +72,11 @@ async def test_eight_hour_mdma_session_with_booster_fires_everything_on_time(tmp
 
         # Cues: every rule's instances up to now, each fired exactly once at its due time.
         horizon = (clock.now() - dose_at) / MIN
+        anchor = {"start": T0, "dose": dose_at}
         expected_cues = sorted(
-            (dose_at + off * MIN, cue_id(rule, off)) for rule in preset.cues for off in cue_offsets_min(rule, horizon)
+            (anchor[rule.anchor] + off * MIN, cue_id(rule, off))
+            for rule in preset.cues
+            for off in cue_offsets_min(rule, horizon)
         )
         fired_cues = sorted((n.at, n.detail["id"]) for n in rec.of("cue"))
         assert fired_cues == expected_cues

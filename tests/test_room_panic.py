@@ -177,7 +177,7 @@ async def test_what_is_allowed_during_a_panic(room_settings: Settings, clock: Ma
         await clock.advance(95 * 60)
         await post(svc, "/session/dose", {"booster": True, "amount": "60 mg"})
         cue = (await state(svc))["session"]["due_cues"][0]["id"]  # type: ignore[index]
-        await post(svc, f"/session/cues/{cue}/ack")
+        await post(svc, f"/session/cues/{cue}/ack", {"not_taken_reason": "client in distress"})
         r = await svc.client.post("/api/rooms/one/audio", json={"volume": 30})
         assert r.status_code == 200
         for path, body, why in [

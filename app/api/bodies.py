@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.domain.presets import CueKind
+from app.domain.readings import Readings
+
+# "25 mg", "0.5mg/kg", "100 µg": a number and a unit in one string, as the dashboard used to send.
+_AMOUNT_WITH_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([^\d\s][^\s]{0,11})?\s*$")
 
 
 class _Body(BaseModel):
@@ -25,7 +32,26 @@ class StartSession(_Body):
 
 class Dose(_Body):
     booster: bool = False
-    amount: str | None = Field(default=None, max_length=40, examples=["25 mg"])
+    amount: float | None = Field(
+        default=None, gt=0, le=100_000, examples=[25], description='A number; "25 mg" is read as 25 with unit mg'
+    )
+    unit: str | None = Field(default=None, min_length=1, max_length=12, description="Default: the preset's unit")
+    lot: str | None = Field(default=None, min_length=1, max_length=40, description="The product's lot number")
+    override_reason: str | None = Field(
+        default=None, max_length=500, description="Give a booster outside its window anyway, for this reason"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _amount_with_unit(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("amount"), str):
+            match = _AMOUNT_WITH_UNIT.match(data["amount"])
+            if match:
+                unit = match.group(2)
+                data = {**data, "amount": float(match.group(1))}
+                if unit and "unit" not in data:
+                    data["unit"] = unit
+        return data
 
 
 class Extend(_Body):
@@ -38,6 +64,34 @@ class Note(_Body):
 
 class End(_Body):
     override_reason: str | None = Field(default=None, max_length=500)
+
+
+class Acknowledge(_Body):
+    """A due check, done: the readings its kind asks for, or why they were not taken."""
+
+    readings: Readings | None = None
+    not_taken_reason: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class Reading(_Body):
+    """A reading taken at any time, outside the schedule."""
+
+    readings: Readings
+    kind: CueKind | None = Field(default=None, description="Which kind of check it is, if any")
+
+
+class AlertAck(_Body):
+    facilitator: str | None = Field(
+        default=None, min_length=1, max_length=60, description="The facilitator acknowledging (signed in)"
+    )
+
+
+class Facilitator(_Body):
+    name: str = Field(min_length=1, max_length=60, examples=["A. Rivera"])
+
+
+class RemsFiled(_Body):
+    reference: str | None = Field(default=None, min_length=1, max_length=80, description="e.g. the confirmation")
 
 
 class RoomLights(_Body):

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import asyncio
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Query, Response
+from pydantic import BaseModel
 
 from app import __version__
-from app.api.auth import Read
+from app.api.auth import Control, Principal, Read
+from app.api.bodies import RemsFiled
 from app.api.deps import engine, runtime
+from app.domain.errors import Conflict
 from app.domain.events import Event
 from app.domain.presets import Preset
-from app.domain.report import Report, build_report, report_csv
+from app.domain.readings import FIELDS
+from app.domain.rems import RemsForm, rems_form
+from app.domain.report import Report, build_report, iso, report_csv
 from app.engine import SessionEngine
+from app.report_pdf import report_pdf
 from app.runtime import Runtime
+
+# How far back the overview looks for REMS forms still to file (the deadline is 7 days).
+REMS_LOOKBACK_DAYS = 30
 
 router = APIRouter(prefix="/api")
 
@@ -64,21 +74,101 @@ async def session_events(session_id: str, e: SessionEngine = Depends(engine)) ->
     return events
 
 
+@router.get("/readings", dependencies=[Read], summary="The fields a reading can have: label, unit, possible range")
+async def reading_fields() -> dict[str, dict[str, Any]]:
+    return {name: spec.describe() for name, spec in FIELDS.items()}
+
+
 @router.get(
     "/sessions/{session_id}/report",
     dependencies=[Read],
     response_model=Report,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {}, "application/pdf": {}}}},
+    summary="The record: JSON, CSV (every event, readings in columns), PDF (A4) or the REMS form's fields",
 )
 async def session_report(
-    session_id: str, format: Literal["json", "csv"] = Query("json"), e: SessionEngine = Depends(engine)
+    session_id: str,
+    format: Literal["json", "csv", "pdf", "rems"] = Query("json"),
+    e: SessionEngine = Depends(engine),
 ) -> Report | Response:
     info, events, state = e.session_record(session_id)
-    report = build_report(info, events, e.clock.now(), state)
+    now = e.clock.now()
+    report = build_report(info, events, now, state)
+    label = f"session-{session_id}"
     if format == "csv":
         return Response(
             report_csv(report),
             media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="session-{session_id}.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="{label}.csv"'},
         )
+    if format == "pdf":
+        # Matplotlib and ReportLab take a few hundred ms: off the event loop, so a panic never waits behind it.
+        pdf = await asyncio.to_thread(report_pdf, report, state)
+        return Response(
+            pdf, media_type="application/pdf", headers={"Content-Disposition": f'attachment; filename="{label}.pdf"'}
+        )
+    if format == "rems":
+        if not info.preset.rems_form:
+            raise Conflict(f"preset {info.preset.id!r} has no REMS form (only Spravato sessions do)")
+        # Its own document, not a Report: served as it is rather than through the route's response model.
+        return Response(rems_form(report, events, now).model_dump_json(), media_type="application/json")
     return report
+
+
+class SessionSummary(BaseModel):
+    session_id: str
+    room: str
+    preset_id: str
+    preset_name: str
+    client_label: str | None
+    started_at: str
+    ended_at: str | None
+    rems: RemsForm | None  # for Spravato sessions: the form's state, days left, filed or not
+
+
+@router.get("/sessions", dependencies=[Read], summary="Recent sessions, newest first; ?rems=pending for forms to file")
+async def sessions(
+    days: float = Query(14, gt=0, le=366),
+    room: str | None = Query(None, max_length=40),
+    rems: Literal["pending"] | None = Query(None),
+    e: SessionEngine = Depends(engine),
+) -> list[SessionSummary]:
+    now = e.clock.now()
+    since = now - (max(days, REMS_LOOKBACK_DAYS) if rems else days) * 86400
+    out: list[SessionSummary] = []
+    for stored in reversed(e.sessions(since)):
+        info = stored.info
+        if room is not None and info.room != room:
+            continue
+        if rems and not info.preset.rems_form:
+            continue
+        _, events, state = e.session_record(info.id)
+        form = rems_form(build_report(info, events, now, state), events, now) if info.preset.rems_form else None
+        if rems and (form is None or form.filed_at is not None):
+            continue
+        out.append(
+            SessionSummary(
+                session_id=info.id,
+                room=info.room,
+                preset_id=info.preset.id,
+                preset_name=info.preset.name,
+                client_label=info.client_label,
+                started_at=iso(state.started_at) or "",
+                ended_at=iso(state.ended_at),
+                rems=form,
+            )
+        )
+    return out
+
+
+@router.post("/sessions/{session_id}/rems/filed", summary="Mark the session's REMS form filed (once)")
+async def rems_filed(
+    session_id: str,
+    body: Annotated[RemsFiled | None, Body()] = None,
+    principal: Principal = Control,
+    e: SessionEngine = Depends(engine),
+) -> RemsForm:
+    e.mark_rems_filed(session_id, (body or RemsFiled()).reference, by=f"http:{principal.name}")
+    info, events, state = e.session_record(session_id)
+    now = e.clock.now()
+    return rems_form(build_report(info, events, now, state), events, now)

@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Response, status
 from fastapi.responses import StreamingResponse
 
-from app.api.auth import Control, Read
-from app.api.bodies import Dose, End, Extend, Note, StartSession
+from app.api.auth import Control, Principal, Read
+from app.api.bodies import Acknowledge, AlertAck, Dose, End, Extend, Facilitator, Note, Reading, StartSession
 from app.api.deps import room, runtime
 from app.domain.session import SessionState
 from app.room import RoomController
@@ -38,52 +38,106 @@ async def room_state(r: RoomController = Depends(room), rt: Runtime = Depends(ru
     return Response(rt.view_json(r.id), media_type="application/json")
 
 
-@router.post("/{room}/session", status_code=status.HTTP_201_CREATED, dependencies=[Control])
-async def start_session(body: StartSession, response: Response, r: RoomController = Depends(room)) -> SessionState:
-    state = r.start_session(body.preset, body.client_label, body.playlist)
+def _by(principal: Principal) -> str:
+    """The actor recorded with every command: the token's name."""
+    return f"http:{principal.name}"
+
+
+@router.post("/{room}/session", status_code=status.HTTP_201_CREATED)
+async def start_session(
+    body: StartSession, response: Response, principal: Principal = Control, r: RoomController = Depends(room)
+) -> SessionState:
+    state = r.start_session(body.preset, body.client_label, body.playlist, by=_by(principal))
     response.headers["Location"] = f"/api/sessions/{state.session_id}/events"
     return state
 
 
-@router.post("/{room}/session/dose", dependencies=[Control])
-async def dose(body: Annotated[Dose | None, Body()] = None, r: RoomController = Depends(room)) -> SessionState:
+@router.post("/{room}/session/dose")
+async def dose(
+    body: Annotated[Dose | None, Body()] = None, principal: Principal = Control, r: RoomController = Depends(room)
+) -> SessionState:
     body = body or Dose()
-    return r.dose(booster=body.booster, amount=body.amount)
+    return r.dose(
+        booster=body.booster,
+        amount=body.amount,
+        unit=body.unit,
+        lot=body.lot,
+        override_reason=body.override_reason,
+        by=_by(principal),
+    )
 
 
-@router.post("/{room}/session/advance", dependencies=[Control])
-async def advance(r: RoomController = Depends(room)) -> SessionState:
-    return r.advance()
+@router.post("/{room}/session/advance")
+async def advance(principal: Principal = Control, r: RoomController = Depends(room)) -> SessionState:
+    return r.advance(by=_by(principal))
 
 
-@router.post("/{room}/session/extend", dependencies=[Control])
-async def extend(body: Extend, r: RoomController = Depends(room)) -> SessionState:
-    return r.extend(body.minutes)
+@router.post("/{room}/session/extend")
+async def extend(body: Extend, principal: Principal = Control, r: RoomController = Depends(room)) -> SessionState:
+    return r.extend(body.minutes, by=_by(principal))
 
 
-@router.post("/{room}/session/hold", dependencies=[Control])
-async def hold(r: RoomController = Depends(room)) -> SessionState:
-    return r.hold()
+@router.post("/{room}/session/hold")
+async def hold(principal: Principal = Control, r: RoomController = Depends(room)) -> SessionState:
+    return r.hold(by=_by(principal))
 
 
-@router.post("/{room}/session/resume", dependencies=[Control])
-async def resume(r: RoomController = Depends(room)) -> SessionState:
-    return r.resume()
+@router.post("/{room}/session/resume")
+async def resume(principal: Principal = Control, r: RoomController = Depends(room)) -> SessionState:
+    return r.resume(by=_by(principal))
 
 
-@router.post("/{room}/session/note", dependencies=[Control])
-async def note(body: Note, r: RoomController = Depends(room)) -> SessionState:
-    return r.note(body.text)
+@router.post("/{room}/session/note")
+async def note(body: Note, principal: Principal = Control, r: RoomController = Depends(room)) -> SessionState:
+    return r.note(body.text, by=_by(principal))
 
 
-@router.post("/{room}/session/cues/{cue_id}/ack", dependencies=[Control])
-async def acknowledge(cue_id: str, r: RoomController = Depends(room)) -> SessionState:
-    return r.acknowledge(cue_id)
+@router.post("/{room}/session/cues/{cue_id}/ack", summary="Acknowledge a due cue, with the readings it asks for")
+async def acknowledge(
+    cue_id: str,
+    body: Annotated[Acknowledge | None, Body()] = None,
+    principal: Principal = Control,
+    r: RoomController = Depends(room),
+) -> SessionState:
+    body = body or Acknowledge()
+    return r.acknowledge(cue_id, body.readings, body.not_taken_reason, by=_by(principal))
 
 
-@router.post("/{room}/session/end", dependencies=[Control])
-async def end(body: Annotated[End | None, Body()] = None, r: RoomController = Depends(room)) -> SessionState:
-    return r.end((body or End()).override_reason)
+@router.post("/{room}/session/readings", summary="Record a reading at any time (unscheduled)")
+async def reading(body: Reading, principal: Principal = Control, r: RoomController = Depends(room)) -> SessionState:
+    return r.record_reading(body.readings, body.kind, by=_by(principal))
+
+
+@router.post("/{room}/session/alerts/{alert_id}/ack", summary="A facilitator has seen the alert")
+async def acknowledge_alert(
+    alert_id: str,
+    body: Annotated[AlertAck | None, Body()] = None,
+    principal: Principal = Control,
+    r: RoomController = Depends(room),
+) -> SessionState:
+    return r.acknowledge_alert(alert_id, (body or AlertAck()).facilitator, by=_by(principal))
+
+
+@router.post("/{room}/session/facilitators", summary="A facilitator signs in to the session")
+async def sign_in(body: Facilitator, principal: Principal = Control, r: RoomController = Depends(room)) -> SessionState:
+    return r.sign_in(body.name, by=_by(principal))
+
+
+@router.delete("/{room}/session/facilitators/{name}", summary="A facilitator signs out of the session")
+async def sign_out(name: str, principal: Principal = Control, r: RoomController = Depends(room)) -> SessionState:
+    return r.sign_out(name, by=_by(principal))
+
+
+@router.post("/{room}/session/ready-to-leave", summary="The client is judged ready to leave (REMS asks when)")
+async def ready_to_leave(principal: Principal = Control, r: RoomController = Depends(room)) -> SessionState:
+    return r.ready_to_leave(by=_by(principal))
+
+
+@router.post("/{room}/session/end")
+async def end(
+    body: Annotated[End | None, Body()] = None, principal: Principal = Control, r: RoomController = Depends(room)
+) -> SessionState:
+    return r.end((body or End()).override_reason, by=_by(principal))
 
 
 @router.get(
@@ -119,7 +173,7 @@ async def _events(rt: Runtime, room_id: str) -> AsyncIterator[bytes]:
                 batch.append(changes.get_nowait())
             mine = [change for change in batch if change.room == room_id]
             for change in mine:
-                if change.kind in ("phase", "cue"):
+                if change.kind in ("phase", "cue", "alert"):
                     yield sse_frame(change.kind, json.dumps(change.detail))
             if mine:
                 yield rt.views.sse_state(room_id, rt.link.connected)

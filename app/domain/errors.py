@@ -25,3 +25,9 @@ class Conflict(DomainError):
     """An action that the room's or the session's current state does not allow."""
 
     status = 409
+
+
+class Invalid(DomainError):
+    """Values that are well-formed but do not fit the preset (a missing reading, a dose in the wrong unit)."""
+
+    status = 422

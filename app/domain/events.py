@@ -22,6 +22,15 @@ class EventType(StrEnum):
     CUE_ACKNOWLEDGED = "cue_acknowledged"
     OVERRIDE = "override"
     ENDED = "ended"
+    # The clinical record: readings, the alerts they raise, who was present, the devices given.
+    READING = "reading"
+    ALERT = "alert"
+    ALERT_ACKNOWLEDGED = "alert_acknowledged"
+    FACILITATOR_SIGNED_IN = "facilitator_signed_in"
+    FACILITATOR_SIGNED_OUT = "facilitator_signed_out"
+    DEVICE_GIVEN = "device_given"
+    READY_TO_LEAVE = "ready_to_leave"
+    REMS_FILED = "rems_filed"  # may follow `ended`: the form is filed after the session
     # Music: recorded so that the plan (and a restart) knows where the music really is.
     AUDIO_PAUSED = "audio_paused"
     AUDIO_RESUMED = "audio_resumed"

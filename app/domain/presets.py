@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.domain.readings import FIELDS, NUMERIC_FIELDS, YES_NO_FIELDS, FieldName
+
 Name = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)
+# "hydration" is the older name of "fluids", kept so that sessions stored with it still load.
+CueKind = Literal["vitals", "blood_pressure", "monitoring", "fluids", "hydration", "booster_offer", "check_in"]
 
 
 class _Strict(BaseModel):
@@ -29,7 +33,7 @@ class CueRule(_Strict):
 
     id: str = Name
     label: str = Field(min_length=1, max_length=120)
-    kind: Literal["vitals", "blood_pressure", "hydration", "booster_offer", "check_in"]
+    kind: CueKind
     # "start" counts from the session's start (e.g. a pre-dose check), "dose" from the first dose.
     anchor: Literal["start", "dose"] = "dose"
     at_min: tuple[float, ...] = ()
@@ -37,6 +41,9 @@ class CueRule(_Strict):
     from_min: float = Field(default=0, ge=0)
     # None: repeat until the session ends.
     until_min: float | None = Field(default=None, gt=0)
+    # A cue that falls only while the latest reading of one of these fields, taken before it is
+    # due, was above its limit (e.g. blood pressure "as clinically warranted until values settle").
+    while_above: dict[FieldName, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _has_a_time(self) -> CueRule:
@@ -44,7 +51,118 @@ class CueRule(_Strict):
             raise ValueError("a cue needs at_min, every_min or both")
         if any(t < 0 for t in self.at_min):
             raise ValueError("at_min offsets must be >= 0")
+        if not_numbers := [f for f in self.while_above if f not in NUMERIC_FIELDS]:
+            raise ValueError(f"while_above takes numeric fields only, not {not_numbers}")
         return self
+
+
+class ReadingForm(_Strict):
+    """The readings a check of one kind asks for; `optional` ones may be left out."""
+
+    fields: tuple[FieldName, ...] = Field(min_length=1)
+    optional: tuple[FieldName, ...] = ()
+
+    @model_validator(mode="after")
+    def _optional_are_asked(self) -> ReadingForm:
+        if extra := [f for f in self.optional if f not in self.fields]:
+            raise ValueError(f"optional fields must also be in fields: {extra}")
+        return self
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(f for f in self.fields if f not in self.optional)
+
+
+class Threshold(_Strict):
+    """A reading outside it raises an alert (not a block): the facilitators decide what follows."""
+
+    field: FieldName
+    above: float | None = None
+    below: float | None = None
+    is_yes: bool = False  # for yes/no fields: "yes" raises the alert
+    when: Literal["any", "before_dose", "after_dose"] = "any"
+    message: str = Field(min_length=1, max_length=200)
+    source: str = Field(min_length=1, description='Where the limit comes from, or "clinic default"')
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> Threshold:
+        numeric = self.field in NUMERIC_FIELDS
+        if numeric and (self.is_yes or (self.above is None) == (self.below is None)):
+            raise ValueError(f"{self.field} is a number: give exactly one of above or below")
+        if self.field in YES_NO_FIELDS and (not self.is_yes or self.above is not None or self.below is not None):
+            raise ValueError(f"{self.field} is yes/no: give is_yes: true")
+        if self.field not in NUMERIC_FIELDS and self.field not in YES_NO_FIELDS:
+            raise ValueError(f"{self.field} ({FIELDS[self.field].type}) cannot have a threshold")
+        return self
+
+    def crossed(self, value: object) -> bool:
+        if self.is_yes:
+            return value is True
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return False
+        return (self.above is not None and value > self.above) or (self.below is not None and value < self.below)
+
+    def limit_text(self) -> str:
+        spec = FIELDS[self.field]
+        if self.is_yes:
+            return f"{spec.label.lower()}: yes"
+        limit = f"above {self.above:g}" if self.above is not None else f"below {self.below:g}"
+        return f"{spec.label.lower()} {limit} {spec.unit}".rstrip()
+
+
+class FluidsRule(_Strict):
+    """What the client drinks is recorded; reaching the cap (the session's total) raises an alert."""
+
+    cap_ml: float = Field(gt=0, le=10_000)
+    source: str = Field(min_length=1)
+    advice: str = ""
+
+
+class Devices(_Strict):
+    """A dose given as several devices (Spravato: 28 mg each, 5 min apart); each one is recorded."""
+
+    mg_per_device: float = Field(gt=0)
+    max_devices: int = Field(ge=1, le=6)
+    interval_min: float = Field(ge=0, le=60)
+    source: str = Field(min_length=1)
+
+
+class SessionTier(_Strict):
+    """From this total dose (inclusive) on, the session lasts at least `min_session_min`."""
+
+    from_amount: float = Field(ge=0)
+    min_session_min: float = Field(gt=0)
+
+
+class DoseRule(_Strict):
+    """The dose as a number: its unit, and the rules that depend on it."""
+
+    unit: str = Field(min_length=1, max_length=12, examples=["mg"])
+    devices: Devices | None = None
+    # Minimum session length by the total dose (all doses of the session added up), e.g. Oregon's.
+    min_session_by_total: tuple[SessionTier, ...] = ()
+    max_total: float | None = Field(default=None, gt=0)
+    min_session_source: str = ""
+
+    @model_validator(mode="after")
+    def _tiers(self) -> DoseRule:
+        starts = [t.from_amount for t in self.min_session_by_total]
+        if starts != sorted(starts) or len(set(starts)) != len(starts):
+            raise ValueError("min_session_by_total: from_amount must increase from one tier to the next")
+        if self.min_session_by_total and not self.min_session_source:
+            raise ValueError("min_session_by_total needs min_session_source: where the rule comes from")
+        if self.devices is not None and self.unit != "mg":
+            raise ValueError("devices are counted in mg: unit must be mg")
+        return self
+
+    def min_session_min(self, total: float | None) -> float | None:
+        """The rule's minimum for a total dose; with the dose unknown, the longest (the safe side)."""
+        if not self.min_session_by_total:
+            return None
+        if total is None:
+            return max(t.min_session_min for t in self.min_session_by_total)
+        fitting = [t for t in self.min_session_by_total if t.from_amount <= total]
+        return fitting[-1].min_session_min if fitting else None
 
 
 class Booster(_Strict):
@@ -56,6 +174,8 @@ class Booster(_Strict):
     extend_min: float = Field(gt=0, le=6 * 60)
     max_count: int = Field(default=1, ge=1, le=3)
     note: str = ""
+    # Where extend_min comes from: a booster's effect on the arc is a claim with a source.
+    extend_source: str = ""
 
     @model_validator(mode="after")
     def _window(self) -> Booster:
@@ -75,6 +195,18 @@ class Preset(_Strict):
     phases: list[Phase] = Field(min_length=3)
     booster: Booster | None = None
     cues: tuple[CueRule, ...] = ()
+    dose: DoseRule | None = None
+    # Which readings a check of each kind asks for, and what raises an alert.
+    readings: dict[str, ReadingForm] = Field(default_factory=dict)
+    thresholds: tuple[Threshold, ...] = ()
+    fluids: FluidsRule | None = None
+    # How many facilitators must be present from the dose on; fewer raises an alert.
+    facilitators_required: int = Field(default=1, ge=0, le=6)
+    facilitators_source: str = ""
+    # A check acknowledged later than this after it fell due is reported as late.
+    cue_late_after_min: float = Field(default=15, gt=0, le=240)
+    # Spravato: the session must be reported on the REMS Patient Monitoring Form within 7 days.
+    rems_form: bool = False
 
     @model_validator(mode="after")
     def _arc_shape(self) -> Preset:
@@ -96,6 +228,8 @@ class Preset(_Strict):
         ids = [c.id for c in self.cues]
         if len(set(ids)) != len(ids):
             raise ValueError(f"cue ids must be unique, got {ids}")
+        if unknown := [k for k in self.readings if k not in get_args(CueKind)]:
+            raise ValueError(f"readings: no cue kind {unknown}; kinds are {', '.join(get_args(CueKind))}")
         return self
 
     def phase_index(self, name: str) -> int:

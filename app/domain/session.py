@@ -15,15 +15,18 @@ Rules of the arc:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from app.domain.errors import Conflict, NotFound
+from app.domain.errors import Conflict, Invalid, NotFound
 from app.domain.events import Event, EventType
 from app.domain.presets import CueRule, Preset
+from app.domain.readings import FIELDS, InvalidReading, Readings
 
 # How far ahead repeating cues are listed, so the next one is always known.
 _CUE_LOOKAHEAD_S = 24 * 3600
@@ -59,6 +62,40 @@ class CueView(BaseModel):
     acknowledged_at: float | None = None
 
 
+class DoseView(BaseModel):
+    at: float
+    booster: bool
+    amount: float | None
+    unit: str | None
+    lot: str | None = None
+    devices: int | None = None  # how many devices this dose is given as (Spravato)
+
+
+class ReadingView(BaseModel):
+    seq: int
+    at: float
+    cue_id: str | None  # None: an unscheduled reading
+    kind: str | None
+    values: dict[str, Any]
+    by: str | None
+
+
+class AlertView(BaseModel):
+    id: str  # "a<seq>" of the alert event
+    at: float
+    kind: Literal["threshold", "fluids", "facilitators"]
+    message: str
+    field: str | None = None
+    value: float | bool | None = None
+    acknowledged_at: float | None = None
+    acknowledged_by: str | None = None
+
+
+class FacilitatorView(BaseModel):
+    name: str
+    since: float
+
+
 class SessionState(BaseModel):
     session_id: str
     room: str
@@ -81,11 +118,23 @@ class SessionState(BaseModel):
     held: bool
     panic: bool
     min_observation_until: float | None
+    min_observation_basis: str | None
     can_end_without_override: bool
     phases: list[PhaseSpan]
     next_cue: CueView | None
     due_cues: list[CueView]
     event_count: int
+    doses: list[DoseView]
+    total_dose: float | None  # every dose added up, in the preset's unit; None if any amount is unknown
+    devices_given: list[float]  # when each device was given (Spravato), the first being the dose
+    devices_planned: int | None
+    latest: dict[str, ReadingView]  # per field, the latest reading that gave it
+    readings_count: int
+    fluids_ml: float
+    alerts: list[AlertView]  # open: raised and not yet acknowledged
+    facilitators: list[FacilitatorView]  # present now
+    facilitators_required: int
+    ready_to_leave_at: float | None
 
     @property
     def frozen(self) -> bool:
@@ -189,10 +238,12 @@ def replay(
     boosters: list[float] = []
     acks = _acks(events)
     panic = False
+    record = ClinicalRecord()
 
     for event in events[1:]:
         t = event.at
         arc.run_until(t)
+        record.take(event)
         match event.type:
             case EventType.DOSE_GIVEN:
                 dose_at = t
@@ -237,11 +288,13 @@ def replay(
         remaining = max(0.0, d - arc.elapsed(now))
 
     phases = _phase_spans(preset, arc, now, remaining)
-    cues = list(_cue_views(preset, events[0].at, dose_at, acks, until=at + (0 if arc.ended_at else _CUE_LOOKAHEAD_S)))
+    horizon = at + (0 if arc.ended_at else _CUE_LOOKAHEAD_S)
+    cues = cue_views(preset, events[0].at, dose_at, record.devices_planned, acks, record.readings, until=horizon)
     due = [c for c in cues if c.due_at <= at and c.acknowledged_at is None]
     upcoming = [c for c in cues if c.due_at > at and c.acknowledged_at is None]
 
-    obs_until = dose_at + preset.min_observation_min * 60 if dose_at is not None else None
+    obs_min, basis = observation_min(preset, record.total_dose())
+    obs_until = dose_at + obs_min * 60 if dose_at is not None else None
     current = preset.phases[arc.idx]
     status: Literal["arrival", "running", "held", "panic", "ended"]
     if arc.ended_at is not None:
@@ -277,12 +330,114 @@ def replay(
         held=held,
         panic=panic,
         min_observation_until=obs_until,
+        min_observation_basis=basis if dose_at is not None else None,
         can_end_without_override=obs_until is None or at >= obs_until,
         phases=phases,
         next_cue=upcoming[0] if upcoming else None,
         due_cues=due,
         event_count=len(events),
+        doses=record.doses,
+        total_dose=record.total_dose(),
+        devices_given=record.devices,
+        devices_planned=record.devices_planned,
+        latest=record.latest(),
+        readings_count=len(record.readings),
+        fluids_ml=record.fluids_ml,
+        alerts=[a for a in record.alerts.values() if a.acknowledged_at is None],
+        facilitators=list(record.present.values()),
+        facilitators_required=preset.facilitators_required,
+        ready_to_leave_at=record.ready_at,
     )
+
+
+@dataclass
+class ClinicalRecord:
+    """The clinical record as the events build it: doses, readings, alerts, who is present."""
+
+    @classmethod
+    def of(cls, events: Iterable[Event]) -> ClinicalRecord:
+        record = cls()
+        for e in events:
+            record.take(e)
+        return record
+
+    doses: list[DoseView] = field(default_factory=list)
+    devices: list[float] = field(default_factory=list)
+    devices_planned: int | None = None
+    readings: list[ReadingView] = field(default_factory=list)
+    alerts: dict[str, AlertView] = field(default_factory=dict)
+    present: dict[str, FacilitatorView] = field(default_factory=dict)
+    ready_at: float | None = None
+    fluids_ml: float = 0.0
+
+    def take(self, e: Event) -> None:
+        d = e.data
+        match e.type:
+            case EventType.DOSE_GIVEN | EventType.BOOSTER_GIVEN:
+                amount = d.get("amount")
+                devices = d.get("devices")
+                self.doses.append(
+                    DoseView(
+                        at=e.at,
+                        booster=e.type is EventType.BOOSTER_GIVEN,
+                        amount=amount if isinstance(amount, int | float) else None,
+                        unit=d.get("unit"),
+                        lot=d.get("lot"),
+                        devices=devices,
+                    )
+                )
+                if e.type is EventType.DOSE_GIVEN and isinstance(devices, int):
+                    self.devices_planned = devices
+            case EventType.DEVICE_GIVEN:
+                self.devices.append(e.at)
+            case EventType.READING:
+                values = dict(d.get("values", {}))
+                self.readings.append(
+                    ReadingView(
+                        seq=e.seq, at=e.at, cue_id=d.get("cue_id"), kind=d.get("kind"), values=values, by=d.get("by")
+                    )
+                )
+                self.fluids_ml += float(values.get("fluid_ml", 0))
+            case EventType.ALERT:
+                alert = AlertView(id=f"a{e.seq}", at=e.at, **{k: v for k, v in d.items() if k != "by"})
+                self.alerts[alert.id] = alert
+            case EventType.ALERT_ACKNOWLEDGED:
+                if (open_ := self.alerts.get(str(d.get("alert_id")))) is not None and open_.acknowledged_at is None:
+                    self.alerts[open_.id] = open_.model_copy(
+                        update={"acknowledged_at": e.at, "acknowledged_by": d.get("facilitator") or d.get("by")}
+                    )
+            case EventType.FACILITATOR_SIGNED_IN:
+                self.present[str(d["name"])] = FacilitatorView(name=str(d["name"]), since=e.at)
+            case EventType.FACILITATOR_SIGNED_OUT:
+                self.present.pop(str(d["name"]), None)
+            case EventType.READY_TO_LEAVE:
+                self.ready_at = e.at
+            case _:
+                pass
+
+    def total_dose(self) -> float | None:
+        if not self.doses or any(d.amount is None for d in self.doses):
+            return None
+        return sum(d.amount or 0 for d in self.doses)
+
+    def latest(self) -> dict[str, ReadingView]:
+        out: dict[str, ReadingView] = {}
+        for r in self.readings:
+            for name in r.values:
+                out[name] = r
+        return out
+
+
+def observation_min(preset: Preset, total_dose: float | None) -> tuple[float, str]:
+    """The minimum observation from the first dose, and why: the preset's, or its dose rule's if longer."""
+    floor = preset.min_observation_min
+    rule = preset.dose
+    by_dose = rule.min_session_min(total_dose) if rule else None
+    if rule is None or by_dose is None or by_dose < floor:
+        return floor, f"the preset's minimum ({floor:g} min)"
+    if total_dose is None:
+        return by_dose, f"dose amount not recorded: the longest minimum of {rule.min_session_source} ({by_dose:g} min)"
+    return by_dose, f"{rule.min_session_source}: {total_dose:g} {rule.unit} in total, at least {by_dose:g} min"
 
 
 def _phase_spans(preset: Preset, arc: _Arc, now: float, remaining: float | None) -> list[PhaseSpan]:
@@ -342,15 +497,28 @@ def cue_id(rule: CueRule, offset_min: float) -> str:
     return f"{rule.id}@{offset_min:g}"
 
 
-def _cue_views(
-    preset: Preset, started_at: float, dose_at: float | None, acks: dict[str, float], until: float
-) -> Iterable[CueView]:
+DEVICE_RULE = "device"
+
+
+def cue_views(
+    preset: Preset,
+    started_at: float,
+    dose_at: float | None,
+    devices_planned: int | None,
+    acks: dict[str, float],
+    readings: Sequence[ReadingView],
+    until: float,
+) -> list[CueView]:
+    """Every cue of the session up to `until`: the preset's rules, and one per further device of the dose."""
     views: list[CueView] = []
     for rule in preset.cues:
         anchor = started_at if rule.anchor == "start" else dose_at
         if anchor is None:
             continue
         for offset in cue_offsets_min(rule, (until - anchor) / 60):
+            due_at = anchor + offset * 60
+            if rule.while_above and not _still_above(rule, readings, due_at):
+                continue
             cid = cue_id(rule, offset)
             views.append(
                 CueView(
@@ -358,11 +526,34 @@ def _cue_views(
                     rule_id=rule.id,
                     label=rule.label,
                     kind=rule.kind,
-                    due_at=anchor + offset * 60,
+                    due_at=due_at,
+                    acknowledged_at=acks.get(cid),
+                )
+            )
+    devices = preset.dose.devices if preset.dose else None
+    if devices is not None and dose_at is not None and devices_planned:
+        for n in range(2, devices_planned + 1):
+            offset = (n - 1) * devices.interval_min
+            cid = f"{DEVICE_RULE}@{offset:g}"
+            views.append(
+                CueView(
+                    id=cid,
+                    rule_id=DEVICE_RULE,
+                    label=f"Device {n} of {devices_planned} ({devices.mg_per_device:g} mg)",
+                    kind=DEVICE_RULE,
+                    due_at=dose_at + offset * 60,
                     acknowledged_at=acks.get(cid),
                 )
             )
     return sorted(views, key=lambda c: (c.due_at, c.id))
+
+
+def _still_above(rule: CueRule, readings: Sequence[ReadingView], due_at: float) -> bool:
+    """Whether the latest reading of the rule's fields before `due_at` was above any of its limits."""
+    for r in reversed(readings):
+        if r.at < due_at and any(f in r.values for f in rule.while_above):
+            return any(f in r.values and r.values[f] > limit for f, limit in rule.while_above.items())
+    return False
 
 
 # --- Checks for commands: what the current state allows. Each raises Conflict or NotFound. ---
@@ -373,18 +564,75 @@ def check_open(state: SessionState) -> None:
         raise Conflict(f"session {state.session_id} has ended")
 
 
-def check_dose(state: SessionState, preset: Preset, *, booster: bool) -> None:
+@dataclass(frozen=True)
+class DosePlan:
+    """What a dose command records: the dose's data, and an override when it was given against a rule."""
+
+    data: dict[str, Any]
+    devices: int | None = None
+    override: dict[str, Any] | None = None
+
+
+def check_dose(
+    state: SessionState,
+    preset: Preset,
+    *,
+    booster: bool,
+    amount: float | None = None,
+    unit: str | None = None,
+    lot: str | None = None,
+    override_reason: str | None = None,
+) -> DosePlan:
     check_open(state)
     if not booster:
         if state.dose_at is not None:
             raise Conflict("the first dose was already recorded; send booster: true for a supplemental dose")
-        return
-    if state.dose_at is None:
-        raise Conflict("record the first dose before a booster")
-    if preset.booster is None:
-        raise Conflict(f"preset {preset.id!r} has no booster")
-    if len(state.boosters_at) >= preset.booster.max_count:
-        raise Conflict(f"preset {preset.id!r} allows {preset.booster.max_count} booster(s); already given")
+    else:
+        if state.dose_at is None:
+            raise Conflict("record the first dose before a booster")
+        if preset.booster is None:
+            raise Conflict(f"preset {preset.id!r} has no booster")
+        if len(state.boosters_at) >= preset.booster.max_count:
+            raise Conflict(f"preset {preset.id!r} allows {preset.booster.max_count} booster(s); already given")
+    rule = preset.dose
+    if amount is not None and rule is not None:
+        if unit is not None and unit != rule.unit:
+            raise Invalid(f"unit: preset {preset.id!r} doses in {rule.unit}, not {unit}")
+        unit = rule.unit
+    if amount is not None and unit is None:
+        raise Invalid("unit: give the dose's unit (e.g. mg) with its amount")
+    data: dict[str, Any] = {"amount": amount, "unit": unit} if amount is not None else {}
+    if lot:
+        data["lot"] = lot
+    devices = None
+    if rule is not None and rule.devices is not None and not booster:
+        per = rule.devices.mg_per_device
+        count = None if amount is None else amount / per
+        if count is None or count != int(count) or not 1 <= count <= rule.devices.max_devices:
+            options = ", ".join(f"{per * n:g}" for n in range(1, rule.devices.max_devices + 1))
+            raise Invalid(f"amount: give the dose in mg as whole devices of {per:g} mg: {options}")
+        devices = int(count)
+        data["devices"] = devices
+    if rule is not None and rule.max_total is not None and amount is not None:
+        total = (state.total_dose or 0) + amount
+        if total > rule.max_total:
+            raise Conflict(
+                f"{total:g} {rule.unit} in total is more than {rule.max_total:g} {rule.unit}, "
+                f"the most {rule.min_session_source or 'the preset'} allows in a session"
+            )
+    override = None
+    if booster and preset.booster is not None and state.dose_at is not None:
+        b = preset.booster
+        since_min = (state.now - state.dose_at) / 60
+        if not b.offer_from_min <= since_min <= b.offer_until_min:
+            window = f"{b.offer_from_min:g}-{b.offer_until_min:g} min after the first dose"
+            if not (override_reason and override_reason.strip()):
+                raise Conflict(
+                    f"the booster window is {window}; it is now {since_min:.0f} min. "
+                    "Send override_reason to give it outside the window"
+                )
+            override = {"rule": "booster_window", "reason": override_reason, "window": window, "at_min": since_min}
+    return DosePlan(data, devices, override)
 
 
 def check_advance(state: SessionState) -> None:
@@ -413,19 +661,98 @@ def check_resume(state: SessionState) -> None:
         raise Conflict("the session is not on hold")
 
 
-def check_ack(state: SessionState, info: SessionInfo, events: Sequence[Event], cue: str) -> None:
-    """A cue can be acknowledged once, when it is due or upcoming within its look-ahead."""
+def check_ack(
+    state: SessionState,
+    info: SessionInfo,
+    events: Sequence[Event],
+    cue: str,
+    readings: Readings | None = None,
+    not_taken_reason: str | None = None,
+) -> CueView:
+    """A cue can be acknowledged once it is due, once, with the readings its kind asks for."""
     check_open(state)
+    record = ClinicalRecord.of(events)
     known = {
         c.id: c
-        for c in _cue_views(
-            info.preset, state.started_at, state.dose_at, _acks(events), until=state.now + _CUE_LOOKAHEAD_S
+        for c in cue_views(
+            info.preset,
+            state.started_at,
+            state.dose_at,
+            record.devices_planned,
+            _acks(events),
+            record.readings,
+            until=state.now + _CUE_LOOKAHEAD_S,
         )
     }
     if cue not in known:
         raise NotFound(f"no cue {cue!r} in this session")
-    if known[cue].acknowledged_at is not None:
+    view = known[cue]
+    if view.acknowledged_at is not None:
         raise Conflict(f"cue {cue!r} was already acknowledged")
+    if view.due_at > state.now:
+        raise Conflict(
+            f"cue {cue!r} is not due until {iso_utc(view.due_at)} (in {_wait(view.due_at - state.now)}); "
+            "it cannot be acknowledged before then. A reading taken now can be recorded as an unscheduled one"
+        )
+    form = info.preset.readings.get(view.kind)
+    given = readings.given() if readings else {}
+    if form is not None and not (not_taken_reason and not_taken_reason.strip()):
+        missing = [f for f in form.required if f not in given]
+        if missing:
+            what = ", ".join(f"{FIELDS[f].label.lower()} ({f})" for f in missing)
+            raise InvalidReading(
+                f"readings.{missing[0]}: the {view.kind.replace('_', ' ')} check asks for {what}; "
+                "give them, or not_taken_reason"
+            )
+    return view
+
+
+def check_reading(state: SessionState, readings: Readings) -> None:
+    """An unscheduled reading: any time the session is open, with at least one value."""
+    check_open(state)
+    if not readings.given():
+        raise InvalidReading("readings: give at least one value")
+
+
+def check_alert_ack(state: SessionState, events: Sequence[Event], alert_id: str, facilitator: str | None) -> None:
+    check_open(state)
+    record = ClinicalRecord.of(events)
+    alert = record.alerts.get(alert_id)
+    if alert is None:
+        raise NotFound(f"no alert {alert_id!r} in this session")
+    if alert.acknowledged_at is not None:
+        raise Conflict(f"alert {alert_id!r} was already acknowledged by {alert.acknowledged_by}")
+    if facilitator is not None and facilitator not in record.present:
+        raise Conflict(f"{facilitator!r} is not signed in as a facilitator of this session")
+
+
+def check_sign_in(state: SessionState, name: str) -> None:
+    check_open(state)
+    if any(f.name == name for f in state.facilitators):
+        raise Conflict(f"{name!r} is already signed in")
+
+
+def check_sign_out(state: SessionState, name: str) -> None:
+    check_open(state)
+    if not any(f.name == name for f in state.facilitators):
+        raise NotFound(f"{name!r} is not signed in to this session")
+
+
+def check_ready_to_leave(state: SessionState) -> None:
+    check_open(state)
+    if state.dose_at is None:
+        raise Conflict("record the dose first: ready to leave is counted from it")
+    if state.ready_to_leave_at is not None:
+        raise Conflict(f"ready to leave was already recorded at {iso_utc(state.ready_to_leave_at)}")
+
+
+def iso_utc(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+
+
+def _wait(seconds: float) -> str:
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def check_end(state: SessionState, override_reason: str | None) -> None:

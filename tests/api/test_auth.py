@@ -68,7 +68,7 @@ COMMANDS: list[tuple[str, dict[str, Any] | None]] = [
     ("/api/rooms/one/session/hold", None),
     ("/api/rooms/one/session/resume", None),
     ("/api/rooms/one/session/note", {"text": "hello"}),
-    ("/api/rooms/one/session/cues/vitals@60/ack", None),
+    ("/api/rooms/one/session/cues/baseline@0/ack", {"not_taken_reason": "client asleep"}),
     ("/api/rooms/one/session/end", {"override_reason": "test"}),
 ]
 
@@ -139,7 +139,8 @@ async def test_therapist_can_read_and_run_a_session(secured: Service) -> None:
         ("/hold", None),
         ("/resume", None),
         ("/note", {"text": "calm"}),
-        ("/cues/vitals@60/ack", None),
+        ("/cues/baseline@0/ack", {"readings": {"systolic_mmhg": 118, "diastolic_mmhg": 76, "heart_rate_bpm": 64}}),
+        ("/facilitators", {"name": "A. Rivera"}),
         ("/advance", None),
     ]:
         r = await c.post(f"/api/rooms/one/session{path}", json=body, headers=h)
@@ -148,6 +149,12 @@ async def test_therapist_can_read_and_run_a_session(secured: Service) -> None:
     r = await c.post("/api/rooms/one/session/end", json={"override_reason": "client unwell"}, headers=h)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "ended"
+    # Every command's event names its actor: the token's name.
+    events = (await c.get(f"/api/sessions/{session_id}/events", headers=h)).json()
+    commands = [e for e in events if e["type"] not in ("phase_advanced",) or e["data"].get("from")]
+    assert {e["data"].get("by") for e in commands} == {"http:tablet-room-1"}, [
+        (e["type"], e["data"].get("by")) for e in commands
+    ]
 
 
 # --- observer: read only -------------------------------------------------------------------------

@@ -233,9 +233,54 @@ CONFLICTS: list[tuple[str, str, list[Step], tuple[str, dict[str, Any] | None], s
     (
         "ack twice",
         "esketamine",
-        [("/cues/bp_pre_dose@0/ack", None, 1)],
-        ("/cues/bp_pre_dose@0/ack", None),
+        [("/cues/bp_pre_dose@0/ack", {"not_taken_reason": "cuff broken; taken by hand, see note"}, 1)],
+        ("/cues/bp_pre_dose@0/ack", {"not_taken_reason": "again"}),
         "cue 'bp_pre_dose@0' was already acknowledged",
+    ),
+    (
+        "ack before it is due",
+        "mdma",
+        [("/dose", {}, 59)],
+        ("/cues/vitals@60/ack", {"not_taken_reason": "early"}),
+        "cue 'vitals@60' is not due until 2027-01-15T09:00:00+00:00 (in 1 min); it cannot be acknowledged "
+        "before then. A reading taken now can be recorded as an unscheduled one",
+    ),
+    (
+        "booster before its window",
+        "mdma",
+        [("/dose", {"amount": 120}, 60)],
+        ("/dose", {"booster": True, "amount": 60}),
+        "the booster window is 90-120 min after the first dose; it is now 60 min. "
+        "Send override_reason to give it outside the window",
+    ),
+    (
+        "booster after its window",
+        "mdma",
+        [("/dose", {"amount": 120}, 121)],
+        ("/dose", {"booster": True, "amount": 60}),
+        "the booster window is 90-120 min after the first dose; it is now 121 min. "
+        "Send override_reason to give it outside the window",
+    ),
+    (
+        "psilocybin above Oregon's limit",
+        "psilocybin",
+        [],
+        ("/dose", {"amount": 60}),
+        "60 mg in total is more than 50 mg, the most Oregon OAR 333-333-5250 allows in a session",
+    ),
+    (
+        "sign in twice",
+        "mdma",
+        [("/facilitators", {"name": "A. Rivera"}, 0)],
+        ("/facilitators", {"name": "A. Rivera"}),
+        "'A. Rivera' is already signed in",
+    ),
+    (
+        "ready to leave before the dose",
+        "esketamine",
+        [],
+        ("/ready-to-leave", None),
+        "record the dose first: ready to leave is counted from it",
     ),
 ]
 
@@ -288,9 +333,9 @@ async def test_any_command_after_end_is_409(service: Service, path: str, body: d
     r = await post(c, path, body)
     assert r.status_code == 409, r.text
     assert r.json() == {"detail": "room 'one' has no session running; start one first"}
-    # The ended session's record is unchanged: still two events after the dose, ending with 'ended'.
+    # The ended session's record is unchanged, ending with 'ended' (the alert: no facilitator signed in).
     events = (await c.get(f"/api/sessions/{session_id}/events")).json()
-    assert [e["type"] for e in events] == ["started", "dose_given", "ended"]
+    assert [e["type"] for e in events] == ["started", "dose_given", "alert", "ended"]
 
 
 # --- 422: bad bodies and parameters, with field-level messages -----------------------------------
@@ -442,7 +487,13 @@ async def test_bad_dose_and_end_fields_are_422(service: Service) -> None:
     r = await post(c, "/dose", {"booster": "perhaps"})
     assert field_error(r, "body", "booster")["msg"] == "Input should be a valid boolean, unable to interpret input"
     r = await post(c, "/dose", {"amount": "m" * 41})
-    assert field_error(r, "body", "amount")["msg"] == "String should have at most 40 characters"
+    assert (
+        field_error(r, "body", "amount")["msg"] == "Input should be a valid number, unable to parse string as a number"
+    )
+    r = await post(c, "/dose", {"amount": -5})
+    assert field_error(r, "body", "amount")["msg"] == "Input should be greater than 0"
+    r = await post(c, "/dose", {"amount": 25, "unit": "g"})
+    assert r.status_code == 422 and r.json() == {"detail": "unit: preset 'psilocybin' doses in mg, not g"}
     assert (await c.get(f"{ROOM}/state")).json()["session"]["dose_at"] is None
 
     await post(c, "/dose", {})
@@ -468,4 +519,4 @@ async def test_unknown_report_format_is_422(service: Service) -> None:
     session_id = await start(c)
     r = await c.get(f"/api/sessions/{session_id}/report", params={"format": "xml"})
     error = field_error(r, "query", "format")
-    assert error["msg"] == "Input should be 'json' or 'csv'"
+    assert error["msg"] == "Input should be 'json', 'csv', 'pdf' or 'rems'"

@@ -14,6 +14,7 @@ from app.settings import Settings
 from tests.conftest import T0, Service, free_port, serve
 
 MIN = 60.0
+VITALS = {"systolic_mmhg": 122, "diastolic_mmhg": 78, "heart_rate_bpm": 70}
 ROOM = "/api/rooms/one"
 SESSION = f"{ROOM}/session"
 
@@ -102,7 +103,7 @@ async def test_presets_list(service: Service) -> None:
     psilocybin = presets["psilocybin"]
     assert psilocybin["phases"] == ["arrival", "onset", "ascent", "peak", "descent", "return", "closing"]
     assert psilocybin["nominal_arc_min"] == 40 + 35 + 150 + 105 + 90
-    assert psilocybin["min_observation_min"] == 360
+    assert psilocybin["min_observation_min"] == 60  # Oregon's table raises it by the dose
     assert psilocybin["booster"] is False
     assert presets["mdma"]["booster"] is True
     assert presets["mdma"]["substance"] == "MDMA"
@@ -115,7 +116,7 @@ async def test_preset_detail(service: Service) -> None:
     assert mdma["id"] == "mdma"
     assert mdma["min_observation_min"] == 480
     assert mdma["booster"]["extends_phase"] == "plateau"
-    assert mdma["booster"]["extend_min"] == 90
+    assert mdma["booster"]["extend_min"] == 60
     assert next(p["name"] for p in mdma["phases"]) == "arrival"
     assert {c["id"] for c in mdma["cues"]} >= {"vitals", "booster_offer"}
 
@@ -167,10 +168,10 @@ async def test_dose_starts_the_timed_arc_and_records_the_amount(service: Service
     assert (state["status"], state["phase"]) == ("running", "onset")
     assert state["dose_at"] == T0 + 15 * MIN
     assert state["phase_remaining_s"] == 40 * MIN
-    assert state["min_observation_until"] == T0 + 15 * MIN + 360 * MIN
+    assert state["min_observation_until"] == T0 + 15 * MIN + 300 * MIN  # Oregon: 25 mg, 5 h
     assert state["can_end_without_override"] is False
-    dose = (await events(c, sid))[-1]
-    assert (dose["type"], dose["data"], dose["at"]) == ("dose_given", {"amount": "25 mg"}, T0 + 15 * MIN)
+    dose = next(e for e in await events(c, sid) if e["type"] == "dose_given")
+    assert (dose["data"], dose["at"]) == ({"amount": 25, "unit": "mg", "by": "http:open"}, T0 + 15 * MIN)
 
 
 async def test_dose_without_a_body_is_accepted(service: Service) -> None:
@@ -179,7 +180,7 @@ async def test_dose_without_a_body_is_accepted(service: Service) -> None:
     r = await c.post(f"{SESSION}/dose")
     assert r.status_code == 200, r.text
     assert r.json()["phase"] == "onset"
-    assert (await events(c, sid))[-1] == {"seq": 1, "at": T0, "type": "dose_given", "data": {}}
+    assert (await events(c, sid))[1] == {"seq": 1, "at": T0, "type": "dose_given", "data": {"by": "http:open"}}
 
 
 async def test_phases_follow_each_other_on_time(service: Service) -> None:
@@ -206,7 +207,7 @@ async def test_advance_ends_the_current_phase_now(service: Service) -> None:
     assert state["phase_started_at"] == T0 + 10 * MIN
     assert state["time_in_phase_s"] == 0
     assert spans(state)["peak"]["start"] == T0 + 10 * MIN + 35 * MIN
-    assert (await events(c, sid))[-1]["data"] == {"from": "onset"}
+    assert (await events(c, sid))[-1]["data"] == {"from": "onset", "by": "http:open"}
 
 
 # --- extend --------------------------------------------------------------------------------------
@@ -235,7 +236,7 @@ async def test_extend_moves_later_phases_by_exactly_the_minutes(service: Service
         assert a[name]["extended_s"] == 0, name
     # Only the arc moves: the dose-anchored observation time does not.
     assert after["min_observation_until"] == before["min_observation_until"]
-    assert (await events(c, sid))[-1]["data"] == {"phase": "onset", "minutes": minutes}
+    assert (await events(c, sid))[-1]["data"] == {"phase": "onset", "minutes": minutes, "by": "http:open"}
 
     # The phase change happens at the new time.
     await service.clock.advance_to(b["ascent"]["start"] + shift - 1)
@@ -295,7 +296,7 @@ async def test_hold_freezes_the_arc_and_resume_continues_it(service: Service) ->
     assert state["phase"] == "ascent"
     assert state["phase_started_at"] == T0 + 70 * MIN
 
-    assert [e["type"] for e in await events(c, sid)] == ["started", "dose_given", "hold", "resume"]
+    assert [e["type"] for e in await events(c, sid)] == ["started", "dose_given", "alert", "hold", "resume"]
     onset = (await report(c, sid))["phases"][1]
     assert (onset["name"], onset["duration_min"]) == ("onset", 70.0)
 
@@ -339,7 +340,7 @@ async def test_booster_lengthens_the_plateau_by_the_presets_extend_min(service: 
     for name in ("descent", "return", "closing"):
         assert a[name]["start"] == b[name]["start"] + shift, name
     assert (await events(c, sid))[-1]["type"] == "booster_given"
-    assert (await events(c, sid))[-1]["data"] == {"amount": "60 mg"}
+    assert (await events(c, sid))[-1]["data"] == {"amount": 60, "unit": "mg", "by": "http:open"}
 
     r = await report(c, sid)
     assert r["boosters_at"] == ["2027-01-15T09:30:00+00:00"]
@@ -355,7 +356,11 @@ async def test_note_is_recorded_and_reported(service: Service) -> None:
     state = await command(c, "/note", {"text": "Client asked for a blanket"})
     assert state["event_count"] == 2
     last = (await events(c, sid))[-1]
-    assert (last["type"], last["data"], last["at"]) == ("note", {"text": "Client asked for a blanket"}, T0 + 5 * MIN)
+    assert (last["type"], last["data"], last["at"]) == (
+        "note",
+        {"text": "Client asked for a blanket", "by": "http:open"},
+        T0 + 5 * MIN,
+    )
     assert (await report(c, sid))["notes"] == [
         {"at": "2027-01-15T08:05:00+00:00", "text": "Client asked for a blanket"}
     ]
@@ -368,25 +373,28 @@ async def test_acknowledging_a_due_cue_clears_it(service: Service) -> None:
     assert (await session(c))["next_cue"]["id"] == "vitals@60"
     await service.clock.advance(60 * MIN)
     state = await session(c)
-    assert [cue["id"] for cue in state["due_cues"]] == ["vitals@60"]
+    assert [cue["id"] for cue in state["due_cues"]] == ["baseline@0", "vitals@60"]
 
-    state = await command(c, "/cues/vitals@60/ack")
-    assert state["due_cues"] == []
+    state = await command(c, "/cues/vitals@60/ack", {"readings": VITALS})
+    assert [cue["id"] for cue in state["due_cues"]] == ["baseline@0"]
     assert state["next_cue"]["id"] == "check_in_peak@75"
-    last = (await events(c, sid))[-1]
-    assert (last["type"], last["data"]) == ("cue_acknowledged", {"cue_id": "vitals@60"})
+    reading, last = (await events(c, sid))[-2:]
+    assert (last["type"], last["data"]) == ("cue_acknowledged", {"cue_id": "vitals@60", "by": "http:open"})
+    assert (reading["type"], reading["data"]["values"]) == ("reading", VITALS)
     r = await report(c, sid)
-    assert (r["cues_due"], r["cues_acknowledged"]) == (1, 1)
+    assert (r["cues_due"], r["cues_acknowledged"]) == (2, 1)
+    assert [(cue["id"], cue["status"]) for cue in r["cues"]] == [("baseline@0", "due"), ("vitals@60", "on_time")]
 
 
-async def test_an_upcoming_cue_can_be_acknowledged_ahead_of_time(service: Service) -> None:
+async def test_an_upcoming_cue_cannot_be_acknowledged_ahead_of_time(service: Service) -> None:
     c = service.client
     await start(c)
     await command(c, "/dose", {})
-    state = await command(c, "/cues/vitals@60/ack")
-    assert state["next_cue"]["id"] == "check_in_peak@75"
+    r = await c.post(f"{SESSION}/cues/vitals@60/ack", json={"readings": VITALS})
+    assert r.status_code == 409
+    assert r.json()["detail"].startswith("cue 'vitals@60' is not due until 2027-01-15T09:00:00+00:00 (in 60 min)")
     await service.clock.advance(60 * MIN)
-    assert (await session(c))["due_cues"] == []
+    assert [cue["id"] for cue in (await session(c))["due_cues"]] == ["baseline@0", "vitals@60"]
 
 
 # --- end -----------------------------------------------------------------------------------------
@@ -400,7 +408,8 @@ async def test_end_after_minimum_observation_needs_no_reason(service: Service) -
     assert (await session(c))["can_end_without_override"] is True
     state = await command(c, "/end")
     assert (state["status"], state["ended_at"]) == ("ended", T0 + 360 * MIN)
-    assert [e["type"] for e in await events(c, sid)] == ["started", "dose_given", "ended"]
+    # The alert: no facilitator signed in when the dose was given (the preset asks for two).
+    assert [e["type"] for e in await events(c, sid)] == ["started", "dose_given", "alert", "ended"]
 
     r = await report(c, sid)
     assert r["min_observation_met"] is True
@@ -424,15 +433,16 @@ async def test_end_early_with_override_records_override_then_ended(service: Serv
     assert state["status"] == "ended"
 
     log = await events(c, sid)
-    assert [e["type"] for e in log] == ["started", "dose_given", "override", "ended"]
-    override, ended = log[2], log[3]
+    assert [e["type"] for e in log] == ["started", "dose_given", "alert", "override", "ended"]
+    override, ended = log[3], log[4]
     assert override["data"] == {
         "rule": "min_observation",
         "reason": "Client transferred to hospital",
         "min_observation_until": T0 + 360 * MIN,
+        "by": "http:open",
     }
     assert override["at"] == ended["at"] == T0 + 120 * MIN
-    assert [e["seq"] for e in log] == [0, 1, 2, 3]
+    assert [e["seq"] for e in log] == [0, 1, 2, 3, 4]
 
     r = await report(c, sid)
     assert r["ended_early_reason"] == "Client transferred to hospital"
@@ -450,7 +460,7 @@ async def test_override_reason_after_minimum_observation_is_not_an_override(serv
     await command(c, "/dose", {})
     await service.clock.advance(400 * MIN)
     await command(c, "/end", {"override_reason": "not needed"})
-    assert [e["type"] for e in await events(c, sid)] == ["started", "dose_given", "ended"]
+    assert [e["type"] for e in await events(c, sid)] == ["started", "dose_given", "alert", "ended"]
     r = await report(c, sid)
     assert (r["min_observation_met"], r["ended_early_reason"]) == (True, None)
 
@@ -473,8 +483,8 @@ async def test_report_csv_is_a_download(service: Service) -> None:
     assert r.headers["content-type"].startswith("text/csv")
     assert r.headers["content-disposition"] == f'attachment; filename="session-{sid}.csv"'
     lines = r.text.strip().splitlines()
-    assert lines[0] == "at,since_dose,kind,name,detail"
-    assert "2027-01-15T08:00:00+00:00,0:00:00,dose_given,,amount=25 mg" in lines
+    assert lines[0].startswith("at,since_dose,kind,name,detail,by,systolic_mmhg,diastolic_mmhg,")
+    assert any(line.startswith("2027-01-15T08:00:00+00:00,0:00:00,dose_given,,25 mg,http:open,") for line in lines)
 
 
 async def test_rooms_are_independent(service: Service) -> None:

@@ -61,7 +61,7 @@ class EventStream:
                     retry = int(value)
             raise AssertionError("the stream ended")
 
-    async def next_of(self, kind: str, *, skipping: tuple[str, ...] = ("state", "phase", "cue")) -> SSE:
+    async def next_of(self, kind: str, *, skipping: tuple[str, ...] = ("state", "phase", "cue", "alert")) -> SSE:
         """The next event of `kind`, passing over events of the kinds in `skipping`."""
         while True:
             sse = await self.next()
@@ -155,18 +155,18 @@ async def test_every_command_sends_a_state(service: Service) -> None:
         assert (await state_after(2))["status"] == "held"
         await post(c, "/resume")
         assert (await state_after(3))["status"] == "arrival"
-        await post(c, "/dose", {})
-        assert (await state_after(4))["phase"] == "onset"
+        await post(c, "/dose", {})  # with the alert it raises: no facilitator signed in
+        assert (await state_after(5))["phase"] == "onset"
         await post(c, "/extend", {"minutes": 5})
-        assert (await state_after(5))["phase_remaining_s"] == 45 * MIN
+        assert (await state_after(6))["phase_remaining_s"] == 45 * MIN
         await post(c, "/advance")
-        assert (await state_after(6))["phase"] == "ascent"
-        await post(c, "/cues/vitals@60/ack")
-        assert (await state_after(7))["next_cue"]["id"] == "check_in_peak@75"
+        assert (await state_after(7))["phase"] == "ascent"
+        await post(c, "/cues/baseline@0/ack", {"not_taken_reason": "client arrived late"})
+        assert (await state_after(8))["due_cues"] == []
 
         await post(c, "/end", {"override_reason": "test"})
         while (sse := await stream.next_of("state")).data["session"] is not None:
-            assert sse.data["session"]["event_count"] == 7
+            assert sse.data["session"]["event_count"] == 8
         assert sse.data["id"] == "one"  # the session ended and the room is free again
 
 
@@ -176,7 +176,7 @@ async def test_dose_sends_a_phase_event(service: Service) -> None:
     async with open_stream(c) as stream:
         await stream.next()
         await post(c, "/dose", {"amount": "25 mg"})
-        phase = await stream.next_of("phase", skipping=("state",))
+        phase = await stream.next_of("phase", skipping=("state", "alert"))
         assert phase.data == {"phase": "onset", "scene": "onset", "music": "onset"}
         state = await stream.next()
         assert state.event == "state"
@@ -207,7 +207,7 @@ async def test_advancing_the_clock_past_a_cue_sends_that_cue(service: Service) -
         assert sent.data["kind"] == "vitals"
         state = await stream.next()
         assert state.event == "state"
-        assert [d["id"] for d in state.data["session"]["due_cues"]] == ["vitals@60"]
+        assert [d["id"] for d in state.data["session"]["due_cues"]] == ["baseline@0", "vitals@60"]
 
 
 async def test_a_cue_is_sent_once(service: Service) -> None:

@@ -10,8 +10,10 @@ from app.catalog import load_presets
 from app.domain.errors import Conflict, NotFound
 from app.domain.events import Event, EventType
 from app.domain.presets import Preset
+from app.domain.readings import Readings
 from app.domain.session import SessionInfo, check_ack, check_advance, check_dose, check_end, check_extend, replay
 
+VITALS = Readings(systolic_mmhg=120, diastolic_mmhg=80, heart_rate_bpm=70, temperature_c=36.8)
 PRESETS = load_presets(Path(__file__).resolve().parents[2] / "presets")
 MIN = 60.0
 
@@ -157,14 +159,16 @@ def test_checks_reject_conflicting_actions() -> None:
     with pytest.raises(Conflict, match="minimum observation"):
         check_end(log.at(3), None)
     check_end(log.at(3), "client asked to stop; transferred to ward")
-    check_end(log.at(2 + log.preset.min_observation_min), None)
+    # No amount recorded: Oregon's rule cannot be applied, so its longest minimum (6 h) holds.
+    assert log.at(3).min_observation_until == (2 + 360) * MIN
+    check_end(log.at(2 + 360), None)
 
 
 def test_cue_acknowledgement_checks() -> None:
     log = Log("mdma").add(0, EventType.DOSE_GIVEN)
     with pytest.raises(NotFound):
         check_ack(log.at(31), log.info, log.events, "vitals@31")
-    check_ack(log.at(31), log.info, log.events, "vitals@30")
+    check_ack(log.at(31), log.info, log.events, "vitals@30", VITALS)
     log.add(31, EventType.CUE_ACKNOWLEDGED, cue_id="vitals@30")
     with pytest.raises(Conflict, match="already acknowledged"):
         check_ack(log.at(32), log.info, log.events, "vitals@30")

@@ -24,7 +24,7 @@ async def session_in_peak_with_a_due_check(service: Service) -> None:
     await start_session(service, client_label="P-3")
     await session_command(service, "/dose", {"amount": "25 mg"})
     await service.clock.advance(76 * MIN)  # peak; vitals@60 and check_in_peak@75 due
-    await session_command(service, "/cues/vitals@60/ack")
+    await session_command(service, "/cues/vitals@60/ack", {"not_taken_reason": "client asleep"})
 
 
 async def open_room(open_page: OpenPage, service: Service, viewport: dict[str, int]) -> Page:

@@ -11,7 +11,9 @@ from tests.web.conftest import OpenPage, start_session, url
 
 
 async def test_overview_lists_every_room_with_phase_panic_and_alerts(service: Service, open_page: OpenPage) -> None:
-    await start_session(service, room="one", preset="esketamine", client_label="K-4")  # a BP check is due at once
+    await start_session(
+        service, room="one", preset="esketamine", client_label="K-4", staffed=False
+    )  # a BP check is due
     page = await open_page(url(service, "/overview"))
     one = page.locator(".room-card", has_text="Room one")
     two = page.locator(".room-card", has_text="Room two")

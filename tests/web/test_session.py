@@ -67,7 +67,8 @@ async def test_dose_asks_first_and_then_the_arc_runs_live(service: Service, open
     assert (await room_state(service))["session"]["dose_at"] is None
 
     await page.get_by_role("button", name="Record dose…").click()
-    await dialog.get_by_label("Amount (optional)").fill("25 mg")
+    await expect(dialog).to_contain_text("The minimum session length follows the dose (Oregon OAR 333-333-5250)")
+    await dialog.get_by_label("Amount (mg)").fill("25")
     await dialog.get_by_role("button", name="Record dose").click()
     await expect(dialog).to_be_hidden()
     await expect(page.locator("#phase-name")).to_have_text("onset")
@@ -90,6 +91,10 @@ async def test_dose_asks_first_and_then_the_arc_runs_live(service: Service, open
     await expect(cue).to_be_visible()
     await expect(page.locator("#status-region")).to_contain_text("Due now: Vitals check")
     await cue.get_by_role("button", name=re.compile("Acknowledge")).click()
+    await cue.get_by_label("Systolic blood pressure (mmHg)").fill("118")
+    await cue.get_by_label("Diastolic blood pressure (mmHg)").fill("76")
+    await cue.get_by_label("Heart rate (bpm)").fill("66")
+    await cue.get_by_role("button", name="Save readings").click()
     await expect(cue).to_have_count(0)
     await expect(page.locator("#cue-none")).to_be_visible()
     assert (await room_state(service))["session"]["due_cues"] == []
@@ -166,6 +171,7 @@ async def test_a_note_is_saved_to_the_record(service: Service, open_page: OpenPa
 async def test_a_booster_is_offered_with_its_window_and_asks_first(service: Service, open_page: OpenPage) -> None:
     await start_session(service, preset="mdma")
     await session_command(service, "/dose", {"amount": "120 mg"})
+    await service.clock.advance(95 * 60)  # inside the 90-120 min window
     page = await open_room(open_page, service)
     booster = page.get_by_role("button", name="Booster…")
     await expect(booster).to_be_visible()
@@ -173,7 +179,8 @@ async def test_a_booster_is_offered_with_its_window_and_asks_first(service: Serv
     await booster.click()
     dialog = page.get_by_role("dialog")
     await expect(dialog).to_contain_text("cannot be undone")
-    await dialog.get_by_label("Amount (optional)").fill("60 mg")
+    await expect(dialog).not_to_contain_text("outside its window")
+    await dialog.get_by_label("Amount (mg, optional)").fill("60")
     await dialog.get_by_role("button", name="Record booster").click()
     await expect(dialog).to_be_hidden()
     await expect(booster).to_be_hidden()  # the preset allows one

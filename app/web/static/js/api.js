@@ -113,3 +113,31 @@ export async function probeAccess(token = auth.token) {
     throw err;
   }
 }
+
+/** Fetch a file with the token (a plain link cannot send it) and hand it to the browser as a download. */
+export async function download(path, filename, { timeoutMs = 30000 } = {}) {
+  const headers = auth.token ? { Authorization: `Bearer ${auth.token}` } : {};
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
+  let response;
+  try {
+    response = await fetch(path, { headers, signal: ctrl.signal, cache: "no-store" });
+  } catch {
+    throw new ApiError(0, "The Arcroom service could not be reached.");
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!response.ok) {
+    let detail = null;
+    try { detail = (await response.json()).detail; } catch { /* not JSON */ }
+    throw new ApiError(response.status, describeDetail(detail, response.status));
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}

@@ -1,13 +1,14 @@
 // The clinic overview: every room, its phase, panic state and due checks; refreshed every
 // two seconds (one request for all rooms, rather than one event stream per room).
 
-import { get, post, roomPath } from "./api.js";
+import { download, get, post, roomPath } from "./api.js";
 import { fmtClock, fmtClockSeconds, fmtSpan, serverNow, syncServer } from "./clock.js";
 import { signIn } from "./signin.js";
 import * as theme from "./theme.js";
 import { $, el, setText, show, syncList } from "./ui.js";
 
 const POLL_MS = 2000;
+const REMS_POLL_MS = 30000;
 let rooms = [];
 let fetchedAt = 0;
 
@@ -114,6 +115,34 @@ async function poll() {
   }
 }
 
+/** Spravato sessions whose REMS form is not yet marked filed, with the days left of 7. */
+async function pollRems() {
+  let pending;
+  try { pending = await get("/api/sessions?rems=pending", { timeoutMs: 8000 }); } catch { return; }
+  show("#rems", pending.length > 0);
+  setText("#rems-count", String(pending.length));
+  syncList($("#rems-list"), pending, (x) => x.session_id, (x) => {
+    const exportButton = el("button.secondary", { type: "button" }, "REMS export");
+    exportButton.addEventListener("click", () => download(
+      `/api/sessions/${encodeURIComponent(x.session_id)}/report?format=rems`, `rems-${x.session_id.slice(0, 8)}.json`)
+      .catch((err) => { exportButton.title = err.message; }));
+    const filed = el("button.primary", { type: "button" }, "Mark filed");
+    filed.addEventListener("click", async () => {
+      // Two taps: the record is append-only, and "filed" cannot be taken back.
+      if (filed.dataset.armed !== "1") { filed.dataset.armed = "1"; filed.textContent = "Tap again: filed"; return; }
+      filed.disabled = true;
+      try { await post(`/api/sessions/${encodeURIComponent(x.session_id)}/rems/filed`, {}); } finally { pollRems(); }
+    });
+    return el("li.rems-item", {}, el("span.rems-what"), el("span.button-row", {}, exportButton, filed));
+  }, (node, x) => {
+    const days = x.rems.days_left;
+    const when = days < 0 ? `${-days} day${days === -1 ? "" : "s"} overdue` : `${days} day${days === 1 ? "" : "s"} left`;
+    const missing = x.rems.missing.length ? ` · missing: ${x.rems.missing.join(", ")}` : "";
+    node.firstChild.textContent = `${x.client_label ?? "No label"} · ${x.room} · ${x.rems.treatment_date ?? "no dose"} · ${when}${missing}`;
+    node.classList.toggle("overdue", days <= 1);
+  });
+}
+
 async function main() {
   theme.bindToggles();
   await signIn($("#signin"), () => { $("#topbar").hidden = true; $("#main").hidden = true; });
@@ -121,6 +150,8 @@ async function main() {
   $("#main").hidden = false;
   await poll();
   setInterval(poll, POLL_MS);
+  pollRems();
+  setInterval(pollRems, REMS_POLL_MS);
   setInterval(() => { if (rooms.length) render(); }, 1000);
 }
 

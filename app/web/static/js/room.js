@@ -4,6 +4,7 @@
 import { api, get, onUnauthorized, post, roomPath, streamUrl } from "./api.js";
 import { fmtClock, fmtClockSeconds, fmtSpan, fmtTimer, serverNow, syncServer } from "./clock.js";
 import { bindPanic } from "./panic.js";
+import { formFor, loadFields, readingForm, renderAlerts, renderFacilitators, reportButtons } from "./record.js";
 import { hasPin, lock, signIn, signOut } from "./signin.js";
 import { RoomStream } from "./stream.js";
 import * as theme from "./theme.js";
@@ -26,7 +27,8 @@ let miniRange = null; // the same for the room view's small one
 let tab = "now";
 let panicSent = null; // the service's answer to this tablet's panic tap, while that panic lasts
 let panicControl = null;
-const cache = { preset: null, presetId: null, plan: null, planKey: null, scenes: null, notesKey: null, notes: [] };
+const cache = { preset: null, presetId: null, plan: null, planKey: null, scenes: null, notesKey: null, notes: [],
+  recentKey: null, openCue: null, readingKey: null };
 
 const timelineParts = () => ({
   graph: $("#timeline"), phaseLane: $("#lane-phases"), callouts: $("#phase-callouts"), musicLane: $("#lane-music"),
@@ -83,8 +85,9 @@ async function main() {
   onState(rooms.find((r) => r.id === roomId));
   loadScenes();
   loadPresets();
+  loadFields().then(render).catch(() => {});
   stream = new RoomStream(() => streamUrl(roomId), {
-    state: onState, phase: onPhase, cue: onCue, status: onLink,
+    state: onState, phase: onPhase, cue: onCue, alert: onAlert, status: onLink,
     // The stream is down but the service answers: keep the screen current by plain requests
     // meanwhile (a refused token shows up here as a 401, which leads back to sign-in).
     quiet: () => get(roomPath(roomId, "/state"), { timeoutMs: 3000 }).then(onState).catch(() => {}),
@@ -133,6 +136,8 @@ function onState(next) {
     refreshPreset(session.preset_id);
     refreshPlan(session);
     refreshNotes(session);
+  } else {
+    refreshRecent();
   }
 }
 
@@ -147,7 +152,11 @@ function sessionChanged(previous, current) {
   cache.notesKey = null;
   cache.plan = null;
   cache.planKey = null;
+  cache.openCue = null;
+  cache.readingKey = null;
+  cache.recentKey = null;
   $("#note-list").replaceChildren();
+  $("#reading-now").replaceChildren();
 }
 
 function roomIsDark(v) {
@@ -165,6 +174,28 @@ function onCue(cue) {
   $(".alerts-card")?.classList.add("pulse");
   setTimeout(() => $(".alerts-card")?.classList.remove("pulse"), 4000);
   if (navigator.vibrate) navigator.vibrate(150);
+}
+
+function onAlert(alert) {
+  toast(`Alert: ${alert.message}`, { kind: "error", timeoutMs: 10000 });
+  if (navigator.vibrate) navigator.vibrate([150, 80, 150]);
+}
+
+/** The last sessions of this room, with their report files: the record outlives the session. */
+async function refreshRecent() {
+  const key = `${roomId}:${Math.floor(serverNow() / 60)}`;
+  if (cache.recentKey === key) return;
+  cache.recentKey = key;
+  let sessions = [];
+  try { sessions = await get(`/api/sessions?room=${encodeURIComponent(roomId)}&days=7`); } catch { return; }
+  sessions = sessions.slice(0, 3);
+  show("#recent", sessions.length > 0);
+  syncList($("#recent-list"), sessions, (x) => x.session_id, (x) => el("li.recent-item", {},
+    el("span.recent-what"), el("span.button-row", {}, ...reportButtons(x.session_id, { rems: !!x.rems, label: x.client_label }))),
+  (node, x) => {
+    const rems = x.rems ? (x.rems.filed_at ? " · REMS filed" : ` · REMS form due in ${x.rems.days_left} day${x.rems.days_left === 1 ? "" : "s"}`) : "";
+    node.firstChild.textContent = `${x.client_label ?? "No label"} · ${x.preset_name} · ${fmtClock(Date.parse(x.started_at) / 1000)}${rems}`;
+  });
 }
 
 function onPanicSent(result) {
@@ -294,7 +325,10 @@ function render() {
     renderPhase(s);
     renderCues(s);
     renderControls(s);
+    renderRecord(s);
     drawTimeline();
+  } else {
+    renderAlerts([], () => {});
   }
   renderAudio(view.audio, !!s);
   renderLights(view.lighting, !!s);
@@ -402,16 +436,102 @@ function tick() {
 
 function renderCues(s) {
   const list = $("#cue-list");
+  if (cache.openCue && !s.due_cues.some((c) => c.id === cache.openCue)) cache.openCue = null;
   syncList(list, s.due_cues, (c) => c.id, (c) => {
     const ack = el("button.primary", { type: "button", "aria-label": `Acknowledge: ${c.label}` }, "Acknowledge");
-    ack.addEventListener("click", () => act(ack, "acknowledge the check", async () => {
-      await command(`/cues/${encodeURIComponent(c.id)}/ack`);
-    }));
-    return el(`li.cue.cue-${c.kind}`, {}, el("div.cue-text", {}, el("strong", { text: c.label }), el("span.cue-when.muted")), ack);
-  }, (node, c) => { node.dataset.due = c.due_at; });
+    const item = el(`li.cue.cue-${c.kind}`, {}, el("div.cue-row", {},
+      el("div.cue-text", {}, el("strong", { text: c.label }), el("span.cue-when.muted")), ack));
+    ack.addEventListener("click", () => {
+      const form = formFor(cache.preset, c.kind);
+      if (!form) {
+        act(ack, "acknowledge the check", () => command(`/cues/${encodeURIComponent(c.id)}/ack`));
+        return;
+      }
+      cache.openCue = cache.openCue === c.id ? null : c.id;
+      renderCues(view.session);
+      item.querySelector(".reading-form input, .reading-form button")?.focus();
+    });
+    return item;
+  }, (node, c) => {
+    node.dataset.due = c.due_at;
+    const open = cache.openCue === c.id;
+    node.classList.toggle("open", open);
+    const existing = node.querySelector(".reading-form");
+    if (open && !existing) node.append(cueForm(c));
+    if (!open && existing) existing.remove();
+    node.querySelector(".cue-row > button").hidden = open;
+  });
   show("#cue-none", s.due_cues.length === 0);
   setText("#due-count", s.due_cues.length > 1 ? String(s.due_cues.length) : "");
   $(".alerts-card").classList.toggle("has-due", s.due_cues.length > 0);
+}
+
+/** The readings a due check asks for, on its own card; saving them acknowledges the check. */
+function cueForm(c) {
+  const path = `/cues/${encodeURIComponent(c.id)}/ack`;
+  const done = () => { cache.openCue = null; };
+  return readingForm({
+    form: formFor(cache.preset, c.kind),
+    idPrefix: `cue-${c.id.replace(/[^a-z0-9]/gi, "-")}`,
+    submitLabel: "Save readings",
+    onSubmit: async (readings) => {
+      await command(path, Object.keys(readings).length ? { readings } : {});
+      done();
+      toast(`Saved: ${c.label}.`);
+    },
+    onNotTaken: () => confirmDialog({
+      title: "Not taken?",
+      message: `${c.label}: the check is acknowledged without readings, and the reason goes into the record.`,
+      fields: [{ name: "reason", label: "Why no readings", type: "textarea", required: true }],
+      confirmLabel: "Acknowledge without readings",
+      onConfirm: async ({ reason }) => { await command(path, { not_taken_reason: reason }); done(); },
+    }),
+    onCancel: () => { done(); renderCues(view.session); },
+  });
+}
+
+const READING_KINDS = { vitals: "Vitals", blood_pressure: "Blood pressure", monitoring: "Sedation, dissociation, breathing",
+  fluids: "Fluids (what was drunk)", check_in: "A note" };
+
+/** Facilitators, alerts, the unscheduled reading and the report files: the record, kept current. */
+function renderRecord(s) {
+  renderAlerts(s.alerts, (a, button) => act(button, "acknowledge the alert", () =>
+    command(`/alerts/${encodeURIComponent(a.id)}/ack`, {})));
+  renderFacilitators(s, (f, button) => act(button, `sign out ${f.name}`, () =>
+    api("DELETE", roomPath(roomId, `/session/facilitators/${encodeURIComponent(f.name)}`)).then(applyState)));
+  const p = cache.preset;
+  if (!p) return;
+  const key = `${s.session_id}:${p.id}`;
+  if (cache.readingKey !== key) {
+    cache.readingKey = key;
+    const kinds = Object.keys(p.readings ?? {}).filter((k) => READING_KINDS[k]);
+    $("#reading-kind").replaceChildren(...kinds.map((k) => el("option", { value: k }, READING_KINDS[k])));
+    drawReadingNow();
+    $("#report-buttons").replaceChildren(...reportButtons(s.session_id, { rems: !!p.rems_form, label: s.client_label }));
+  }
+}
+
+function drawReadingNow() {
+  const kind = $("#reading-kind").value;
+  const form = formFor(cache.preset, kind);
+  if (!form) { $("#reading-now").replaceChildren(); return; }
+  $("#reading-now").replaceChildren(readingForm({
+    form: { ...form, optional: form.fields }, // unscheduled: whatever was measured
+    idPrefix: "now",
+    submitLabel: "Save reading",
+    onSubmit: async (readings) => {
+      if (!Object.keys(readings).length) throw new Error("Enter at least one value.");
+      await command("/readings", { readings, kind });
+      toast(`Reading saved at ${fmtClock(serverNow())}.`);
+      drawReadingNow();
+    },
+  }));
+}
+
+/** A state from a command's answer, shown at once. */
+function applyState(state) {
+  if (view && state && state.session_id === view.session?.session_id) onState({ ...view, session: state });
+  return state;
 }
 
 function renderControls(s) {
@@ -430,6 +550,7 @@ function renderControls(s) {
   const open = s.phase_remaining_s === null;
   $$("[data-extend]").forEach((b) => { b.disabled = open; });
   setText("#extend-hint", open ? "This phase is open-ended: nothing to extend." : "");
+  show("#ready-button", !!p?.rems_form && dosed && s.ready_to_leave_at === null);
   const booster = p?.booster;
   const boosterAllowed = dosed && booster && s.boosters_at.length < booster.max_count;
   show("#booster-button", !!boosterAllowed);
@@ -586,21 +707,68 @@ function bindControls() {
     });
   });
 
-  $("#dose-button").addEventListener("click", () => confirmDialog({
-    title: "Record the dose?",
-    message: `The dose is recorded at ${fmtClock(serverNow())} and the session moves into ${view.session?.phases[1]?.name ?? "the next phase"}. This cannot be undone.`,
-    fields: [{ name: "amount", label: "Amount (optional)", placeholder: "e.g. 25 mg" }],
-    confirmLabel: "Record dose",
-    onConfirm: ({ amount }) => command("/dose", { amount: amount || null }),
+  $("#dose-button").addEventListener("click", () => {
+    const rule = cache.preset?.dose;
+    const devices = rule?.devices;
+    const unit = rule?.unit ?? "mg";
+    const options = devices ? Array.from({ length: devices.max_devices }, (_, i) => (i + 1) * devices.mg_per_device) : [];
+    confirmDialog({
+      title: devices ? "Record the first device?" : "Record the dose?",
+      message: `The dose is recorded at ${fmtClock(serverNow())} and the session moves into ${view.session?.phases[1]?.name ?? "the next phase"}.`
+        + (devices ? ` The observation clock starts now; each further device is a check ${devices.interval_min} min apart.` : "")
+        + " This cannot be undone.",
+      fields: [
+        { name: "amount", label: devices ? `Dose (${unit})` : `Amount (${unit})${rule?.min_session_by_total?.length ? "" : ", optional"}`,
+          inputmode: "decimal", required: !!devices,
+          hint: devices ? `${devices.mg_per_device} mg a device: ${options.join(", ")} mg.`
+            : rule?.min_session_by_total?.length ? `The minimum session length follows the dose (${rule.min_session_source}).` : "" },
+        ...(devices ? [{ name: "lot", label: "Lot number" }] : []),
+      ],
+      confirmLabel: devices ? "Record first device" : "Record dose",
+      onConfirm: ({ amount, lot }) => command("/dose", {
+        ...(amount ? { amount: Number(amount.replace(",", ".")), unit } : {}), ...(lot ? { lot } : {}),
+      }),
+    });
+  });
+
+  $("#booster-button").addEventListener("click", () => {
+    const b = cache.preset?.booster;
+    const s = view.session;
+    const since = s?.dose_at ? (serverNow() - s.dose_at) / 60 : 0;
+    const outside = b && (since < b.offer_from_min || since > b.offer_until_min);
+    confirmDialog({
+      title: "Record a booster?",
+      message: `The booster is recorded at ${fmtClock(serverNow())} and the arc is lengthened by ${b?.extend_min ?? "?"} min. This cannot be undone.`
+        + (outside ? ` It is outside its window (${b.offer_from_min}–${b.offer_until_min} min after the first dose): the reason is recorded.` : ""),
+      fields: [
+        { name: "amount", label: `Amount (${cache.preset?.dose?.unit ?? "mg"}, optional)`, inputmode: "decimal" },
+        ...(outside ? [{ name: "reason", label: "Reason for giving it outside the window", type: "textarea", required: true }] : []),
+      ],
+      confirmLabel: "Record booster",
+      onConfirm: ({ amount, reason }) => command("/dose", {
+        booster: true, ...(amount ? { amount: Number(amount.replace(",", ".")) } : {}), ...(reason ? { override_reason: reason } : {}),
+      }),
+    });
+  });
+
+  $("#ready-button").addEventListener("click", () => confirmDialog({
+    title: "Ready to leave?",
+    message: `Recorded at ${fmtClock(serverNow())}: when the client would have been ready to leave (the REMS form asks). `
+      + "Observation continues to its minimum. This cannot be undone.",
+    confirmLabel: "Record ready to leave",
+    onConfirm: () => command("/ready-to-leave"),
   }));
 
-  $("#booster-button").addEventListener("click", () => confirmDialog({
-    title: "Record a booster?",
-    message: `The booster is recorded at ${fmtClock(serverNow())} and the arc is lengthened. This cannot be undone.`,
-    fields: [{ name: "amount", label: "Amount (optional)", placeholder: "e.g. 60 mg" }],
-    confirmLabel: "Record booster",
-    onConfirm: ({ amount }) => command("/dose", { booster: true, amount: amount || null }),
-  }));
+  $("#signin-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const name = $("#facilitator-name").value.trim();
+    if (!name) { toast("Write the facilitator's name first.", { kind: "error" }); $("#facilitator-name").focus(); return; }
+    act($("#facilitator-button"), `sign in ${name}`, async () => {
+      await command("/facilitators", { name });
+      $("#facilitator-name").value = "";
+    });
+  });
+  $("#reading-kind").addEventListener("change", drawReadingNow);
 
   // A phase, once ended, is over for good: ask first.
   $("#advance-button").addEventListener("click", () => {

@@ -12,7 +12,7 @@ const BACKOFF_MS = [500, 1000, 2000, 4000];
 export class RoomStream {
   /**
    * url: a function returning the stream URL, or a promise of it (a fresh ticket each time).
-   * handlers: {state(view), phase(detail), cue(detail), status(live: boolean, since: number|null),
+   * handlers: {state(view), phase(detail), cue(detail), alert(detail), status(live: boolean, since: number|null),
    *            quiet() — the service answers but the stream carries nothing}
    */
   constructor(url, handlers) {
@@ -66,6 +66,7 @@ export class RoomStream {
     });
     es.addEventListener("phase", (e) => this.dispatch("phase", e.data));
     es.addEventListener("cue", (e) => this.dispatch("cue", e.data));
+    es.addEventListener("alert", (e) => this.dispatch("alert", e.data));
     es.addEventListener("error", () => {
       if (es !== this.es) return;
       this.setLive(false);

@@ -87,7 +87,7 @@ export function dialogOpen() { return openState !== null; }
 
 /**
  * Ask before an irreversible action. fields: [{name, label, type: "text"|"textarea", required,
- * placeholder, hint}]. onConfirm(values) may throw: its message is shown and the dialog stays.
+ * placeholder, hint, inputmode, value}]. onConfirm(values) may throw: its message is shown and the dialog stays.
  * Resolves to onConfirm's result, or null when cancelled.
  */
 export function confirmDialog({ title, message, fields = [], confirmLabel, danger = false, onConfirm }) {
@@ -107,7 +107,7 @@ export function confirmDialog({ title, message, fields = [], confirmLabel, dange
     const input = f.type === "textarea"
       ? el("textarea", { id, name: f.name, rows: 3, required: f.required, placeholder: f.placeholder })
       : el("input", { id, name: f.name, type: "text", required: f.required, placeholder: f.placeholder,
-                      autocomplete: "off" });
+                      autocomplete: "off", inputmode: f.inputmode, value: f.value });
     inputs[f.name] = input;
     const hintId = f.hint ? `${id}-hint` : null;
     if (hintId) input.setAttribute("aria-describedby", hintId);

@@ -1,0 +1,147 @@
+// The clinical record on the tablet: the readings form (on a due check, or unscheduled), the alert
+// banner, the facilitators present, and the report downloads. Which fields a check asks for is the
+// preset's (`readings`); each field's label, unit and possible range come from GET /api/readings.
+
+import { download, get } from "./api.js";
+import { fmtClock } from "./clock.js";
+import { $, el, setText, show, syncList } from "./ui.js";
+
+let fields = null; // name -> {label, unit, type, min, max, step}
+
+export async function loadFields() {
+  if (!fields) fields = await get("/api/readings");
+  return fields;
+}
+
+/** The form a check of `kind` asks for, or null when the preset asks for nothing. */
+export function formFor(preset, kind) {
+  return preset?.readings?.[kind] ?? null;
+}
+
+const fieldLabel = (name, spec) => (spec.unit ? `${spec.label} (${spec.unit})` : spec.label);
+
+/**
+ * A readings form: big inputs with the numeric keypad for numbers, Yes/No buttons for yes/no
+ * questions, a line of text for the rest. onSubmit(values) may throw: its message is shown.
+ */
+export function readingForm({ form, idPrefix, submitLabel, onSubmit, onCancel, onNotTaken }) {
+  const node = el("form.reading-form", { novalidate: true });
+  const grid = el("div.reading-fields");
+  const values = {};
+  const error = el("p.reading-error", { role: "alert" });
+  const required = new Set(form.fields.filter((f) => !form.optional.includes(f)));
+  for (const name of form.fields) {
+    const spec = fields?.[name] ?? { label: name, unit: "", type: "text" };
+    const id = `${idPrefix}-${name}`;
+    const label = fieldLabel(name, spec) + (required.has(name) ? "" : " · optional");
+    if (spec.type === "yes_no") {
+      const group = el("div.yes-no", { role: "group", "aria-labelledby": `${id}-label` });
+      const yes = el("button.secondary", { type: "button", "aria-pressed": "false" }, "Yes");
+      const no = el("button.secondary", { type: "button", "aria-pressed": "false" }, "No");
+      const choose = (answer) => {
+        values[name] = answer;
+        yes.setAttribute("aria-pressed", String(answer === true));
+        no.setAttribute("aria-pressed", String(answer === false));
+      };
+      yes.addEventListener("click", () => choose(true));
+      no.addEventListener("click", () => choose(false));
+      group.append(yes, no);
+      grid.append(el("div.reading-field", { dataset: { field: name } },
+        el("span.field-inline", { id: `${id}-label` }, label), group));
+    } else {
+      const numeric = spec.type === "number";
+      const input = el("input", {
+        id, name, type: "text", autocomplete: "off",
+        inputmode: numeric ? ((spec.step ?? 1) < 1 ? "decimal" : "numeric") : "text",
+        enterkeyhint: "next",
+        ...(numeric ? { pattern: "[0-9]*[.,]?[0-9]*" } : {}),
+      });
+      input.addEventListener("input", () => { values[name] = input.value.trim(); });
+      grid.append(el(`div.reading-field${name === "note" || name === "fluid" ? ".wide" : ""}`, { dataset: { field: name } },
+        el("label.field-inline", { for: id }, label), input));
+    }
+  }
+  const save = el("button.primary", { type: "submit" }, submitLabel);
+  const actions = el("div.reading-actions", {}, save);
+  if (onNotTaken) actions.append(el("button.secondary", { type: "button", onclick: () => onNotTaken() }, "Not taken…"));
+  if (onCancel) actions.append(el("button.ghost", { type: "button", onclick: () => onCancel() }, "Cancel"));
+  node.append(grid, error, actions);
+  node.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const readings = {};
+    for (const name of form.fields) {
+      const spec = fields?.[name] ?? { type: "text" };
+      const raw = values[name];
+      if (raw === undefined || raw === "") continue;
+      readings[name] = spec.type === "number" ? Number(String(raw).replace(",", ".")) : raw;
+    }
+    const missing = [...required].find((name) => readings[name] === undefined);
+    if (missing) {
+      error.textContent = `${fields?.[missing]?.label ?? missing} is needed (or tap “Not taken…”).`;
+      node.querySelector(`[data-field="${missing}"] input, [data-field="${missing}"] button`)?.focus();
+      return;
+    }
+    save.disabled = true;
+    save.setAttribute("aria-busy", "true");
+    try {
+      await onSubmit(readings);
+    } catch (err) {
+      error.textContent = err.message;
+    } finally {
+      save.disabled = false;
+      save.removeAttribute("aria-busy");
+    }
+  });
+  return node;
+}
+
+/** The open alerts, each with its acknowledgement; beside the panic button, never over a control. */
+export function renderAlerts(alerts, onAck) {
+  const banner = $("#alert-banner");
+  show(banner, alerts.length > 0);
+  setText("#alert-title", alerts.length === 1 ? "1 alert" : `${alerts.length} alerts`);
+  syncList($("#alert-list"), alerts, (a) => a.id, (a) => {
+    const ack = el("button.primary", { type: "button", "aria-label": `Acknowledge alert: ${a.message}` }, "Seen");
+    ack.addEventListener("click", () => onAck(a, ack));
+    return el("li.alert-item", {}, el("p", {}, el("time"), " ", el("span")), ack);
+  }, (node, a) => {
+    node.querySelector("time").textContent = fmtClock(a.at);
+    node.querySelector("span").textContent = a.message;
+  });
+}
+
+/** Who is present, with sign-out buttons; and the count against what the preset requires. */
+export function renderFacilitators(session, onSignOut) {
+  const present = session.facilitators;
+  const required = session.facilitators_required;
+  const chip = $("#staff-chip");
+  chip.textContent = `${present.length} of ${required} facilitator${required === 1 ? "" : "s"}`;
+  chip.className = `chip ${present.length < required ? "chip-warn" : "chip-ok"}`;
+  syncList($("#facilitator-list"), present, (f) => f.name, (f) => {
+    const out = el("button.secondary", { type: "button", "aria-label": `Sign out ${f.name}` }, "Sign out");
+    out.addEventListener("click", () => onSignOut(f, out));
+    return el("li.facilitator", {}, el("span.facilitator-name"), el("span.muted.small"), out);
+  }, (node, f) => {
+    node.children[0].textContent = f.name;
+    node.children[1].textContent = `since ${fmtClock(f.since)}`;
+  });
+  show("#facilitator-none", present.length === 0);
+}
+
+/** A session's report files, fetched with the token. */
+export function reportButtons(sessionId, { rems, label }) {
+  const name = `session-${label ? `${label}-` : ""}${sessionId.slice(0, 8)}`;
+  const path = (format) => `/api/sessions/${encodeURIComponent(sessionId)}/report?format=${format}`;
+  const button = (text, format, ext) => {
+    const b = el("button.secondary", { type: "button" }, text);
+    b.addEventListener("click", async () => {
+      b.disabled = true;
+      try { await download(path(format), `${name}.${ext}`); } catch (err) { b.title = err.message; throw err; } finally {
+        b.disabled = false;
+      }
+    });
+    return b;
+  };
+  return [button("Report (PDF)", "pdf", "pdf"), button("CSV", "csv", "csv"),
+    ...(rems ? [button("REMS form", "rems", "rems.json")] : [])];
+}
