@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes], None]
 STATUS_TOPIC = "arcroom/status"
+# The broker declares the service gone (and publishes its will) after 1.5 keepalives without a
+# packet: a hung service reads as offline within 7.5 s instead of the 22.5 s of a 15 s keepalive.
+KEEPALIVE_S = 5
 
 
 @dataclass(frozen=True)
@@ -67,13 +70,21 @@ class MqttLink:
     backoff_max_s = 1.0
     outbox_limit = 10_000
 
-    def __init__(self, address: BrokerAddress, client_id: str = "arcroom", status_topic: str = STATUS_TOPIC) -> None:
+    def __init__(
+        self,
+        address: BrokerAddress,
+        client_id: str = "arcroom",
+        status_topic: str = STATUS_TOPIC,
+        keepalive_s: int = KEEPALIVE_S,
+    ) -> None:
         self.address = address
         self.client_id = client_id
         self.status_topic = status_topic
+        self.keepalive_s = keepalive_s
         self._retained: dict[str, _Outgoing] = {}
         self._outbox: deque[_Outgoing] = deque(maxlen=self.outbox_limit)
         self._handlers: dict[str, list[Handler]] = {}
+        self._command_filters: set[str] = set()
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
         self._on_connect_hooks: list[Callable[[], None]] = []
@@ -127,14 +138,41 @@ class MqttLink:
         """Call `hook` after every (re)connect, once subscriptions are in place."""
         self._on_connect_hooks.append(hook)
 
-    def subscribe(self, topic_filter: str, handler: Handler) -> None:
-        """Call `handler(topic, payload)` for each message; survives reconnects."""
+    def subscribe(self, topic_filter: str, handler: Handler, *, commands: bool = False) -> None:
+        """Call `handler(topic, payload)` for each message; survives reconnects.
+
+        commands=True: the topics are commands, acted on when sent. A retained message there would
+        act again on every (re)subscribe, so it is not passed on but logged and cleared; an empty
+        payload (how MQTT deletes a retained message, our own clearing included) is never passed on."""
         first = topic_filter not in self._handlers
         self._handlers.setdefault(topic_filter, []).append(handler)
+        if commands:
+            self._command_filters.add(topic_filter)
         if first and self._client is not None and self.connected:
             task = asyncio.get_running_loop().create_task(self._subscribe_now(topic_filter))
             self._pending.add(task)  # keep a reference until done, as asyncio asks
             task.add_done_callback(self._subscribed)
+
+    def unsubscribe(self, topic_filter: str) -> None:
+        """Stop every handler of `topic_filter` (and the broker's deliveries for it)."""
+        if self._handlers.pop(topic_filter, None) is None:
+            return
+        self._command_filters.discard(topic_filter)
+        if self._client is not None and self.connected:
+            task = asyncio.get_running_loop().create_task(self._unsubscribe_now(topic_filter))
+            self._pending.add(task)
+            task.add_done_callback(self._subscribed)
+
+    async def _unsubscribe_now(self, topic_filter: str) -> None:
+        try:
+            if self._client is not None:
+                await self._client.unsubscribe(topic_filter)
+        except aiomqtt.MqttError as exc:
+            log.warning("unsubscribe from %s failed (%s)", topic_filter, exc)
+
+    def clear_retained(self, topic: str) -> None:
+        """Delete the broker's retained message on `topic` (now, or on reconnect)."""
+        self.publish(topic, b"", qos=1, retain=True)
 
     def _subscribed(self, task: asyncio.Task[None]) -> None:
         self._pending.discard(task)
@@ -183,7 +221,7 @@ class MqttLink:
             identifier=self.client_id,
             will=aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True),
             tls_context=ssl.create_default_context() if a.tls else None,
-            keepalive=15,
+            keepalive=self.keepalive_s,
             timeout=5,
         )
 
@@ -192,14 +230,16 @@ class MqttLink:
         self.connects += 1
         self.last_error = None
         log.info("MQTT connected to %s", self.address)
-        await client.publish(self.status_topic, b"online", qos=1, retain=True)
-        for topic_filter in self._handlers:
+        for topic_filter in list(self._handlers):
             await client.subscribe(topic_filter, qos=1)
         self._connected.set()
-        # The broker may have lost everything: give it the current state before anything else.
+        # The broker may have lost everything: give it the current state before anything else, and
+        # only then say "online", so nobody who trusts "online" reads the state of the last run.
         for message in [*self._retained.values(), *self._outbox]:
-            self._send_now(message)
+            if message.topic != self.status_topic:
+                self._send_now(message)
         self._outbox.clear()
+        self._send_now(_Outgoing(self.status_topic, b"online", 1, True))
         for hook in self._on_connect_hooks:
             try:
                 hook()
@@ -210,14 +250,29 @@ class MqttLink:
         async for message in client.messages:
             topic = message.topic.value
             raw = message.payload
-            payload = raw if isinstance(raw, bytes | bytearray) else str(raw).encode()
-            for topic_filter, handlers in self._handlers.items():
+            payload = raw if isinstance(raw, bytes | bytearray) else str(raw or "").encode()
+            for topic_filter, handlers in list(self._handlers.items()):
                 if message.topic.matches(topic_filter):
+                    if topic_filter in self._command_filters and not self._is_command(topic, bytes(payload), message):
+                        continue
                     for handler in handlers:
                         try:
                             handler(topic, bytes(payload))
                         except Exception:  # a device's bad message must never take the link down
                             log.exception("handler for %s failed on a message on %s", topic_filter, topic)
+
+    def _is_command(self, topic: str, payload: bytes, message: aiomqtt.Message) -> bool:
+        if not payload:
+            return False
+        if message.retain:
+            log.warning(
+                "retained message on command topic %s ignored and cleared (payload %r): commands must not be retained",
+                topic,
+                payload[:60],
+            )
+            self._send_now(_Outgoing(topic, b"", 1, True))
+            return False
+        return True
 
 
 def _no_delay(client: aiomqtt.Client) -> None:
