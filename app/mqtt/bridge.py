@@ -35,7 +35,7 @@ SERVICE_STATE_EVERY_S = 5.0
 FORWARDED = {"cue": "cue", "alert": "alert", "phase": "phase", "panic": "panic", "panic_cleared": "panic_cleared"}
 _DETAIL_MAX_CHARS = 200
 
-Parser = Callable[[bytes], commands.Command]
+Parser = commands.Parser
 
 
 class MqttBridge:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 BY_MAX_CHARS = 64  # who pressed, as recorded: a name, not a document (a 1 MB `by` was seen)
 PAYLOAD_MAX_BYTES = 4096  # every valid command is a few dozen bytes
+
+
+Parser = Callable[[bytes], "Command"]
 
 
 class BadCommand(ValueError):
