@@ -54,7 +54,7 @@ class Link(Protocol):
         self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False, queue_offline: bool = True
     ) -> None: ...
 
-    def subscribe(self, topic_filter: str, handler: Callable[[str, bytes], None]) -> None: ...
+    def subscribe(self, topic_filter: str, handler: Callable[[str, bytes, bool], None]) -> None: ...
 
     def on_connect(self, hook: Callable[[], None]) -> None: ...
 
@@ -298,7 +298,7 @@ class RoomLights:
             return merge(state, {"kelvin": None})
         return merge(state, {"kelvin": clamp_kelvin(state.kelvin, ct.unit, ct.min, ct.max)})
 
-    def _on_report(self, ch: _Channel, _topic: str, payload: bytes) -> None:
+    def _on_report(self, ch: _Channel, _topic: str, payload: bytes, _retained: bool) -> None:
         try:
             fields = decode_state(ch.profile, payload)
             ch.reported = merge(ch.reported, fields)
@@ -315,7 +315,7 @@ class RoomLights:
             self._reported.set()
         self._changed()
 
-    def _on_availability(self, ch: _Channel, _topic: str, payload: bytes) -> None:
+    def _on_availability(self, ch: _Channel, _topic: str, payload: bytes, retained: bool) -> None:
         try:
             online = decode_availability(ch.profile, payload)
         except DecodeError as exc:

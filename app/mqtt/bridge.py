@@ -116,7 +116,7 @@ class MqttBridge:
         earlier run but no longer has (a room or light taken out), and that room's own topics."""
         found: dict[str, str | None] = {}
 
-        def collect(topic: str, payload: bytes) -> None:
+        def collect(topic: str, payload: bytes, retained: bool) -> None:
             if payload:
                 found[topic] = owned_room(payload, self.catalogue.status_topic)
 
@@ -145,7 +145,7 @@ class MqttBridge:
         for topic, payload in self._configs.items():
             self.link.publish(topic, payload, qos=1, retain=True)
 
-    def _on_home_assistant_status(self, topic: str, payload: bytes) -> None:
+    def _on_home_assistant_status(self, topic: str, payload: bytes, retained: bool) -> None:
         if payload.strip().lower() == b"online":  # Home Assistant (re)started: tell it again
             self._publish_discovery()
             self._summaries.clear()
@@ -196,7 +196,7 @@ class MqttBridge:
     # --- commands --------------------------------------------------------------------------
 
     def _command(self, topic_filter: str, parse: Parser) -> None:
-        def handle(topic: str, payload: bytes) -> None:
+        def handle(topic: str, payload: bytes, retained: bool) -> None:  # never retained: see subscribe
             room = self._room_for(topic)
             if room is None:
                 return
@@ -216,7 +216,7 @@ class MqttBridge:
             log.warning("MQTT message on %s for unknown room %r ignored", topic, room_id[:40])
         return room
 
-    def _on_panic(self, topic: str, payload: bytes) -> None:
+    def _on_panic(self, topic: str, payload: bytes, retained: bool) -> None:  # never retained: see subscribe
         room = self._room_for(topic)
         if room is None:
             return
@@ -225,7 +225,7 @@ class MqttBridge:
             log.warning("panic message on %s: %s", topic, warning)
         self._jobs.spawn(f"mqtt panic {room.id}", room.panic(press.by))
 
-    def _on_fallback_panic(self, topic: str, payload: bytes) -> None:
+    def _on_fallback_panic(self, topic: str, payload: bytes, retained: bool) -> None:
         if not payload:
             return  # our own clearing, echoed
         room = self._room_for(topic)

@@ -17,7 +17,8 @@ import paho.mqtt.client as mqtt
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[str, bytes], None]
+# (topic, payload, retained): a retained message is the broker replaying old news on subscribe.
+Handler = Callable[[str, bytes, bool], None]
 STATUS_TOPIC = "arcroom/status"
 # The broker declares the service gone (and publishes its will) after 1.5 keepalives without a
 # packet, checked at its own pace: with 3 s a SIGSTOPped service read as offline after 3.8-5.7 s
@@ -140,7 +141,7 @@ class MqttLink:
         self._on_connect_hooks.append(hook)
 
     def subscribe(self, topic_filter: str, handler: Handler, *, commands: bool = False) -> None:
-        """Call `handler(topic, payload)` for each message; survives reconnects.
+        """Call `handler(topic, payload, retained)` for each message; survives reconnects.
 
         commands=True: the topics are commands, acted on when sent. A retained message there would
         act again on every (re)subscribe, so it is not passed on but logged and cleared; an empty
@@ -234,18 +235,19 @@ class MqttLink:
         for topic_filter in list(self._handlers):
             await client.subscribe(topic_filter, qos=1)
         self._connected.set()
-        # The broker may have lost everything: give it the current state before anything else, and
-        # only then say "online", so nobody who trusts "online" reads the state of the last run.
-        for message in [*self._retained.values(), *self._outbox]:
-            if message.topic != self.status_topic:
-                self._send_now(message)
-        self._outbox.clear()
-        self._send_now(_Outgoing(self.status_topic, b"online", 1, True))
+        # First what the lights must show now (the hooks re-assert them: in a panic, every second
+        # counts), then the retained state the broker may have lost, and only then "online", so
+        # nobody who trusts "online" reads the state of the last run.
         for hook in self._on_connect_hooks:
             try:
                 hook()
             except Exception:
                 log.exception("on-connect hook failed")
+        for message in [*self._retained.values(), *self._outbox]:
+            if message.topic != self.status_topic:
+                self._send_now(message)
+        self._outbox.clear()
+        self._send_now(_Outgoing(self.status_topic, b"online", 1, True))
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -258,7 +260,7 @@ class MqttLink:
                         continue
                     for handler in handlers:
                         try:
-                            handler(topic, bytes(payload))
+                            handler(topic, bytes(payload), bool(message.retain))
                         except Exception:  # a device's bad message must never take the link down
                             log.exception("handler for %s failed on a message on %s", topic_filter, topic)
 

@@ -28,7 +28,7 @@ SCENES = load_scenes(ROOT / "scenes.yaml")
 class RecordingLink:
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, object]]] = []
-        self.handlers: dict[str, list[Callable[[str, bytes], None]]] = {}
+        self.handlers: dict[str, list[Callable[[str, bytes, bool], None]]] = {}
         self.hooks: list[Callable[[], None]] = []
         self.connected = True
 
@@ -37,15 +37,15 @@ class RecordingLink:
     ) -> None:
         self.sent.append((topic, json.loads(payload)))
 
-    def subscribe(self, topic: str, handler: Callable[[str, bytes], None]) -> None:
+    def subscribe(self, topic: str, handler: Callable[[str, bytes, bool], None]) -> None:
         self.handlers.setdefault(topic, []).append(handler)
 
     def on_connect(self, hook: Callable[[], None]) -> None:
         self.hooks.append(hook)
 
-    def deliver(self, topic: str, payload: str) -> None:
+    def deliver(self, topic: str, payload: str, retained: bool = False) -> None:
         for handler in self.handlers[topic]:
-            handler(topic, payload.encode())
+            handler(topic, payload.encode(), retained)
 
 
 ROOM = Room(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import gc
 import json
@@ -375,3 +376,19 @@ async def test_the_app_with_an_authenticated_embedded_broker_and_its_simulated_l
             await service.publish("arcroom/two/panic", b"marker", qos=1)  # processed after the anonymous one
         await asyncio.sleep(0.3)
         assert not room.in_panic()
+
+
+async def test_a_simulated_light_refused_by_the_broker_backs_off(caplog: pytest.LogCaptureFixture) -> None:
+    """Wrong credentials: the light retries ever more slowly (1 s, 2 s, ...), not five times a second."""
+    from app.simulators import make_simulator
+
+    async with embedded(0, access=locked_access()) as broker:
+        light = make_simulator("zigbee2mqtt", "refused-lamp")
+        task = asyncio.create_task(light.run("127.0.0.1", broker.port, username="arcroom", password="wrong-password"))
+        await asyncio.sleep(2.5)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    attempts = caplog.text.count("refused the login")
+    assert 1 <= attempts <= 3  # at 0, ~1 and ~3 s; without the back-off it would be about 12
+    assert light.connects == 0

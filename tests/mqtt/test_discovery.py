@@ -11,6 +11,7 @@ import pytest
 
 from app.domain.clock import ManualClock
 from app.mqtt import topics
+from app.room import RoomChange
 from app.settings import Settings
 from tests.conftest import Service, serve
 from tests.support import WAIT_S, Mosquitto, next_message, observer, sniffing
@@ -264,3 +265,21 @@ async def test_the_service_device_reports_its_health(
         state = json.loads(raw)
         assert state["healthy"] is True and state["failing"] == [] and state["rooms"] == ["one", "two"]
         assert state["broker"] == str(svc.runtime.link.address)
+
+
+async def test_room_changes_an_automation_can_act_on_are_forwarded_as_events(
+    settings: Settings, clock: ManualClock, mosquitto: Mosquitto
+) -> None:
+    """Cue, alert (raised elsewhere in the room), phase and panic each fire Home Assistant's event entity."""
+    async with serve(settings, clock) as svc, observer(mosquitto.port, "arcroom/one/event") as ha:
+        await connected(svc)
+        svc.runtime.changes.publish(
+            RoomChange("one", "alert", {"kind": "vitals_overdue", "message": "m" * 500, "nested": {"x": 1}})
+        )
+        alert = json.loads((await next_message(ha, "arcroom/one/event")).payload)  # type: ignore[arg-type]
+        assert alert["event_type"] == "alert" and alert["kind"] == "vitals_overdue"
+        assert len(alert["message"]) == 200 and "nested" not in alert  # plain, bounded attributes
+        svc.runtime.changes.publish(RoomChange("one", "lights", {}))  # not an event
+        assert (await svc.client.post("/api/rooms/one/panic", json={})).status_code == 200
+        panic = json.loads((await next_message(ha, "arcroom/one/event")).payload)  # type: ignore[arg-type]
+        assert panic["event_type"] == "panic"

@@ -172,13 +172,13 @@ async def test_handlers_get_messages_and_a_failing_handler_does_not_stop_later_o
     good: list[tuple[str, bytes]] = []
     failing_calls: list[bytes] = []
 
-    def failing(topic: str, payload: bytes) -> None:
+    def failing(topic: str, payload: bytes, retained: bool) -> None:
         failing_calls.append(payload)
         raise ValueError(f"a device sent nonsense: {payload!r}")
 
     link = link_for(mosquitto)
     link.subscribe(f"{base}/#", failing)
-    link.subscribe(f"{base}/#", lambda topic, payload: good.append((topic, payload)))
+    link.subscribe(f"{base}/#", lambda topic, payload, retained: good.append((topic, payload)))
     async with running(link), observer(mosquitto.port) as device:
         async with asyncio.timeout(WAIT_S):
             await link.wait_connected()
@@ -202,7 +202,7 @@ async def test_a_subscription_made_while_connected_takes_effect(mosquitto: Mosqu
             await link.wait_connected()
         # Retained, so it reaches the link whenever its subscription becomes active.
         await device.publish(topic, b"hello", qos=1, retain=True)
-        link.subscribe(topic, lambda t, payload: got.append(payload))
+        link.subscribe(topic, lambda t, payload, retained: got.append(payload))
         await eventually(lambda: got == [b"hello"])
         await device.publish(topic, b"", qos=1, retain=True)
         await link.close()
@@ -212,7 +212,7 @@ async def test_after_a_drop_the_link_reconnects_says_online_and_resubscribes(mos
     topic = f"arcroom/{unique('room')}/cmd"
     got: list[bytes] = []
     link = link_for(mosquitto)
-    link.subscribe(topic, lambda t, payload: got.append(payload))
+    link.subscribe(topic, lambda t, payload, retained: got.append(payload))
     async with running(link), observer(mosquitto.port) as device:
         async with asyncio.timeout(WAIT_S):
             await link.wait_connected()
