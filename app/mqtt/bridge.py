@@ -127,6 +127,10 @@ class MqttBridge:
         gone_rooms = sorted({room for topic in stale if (room := found[topic]) and room not in self.rooms})
         for topic in stale:
             self.link.clear_retained(topic)
+        if gone_rooms:
+            # Their entities read these topics until Home Assistant has removed them: an empty
+            # state sooner would be a template error in its log.
+            await asyncio.sleep(DISCOVERY_SCAN_S)
         for room_id in gone_rooms:
             for topic in (topics.state(room_id), topics.summary(room_id), topics.availability(room_id)):
                 self.link.clear_retained(topic)

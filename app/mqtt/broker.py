@@ -130,6 +130,8 @@ class EmbeddedBroker:
         self._broker = Broker(
             {
                 "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
+                # amqtt drops a client silent for exactly its keepalive; Mosquitto allows 1.5 times.
+                "timeout_disconnect_delay": 2,
                 "plugins": {
                     f"{__name__}._AccountsPlugin": {"access": self.access},
                     f"{__name__}._PublishRulesPlugin": {"access": self.access},

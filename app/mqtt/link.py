@@ -21,9 +21,13 @@ log = logging.getLogger(__name__)
 Handler = Callable[[str, bytes, bool], None]
 STATUS_TOPIC = "arcroom/status"
 # The broker declares the service gone (and publishes its will) after 1.5 keepalives without a
-# packet, checked at its own pace: with 3 s a SIGSTOPped service read as offline after 3.8-5.7 s
-# (Mosquitto 2.0.11, 6 trials; 4 s gave up to 10.6 s, 15 s about 27 s).
-KEEPALIVE_S = 3
+# packet, checked at its own pace (Mosquitto 2.0 every few seconds): a hung service must read as
+# offline within 10 s, where a 15 s keepalive took about 27 s. paho pings only when a keepalive
+# has passed, checked once a second, which would leave no margin at 2 s: a heartbeat every
+# second keeps the connection busy instead, so only a service that has stopped goes quiet.
+KEEPALIVE_S = 2
+HEARTBEAT_S = 1.0
+HEARTBEAT_TOPIC = "arcroom/service/heartbeat"
 
 
 @dataclass(frozen=True)
@@ -197,7 +201,11 @@ class MqttLink:
                     self._client = client
                     await self._on_connect(client)
                     delay = self.backoff_start_s
-                    await self._receive(client)
+                    heartbeat = asyncio.get_running_loop().create_task(self._heartbeat())
+                    try:
+                        await self._receive(client)
+                    finally:
+                        heartbeat.cancel()
             except aiomqtt.MqttError as exc:
                 self.last_error = str(exc)
                 log.warning("MQTT %s unavailable (%s); retrying in %.2f s", self.address, self.last_error, delay)
@@ -248,6 +256,11 @@ class MqttLink:
                 self._send_now(message)
         self._outbox.clear()
         self._send_now(_Outgoing(self.status_topic, b"online", 1, True))
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            self._send_now(_Outgoing(HEARTBEAT_TOPIC, b"", 0, False))
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

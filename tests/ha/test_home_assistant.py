@@ -333,7 +333,7 @@ async def test_a_hung_arcroom_is_unavailable_within_10_s(
     home_assistant: HomeAssistant, arcroom_env: dict[str, str], tmp_path: Path, lamp: SimulatedLight
 ) -> None:
     """SIGSTOP: the process lives but answers nothing, as a hung service does. The broker gives up
-    on it after 1.5 keepalives (4.5 s, checked at its own pace) and publishes its will."""
+    on it after 1.5 keepalives (3 s, checked at its own pace) and publishes its will."""
     ha = home_assistant
     arcroom = ArcroomProcess(tmp_path, arcroom_env)
     arcroom.start()
