@@ -24,7 +24,8 @@ from app.domain.rooms import Room
 from app.engine import SessionEngine
 from app.lighting.demo import run_simulator
 from app.mqtt import BrokerAddress, EmbeddedBroker, MqttLink
-from app.mqtt.bridge import MqttBridge
+from app.mqtt.bridge import MqttBridge, catalogue_for
+from app.mqtt.broker import embedded_access
 from app.music.demo import generate_demo_library
 from app.pubsub import Hub
 from app.room import RoomChange, RoomController
@@ -125,7 +126,8 @@ class Runtime:
                 stack.push_async_callback(controller.close)
                 rooms[room.id] = controller
             views = ViewCache(rooms, clock)
-            bridge = MqttBridge(link, rooms, views, changes, supervisor)
+            discovery = catalogue_for(catalog.presets.values(), catalog.scenes, settings.dashboard_url())
+            bridge = MqttBridge(link, rooms, views, changes, supervisor, discovery)
             bridge.attach()
 
             stack.push_async_callback(supervisor.stop)
@@ -144,6 +146,7 @@ class Runtime:
                 supervisor.start(f"lights {controller.id}", controller.lights.run)
                 supervisor.start(f"music {controller.id}", controller.music.run)
             supervisor.start("state-publisher", bridge.publish_states)
+            supervisor.start("service-state", bridge.publish_service_state)
             if systemd.watchdog_interval_s() is not None:
                 # Pings from the event loop itself: a blocked loop stops them, and systemd restarts us.
                 supervisor.start("systemd-watchdog", systemd.watchdog)
@@ -187,10 +190,17 @@ async def _broker(settings: Settings, stack: AsyncExitStack) -> tuple[EmbeddedBr
         settings.embedded_broker_host,
         settings.embedded_broker_port,
         strict_port="embedded_broker_port" in settings.model_fields_set,
+        access=embedded_access(settings),
     )
     await broker.start()
     stack.push_async_callback(broker.stop)
-    return broker, BrokerAddress(settings.embedded_broker_host, broker.port)
+    password = (
+        settings.mqtt_password.get_secret_value() if settings.embedded_broker_auth and settings.mqtt_password else None
+    )
+    host = "127.0.0.1" if settings.embedded_broker_host in {"0.0.0.0", "::", ""} else settings.embedded_broker_host
+    return broker, BrokerAddress(
+        host, broker.port, username=settings.mqtt_username if password else None, password=password
+    )
 
 
 def library_folders(settings: Settings) -> dict[str, Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -38,6 +39,24 @@ class Token(BaseModel):
     def _long_enough(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
             raise ValueError(f"tokens must be at least {MIN_TOKEN_LENGTH} characters")
+        return value
+
+
+class BrokerUser(BaseModel):
+    """An account on the embedded broker (a wall button, Home Assistant, a light), and what it may publish."""
+
+    username: str = Field(min_length=1, max_length=64)
+    password: SecretStr
+    publish: list[str] = Field(
+        default_factory=lambda: ["#"],
+        description="Topic filters it may publish to (MQTT wildcards); everything when left out",
+    )
+
+    @field_validator("password")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"broker passwords must be at least {MIN_TOKEN_LENGTH} characters")
         return value
 
 
@@ -144,11 +163,18 @@ class Settings(BaseSettings):
 
     # An external broker; when unset the service runs an embedded one (see mqtt/broker.py).
     mqtt_url: str | None = None
+    # The service's own account. With the embedded broker it is also the account the broker
+    # requires of the service (and of the simulated lights, which run inside it).
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
     mqtt_client_id: str = "arcroom"
     embedded_broker_host: str = "127.0.0.1"
     embedded_broker_port: int = Field(default=1883, ge=0, le=65535)
+    # More accounts on the embedded broker, as JSON: [{"username", "password", "publish": [filters]}].
+    embedded_broker_users: list[BrokerUser] = Field(default_factory=list)
+    # The dashboard's address as a browser elsewhere reaches it (Home Assistant's "Visit device"
+    # link); by default http://<host>:<port>, with this machine's name for a wildcard host.
+    public_url: str | None = None
 
     # Replaces every room's audio output, e.g. "dummy" on a machine without sound.
     audio_output: str | None = None
@@ -199,6 +225,16 @@ class Settings(BaseSettings):
             raise ValueError("must look like mqtt://host[:port] or mqtts://host[:port]")
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_http(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must look like http://host[:port] or https://host[:port]")
+        return value.rstrip("/")
+
     @field_validator("config_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
@@ -220,6 +256,36 @@ class Settings(BaseSettings):
                 "control the room. Set ARCROOM_TOKENS (see README, 'Access') or listen on 127.0.0.1."
             )
         return self
+
+    @model_validator(mode="after")
+    def _embedded_broker_open_only_on_loopback(self) -> Settings:
+        if self.mqtt_url is None and not is_loopback(self.embedded_broker_host) and not self.embedded_broker_auth:
+            raise ValueError(
+                f"refusing to run the embedded MQTT broker on {self.embedded_broker_host} without authentication: "
+                "anyone on the network could trigger a panic or drive a room. Set ARCROOM_MQTT_USERNAME and "
+                "ARCROOM_MQTT_PASSWORD (see README, 'MQTT'), or listen on 127.0.0.1."
+            )
+        if self.mqtt_url is None and self.embedded_broker_users and not self.embedded_broker_auth:
+            raise ValueError(
+                "ARCROOM_EMBEDDED_BROKER_USERS needs the service's own account as well: set ARCROOM_MQTT_USERNAME "
+                "and ARCROOM_MQTT_PASSWORD (see README, 'MQTT')"
+            )
+        return self
+
+    @property
+    def embedded_broker_auth(self) -> bool:
+        """The embedded broker asks for a username and password (the service's own account is set)."""
+        return bool(self.mqtt_username and self.mqtt_password and self.mqtt_password.get_secret_value())
+
+    def dashboard_url(self) -> str:
+        if self.public_url:
+            return self.public_url
+        host = self.host
+        if host in {"0.0.0.0", "::", ""}:
+            host = socket.gethostname()
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
 
 def is_ip_address(host: str) -> bool:

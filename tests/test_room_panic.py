@@ -135,6 +135,8 @@ async def test_a_restart_in_panic_or_held_comes_back_bright_and_quiet_until_rest
         assert view["session"]["status"] == ("held" if held else "panic")  # type: ignore[index]
         # What the lights receive: the panic scene, at once, each light once.
         for topic in (CEILING.format(p=prefix), LAMP.format(p=prefix)):
+            # The sniffer may still be reading the broker's retained backlog: wait for the command.
+            await sniffer.wait_for(topic, state="ON")
             assert sniffer.json_to(topic) == [{"state": "ON", "brightness": 254, "color_temp": 250, "transition": 0}]
         await music_state(second, "paused")
         assert not any(d.player.status().state == "playing" for d in second.runtime.rooms["one"].music.decks._decks)

@@ -12,4 +12,7 @@ async def run_simulator(profile: Profile, topic: str, address: BrokerAddress) ->
 
     if profile.simulator is None:
         raise ValueError(f"device profile {profile.id!r} names no simulator")
-    await make_simulator(profile.simulator, topic).run(address.host, address.port)
+    # The service's own account: on a broker that asks for one, the virtual lights need it too.
+    await make_simulator(profile.simulator, topic).run(
+        address.host, address.port, username=address.username, password=address.password
+    )

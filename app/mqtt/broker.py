@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hmac
 import logging
 import socket
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
+from dataclasses import dataclass, field
 
 from amqtt.adapters import StreamWriterAdapter
 from amqtt.broker import Broker
+from amqtt.contexts import Action
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import Session
+from paho.mqtt.client import topic_matches_sub
+
+from app.settings import Settings, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +48,79 @@ async def _close_even_if_reset(self: StreamWriterAdapter) -> None:
 StreamWriterAdapter.close = _close_even_if_reset
 
 
+@dataclass(frozen=True)
+class Access:
+    """Who may connect to the embedded broker and what each may publish.
+
+    accounts: username -> (password, topic filters it may publish to).
+    anonymous: whether clients without a username may connect at all.
+    anonymous_denied: topic filters anonymous clients may not publish to."""
+
+    accounts: Mapping[str, tuple[str, Sequence[str]]] = field(default_factory=dict)
+    anonymous: bool = True
+    anonymous_denied: Sequence[str] = ()
+
+    def may_connect(self, username: str | None, password: str | None) -> bool:
+        if username is None:
+            return self.anonymous
+        account = self.accounts.get(username)
+        # compare_digest on bytes: a constant-time comparison that also takes non-ASCII text.
+        return account is not None and hmac.compare_digest(account[0].encode(), (password or "").encode())
+
+    def may_publish(self, username: str | None, topic: str) -> bool:
+        if username is None:
+            return not any(topic_matches_sub(f, topic) for f in self.anonymous_denied)
+        account = self.accounts.get(username)
+        return account is not None and any(topic_matches_sub(f, topic) for f in account[1])
+
+
+class _AccountsPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no type information
+    """amqtt authentication from `Access` (the broker passes each plugin its Config)."""
+
+    @dataclass
+    class Config:
+        access: Access = field(default_factory=Access)
+
+    async def authenticate(self, *, session: Session) -> bool:
+        access: Access = self.context.config.access
+        allowed = access.may_connect(session.username, session.password)
+        if not allowed:
+            log.warning("embedded broker: refused a client (username %r)", (session.username or "")[:64] or None)
+        return allowed
+
+
+class _PublishRulesPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships no type information
+    """amqtt topic filtering from `Access`: it decides publishing; subscribing is open to every client."""
+
+    @dataclass
+    class Config:
+        access: Access = field(default_factory=Access)
+
+    async def topic_filtering(
+        self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
+    ) -> bool:
+        if action != Action.PUBLISH:
+            return True
+        access: Access = self.context.config.access
+        username = session.username if session else None
+        allowed = topic is not None and access.may_publish(username, topic)
+        if not allowed:
+            log.warning("embedded broker: %s may not publish to %s", username or "an anonymous client", topic)
+        return allowed
+
+
 class EmbeddedBroker:
     """amqtt on host:port. If the default port is taken (say, by a mosquitto service), a free
     port is used instead and logged, unless `strict_port` asks for failure."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 1883, *, strict_port: bool = False) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 1883, *, strict_port: bool = False, access: Access | None = None
+    ) -> None:
         self.host = host
         self.requested_port = port
         self.port = port
         self.strict_port = strict_port
+        self.access = access or Access()
         self._broker: Broker | None = None
 
     async def start(self) -> None:
@@ -57,12 +130,24 @@ class EmbeddedBroker:
         self._broker = Broker(
             {
                 "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
-                "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+                # amqtt drops a client silent for exactly its keepalive; Mosquitto allows 1.5 times.
+                "timeout_disconnect_delay": 2,
+                "plugins": {
+                    f"{__name__}._AccountsPlugin": {"access": self.access},
+                    f"{__name__}._PublishRulesPlugin": {"access": self.access},
+                },
             },
             loop=asyncio.get_running_loop(),
         )
         await self._broker.start()
-        log.info("embedded MQTT broker listening on %s:%d", self.host, self.port)
+        log.info(
+            "embedded MQTT broker listening on %s:%d (%s)",
+            self.host,
+            self.port,
+            "accounts required"
+            if not self.access.anonymous
+            else f"{len(self.access.accounts)} account(s), anonymous allowed",
+        )
 
     async def stop(self) -> None:
         if self._broker is not None:
@@ -106,3 +191,24 @@ def _free_port(host: str) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def embedded_access(settings: Settings) -> Access:
+    """The embedded broker's rules from the settings.
+
+    - With the service's account set (ARCROOM_MQTT_USERNAME/PASSWORD), it and every account in
+      ARCROOM_EMBEDDED_BROKER_USERS log in with their password; the service may publish anything.
+    - Anonymous clients may connect only to a broker on a loopback address (lights on this machine).
+    - Once the service has access tokens or the broker has accounts, anonymous clients may not
+      publish under arcroom/: a panic, a command or a fake state takes an account."""
+    accounts: dict[str, tuple[str, Sequence[str]]] = {}
+    if settings.embedded_broker_auth and settings.mqtt_username and settings.mqtt_password:
+        accounts[settings.mqtt_username] = (settings.mqtt_password.get_secret_value(), ("#",))
+        for user in settings.embedded_broker_users:
+            accounts[user.username] = (user.password.get_secret_value(), tuple(user.publish))
+    locked = bool(settings.tokens) or bool(accounts)
+    return Access(
+        accounts=accounts,
+        anonymous=is_loopback(settings.embedded_broker_host),
+        anonymous_denied=("arcroom/#",) if locked else (),
+    )

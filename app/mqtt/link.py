@@ -20,6 +20,14 @@ log = logging.getLogger(__name__)
 # (topic, payload, retained): a retained message is the broker replaying old news on subscribe.
 Handler = Callable[[str, bytes, bool], None]
 STATUS_TOPIC = "arcroom/status"
+# The broker declares the service gone (and publishes its will) after 1.5 keepalives without a
+# packet, checked at its own pace (Mosquitto 2.0 every few seconds): a hung service must read as
+# offline within 10 s, where a 15 s keepalive took about 27 s. paho pings only when a keepalive
+# has passed, checked once a second, which would leave no margin at 2 s: a heartbeat every
+# second keeps the connection busy instead, so only a service that has stopped goes quiet.
+KEEPALIVE_S = 2
+HEARTBEAT_S = 1.0
+HEARTBEAT_TOPIC = "arcroom/service/heartbeat"
 
 
 @dataclass(frozen=True)
@@ -68,13 +76,21 @@ class MqttLink:
     backoff_max_s = 1.0
     outbox_limit = 10_000
 
-    def __init__(self, address: BrokerAddress, client_id: str = "arcroom", status_topic: str = STATUS_TOPIC) -> None:
+    def __init__(
+        self,
+        address: BrokerAddress,
+        client_id: str = "arcroom",
+        status_topic: str = STATUS_TOPIC,
+        keepalive_s: int = KEEPALIVE_S,
+    ) -> None:
         self.address = address
         self.client_id = client_id
         self.status_topic = status_topic
+        self.keepalive_s = keepalive_s
         self._retained: dict[str, _Outgoing] = {}
         self._outbox: deque[_Outgoing] = deque(maxlen=self.outbox_limit)
         self._handlers: dict[str, list[Handler]] = {}
+        self._command_filters: set[str] = set()
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
         self._on_connect_hooks: list[Callable[[], None]] = []
@@ -128,14 +144,41 @@ class MqttLink:
         """Call `hook` after every (re)connect, once subscriptions are in place."""
         self._on_connect_hooks.append(hook)
 
-    def subscribe(self, topic_filter: str, handler: Handler) -> None:
-        """Call `handler(topic, payload, retained)` for each message; survives reconnects."""
+    def subscribe(self, topic_filter: str, handler: Handler, *, commands: bool = False) -> None:
+        """Call `handler(topic, payload, retained)` for each message; survives reconnects.
+
+        commands=True: the topics are commands, acted on when sent. A retained message there would
+        act again on every (re)subscribe, so it is not passed on but logged and cleared; an empty
+        payload (how MQTT deletes a retained message, our own clearing included) is never passed on."""
         first = topic_filter not in self._handlers
         self._handlers.setdefault(topic_filter, []).append(handler)
+        if commands:
+            self._command_filters.add(topic_filter)
         if first and self._client is not None and self.connected:
             task = asyncio.get_running_loop().create_task(self._subscribe_now(topic_filter))
             self._pending.add(task)  # keep a reference until done, as asyncio asks
             task.add_done_callback(self._subscribed)
+
+    def unsubscribe(self, topic_filter: str) -> None:
+        """Stop every handler of `topic_filter` (and the broker's deliveries for it)."""
+        if self._handlers.pop(topic_filter, None) is None:
+            return
+        self._command_filters.discard(topic_filter)
+        if self._client is not None and self.connected:
+            task = asyncio.get_running_loop().create_task(self._unsubscribe_now(topic_filter))
+            self._pending.add(task)
+            task.add_done_callback(self._subscribed)
+
+    async def _unsubscribe_now(self, topic_filter: str) -> None:
+        try:
+            if self._client is not None:
+                await self._client.unsubscribe(topic_filter)
+        except aiomqtt.MqttError as exc:
+            log.warning("unsubscribe from %s failed (%s)", topic_filter, exc)
+
+    def clear_retained(self, topic: str) -> None:
+        """Delete the broker's retained message on `topic` (now, or on reconnect)."""
+        self.publish(topic, b"", qos=1, retain=True)
 
     def _subscribed(self, task: asyncio.Task[None]) -> None:
         self._pending.discard(task)
@@ -158,7 +201,11 @@ class MqttLink:
                     self._client = client
                     await self._on_connect(client)
                     delay = self.backoff_start_s
-                    await self._receive(client)
+                    heartbeat = asyncio.get_running_loop().create_task(self._heartbeat())
+                    try:
+                        await self._receive(client)
+                    finally:
+                        heartbeat.cancel()
             except aiomqtt.MqttError as exc:
                 self.last_error = str(exc)
                 log.warning("MQTT %s unavailable (%s); retrying in %.2f s", self.address, self.last_error, delay)
@@ -184,7 +231,7 @@ class MqttLink:
             identifier=self.client_id,
             will=aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True),
             tls_context=ssl.create_default_context() if a.tls else None,
-            keepalive=15,
+            keepalive=self.keepalive_s,
             timeout=5,
         )
 
@@ -193,32 +240,55 @@ class MqttLink:
         self.connects += 1
         self.last_error = None
         log.info("MQTT connected to %s", self.address)
-        await client.publish(self.status_topic, b"online", qos=1, retain=True)
-        for topic_filter in self._handlers:
+        for topic_filter in list(self._handlers):
             await client.subscribe(topic_filter, qos=1)
         self._connected.set()
-        # The broker may have lost everything: give it the current state before anything else.
-        for message in [*self._retained.values(), *self._outbox]:
-            self._send_now(message)
-        self._outbox.clear()
+        # First what the lights must show now (the hooks re-assert them: in a panic, every second
+        # counts), then the retained state the broker may have lost, and only then "online", so
+        # nobody who trusts "online" reads the state of the last run.
         for hook in self._on_connect_hooks:
             try:
                 hook()
             except Exception:
                 log.exception("on-connect hook failed")
+        for message in [*self._retained.values(), *self._outbox]:
+            if message.topic != self.status_topic:
+                self._send_now(message)
+        self._outbox.clear()
+        self._send_now(_Outgoing(self.status_topic, b"online", 1, True))
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            self._send_now(_Outgoing(HEARTBEAT_TOPIC, b"", 0, False))
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             topic = message.topic.value
             raw = message.payload
-            payload = raw if isinstance(raw, bytes | bytearray) else str(raw).encode()
-            for topic_filter, handlers in self._handlers.items():
+            payload = raw if isinstance(raw, bytes | bytearray) else str(raw or "").encode()
+            for topic_filter, handlers in list(self._handlers.items()):
                 if message.topic.matches(topic_filter):
+                    if topic_filter in self._command_filters and not self._is_command(topic, bytes(payload), message):
+                        continue
                     for handler in handlers:
                         try:
                             handler(topic, bytes(payload), bool(message.retain))
                         except Exception:  # a device's bad message must never take the link down
                             log.exception("handler for %s failed on a message on %s", topic_filter, topic)
+
+    def _is_command(self, topic: str, payload: bytes, message: aiomqtt.Message) -> bool:
+        if not payload:
+            return False
+        if message.retain:
+            log.warning(
+                "retained message on command topic %s ignored and cleared (payload %r): commands must not be retained",
+                topic,
+                payload[:60],
+            )
+            self._send_now(_Outgoing(topic, b"", 1, True))
+            return False
+        return True
 
 
 def _no_delay(client: aiomqtt.Client) -> None:

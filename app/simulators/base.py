@@ -22,6 +22,9 @@ import aiomqtt
 
 log = logging.getLogger(__name__)
 
+# CONNACK codes for a refused login (MQTT 3.1.1: bad credentials 4, not authorised 5; MQTT 5: 0x86, 0x87).
+_REFUSED = {4, 5, 0x86, 0x87}
+
 
 @dataclass
 class SimState:
@@ -52,6 +55,8 @@ class SimulatedLight(ABC):
 
     family: ClassVar[str] = ""
     reconnect_delay_s: ClassVar[float] = 0.2
+    # A broker that refuses the light's login is retried ever more slowly, up to this.
+    max_reconnect_delay_s: ClassVar[float] = 10.0
     keepalive_s: ClassVar[int] = 15
     # Used when a command names no transition of its own (each family documents its value).
     default_transition_s: ClassVar[float] = 0.0
@@ -152,10 +157,14 @@ class SimulatedLight(ABC):
     async def wait_connected(self) -> None:
         await self._connected.wait()
 
-    def _make_client(self, host: str, port: int) -> aiomqtt.Client:
+    def _make_client(
+        self, host: str, port: int, username: str | None = None, password: str | None = None
+    ) -> aiomqtt.Client:
         return aiomqtt.Client(
             host,
             port,
+            username=username,
+            password=password,
             identifier=self._client_id,
             # The broker says this for the device when it vanishes, as real firmware configures it.
             will=aiomqtt.Will(self.availability_topic, self.offline_payload, qos=1, retain=True),
@@ -163,29 +172,39 @@ class SimulatedLight(ABC):
             timeout=5,
         )
 
-    async def run(self, host: str, port: int) -> None:
-        """Stay connected and serve commands until cancelled; reconnect after a short pause."""
+    async def run(self, host: str, port: int, *, username: str | None = None, password: str | None = None) -> None:
+        """Stay connected and serve commands until cancelled; reconnect after a short pause (longer
+        each time the broker refuses the login, so a wrong password does not hammer it)."""
+        delay = self.reconnect_delay_s
         while True:
             try:
-                async with self._make_client(host, port) as client:
+                async with self._make_client(host, port, username, password) as client:
                     self._client = client
                     await self._on_connect(client)
+                    delay = self.reconnect_delay_s
                     async for message in client.messages:
                         payload = message.payload
                         data = bytes(payload) if isinstance(payload, bytes | bytearray) else str(payload or "").encode()
                         await self._on_message(message.topic.value, data)
-            except aiomqtt.MqttError as exc:
-                log.info(
-                    "%s %s: broker unavailable (%s); retrying in %.1f s",
+            except aiomqtt.MqttCodeError as exc:
+                refused = getattr(exc.rc, "value", exc.rc) in _REFUSED
+                if refused:
+                    delay = min(max(delay * 2, 1.0), self.max_reconnect_delay_s)
+                log.log(
+                    logging.WARNING if refused else logging.INFO,
+                    "%s %s: broker %s (%s); retrying in %.1f s",
                     self.family,
                     self.topic,
+                    "refused the login" if refused else "unavailable",
                     exc,
-                    self.reconnect_delay_s,
+                    delay,
                 )
+            except aiomqtt.MqttError as exc:
+                log.info("%s %s: broker unavailable (%s); retrying in %.1f s", self.family, self.topic, exc, delay)
             finally:
                 self._connected.clear()
                 self._client = None
-            await asyncio.sleep(self.reconnect_delay_s)
+            await asyncio.sleep(delay)
 
     async def _on_connect(self, client: aiomqtt.Client) -> None:
         self.connects += 1

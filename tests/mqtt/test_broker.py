@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import gc
 import json
@@ -11,16 +12,19 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
 import pytest
+from pydantic import SecretStr
 
 from app.api import create_app
 from app.audio import FakePlayer
 from app.domain.clock import ManualClock
 from app.domain.rooms import Room
 from app.mqtt import EmbeddedBroker
+from app.mqtt.broker import Access, embedded_access
 from app.settings import Settings
 from tests.conftest import free_port, serve
 
@@ -248,3 +252,143 @@ async def test_the_app_refuses_an_explicitly_chosen_port_that_is_taken(
             pass  # pragma: no cover - start-up must fail
     assert failure.value.errno == errno.EADDRINUSE
     assert opened == []  # it failed before any room's audio was opened
+
+
+# --- accounts and publish rules ----------------------------------------------------------------
+
+SERVICE = ("arcroom", "service-password-123")
+HA = ("homeassistant", "ha-password-12345")
+
+
+def locked_access() -> Access:
+    return Access(
+        accounts={SERVICE[0]: (SERVICE[1], ("#",)), HA[0]: (HA[1], ("arcroom/+/panic", "arcroom/+/+/set"))},
+        anonymous=True,
+        anonymous_denied=("arcroom/#",),
+    )
+
+
+@asynccontextmanager
+async def login(port: int, account: tuple[str, str] | None, *topic_filters: str) -> AsyncIterator[aiomqtt.Client]:
+    user, password = account or (None, None)
+    async with aiomqtt.Client(
+        "127.0.0.1", port, username=user, password=password, identifier=f"test-{uuid.uuid4().hex[:10]}"
+    ) as c:
+        for topic_filter in topic_filters:
+            await c.subscribe(topic_filter, qos=1)
+        yield c
+
+
+async def reaches(port: int, account: tuple[str, str] | None, topic: str) -> bool:
+    """Whether `account`'s publish on `topic` reaches the service's subscriber (a marker follows it)."""
+    async with login(port, SERVICE, "#") as service:
+        async with login(port, account) as client:
+            await client.publish(topic, b"probe", qos=1)
+            # A topic this client may publish to, so that the marker itself arrives.
+            await client.publish("arcroom/marker/panic" if account == HA else "marker/done", b"marker", qos=1)
+        seen = []
+        async with asyncio.timeout(WAIT_S):
+            async for message in service.messages:
+                if message.payload == b"probe":
+                    seen.append(message.topic.value)
+                if message.payload == b"marker":
+                    break
+    return seen == [topic]
+
+
+@pytest.mark.parametrize(
+    ("account", "topic", "allowed"),
+    [
+        (SERVICE, "arcroom/one/state", True),
+        (HA, "arcroom/one/panic", True),
+        (HA, "arcroom/one/session/set", True),
+        (HA, "arcroom/one/state", False),  # a fake state
+        (None, "arcroom/one/panic", False),  # anonymous: no panic without an account
+        (None, "zigbee2mqtt/lamp", True),  # a light on this machine still reports
+    ],
+)
+async def test_accounts_and_anonymous_clients_publish_only_what_they_may(
+    account: tuple[str, str] | None, topic: str, allowed: bool
+) -> None:
+    async with embedded(0, access=locked_access()) as broker:
+        assert await reaches(broker.port, account, topic) is allowed
+
+
+async def test_a_wrong_password_and_anonymous_clients_on_a_closed_broker_are_refused() -> None:
+    closed = Access(accounts=locked_access().accounts, anonymous=False, anonymous_denied=("arcroom/#",))
+    async with embedded(0, access=closed) as broker:
+        with pytest.raises(aiomqtt.MqttCodeError):
+            async with login(broker.port, (SERVICE[0], "not-the-password")):
+                pass  # pragma: no cover - refused
+        with pytest.raises(aiomqtt.MqttCodeError):
+            async with login(broker.port, None):
+                pass  # pragma: no cover - refused
+        async with login(broker.port, SERVICE):
+            pass
+
+
+def test_the_rules_follow_the_settings() -> None:
+    open_ = embedded_access(Settings(_env_file=None))  # type: ignore[call-arg]
+    assert open_.anonymous and open_.anonymous_denied == () and open_.accounts == {}
+    with_tokens = embedded_access(
+        Settings(_env_file=None, tokens=[{"name": "tablet", "role": "therapist", "token": "t" * 20}])  # type: ignore[call-arg,list-item]
+    )
+    assert with_tokens.anonymous_denied == ("arcroom/#",)  # tokens: no anonymous panic or command
+    users = embedded_access(
+        Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            embedded_broker_host="0.0.0.0",
+            mqtt_username="arcroom",
+            mqtt_password="service-password-123",  # type: ignore[arg-type]
+            embedded_broker_users=[
+                {"username": "wall", "password": "wall-password-12345", "publish": ["arcroom/one/panic"]}
+            ],  # type: ignore[list-item]
+        )
+    )
+    assert not users.anonymous  # on the network: accounts only
+    assert users.may_publish("wall", "arcroom/one/panic") and not users.may_publish("wall", "arcroom/two/panic")
+    assert users.may_connect("arcroom", "service-password-123") and not users.may_connect("arcroom", "guess")
+
+
+async def test_the_app_with_an_authenticated_embedded_broker_and_its_simulated_lights(
+    settings: Settings, clock: ManualClock, tmp_path: Path
+) -> None:
+    """The service and its simulated lights log in with the service's account; an anonymous
+    client can read the state but cannot panic the room."""
+    rooms = tmp_path / "rooms-sim.yaml"
+    rooms.write_text(
+        "rooms:\n  - id: one\n    name: Room one\n    audio: {output: dummy}\n    lights:\n"
+        "      - {name: lamp, profile: zigbee2mqtt, topic: auth-lamp, role: lamp, simulated: true}\n"
+    )
+    port = free_port()
+    s = embedded_settings(settings, port).model_copy(
+        update={"rooms_file": rooms, "mqtt_username": "arcroom", "mqtt_password": SecretStr("service-password-123")}
+    )
+    async with AsyncExitStack() as observers, serve(s, clock) as svc:
+        room = svc.runtime.rooms["one"]
+        async with asyncio.timeout(WAIT_S):
+            while not any(light.online for light in room.lights.view()):
+                await asyncio.sleep(0.05)
+        anonymous = await observers.enter_async_context(client(port, "arcroom/one/state"))
+        await next_message(anonymous, "arcroom/one/state")
+        await anonymous.publish("arcroom/one/panic", b"PRESS", qos=1)
+        async with login(port, ("arcroom", "service-password-123")) as service:
+            await service.publish("arcroom/two/panic", b"marker", qos=1)  # processed after the anonymous one
+        await asyncio.sleep(0.3)
+        assert not room.in_panic()
+
+
+async def test_a_simulated_light_refused_by_the_broker_backs_off(caplog: pytest.LogCaptureFixture) -> None:
+    """Wrong credentials: the light retries ever more slowly (1 s, 2 s, ...), not five times a second."""
+    from app.simulators import make_simulator
+
+    async with embedded(0, access=locked_access()) as broker:
+        light = make_simulator("zigbee2mqtt", "refused-lamp")
+        task = asyncio.create_task(light.run("127.0.0.1", broker.port, username="arcroom", password="wrong-password"))
+        await asyncio.sleep(2.5)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    attempts = caplog.text.count("refused the login")
+    assert 1 <= attempts <= 3  # at 0, ~1 and ~3 s; without the back-off it would be about 12
+    assert light.connects == 0

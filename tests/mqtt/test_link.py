@@ -260,3 +260,18 @@ def test_broker_address_never_shows_the_password() -> None:
     a = BrokerAddress.from_url("mqtts://user:hunter2@host:1234")
     assert str(a) == "mqtts://host:1234"
     assert "hunter2" not in str(a)
+
+
+async def test_an_idle_link_with_its_short_keepalive_stays_connected(mosquitto: Mosquitto) -> None:
+    """Keepalive 2 s (a hung service is offline within seconds): the heartbeat keeps an idle link,
+    with nothing else to send, from being dropped by the broker as silent."""
+    link = link_for(mosquitto)
+    async with running(link), observer(mosquitto.port, STATUS_TOPIC) as watcher:
+        async with asyncio.timeout(WAIT_S):
+            await link.wait_connected()
+        await asyncio.sleep(8)  # four keepalives
+        assert link.connected and link.connects == 1
+        with pytest.raises(TimeoutError):  # no will was published meanwhile
+            async with asyncio.timeout(0.2):
+                await next_message(watcher, STATUS_TOPIC, lambda m: m.payload == b"offline")
+        await link.close()
