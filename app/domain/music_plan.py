@@ -99,6 +99,7 @@ class PlannedTrack(BaseModel):
     offset_s: float = 0.0  # position in the file at `start`
     gain_db: float = 0.0  # loudness correction for this file (toward the room's target; never clipping)
     gapless: bool = False  # starts exactly at the end of the track before it, no fades: play it back to back
+    library: str | None = None  # the library its path is in, when not the current playlist's (before a change)
 
     def position_at(self, t: float) -> float:
         return self.offset_s + (t - self.start)

@@ -23,7 +23,8 @@ from app.music import DeckPair
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = load_presets(ROOT / "presets")
 PLAYLISTS = load_playlists(ROOT / "playlists")
-LIBRARY = Path("/music/demo")  # FakePlayers never open it
+# A folder that exists (the decks check that a library is there); FakePlayers never open its files.
+LIBRARY = Path(__file__).resolve().parent
 T0 = 1_800_000_000.0
 
 
