@@ -113,6 +113,7 @@ class MusicStatus(BaseModel):
     talking: bool = False  # Talk is on: the music is (or is going) down
     talk_until: float | None = None  # epoch seconds: when Talk ends by itself
     gentler: bool = False  # gentler music was asked for in the current phase
+    gentler_available: bool = False  # the current phase's music has intensity tags to steer by
 
 
 class DeckState(Enum):
@@ -143,6 +144,7 @@ class _Deck:
     verify_at: float | None = None
     sent_for: tuple[object, ...] | None = None  # the envelope and room volume it was computed from
     before_pause: Envelope | None = None
+    gain_db: float = 0.0  # the track's loudness gain as it started (a new measurement waits for the next track)
     go_at: float | None = None  # CUED: when to resume it
     after: _Deck | None = None  # CUED: the deck playing the track it joins
     hold_until: float | None = None  # before a gapless join: not stopped before this (it ends by itself)
@@ -162,6 +164,7 @@ class _Deck:
         self.sent_for = None
         self.go_at = self.hold_until = None
         self.after = None
+        self.gain_db = 0.0
 
 
 @dataclass
@@ -391,7 +394,7 @@ class DeckPair:
                 segment=t.segment,
                 position_s=position,
                 duration_s=t.duration_s,
-                gain_db=t.gain_db,
+                gain_db=current.gain_db,
             )
         nxt = None
         if self._plan is not None and self._pause is PauseState.PLAYING:
@@ -520,6 +523,7 @@ class DeckPair:
         position = max(0.0, planned.position_at(now))
         deck.state, deck.track, deck.env = DeckState.PLAYING, planned, env
         deck.started_at, deck.start_pos = now, position
+        deck.gain_db = planned.gain_db
         deck.verify_at = now + VERIFY_S
         deck.media = media
         await self._send_ramp(deck, now, force=True)
@@ -638,6 +642,7 @@ class DeckPair:
                 go_at = min(upcoming.start + GAPLESS_MAX_SHIFT_S, max(upcoming.start - GAPLESS_MAX_SHIFT_S, real_end))
             before.hold_until = max(go_at, upcoming.start) + JOIN_HOLD_S
         deck.state, deck.track, deck.media = DeckState.CUED, upcoming, media
+        deck.gain_db = upcoming.gain_db
         deck.env = Envelope(go_at, 0.0, upcoming.end, upcoming.fade_out_s)
         deck.go_at, deck.after = go_at, before
         deck.started_at, deck.start_pos = go_at, upcoming.offset_s
@@ -818,8 +823,7 @@ class DeckPair:
     def _deck_pct(self, deck: _Deck, t: float) -> int:
         """Room volume x fade x track gain, under the ceiling; then the talk duck off what that sounds like."""
         assert deck.env is not None
-        gain_db = deck.track.gain_db if deck.track is not None else 0.0
-        pct = deck_volume_pct(self._master.at(t), deck.env.gain(t), gain_db, self._ceiling)
+        pct = deck_volume_pct(self._master.at(t), deck.env.gain(t), deck.gain_db, self._ceiling)
         pct = attenuated_pct(pct, self._duck.at(t))
         return max(0, min(self._ceiling, round(pct)))
 
@@ -848,7 +852,6 @@ class DeckPair:
         if deck.env is None:
             return
         env, m, d = deck.env, self._master, self._duck
-        gain_db = deck.track.gain_db if deck.track is not None else 0.0
         basis = (
             env.in_from,
             env.in_s,
@@ -863,7 +866,7 @@ class DeckPair:
             d.from_db,
             d.t1,
             d.to_db,
-            gain_db,
+            deck.gain_db,
         )
         if not force and basis == deck.sent_for:
             return  # the deck already has this ramp
