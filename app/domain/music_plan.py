@@ -572,31 +572,33 @@ def build_session_plan(
 
     Each choice plays from its `since` to the next one's: the first as `build_plan` plans it,
     a later one from the start of the current phase's segment at its `since` (the rule is in
-    the module docstring). Tracks of an earlier playlist carry its library when it is not the
-    last one's.
+    the module docstring); a change during a crossfade takes effect when the crossfade is over.
+    Tracks of an earlier playlist carry its library when it is not the last one's.
     """
     phases = list(phases)
     if not choices:
         return MusicPlan(tracks=[])
     last_library = choices[-1].playlist.library
+    since = [c.since for c in choices]  # when each takes effect (a change during a crossfade waits for its end)
     tracks: list[PlannedTrack] = []
     plan = MusicPlan(tracks=[])
     for i, choice in enumerate(choices):
-        until = choices[i + 1].since if i + 1 < len(choices) else None
+        until = since[i + 1] if i + 1 < len(choices) else None
         playlist = choice.playlist
         if i == 0:
             part_phases, requests, fade_s = phases, list(gentler_from), START_FADE_S
         else:
-            k = _phase_at(phases, choice.since)
+            k = _phase_at(phases, since[i])
             if k is None:
                 continue
-            part_phases = [phases[k].model_copy(update={"start": choice.since}), *phases[k + 1 :]]
+            part_phases = [phases[k].model_copy(update={"start": since[i]}), *phases[k + 1 :]]
             begun = phases[k].start
             assert begun is not None
             # Steering asked for earlier in this phase still holds; from earlier phases it does not.
-            requests = [max(r, choice.since) for r in gentler_from if r >= begun - _EPS]
+            requests = [max(r, since[i]) for r in gentler_from if r >= begun - _EPS]
             fade_s = playlist.crossfade_for(phases[k].music)
         if until is not None and part_phases[0].start is not None and until <= part_phases[0].start + _EPS:
+            since[i + 1] = max(since[i + 1], since[i])
             continue  # replaced at once
         plan = build_plan(
             playlist,
@@ -613,6 +615,11 @@ def build_session_plan(
         if until is None:
             tracks.extend(plan.tracks)
             break
+        crossfading = plan.at(until)
+        if len(crossfading) > 1:
+            # Two tracks already sound: the new playlist comes in when the one fading out has gone,
+            # so no more than two ever sound at once (the room has two decks).
+            until = since[i + 1] = min(t.end for t in crossfading)
         out_s = _switch_fade(choices[i + 1].playlist, phases, until)
         library = None if playlist.library == last_library else playlist.library
         tracks.extend(_until(t, until, out_s, library) for t in plan.tracks if t.start < until - _EPS)
