@@ -42,8 +42,10 @@ class FakePlayer:
         durations: Mapping[str, float] | None = None,
         check_files: bool = False,
         output_error: str | None = None,
+        drain_s: float = 0.0,
     ) -> None:
         self.output = output
+        self.drain_s = drain_s
         self.output_error = output_error
         self.started = False
         self.calls: list[str] = []
@@ -91,6 +93,11 @@ class FakePlayer:
     async def cue(self, path: str, *, start_ms: int = 0) -> None:
         self.calls.append(f"cue {path} @{start_ms}")
         await self._load(path, start_ms, paused=True)
+
+    async def remaining_s(self) -> float | None:
+        if self._state != "playing" or self._length_s is None:
+            return None
+        return max(0.0, self._length_s - self._position_s())
 
     def fail_output(self, reason: str | None) -> None:
         """From the next play or resume on, the output fails with this reason (None: it works again)."""

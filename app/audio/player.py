@@ -47,6 +47,9 @@ RampPoints = Sequence[tuple[float, int]]
 
 class Player(Protocol):
     output: str
+    # The last seconds of a track that are already in the sound server's buffer when the player
+    # reaches the file's end: volume changes no longer reach them, so fades must be done before.
+    drain_s: float
 
     async def start(self) -> None: ...
 
@@ -56,6 +59,12 @@ class Player(Protocol):
 
     async def cue(self, path: str, *, start_ms: int = 0) -> None:
         """Load the media paused at start_ms, ready to sound at once on resume() (gapless joins)."""
+        ...
+
+    async def remaining_s(self) -> float | None:
+        """Seconds until the playing media ends, by the player's own clock (None: not known).
+
+        May take a fraction of a second to watch the player's clock: call it ahead of when it is needed."""
         ...
 
     async def pause(self) -> None: ...

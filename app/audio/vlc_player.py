@@ -27,9 +27,18 @@ T = TypeVar("T")
 # libVLC reports the time every ~250-300 ms; between reports the position is extrapolated,
 # but never by more than this, so a stalled player shows a stalled position.
 MAX_EXTRAPOLATION_MS = 1000
+# remaining_s() watches libVLC's clock this long, polling this often: its time changes every ~250-300 ms,
+# and each new value is exact at the moment it appears (measured: to within 1-2 ms), so seeing two
+# changes as they happen puts the player's clock to within the poll interval.
+CLOCK_WATCH_S = 0.8
+CLOCK_POLL_S = 0.002
 # A track that has sounded this long with audio decoded and not one buffer played has no output:
 # the check behind the log's word for it (libVLC's wording may change, its counters do not).
 OUTPUT_CHECK_S = 1.5
+# libVLC hands the last second or so of a file to the sound server at once and then drains it; a
+# volume set meanwhile is not applied (measured on PulseAudio: the level stayed where it was for the
+# last 1.0 s of the file, then stopped). Fades out are finished this long before a file's end.
+DRAIN_S = 1.5
 
 
 def import_vlc() -> ModuleType:
@@ -57,6 +66,8 @@ class VlcPlayer:
     An audio output that cannot be opened is reported, with libVLC's reason, as an "output"
     event (once per track) and in `status().output_error` (app/audio/vlc_log.py says how).
     """
+
+    drain_s = DRAIN_S
 
     def __init__(self, output: str = "default", device: str | None = None, name: str = "room") -> None:
         self.output = output
@@ -205,6 +216,32 @@ class VlcPlayer:
         self._sounding_since = None if paused else time.monotonic()
         await self._call(load)
 
+    async def remaining_s(self) -> float | None:
+        # libVLC's time runs slightly ahead of what is heard, but so does a resumed player's: a join
+        # timed by it lands within a few tens of milliseconds even on a loaded machine, where one timed
+        # from when play() was called can be hundreds off (the start of playback is what load delays).
+        player = self._player
+        if player is None or self._media is None:
+            return None
+        length: int = player.get_length()
+        if length <= 0:
+            return None
+        loop = asyncio.get_running_loop()
+        last: int = player.get_time()
+        offsets: list[float] = []
+        deadline = loop.time() + CLOCK_WATCH_S
+        while loop.time() < deadline and len(offsets) < 2:
+            await asyncio.sleep(CLOCK_POLL_S)
+            if self._player is not player or not player.is_playing():
+                return None
+            t: int = player.get_time()
+            if t != last and t > 0:
+                offsets.append(time.monotonic() - t / 1000)  # when position 0 was, by libVLC's clock
+                last = t
+        if not offsets:
+            return None
+        return max(0.0, min(offsets) + length / 1000 - time.monotonic())
+
     async def pause(self) -> None:
         self._sounding_since = None
         await self._call(lambda: self._player.set_pause(1))
@@ -221,7 +258,11 @@ class VlcPlayer:
     async def stop(self) -> None:
         self._generation += 1
         self._sounding_since = None
-        await self._call(self._player.stop)
+        # Not libVLC's stop(): it also drops the player's audio output, and until the next track has
+        # opened a new one, a volume cannot be set (audio_set_volume fails), so that track would start
+        # at full volume for the ~100 ms until its fade-in's next step (measured on a PulseAudio sink).
+        # Unloading the media stops it as promptly and keeps the output, and the volume with it.
+        await self._call(lambda: self._player.set_media(None))
         self._media = None
 
     async def seek(self, position_ms: int) -> None:

@@ -72,7 +72,8 @@ SILENCE_S = 2.0
 RAMP_STEP_S = 0.1  # resolution of the volume ramps handed to the players
 PREROLL_S = 3.0  # a gapless track is cued this long before it starts
 GAPLESS_MAX_SHIFT_S = EARLY_END_S  # how far a join may move from the plan to follow a file's real length
-JOIN_HOLD_S = 1.0  # the track before a gapless join is stopped this long after it (it ends by itself)
+JOIN_HOLD_S = 0.5  # the track before a gapless join is stopped this long after it (it ends by itself)
+JOIN_TIMING_S = 1.2  # this long before a join, its moment is taken again from the player's own clock
 OUTPUT_RETRY_S = 5.0  # an audio output that failed is tried again after this, doubling each time
 OUTPUT_RETRY_MAX_S = 60.0
 LIBRARY_RETRY_S = 10.0
@@ -146,6 +147,7 @@ class _Deck:
     before_pause: Envelope | None = None
     gain_db: float = 0.0  # the track's loudness gain as it started (a new measurement waits for the next track)
     go_at: float | None = None  # CUED: when to resume it
+    timed: bool = False  # CUED: go_at has been taken from the player before it
     after: _Deck | None = None  # CUED: the deck playing the track it joins
     hold_until: float | None = None  # before a gapless join: not stopped before this (it ends by itself)
 
@@ -165,6 +167,7 @@ class _Deck:
         self.go_at = self.hold_until = None
         self.after = None
         self.gain_db = 0.0
+        self.timed = False
 
 
 @dataclass
@@ -214,6 +217,7 @@ class DeckPair:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._closed = False
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ---
 
@@ -227,6 +231,8 @@ class DeckPair:
     async def close(self) -> None:
         self._closed = True
         self._wake.set()
+        for task in list(self._tasks):
+            task.cancel()
         for deck in self._decks:
             deck.player.set_listener(None)
             try:
@@ -435,6 +441,7 @@ class DeckPair:
         if self._closed or self._pause is not PauseState.PLAYING:
             return
         await self._check_cues(now)
+        self._time_joins(now)
         # A gapless join first: stopping a deck can keep libVLC busy for tens of milliseconds.
         for deck in self._decks:
             if deck.state is DeckState.CUED and deck.go_at is not None and now >= deck.go_at - _EPS:
@@ -446,7 +453,7 @@ class DeckPair:
             if done or deck.state in (DeckState.FAILED, DeckState.NO_OUTPUT):
                 await self._stop(deck)
         planned = [] if self._plan is None else self._plan.at(now)
-        wanted = [d for d in planned if not self._has_failed(d)]
+        wanted = [d for d in planned if not self._has_failed(d) and not self._faded_out(d, now)]
         matched: set[int] = set()
         for deck in self._decks:
             if deck.state is not DeckState.PLAYING:
@@ -490,16 +497,29 @@ class DeckPair:
         assert deck.env is not None
         deck.track = planned
         env = deck.env
-        if env.cut is None and abs(env.end - planned.end) < 1e-3 and abs(env.out_s - planned.fade_out_s) < 1e-3:
+        end, out_s = self._fade_out(deck, planned)
+        if env.cut is None and abs(env.end - end) < 1e-3 and abs(env.out_s - out_s) < 1e-3:
             return
-        new = Envelope(env.in_from, env.in_s, planned.end, planned.fade_out_s)
+        new = Envelope(env.in_from, env.in_s, end, out_s)
         if env.cut is None and abs(new.gain(now) - env.gain(now)) < 0.02:
             deck.env = new
         else:
             # Fading already, differently: go down from where it is to the new end.
-            deck.env = Envelope(
-                env.in_from, env.in_s, planned.end, planned.fade_out_s, (now, env.gain(now), max(now, planned.end))
-            )
+            deck.env = Envelope(env.in_from, env.in_s, end, out_s, (now, env.gain(now), max(now, end)))
+
+    def _faded_out(self, planned: PlannedTrack, now: float) -> bool:
+        """In the last seconds of its fade-out that the decks leave out (see _fade_out): done, not to start."""
+        end, _ = self._fade_out(self._decks[0], planned)
+        return now >= end - 1e-6
+
+    @staticmethod
+    def _fade_out(deck: _Deck, planned: PlannedTrack) -> tuple[float, float]:
+        """(end, fade-out) of the deck's envelope for a planned track: a fade-out is done by the time the
+        player's last, buffered seconds begin (Player.drain_s), since no volume change reaches those."""
+        if planned.fade_out_s <= 0:
+            return planned.end, 0.0
+        early = min(deck.player.drain_s, planned.fade_out_s / 2)
+        return planned.end - early, planned.fade_out_s - early
 
     async def _start(self, planned: PlannedTrack, now: float) -> None:
         deck = next((d for d in self._decks if d.state is DeckState.IDLE), None)
@@ -515,11 +535,12 @@ class DeckPair:
         if media is None:
             return
         late = now - planned.start
+        end, out_s = self._fade_out(deck, planned)
         if late <= LATE_S:
-            env = Envelope(planned.start, planned.fade_in_s, planned.end, planned.fade_out_s)
+            env = Envelope(planned.start, planned.fade_in_s, end, out_s)
         else:
             left_of_fade_in = planned.start + planned.fade_in_s - now
-            env = Envelope(now, max(RECOVERY_FADE_S, left_of_fade_in), planned.end, planned.fade_out_s)
+            env = Envelope(now, max(RECOVERY_FADE_S, left_of_fade_in), end, out_s)
         position = max(0.0, planned.position_at(now))
         deck.state, deck.track, deck.env = DeckState.PLAYING, planned, env
         deck.started_at, deck.start_pos = now, position
@@ -532,6 +553,9 @@ class DeckPair:
         except Exception as exc:  # noqa: BLE001 - a player that cannot play is a failed track, not a dead room
             self._fail(deck, f"{type(exc).__name__}: {exc}")
             return
+        # From when libVLC was told to play (opening the file takes a few ms): a gapless join after
+        # this track is timed from here, and a resume starts as fast as a play does.
+        deck.started_at = self._clock.now()
         self._error = None
         self._emit_started(deck, position)
 
@@ -643,7 +667,7 @@ class DeckPair:
             before.hold_until = max(go_at, upcoming.start) + JOIN_HOLD_S
         deck.state, deck.track, deck.media = DeckState.CUED, upcoming, media
         deck.gain_db = upcoming.gain_db
-        deck.env = Envelope(go_at, 0.0, upcoming.end, upcoming.fade_out_s)
+        deck.env = Envelope(go_at, 0.0, *self._fade_out(deck, upcoming))
         deck.go_at, deck.after = go_at, before
         deck.started_at, deck.start_pos = go_at, upcoming.offset_s
         try:
@@ -652,12 +676,39 @@ class DeckPair:
         except Exception as exc:  # noqa: BLE001 - as in _start
             self._fail(deck, f"{type(exc).__name__}: {exc}")
 
+    def _time_joins(self, now: float) -> None:
+        """Shortly before a join, take its moment again from the clock of the player before it: what was
+        known at the cue is when that track was started, which a loaded machine may have delayed.
+        Watching the clock takes a moment, so it is done beside the decks, never holding them up."""
+        for deck in self._decks:
+            if deck.state is not DeckState.CUED or deck.timed or deck.after is None or deck.go_at is None:
+                continue
+            if now >= deck.go_at - JOIN_TIMING_S:
+                deck.timed = True
+                task = asyncio.create_task(self._time_join(deck, deck.after, deck.track), name="music-join")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _time_join(self, deck: _Deck, before: _Deck, track: PlannedTrack | None) -> None:
+        remaining = await before.player.remaining_s()
+        if remaining is None:
+            return
+        async with self._lock:
+            now = self._clock.now()
+            if deck.state is not DeckState.CUED or deck.after is not before or deck.track is not track or track is None:
+                return  # the join was dropped or has happened meanwhile
+            planned = track.start
+            deck.go_at = min(planned + GAPLESS_MAX_SHIFT_S, max(planned - GAPLESS_MAX_SHIFT_S, now + remaining))
+            deck.started_at = deck.go_at
+            before.hold_until = max(deck.go_at, planned) + JOIN_HOLD_S
+        self._wake.set()
+
     async def _go(self, deck: _Deck, now: float) -> None:
         planned = deck.track
         assert planned is not None and deck.env is not None
         deck.state = DeckState.PLAYING
         deck.started_at = now
-        deck.env = Envelope(now, 0.0, planned.end, planned.fade_out_s)
+        deck.env = Envelope(now, 0.0, *self._fade_out(deck, planned))
         deck.go_at, deck.after = None, None
         deck.verify_at = now + VERIFY_S
         try:
@@ -808,6 +859,8 @@ class DeckPair:
                 for t in (deck.verify_at, deck.go_at, deck.hold_until):
                     if t is not None:
                         deadlines.append(t)
+                if deck.state is DeckState.CUED and not deck.timed and deck.go_at is not None:
+                    deadlines.append(deck.go_at - JOIN_TIMING_S)
         if self._silence_since is not None and not self._silence_reported:
             deadlines.append(self._silence_since + SILENCE_S)
         if self._outage is not None:
