@@ -3,6 +3,7 @@
 
 import { api, get, onUnauthorized, post, roomPath, streamUrl } from "./api.js";
 import { fmtClock, fmtClockSeconds, fmtSpan, fmtTimer, serverNow, syncServer } from "./clock.js";
+import { bindMusicControls, renderMusicControls } from "./music.js";
 import { bindPanic } from "./panic.js";
 import { hasPin, lock, signIn, signOut } from "./signin.js";
 import { RoomStream } from "./stream.js";
@@ -297,6 +298,7 @@ function render() {
     drawTimeline();
   }
   renderAudio(view.audio, !!s);
+  renderMusicControls(view.audio, !!s);
   renderLights(view.lighting, !!s);
 }
 
@@ -439,7 +441,7 @@ function renderControls(s) {
   }
 }
 
-const AUDIO_STATE = { playing: "Playing", paused: "Paused", stopped: "Stopped", error: "Failed" };
+const AUDIO_STATE = { playing: "Playing", paused: "Paused", stopped: "Stopped", error: "Failed", stopping: "Fading out" };
 const volume = { target: null, timer: null, dragging: false };
 
 /** The music as the player reports it: a failure is shown as one, with its reason. */
@@ -576,6 +578,7 @@ async function command(path, body) {
 const capital = (s) => `${s[0].toUpperCase()}${s.slice(1)}`;
 
 function bindControls() {
+  bindMusicControls(roomId);
   $("#start-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const preset = $("#start-preset").value;
