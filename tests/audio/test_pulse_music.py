@@ -151,6 +151,10 @@ async def test_two_tracks_12_db_apart_are_heard_within_1_lu(pulse: Pulse, tmp_pa
     for name, (a, b) in parts.items():
         clip = heard[int((t0 + a) * REC_RATE) : int((t0 + b) * REC_RATE)]
         levels[name] = measure(write_stereo(tmp_path / f"heard-{name}", clip)).integrated_lufs
+    print(
+        f"loudness heard: {levels['loud.wav']:.1f} and {levels['quiet.wav']:.1f} LUFS "
+        f"({abs(levels['loud.wav'] - levels['quiet.wav']):.1f} LU apart; {recorded_gap:.1f} LU in the files)"
+    )
     assert abs(levels["loud.wav"] - levels["quiet.wav"]) <= 1.0, levels
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from app.domain.clock import ManualClock
+from app.domain.loudness import LoudnessTarget, TrackLoudness, gain_db
+from app.music.loudness import LoudnessCache
 from app.settings import Settings
 from tests.conftest import Service, serve_in_process
 
@@ -200,3 +202,67 @@ async def test_a_talk_in_force_is_taken_up_after_a_restart(music_settings: Setti
         await clock.advance_to(pressed + 301)
         assert (await audio(second))["talking"] is False
         assert (await events(second, session, "talk"))[-1] == {"on": False, "by": "timeout"}
+
+
+async def test_talk_follows_the_talk_settings(music_settings: Settings, clock: ManualClock) -> None:
+    custom = music_settings.model_copy(update={"talk_duck_db": -20.0, "talk_timeout_s": 60.0})
+    async with serve_in_process(custom, clock) as svc:
+        await started(svc)
+        r = await svc.client.post(f"{ROOM}/audio/talk", json={"on": True})
+        assert r.json()["talk_until"] == clock.now() + 60
+        await clock.advance(1.0)
+        assert (await audio(svc))["duck_db"] == -20.0
+        await clock.advance(60)
+        assert (await audio(svc))["talking"] is False
+
+
+CLINIC_YAML = """\
+id: clinic_ketamine_im
+title: The clinic's set
+curator: Tests
+source: tests/music/test_music_api.py
+presets: [ketamine_im]
+library: clinic
+segments:
+  arrival: &set
+    tracks:
+      - {path: loud.mp3, title: Loud, artist: test, duration_s: 100}
+      - {path: quiet.m4a, title: Quiet, artist: test, duration_s: 100}
+  onset: *set
+  peak: *set
+  descent: *set
+  return: *set
+  closing: *set
+"""
+
+
+@pytest.mark.parametrize("target_lufs", [-18.0, -23.0])
+async def test_plans_carry_the_gains_of_the_library_s_loudness_cache(
+    music_settings: Settings, clock: ManualClock, tmp_path: Path, target_lufs: float
+) -> None:
+    library = tmp_path / "clinic"
+    library.mkdir()
+    cache = LoudnessCache.beside(library)
+    measured = {"loud.mp3": TrackLoudness(-14.0, -2.0), "quiet.m4a": TrackLoudness(-26.0, -12.0)}
+    for name, loudness in measured.items():
+        (library / name).write_bytes(b"stands in for audio: the fake decks never open it")
+        cache.put(name, (library / name).stat(), loudness)
+    cache.save()
+    folder = tmp_path / "clinic-playlists"
+    folder.mkdir()
+    (folder / "clinic_ketamine_im.yaml").write_text(CLINIC_YAML)
+    custom = music_settings.model_copy(
+        update={
+            "music_library": library,
+            "playlists_dir": (*music_settings.playlists_dir, folder),
+            "loudness_target_lufs": target_lufs,
+        }
+    )
+    async with serve_in_process(custom, clock) as svc:
+        await started(svc, "clinic_ketamine_im")
+        tracks = (await svc.client.get(f"{ROOM}/plan")).json()["tracks"]
+        target = LoudnessTarget(target_lufs=target_lufs)
+        gains = {t["path"]: t["gain_db"] for t in tracks}
+        assert gains == {name: gain_db(loudness, target) for name, loudness in measured.items()}
+        assert gains["quiet.m4a"] - gains["loud.mp3"] == pytest.approx(12, abs=0.01)
+        assert (await audio(svc))["now_playing"]["gain_db"] == gains["loud.mp3"]
