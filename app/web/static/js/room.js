@@ -343,7 +343,7 @@ function lightsReport(lights) {
 
 function musicReport(a) {
   if (a.state === "error" || a.error) return `Music failed: ${a.error ?? "the player reports an error"}.`;
-  return { paused: "Music paused.", stopped: "Music off.", playing: "Music still playing: pause not confirmed." }[a.state];
+  return { paused: "Music paused.", stopped: "Music off.", stopping: "Music fading out.", playing: "Music still playing: pause not confirmed." }[a.state];
 }
 
 const STATUS_TEXT = { arrival: "Before dose", running: "Running", held: "On hold", panic: "Panic", ended: "Ended" };
