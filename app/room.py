@@ -7,8 +7,10 @@ and end, and a restart.
 
 What may happen during a panic (and while held after one): recording a dose or a booster,
 starting or ending a session, advancing or extending a phase, notes and acknowledging cues, and
-the volume. Refused with 409: manual light changes, pausing/resuming/skipping the music, and
-`hold`/`resume` of the session (the panic freezes the arc already; clear it with hold or restore).
+the volume, Talk, choosing another playlist and asking for gentler music (a playlist chosen in
+panic plays when the music resumes). Refused with 409: manual light changes,
+pausing/resuming/skipping the music, and `hold`/`resume` of the session (the panic freezes the
+arc already; clear it with hold or restore).
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ from app.domain.session import SessionState
 from app.engine import Notice, SessionEngine
 from app.lighting.controller import LightView, Link, RoomLights
 from app.music.decks import MusicStatus
-from app.music.director import AudioAction, MusicDirector, choose_playlist
+from app.music.director import AudioAction, MusicDirector, PlaylistOption, choose_playlist
+from app.music.options import MusicOptions
 from app.panic import AUDIO_CONFIRM_S, ClearMode, LightDelivery, PanicResult, audio_outcome
 from app.pubsub import Hub
 from app.store import EventStore
@@ -103,6 +106,7 @@ class RoomController:
         jobs: Supervisor,
         changes: Hub[RoomChange],
         panic_audio_fade_s: float = 0.0,
+        music_options: MusicOptions | None = None,
     ) -> None:
         self.room = room
         self.id = room.id
@@ -126,6 +130,7 @@ class RoomController:
             volume_pct=room.audio.volume_pct,
             on_change=lambda detail: self._changed("music", detail),
             jobs=jobs,
+            options=music_options,
         )
         self._events: list[RoomEvent] = []
         self._record: RoomRecord = IDLE
@@ -426,6 +431,22 @@ class RoomController:
         if action is not None:
             self._refuse_in_panic("clear the panic (restore) to bring the music back")
         return await self.music.command(action, volume_pct, by)
+
+    async def talk(self, on: bool, by: str) -> MusicStatus:
+        """Talk on: the music ducks (ARCROOM_TALK_*) until released or its timeout; off: it comes back."""
+        return await self.music.talk(on, by)
+
+    async def choose_playlist(self, playlist_id: str, by: str) -> MusicStatus:
+        """Another playlist for the running session: it crossfades in at the arc's current phase."""
+        return await self.music.choose(playlist_id, by)
+
+    async def gentler(self, by: str) -> MusicStatus:
+        """Gentler music from the next track on, for the rest of the current phase."""
+        return await self.music.gentler(by)
+
+    def playlist_options(self) -> list[PlaylistOption]:
+        """The playlists the running session may switch to (empty when idle)."""
+        return self.music.options_for_session()
 
     # --- internals -----------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from app.mqtt import BrokerAddress, EmbeddedBroker, MqttLink
 from app.mqtt.bridge import MqttBridge, catalogue_for
 from app.mqtt.broker import embedded_access
 from app.music.demo import generate_demo_library
+from app.music.options import music_options
 from app.pubsub import Hub
 from app.room import RoomChange, RoomController
 from app.settings import Settings
@@ -120,6 +121,7 @@ class Runtime:
                     jobs=supervisor,
                     changes=changes,
                     panic_audio_fade_s=settings.panic_audio_fade_ms / 1000,
+                    music_options=music_options(settings),
                 )
                 controller.load()
                 await controller.start()

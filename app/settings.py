@@ -183,6 +183,21 @@ class Settings(BaseSettings):
     # Whether time spent in panic counts towards the phase once it is cleared.
     panic_counts_toward_arc: bool = False
 
+    # Loudness matching (README, Music, Loudness): every track is turned toward this integrated
+    # loudness with its true peak kept under the ceiling, from the measurements of `arcroom library scan`.
+    loudness_match: bool = True
+    loudness_target_lufs: float = Field(default=-18.0, ge=-40, le=-5)
+    loudness_ceiling_dbtp: float = Field(default=-1.0, ge=-20, le=0)
+    loudness_max_boost_db: float = Field(default=12.0, ge=0, le=30)
+    # The clinic library's loudness cache, when not in the library folder (`library scan --cache`).
+    loudness_cache: Path | None = None
+    # Talk: the music ducks by talk_duck_db over talk_fade_s, comes back over talk_restore_s,
+    # and Talk ends by itself after talk_timeout_s if nobody releases it.
+    talk_duck_db: float = Field(default=-12.0, ge=-40, le=-3)
+    talk_fade_s: float = Field(default=1.0, ge=0.1, le=10)
+    talk_restore_s: float = Field(default=3.0, ge=0.1, le=30)
+    talk_timeout_s: float = Field(default=300.0, ge=10, le=3600)
+
     # --- Access, names and logs (README: "Access", "Reliability") -------------------------------
     tokens: list[Token] = Field(default_factory=list)
     # The names this service answers to (the Host header), comma-separated; "*.clinic.example" and "*"

@@ -146,3 +146,20 @@ class AudioCommand(_Body):
         if self.action is None and self.volume is None:
             raise ValueError("give action, volume or both")
         return self
+
+
+class Talk(_Body):
+    on: bool = Field(
+        description="true: the music ducks (about -12 dB over 1 s, ARCROOM_TALK_*) until released or the "
+        "timeout; false: it comes back over about 3 s",
+        examples=[True],
+    )
+
+
+class ChoosePlaylist(_Body):
+    playlist: str = Field(
+        min_length=1,
+        max_length=80,
+        description="A playlist made for the session's preset, whose library is configured",
+        examples=["hopkins_psilocybin_2020"],
+    )

@@ -5,7 +5,9 @@ positions advance with it, the end of a track is reported when the clock reaches
 volume ramps are evaluated against it. By default any path "plays" for ever; give
 `durations` (path -> seconds; other paths are missing) or `check_files=True` (local files
 must exist; WAV lengths are read) to have tracks end and missing or corrupt files fail as
-they do with libVLC.
+they do with libVLC. `output_error` (or `fail_output()`) makes its audio output fail as
+libVLC's does: the track "plays" on (state playing, position moving), status says why nothing
+is heard, and an "output" event is reported once per track.
 """
 
 from __future__ import annotations
@@ -39,8 +41,12 @@ class FakePlayer:
         clock: Clock | None = None,
         durations: Mapping[str, float] | None = None,
         check_files: bool = False,
+        output_error: str | None = None,
+        drain_s: float = 0.0,
     ) -> None:
         self.output = output
+        self.drain_s = drain_s
+        self.output_error = output_error
         self.started = False
         self.calls: list[str] = []
         # (clock time, what, media, position_s): for tests that check what played when.
@@ -60,6 +66,7 @@ class FakePlayer:
         self._listener: Listener | None = None
         self._end_task: asyncio.Task[None] | None = None
         self._generation = 0  # as VlcPlayer: events of a replaced track are dropped
+        self._output_failed: str | None = None  # the output error of the track playing now
 
     # --- lifecycle ---
 
@@ -81,9 +88,25 @@ class FakePlayer:
 
     async def play(self, path: str, *, start_ms: int = 0) -> None:
         self.calls.append(f"play {path} @{start_ms}")
+        await self._load(path, start_ms, paused=False)
+
+    async def cue(self, path: str, *, start_ms: int = 0) -> None:
+        self.calls.append(f"cue {path} @{start_ms}")
+        await self._load(path, start_ms, paused=True)
+
+    async def remaining_s(self) -> float | None:
+        if self._state != "playing" or self._length_s is None:
+            return None
+        return max(0.0, self._length_s - self._position_s())
+
+    def fail_output(self, reason: str | None) -> None:
+        """From the next play or resume on, the output fails with this reason (None: it works again)."""
+        self.output_error = reason
+
+    async def _load(self, path: str, start_ms: int, *, paused: bool) -> None:
         self._generation += 1
         self._cancel_end()
-        self._media, self._error = path, None
+        self._media, self._error, self._output_failed = path, None, None
         self._pos_s, self._anchor = max(0, start_ms) / 1000, self._clock.now()
         try:
             self._length_s = self._length_of(path)
@@ -92,9 +115,14 @@ class FakePlayer:
             self._log("error")
             self._notify(PlayerEvent("error", path, str(exc)))
             return
+        if paused:
+            self._state = "paused"
+            self._log("cue")
+            return
         self._state = "playing"
         self._log("play")
         self._schedule_end()
+        self._check_output()
 
     async def pause(self) -> None:
         self.calls.append("pause")
@@ -111,6 +139,7 @@ class FakePlayer:
             self._state = "playing"
             self._log("resume")
             self._schedule_end()
+            self._check_output()
 
     async def stop(self) -> None:
         self.calls.append("stop")
@@ -118,7 +147,7 @@ class FakePlayer:
         self._cancel_end()
         if self._state != "stopped":
             self._log("stop")
-        self._media, self._state, self._error = None, "stopped", None
+        self._media, self._state, self._error, self._output_failed = None, "stopped", None, None
 
     async def seek(self, position_ms: int) -> None:
         self.calls.append(f"seek {position_ms}")
@@ -164,7 +193,15 @@ class FakePlayer:
             volume_pct=self.volume_at(self._clock.now()),
             output=self.output,
             error=self._error,
+            output_error=self._output_failed,
+            length_ms=None if self._length_s is None or self._media is None else round(self._length_s * 1000),
         )
+
+    def _check_output(self) -> None:
+        self._output_failed = self.output_error
+        if self.output_error is not None:
+            self._log("output failed")
+            self._notify(PlayerEvent("output", self._media, self.output_error))
 
     def _position_s(self) -> float:
         if self._state != "playing":

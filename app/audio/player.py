@@ -24,13 +24,17 @@ class PlayerStatus(BaseModel):
     volume_pct: int = 0
     output: str = "default"
     error: str | None = None
+    # The audio output could not be opened for this media: it "plays" (libVLC's clock runs), but
+    # nothing reaches the room. The reason is libVLC's own (e.g. the ALSA device that is missing).
+    output_error: str | None = None
+    length_ms: int | None = None  # the media's real length, once the player knows it
 
 
 @dataclass(frozen=True)
 class PlayerEvent:
     """What a player reports by itself: its media ended, or could not be played."""
 
-    kind: Literal["ended", "error"]
+    kind: Literal["ended", "error", "output"]  # output: the audio output failed (error says why)
     media: str | None
     error: str | None = None
 
@@ -43,12 +47,25 @@ RampPoints = Sequence[tuple[float, int]]
 
 class Player(Protocol):
     output: str
+    # The last seconds of a track that are already in the sound server's buffer when the player
+    # reaches the file's end: volume changes no longer reach them, so fades must be done before.
+    drain_s: float
 
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
 
     async def play(self, path: str, *, start_ms: int = 0) -> None: ...
+
+    async def cue(self, path: str, *, start_ms: int = 0) -> None:
+        """Load the media paused at start_ms, ready to sound at once on resume() (gapless joins)."""
+        ...
+
+    async def remaining_s(self) -> float | None:
+        """Seconds until the playing media ends, by the player's own clock (None: not known).
+
+        May take a fraction of a second to watch the player's clock: call it ahead of when it is needed."""
+        ...
 
     async def pause(self) -> None: ...
 

@@ -21,11 +21,24 @@ from app.audio.player import (
     RampPoints,
     vlc_args,
 )
+from app.audio.vlc_log import OutputLog, quiet_alsa
 
 T = TypeVar("T")
 # libVLC reports the time every ~250-300 ms; between reports the position is extrapolated,
 # but never by more than this, so a stalled player shows a stalled position.
 MAX_EXTRAPOLATION_MS = 1000
+# remaining_s() watches libVLC's clock this long, polling this often: its time changes every ~250-300 ms,
+# and each new value is exact at the moment it appears (measured: to within 1-2 ms), so seeing two
+# changes as they happen puts the player's clock to within the poll interval.
+CLOCK_WATCH_S = 0.8
+CLOCK_POLL_S = 0.002
+# A track that has sounded this long with audio decoded and not one buffer played has no output:
+# the check behind the log's word for it (libVLC's wording may change, its counters do not).
+OUTPUT_CHECK_S = 1.5
+# libVLC hands the last second or so of a file to the sound server at once and then drains it; a
+# volume set meanwhile is not applied (measured on PulseAudio: the level stayed where it was for the
+# last 1.0 s of the file, then stopped). Fades out are finished this long before a file's end.
+DRAIN_S = 1.5
 
 
 def import_vlc() -> ModuleType:
@@ -49,7 +62,12 @@ class VlcPlayer:
     single thread; the asyncio loop only awaits the result, and other rooms never wait on it.
     libVLC's event callbacks run on libVLC's threads: they only hand the event to the loop
     with `call_soon_threadsafe` and never call libVLC themselves.
+
+    An audio output that cannot be opened is reported, with libVLC's reason, as an "output"
+    event (once per track) and in `status().output_error` (app/audio/vlc_log.py says how).
     """
+
+    drain_s = DRAIN_S
 
     def __init__(self, output: str = "default", device: str | None = None, name: str = "room") -> None:
         self.output = output
@@ -76,6 +94,10 @@ class VlcPlayer:
         # After play at an offset or a seek, libVLC still reports the old time for a moment.
         self._target_ms: int | None = None
         self._target_since = 0.0
+        self._output_log: OutputLog | None = None
+        self._vlc_media: Any = None  # the current libVLC media, for its counters
+        self._sounding_since: float | None = None  # monotonic time of the last play/resume, None when still
+        self._output_error: tuple[int, str] | None = None  # (generation, reason) from libVLC's log
 
     async def _call(self, fn: Callable[[], T]) -> T:
         if self._executor is None:
@@ -86,6 +108,7 @@ class VlcPlayer:
         self._vlc = import_vlc()
         self._loop = asyncio.get_running_loop()
         vlc = self._vlc
+        quiet_alsa()
 
         def create() -> None:
             if self.output.startswith("afile:"):
@@ -97,6 +120,7 @@ class VlcPlayer:
                     f"Install them with: sudo apt-get install {DEBIAN_PACKAGES}"
                 )
             self._instance = instance
+            self._output_log = OutputLog(vlc, instance, self._on_output_failure)
             self._player = instance.media_player_new()
             events = self._player.event_manager()
             events.event_attach(vlc.EventType.MediaPlayerEndReached, self._on_vlc_event, "ended")
@@ -116,7 +140,7 @@ class VlcPlayer:
                 self._player.release()
             if self._instance is not None:
                 self._instance.release()
-            self._player = self._instance = None
+            self._player = self._instance = self._vlc_media = None
 
         try:
             await self._call(release)
@@ -140,6 +164,19 @@ class VlcPlayer:
         with contextlib.suppress(RuntimeError):  # the loop closed in between
             loop.call_soon_threadsafe(self._deliver, generation, PlayerEvent(kind, media, error))
 
+    def _on_output_failure(self, reason: str) -> None:
+        # On a libVLC thread, for every failed attempt (many a second): store, and tell the loop once per track.
+        with self._lock:
+            generation, media = self._vlc_generation, self._media
+            if self._output_error is not None and self._output_error[0] == generation:
+                return
+            self._output_error = (generation, reason)
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._deliver, generation, PlayerEvent("output", media, reason))
+
     def _deliver(self, generation: int, event: PlayerEvent) -> None:
         if generation != self._generation or self._listener is None:
             return  # about a track that has since been replaced or stopped
@@ -148,24 +185,65 @@ class VlcPlayer:
     # --- transport ---
 
     async def play(self, path: str, *, start_ms: int = 0) -> None:
+        await self._load(path, start_ms, paused=False)
+
+    async def cue(self, path: str, *, start_ms: int = 0) -> None:
+        # ":start-paused" opens the file and stops before decoding: no output is opened and nothing
+        # sounds until resume(), which then starts about as fast as play() does (measured: the two
+        # delays cancel out within a few milliseconds on a PulseAudio sink), so a cued track resumed
+        # at the moment the track before it ends joins it without a gap.
+        await self._load(path, start_ms, paused=True)
+
+    async def _load(self, path: str, start_ms: int, *, paused: bool) -> None:
         self._generation += 1
         generation = self._generation
 
-        def play() -> None:
+        def load() -> None:
             media = self._instance.media_new(path) if "://" in path else self._instance.media_new_path(path)
             if start_ms > 0:
                 media.add_option(f":start-time={start_ms / 1000:.3f}")
+            if paused:
+                media.add_option(":start-paused")
             with self._lock:
                 self._vlc_generation = generation
+            self._vlc_media = media
             self._player.set_media(media)
             self._player.audio_set_volume(self._volume)
             self._player.play()
 
         self._media = path
         self._reset_position(start_ms)
-        await self._call(play)
+        self._sounding_since = None if paused else time.monotonic()
+        await self._call(load)
+
+    async def remaining_s(self) -> float | None:
+        # libVLC's time runs slightly ahead of what is heard, but so does a resumed player's: a join
+        # timed by it lands within a few tens of milliseconds even on a loaded machine, where one timed
+        # from when play() was called can be hundreds off (the start of playback is what load delays).
+        player = self._player
+        if player is None or self._media is None:
+            return None
+        length: int = player.get_length()
+        if length <= 0:
+            return None
+        loop = asyncio.get_running_loop()
+        last: int = player.get_time()
+        offsets: list[float] = []
+        deadline = loop.time() + CLOCK_WATCH_S
+        while loop.time() < deadline and len(offsets) < 2:
+            await asyncio.sleep(CLOCK_POLL_S)
+            if self._player is not player or not player.is_playing():
+                return None
+            t: int = player.get_time()
+            if t != last and t > 0:
+                offsets.append(time.monotonic() - t / 1000)  # when position 0 was, by libVLC's clock
+                last = t
+        if not offsets:
+            return None
+        return max(0.0, min(offsets) + length / 1000 - time.monotonic())
 
     async def pause(self) -> None:
+        self._sounding_since = None
         await self._call(lambda: self._player.set_pause(1))
 
     async def resume(self) -> None:
@@ -173,11 +251,18 @@ class VlcPlayer:
             self._player.set_pause(0)
 
         self._seen_ms = -1  # restart the interpolation from libVLC's next report
+        if self._media is not None:
+            self._sounding_since = time.monotonic()
         await self._call(resume)
 
     async def stop(self) -> None:
         self._generation += 1
-        await self._call(self._player.stop)
+        self._sounding_since = None
+        # Not libVLC's stop(): it also drops the player's audio output, and until the next track has
+        # opened a new one, a volume cannot be set (audio_set_volume fails), so that track would start
+        # at full volume for the ~100 ms until its fade-in's next step (measured on a PulseAudio sink).
+        # Unloading the media stops it as promptly and keeps the output, and the volume with it.
+        await self._call(lambda: self._player.set_media(None))
         self._media = None
 
     async def seek(self, position_ms: int) -> None:
@@ -238,13 +323,33 @@ class VlcPlayer:
             if s == states.Error
             else "stopped"
         )
+        length_ms = self._player.get_length() if self._media is not None else -1
         return PlayerStatus(
             state=state,
             media=self._media,
             position_ms=self._position_ms(s == states.Playing),
             volume_pct=self._volume,
             output=self.output,
+            output_error=self._output_problem(s == states.Playing),
+            length_ms=length_ms if length_ms > 0 else None,
         )
+
+    def _output_problem(self, playing: bool) -> str | None:
+        """Why this track does not reach the output, if it does not."""
+        with self._lock:
+            logged = self._output_error
+            generation = self._vlc_generation
+        if logged is not None and logged[0] == generation and generation == self._generation:
+            return logged[1]
+        since, media = self._sounding_since, self._vlc_media
+        if not playing or since is None or media is None or time.monotonic() - since < OUTPUT_CHECK_S:
+            return None
+        stats = self._vlc.MediaStats() if self._vlc is not None else None
+        if stats is None or not media.get_stats(stats):
+            return None
+        if stats.decoded_audio > 0 and stats.played_abuffers == 0:
+            return "libVLC decodes the track but no audio buffer has reached the output"
+        return None
 
     def _position_ms(self, playing: bool) -> int:
         """libVLC's time, interpolated with a monotonic clock between its coarse updates."""

@@ -36,6 +36,10 @@ class EventType(StrEnum):
     AUDIO_RESUMED = "audio_resumed"
     TRACK_SKIPPED = "track_skipped"
     TRACK_FAILED = "track_failed"
+    # Music chosen and steered by the facilitator (recorded so a restart plays what was chosen).
+    TALK = "talk"  # data: on (bool), by, and when on duck_db, timeout_s
+    PLAYLIST_CHANGED = "playlist_changed"  # data: playlist, from, by
+    MUSIC_GENTLER = "music_gentler"  # data: phase, by
 
 
 class Event(BaseModel):

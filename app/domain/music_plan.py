@@ -56,6 +56,11 @@ Rules:
   that phase's music, as curated. A segment with no tagged track is not affected.
 - Loudness: `gains` maps a track's path to the gain (dB) that brings it to the room's
   loudness target (app/domain/loudness.py); each planned track carries its `gain_db`.
+- Another playlist mid-session (`build_session_plan`): each choice holds from its time to the
+  next. The arc stays where it is: from the change on, the new playlist's segment for the phase
+  then current plays from its first track, fading in over the new playlist's crossfade while
+  the track that was sounding fades out over the same time; later phases bring the new
+  playlist's own segments. What played before the change is the old playlist's plan, as it was.
 - Causality: every decision at time t depends only on phase changes, pauses, skips and the
   gentler request at or before t, so re-planning never rewrites what already played: what
   sounded before `now` is the same in every later plan. Only a track sounding at `now` may
@@ -99,6 +104,7 @@ class PlannedTrack(BaseModel):
     offset_s: float = 0.0  # position in the file at `start`
     gain_db: float = 0.0  # loudness correction for this file (toward the room's target; never clipping)
     gapless: bool = False  # starts exactly at the end of the track before it, no fades: play it back to back
+    library: str | None = None  # the library its path is in, when not the current playlist's (before a change)
 
     def position_at(self, t: float) -> float:
         return self.offset_s + (t - self.start)
@@ -336,8 +342,8 @@ class _Builder:
 
     # --- what happens at each kind of moment ---
 
-    def begin(self, t: float) -> None:
-        self.cur = self.new(self.next_for(None, t), t, self.fade(START_FADE_S))
+    def begin(self, t: float, fade_in_s: float = START_FADE_S) -> None:
+        self.cur = self.new(self.next_for(None, t), t, self.fade(fade_in_s))
 
     def natural_next_at(self) -> float:
         """When the current track's crossfade into its successor begins (at its end for a gapless join)."""
@@ -462,12 +468,14 @@ def build_plan(
     arc_frozen: bool = False,
     gains: Mapping[str, float] | None = None,
     gentler_from: float | Sequence[float] | None = None,
+    start_fade_s: float = START_FADE_S,
 ) -> MusicPlan:
     """Every track's start, end, fades, file offset and gain from the first phase to the plan's end.
 
     `arc_frozen` (SessionState.frozen: on hold or in panic): the current phase's planned end
     is not a time the arc will reach by itself, so the plan stays in the current phase.
     `gains`: track path -> gain_db (tracks not in it get 0). `gentler_from`: see the module docstring.
+    `start_fade_s`: the first track's fade-in.
     """
     phases = list(phases)
     if not phases or phases[0].start is None:
@@ -494,7 +502,7 @@ def build_plan(
     while bi < len(boundaries) and boundaries[bi][0] <= t0:
         b.arc_k = max(b.arc_k, boundaries[bi][1])
         bi += 1
-    b.begin(t0)
+    b.begin(t0, start_fade_s)
 
     # Moments in time order; at equal times in the order of _Moment (bound to locals: this loop is hot).
     plan_end_, crossfade_end, phase_change, pause, next_track, skip = _Moment
@@ -538,6 +546,113 @@ def build_plan(
     b.finish(plan_end, ended)
     b.out.sort(key=lambda p: (p.start, p.end))
     return MusicPlan(tracks=b.out, end=plan_end, paused_at=paused_at)
+
+
+@dataclass(frozen=True)
+class PlaylistChoice:
+    """A playlist chosen for a session from `since` on, with its tracks' gains (path -> dB)."""
+
+    since: float
+    playlist: Playlist
+    gains: Mapping[str, float] | None = None
+
+
+def build_session_plan(
+    choices: Sequence[PlaylistChoice],
+    phases: Sequence[PhaseSpan],
+    now: float,
+    *,
+    pauses: Sequence[tuple[float, float | None]] = (),
+    skips: Sequence[float] = (),
+    horizon_s: float = 4 * 3600,
+    arc_frozen: bool = False,
+    gentler_from: Sequence[float] = (),
+) -> MusicPlan:
+    """The plan of a session whose playlist may have changed on the way (choices in time order).
+
+    Each choice plays from its `since` to the next one's: the first as `build_plan` plans it,
+    a later one from the start of the current phase's segment at its `since` (the rule is in
+    the module docstring); a change during a crossfade takes effect when the crossfade is over.
+    Tracks of an earlier playlist carry its library when it is not the last one's.
+    """
+    phases = list(phases)
+    if not choices:
+        return MusicPlan(tracks=[])
+    last_library = choices[-1].playlist.library
+    since = [c.since for c in choices]  # when each takes effect (a change during a crossfade waits for its end)
+    tracks: list[PlannedTrack] = []
+    plan = MusicPlan(tracks=[])
+    for i, choice in enumerate(choices):
+        until = since[i + 1] if i + 1 < len(choices) else None
+        playlist = choice.playlist
+        if i == 0:
+            part_phases, requests, fade_s = phases, list(gentler_from), START_FADE_S
+        else:
+            k = _phase_at(phases, since[i])
+            if k is None:
+                continue
+            part_phases = [phases[k].model_copy(update={"start": since[i]}), *phases[k + 1 :]]
+            begun = phases[k].start
+            assert begun is not None
+            # Steering asked for earlier in this phase still holds; from earlier phases it does not.
+            requests = [max(r, since[i]) for r in gentler_from if r >= begun - _EPS]
+            fade_s = playlist.crossfade_for(phases[k].music)
+        if until is not None and part_phases[0].start is not None and until <= part_phases[0].start + _EPS:
+            since[i + 1] = max(since[i + 1], since[i])
+            continue  # replaced at once
+        plan = build_plan(
+            playlist,
+            part_phases,
+            now if until is None else min(now, until),
+            pauses=pauses,
+            skips=skips,
+            horizon_s=horizon_s,
+            arc_frozen=arc_frozen,
+            gains=choice.gains,
+            gentler_from=requests or None,
+            start_fade_s=fade_s,
+        )
+        if until is None:
+            tracks.extend(plan.tracks)
+            break
+        crossfading = plan.at(until)
+        if len(crossfading) > 1:
+            # Two tracks already sound: the new playlist comes in when the one fading out has gone,
+            # so no more than two ever sound at once (the room has two decks).
+            until = since[i + 1] = min(t.end for t in crossfading)
+        out_s = _switch_fade(choices[i + 1].playlist, phases, until)
+        library = None if playlist.library == last_library else playlist.library
+        tracks.extend(_until(t, until, out_s, library) for t in plan.tracks if t.start < until - _EPS)
+    tracks.sort(key=lambda p: (p.start, p.end))
+    return MusicPlan(tracks=tracks, end=plan.end, paused_at=plan.paused_at)
+
+
+def _phase_at(phases: Sequence[PhaseSpan], t: float) -> int | None:
+    """The index of the phase that was current at t."""
+    found = None
+    for k, p in enumerate(phases):
+        if p.start is not None and p.start <= t + _EPS:
+            found = k
+    return found
+
+
+def _switch_fade(playlist: Playlist, phases: Sequence[PhaseSpan], at: float) -> float:
+    """The crossfade into `playlist` at `at` (its crossfade for the segment then current, as build_plan clamps it)."""
+    k = _phase_at(phases, at)
+    if k is None:
+        return START_FADE_S
+    shortest = min(t.duration_s for s in playlist.segments.values() for t in s.tracks)
+    return max(0.0, min(playlist.crossfade_for(phases[k].music), shortest / 3))
+
+
+def _until(t: PlannedTrack, until: float, out_s: float, library: str | None) -> PlannedTrack:
+    """A track of a playlist replaced at `until`: it fades out over `out_s` from then, if it still sounds."""
+    update: dict[str, Any] = {} if library is None else {"library": library}
+    end = until + out_s
+    if t.end > end + _EPS:
+        fading_from = t.end - t.fade_out_s if t.fade_out_s > 0 else math.inf
+        update.update(end=end, fade_out_s=end - min(until, fading_from))
+    return t.model_copy(update=update) if update else t
 
 
 def segment_play_s(playlist: Playlist, segment: str) -> float:

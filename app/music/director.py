@@ -1,8 +1,10 @@
 """A room's music follows its session: re-planned on every change, its events in the session log.
 
 The plan is a pure function of the session (app/domain/music_plan.py); the director decides when
-to re-plan, records what the music did (paused, resumed, skipped, failed) as session events so
-a restart knows where the music really is, and hands the plan to the room's two decks.
+to re-plan, records what the music did and what the facilitator chose (paused, resumed, skipped,
+failed, Talk, another playlist, gentler music) as session events so a restart knows where the
+music really is, and hands the plan to the room's two decks. Each plan carries the tracks'
+loudness gains, read from the libraries' loudness caches off the event loop.
 """
 
 from __future__ import annotations
@@ -13,20 +15,46 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from app.audio.player import Player
 from app.domain.clock import Clock
 from app.domain.errors import Conflict, NotFound
-from app.domain.events import EventType
-from app.domain.music_events import music_pauses, music_skips
-from app.domain.music_plan import MusicPlan, build_plan
+from app.domain.events import Event, EventType
+from app.domain.music_events import (
+    gentler_requests,
+    music_pauses,
+    music_skips,
+    playlist_choices,
+    talk_on,
+)
+from app.domain.music_plan import MusicPlan, PlaylistChoice, build_session_plan
 from app.domain.playlists import Playlist, default_playlist
+from app.domain.session import SessionState
 from app.engine import SessionEngine
 from app.music.decks import DeckPair, MusicStatus
+from app.music.loudness import PlaylistGains
+from app.music.options import MusicOptions
 from app.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
 AudioAction = Literal["pause", "resume", "skip"]
+
+
+class PlaylistOption(BaseModel):
+    """A playlist a facilitator may choose for the running session."""
+
+    id: str
+    title: str
+    curator: str
+    library: str
+    playing: bool  # the one playing now
+    available: bool  # made for the session's preset and its library configured
+    why_not: str | None = None  # when not available
+
+
+GAINS_REFRESH_S = 300.0  # a library scan made meanwhile applies to tracks started after the next refresh
 PAUSE_FADE_S = 2.0  # the therapist's pause: quick, but not a cut
 RESUME_FADE_S = 3.0
 REFRESH_S = 30 * 60
@@ -46,11 +74,16 @@ class MusicDirector:
         volume_pct: int,
         on_change: Callable[[dict[str, Any]], None],
         jobs: Supervisor,
+        options: MusicOptions | None = None,
     ) -> None:
         self.room_id = room_id
         self.engine = engine
         self.playlists = playlists
+        self.libraries = libraries
         self.clock = clock
+        self.options = options or MusicOptions()
+        self._gains = PlaylistGains(libraries, self.options.loudness, self.options.loudness_caches)
+        self._playlist_gains: dict[str, dict[str, float]] = {}  # playlist id -> path -> gain_db
         self.decks = DeckPair(
             room_id,
             players,
@@ -65,11 +98,20 @@ class MusicDirector:
         self._plan: MusicPlan | None = None
         self._lock = asyncio.Lock()
         self._replan_pending = False
+        self._talk_until: float | None = None  # Talk is on until then
+        self._talk_generation = 0  # a timeout ends only the press that set it
+        self._talk_restored = False  # after a (re)start, a Talk still in force is taken up once
+        self._gentler = False  # asked for in the current phase
+        self._gentler_available = False  # the current segment has intensity tags to steer by
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.decks.start()
+        try:
+            await self.refresh_gains()
+        except Exception:  # the music plays on at 0 dB; the next refresh tries again
+            log.exception("music %s: could not read the loudness caches", self.room_id)
 
     async def close(self) -> None:
         await self.decks.close()
@@ -80,6 +122,27 @@ class MusicDirector:
         async with asyncio.TaskGroup() as group:
             group.create_task(self.decks.run())
             group.create_task(self._refresh())
+            group.create_task(self._watch_gains())
+
+    async def refresh_gains(self) -> bool:
+        """Read every playlist's loudness gains from the caches, off the loop; whether any changed.
+
+        Plans take them from memory, so making one (on the panic path too) never waits for a disk."""
+        gains = await asyncio.to_thread(self._gains_for, list(self.playlists.values()))
+        changed = gains != self._playlist_gains
+        self._playlist_gains = gains
+        return changed
+
+    async def _watch_gains(self) -> None:
+        while True:
+            await self.clock.sleep_until(self.clock.now() + GAINS_REFRESH_S)
+            try:
+                changed = await self.refresh_gains()
+            except Exception:
+                log.exception("music %s: could not read the loudness caches", self.room_id)
+                continue
+            if changed and self.engine.live_events(self.room_id) is not None:
+                await self.replan()
 
     async def _refresh(self) -> None:
         while True:
@@ -90,18 +153,28 @@ class MusicDirector:
     # --- reading -------------------------------------------------------------------------------
 
     def playlist(self) -> Playlist | None:
+        """The playlist playing now: the session's first, or the latest chosen since."""
         events = self.engine.live_events(self.room_id)
-        if events is None:
-            return None
-        playlist_id = events[0].data.get("playlist")
-        return self.playlists.get(str(playlist_id)) if playlist_id else None
+        return None if events is None else self._current_playlist(events)
+
+    def _current_playlist(self, events: list[Event]) -> Playlist | None:
+        known = [self.playlists[pid] for _, pid in playlist_choices(events) if pid in self.playlists]
+        return known[-1] if known else None
 
     @property
     def plan(self) -> MusicPlan | None:
         return self._plan
 
     def status(self) -> MusicStatus:
-        return self.decks.status()
+        talking = self._talk_until is not None
+        return self.decks.status().model_copy(
+            update={
+                "talking": talking,
+                "talk_until": self._talk_until,
+                "gentler": self._gentler and self._plan is not None,
+                "gentler_available": self._gentler_available and self._plan is not None,
+            }
+        )
 
     # --- following the session -----------------------------------------------------------------
 
@@ -121,25 +194,49 @@ class MusicDirector:
         async with self._lock:
             events = self.engine.live_events(self.room_id)
             state = self.engine.room_state(self.room_id)
-            playlist = self.playlist()
             before = self._plan
-            if events is None or state is None or playlist is None:
+            choices = [] if events is None else playlist_choices(events)
+            known = [(since, self.playlists[pid]) for since, pid in choices if pid in self.playlists]
+            if events is None or state is None or not known:
                 self._plan = None
+                self._gentler = self._gentler_available = False
                 await self.decks.follow(None, None)
+                if self._talk_until is not None:  # the session is over: nobody to talk over
+                    await self._end_talk()
             else:
+                playlist = known[-1][1]  # the one playing (a change during a pause waits for the resume)
+                gains = self._playlist_gains
+                requests = gentler_requests(events)
                 # In panic or held the plan says the music is paused (since the panic), so following
                 # it keeps the decks quiet, and a restart in panic comes back paused, not stopped.
-                self._plan = build_plan(
-                    playlist,
+                self._plan = build_session_plan(
+                    [PlaylistChoice(since, p, gains.get(p.id)) for since, p in known],
                     state.phases,
                     self.clock.now(),
                     pauses=music_pauses(events),
                     skips=music_skips(events),
                     arc_frozen=state.frozen,
+                    gentler_from=requests,
                 )
+                self._steering(state, playlist, requests)
                 await self.decks.follow(self._plan, playlist)
+                if not self._talk_restored:
+                    await self._restore_talk(events)
+            self._talk_restored = True
         if self._plan != before:
             self._on_change({"plan": "changed"})
+
+    def _gains_for(self, playlists: list[Playlist]) -> dict[str, dict[str, float]]:
+        return {p.id: self._gains.for_playlist(p) for p in playlists}
+
+    def _steering(self, state: SessionState, playlist: Playlist, requests: list[float]) -> None:
+        phase = next((p for p in state.phases if p.status == "current"), None)
+        if phase is None or phase.start is None:
+            self._gentler = self._gentler_available = False
+            return
+        segment = playlist.segments.get(phase.music)
+        self._gentler_available = segment is not None and segment.median_intensity is not None
+        self._gentler = any(r >= phase.start for r in requests)
 
     # --- the panic path's audio --------------------------------------------------------------
 
@@ -182,12 +279,125 @@ class MusicDirector:
         self._on_change({"action": action, "volume": volume_pct})
         return self.decks.status()
 
-    def _on_deck_event(self, kind: str, detail: dict[str, Any]) -> None:
-        """What the decks report: a failed track becomes a skip in the plan."""
-        if kind == "track_failed":
-            log.warning(
-                "track failed in %s: %s (%s); skipping it", self.room_id, detail.get("path"), detail.get("error")
+    # --- Talk -------------------------------------------------------------------------------
+
+    async def talk(self, on: bool, by: str) -> MusicStatus:
+        """Talk on: the music ducks (and stays down until released or the timeout); off: it comes back."""
+        options = self.options
+        if on:
+            if self.engine.live_events(self.room_id) is None:
+                raise Conflict(f"room {self.room_id!r} has no session running: there is no music to turn down")
+            until = self.clock.now() + options.talk_timeout_s
+            self.engine.record(
+                self.room_id,
+                EventType.TALK,
+                {"on": True, "by": by, "duck_db": options.talk_duck_db, "timeout_s": options.talk_timeout_s},
             )
+            await self._start_talk(until, options.talk_fade_s)
+        elif self._talk_until is not None:
+            self.engine.record(self.room_id, EventType.TALK, {"on": False, "by": by})
+            await self._end_talk()
+        self._on_change({"talk": on, "by": by})
+        return self.status()
+
+    async def _start_talk(self, until: float, fade_s: float) -> None:
+        self._talk_generation += 1
+        self._talk_until = until
+        await self.decks.duck(self.options.talk_duck_db, fade_s)
+        self._jobs.spawn(f"talk timeout {self.room_id}", self._talk_timeout(self._talk_generation, until))
+
+    async def _end_talk(self) -> None:
+        self._talk_generation += 1
+        self._talk_until = None
+        await self.decks.duck(0.0, self.options.talk_restore_s)
+
+    async def _talk_timeout(self, generation: int, until: float) -> None:
+        await self.clock.sleep_until(until)
+        if generation == self._talk_generation and self._talk_until is not None:
+            log.info("Talk in %s ended by itself after %.0f s", self.room_id, self.options.talk_timeout_s)
+            await self.talk(False, "timeout")
+
+    async def _restore_talk(self, events: list[Event]) -> None:
+        """After a restart: a Talk still in force keeps the music down for what is left of it."""
+        pressed = talk_on(events)
+        if pressed is None:
+            return
+        until = pressed.at + float(pressed.data.get("timeout_s", self.options.talk_timeout_s))
+        if until > self.clock.now():
+            await self._start_talk(until, 0.0)
+        else:
+            self.engine.record(self.room_id, EventType.TALK, {"on": False, "by": "timeout"})
+
+    # --- music per client ---------------------------------------------------------------------
+
+    async def choose(self, playlist_id: str, by: str) -> MusicStatus:
+        """Another playlist for this session, from now on: it crossfades in at the arc's current phase."""
+        events = self.engine.live_events(self.room_id)
+        if events is None:
+            raise Conflict(f"room {self.room_id!r} has no session running; choose the playlist when starting one")
+        current = self._current_playlist(events)
+        chosen = choose_playlist(str(events[0].data.get("preset")), playlist_id, self.playlists, self.libraries)
+        if current is not None and chosen == current.id:
+            raise Conflict(f"playlist {playlist_id!r} is already playing")
+        self.engine.record(
+            self.room_id,
+            EventType.PLAYLIST_CHANGED,
+            {"playlist": chosen, "from": current.id if current else None, "by": by},
+        )
+        await self.replan()
+        self._on_change({"playlist": chosen, "by": by})
+        return self.status()
+
+    def options_for_session(self) -> list[PlaylistOption]:
+        """The playlists made for the running session's preset, the one playing first."""
+        events = self.engine.live_events(self.room_id)
+        if events is None:
+            return []
+        preset = str(events[0].data.get("preset"))
+        current = self._current_playlist(events)
+        out = []
+        for p in self.playlists.values():
+            if preset not in p.presets:
+                continue
+            missing = p.library not in self.libraries
+            out.append(
+                PlaylistOption(
+                    id=p.id,
+                    title=p.title,
+                    curator=p.curator,
+                    library=p.library,
+                    playing=current is not None and current.id == p.id,
+                    available=not missing,
+                    why_not=f"the {p.library!r} music library is not configured" if missing else None,
+                )
+            )
+        out.sort(key=lambda o: (not o.playing, not o.available, o.title))
+        return out
+
+    async def gentler(self, by: str) -> MusicStatus:
+        """Gentler music from the next track on, within the current phase's segment (its intensity tags)."""
+        state = self.engine.room_state(self.room_id)
+        playlist = self.playlist()
+        if state is None or playlist is None:
+            raise Conflict(f"room {self.room_id!r} has no session running")
+        phase = next((p for p in state.phases if p.status == "current"), None)
+        if phase is None:
+            raise Conflict("the session has no current phase to steer the music in")
+        segment = playlist.segments.get(phase.music)
+        if segment is None or segment.median_intensity is None:
+            raise Conflict(
+                f"the {phase.music!r} music of playlist {playlist.id!r} has no intensity tags, "
+                "so there is nothing gentler to choose (tag tracks with intensity: 1..5)"
+            )
+        if not self._gentler:
+            self.engine.record(self.room_id, EventType.MUSIC_GENTLER, {"phase": phase.name, "by": by})
+            await self.replan()
+        self._on_change({"gentler": True, "by": by})
+        return self.status()
+
+    def _on_deck_event(self, kind: str, detail: dict[str, Any]) -> None:
+        """What the decks report (they log it): a failed track becomes a skip in the plan."""
+        if kind == "track_failed":
             self.engine.record(self.room_id, EventType.TRACK_FAILED, detail)
             self.replan_soon()
         elif kind == "silence":

@@ -451,3 +451,52 @@ def levels(
         before.append(None if loudness is None else loudness.integrated_lufs)
         after.append(None if loudness is None else loudness.integrated_lufs + gain_db(loudness, target))
     return before, after
+
+
+class PlaylistGains:
+    """The gains a room's plans use: each library's cache, read again whenever its file changes.
+
+    Blocking (the cache file, a stat per track): the director calls it with `asyncio.to_thread`.
+    """
+
+    def __init__(
+        self,
+        libraries: Mapping[str, Path],
+        target: LoudnessTarget | None,
+        caches: Mapping[str, Path] | None = None,
+    ) -> None:
+        self._libraries = dict(libraries)
+        self._target = target
+        self._cache_paths = dict(caches or {})
+        self._caches: dict[str, tuple[tuple[int, int] | None, LoudnessCache]] = {}
+        self._said: set[str] = set()
+
+    def for_playlist(self, playlist: Playlist) -> dict[str, float]:
+        """path -> gain_db for the playlist's measured files ({} without matching or measurements)."""
+        library = self._libraries.get(playlist.library)
+        if self._target is None or library is None:
+            return {}
+        cache = self._cache(playlist.library, library)
+        gains = gains_for(playlist, library, cache, self._target)
+        if not gains and playlist.library not in self._said:
+            self._said.add(playlist.library)
+            log.info(
+                "no loudness measurements for the %r library (%s): its tracks play at 0 dB; "
+                "run `arcroom library scan` to match their loudness",
+                playlist.library,
+                cache.path,
+            )
+        return gains
+
+    def _cache(self, name: str, library: Path) -> LoudnessCache:
+        path = self._cache_paths.get(name) or library / CACHE_NAME
+        try:
+            st = path.stat()
+            key: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = None
+        known = self._caches.get(name)
+        if known is None or known[0] != key:
+            known = (key, LoudnessCache(path))
+            self._caches[name] = known
+        return known[1]

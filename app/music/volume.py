@@ -51,6 +51,13 @@ def deck_volume_pct(room_pct: float, fade_gain: float, gain_db: float, ceiling_p
     return min(db_to_pct(db), max(0.0, ceiling_pct))
 
 
+def attenuated_pct(volume_pct: float, db: float) -> float:
+    """A volume turned down by `db` (0 or less) on libVLC's cubic scale: what a duck does to a deck."""
+    if db >= 0 or volume_pct <= 0:
+        return max(0.0, volume_pct)
+    return db_to_pct(pct_to_db(volume_pct) + db)
+
+
 def fade_curve(u: float) -> float:
     """Equal-power fade: amplitude sin(u * pi/2), so a crossfade keeps the loudness of uncorrelated music."""
     u = min(1.0, max(0.0, u))
@@ -126,3 +133,20 @@ class Envelope:
         if t1 <= t:
             return Envelope(self.in_from, self.in_s, t, 0.0, (t, 0.0, t))
         return Envelope(self.in_from, self.in_s, self.end, self.out_s, (t, self.gain(t), t1))
+
+
+@dataclass
+class DuckRamp:
+    """An attenuation in dB (0: none, -12: talk): from `from_db` at t0 to `to_db` at t1, linear in dB."""
+
+    t0: float
+    from_db: float
+    t1: float
+    to_db: float
+
+    def at(self, t: float) -> float:
+        if t >= self.t1 or self.t1 <= self.t0:
+            return self.to_db
+        if t <= self.t0:
+            return self.from_db
+        return self.from_db + (self.to_db - self.from_db) * (t - self.t0) / (self.t1 - self.t0)

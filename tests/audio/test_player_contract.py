@@ -122,6 +122,57 @@ async def test_a_new_ramp_or_volume_replaces_the_one_in_progress(player: Player,
     assert player.status().volume_pct == 40  # the first ramp's 10 never lands
 
 
+async def test_a_cued_track_waits_silent_and_goes_on_from_its_position_on_resume(
+    player: Player, media: dict[str, Path]
+) -> None:
+    events = collect(player)
+    await player.cue(str(media["long"]), start_ms=3_000)
+    await until(lambda: player.status().state == "paused", "cued (paused)")
+    await asyncio.sleep(0.5)
+    status = player.status()
+    assert status.state == "paused" and status.media == str(media["long"])
+    assert 3_000 <= status.position_ms < 3_100  # not moving while cued
+    await player.resume()
+    await until(lambda: player.status().position_ms > 3_300, "the position to move from where it was cued")
+    assert player.status().state == "playing" and player.status().position_ms < 4_500
+    assert player.status().length_ms == 20_000
+    assert events == []
+
+
+def failing(kind: str) -> Player:
+    """A player whose audio output cannot be opened: for libVLC, an ALSA device that does not exist."""
+    if kind == "fake":
+        return FakePlayer("alsa", check_files=True, output_error='ALSA: cannot open ALSA device "arcroom-none"')
+    return VlcPlayer(output="alsa", device="arcroom-no-such-device")
+
+
+@pytest.mark.parametrize("kind", ["fake", "vlc"])
+async def test_an_output_that_cannot_be_opened_is_reported_with_libvlc_s_reason(
+    kind: str,
+    media: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # No PulseAudio either (libVLC falls back to it when ALSA fails): a socket nothing listens on.
+    monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path}/no-pulse")
+    player = failing(kind)
+    await player.start()
+    events = collect(player)
+    try:
+        await player.play(str(media["long"]))
+        await until(lambda: bool(events), "the output failure", timeout_s=5)
+        await asyncio.sleep(1.6)  # libVLC tries again for every block meanwhile: still one event
+        status = player.status()
+    finally:
+        await player.close()
+    assert [(e.kind, e.media) for e in events] == [("output", str(media["long"]))]
+    assert events[0].error is not None and "ALSA" in events[0].error and "arcroom-n" in events[0].error
+    # libVLC "plays" on into nothing: only output_error says that nothing is heard.
+    assert status.state == "playing" and status.output_error == events[0].error
+    assert "ALSA lib" not in capfd.readouterr().err  # ALSA's own complaints are kept off stderr
+
+
 async def test_libvlc_positions_are_interpolated_between_its_coarse_updates(media: dict[str, Path]) -> None:
     player = VlcPlayer(output="dummy")
     await player.start()

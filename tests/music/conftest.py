@@ -23,8 +23,34 @@ from app.music import DeckPair
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = load_presets(ROOT / "presets")
 PLAYLISTS = load_playlists(ROOT / "playlists")
-LIBRARY = Path("/music/demo")  # FakePlayers never open it
+# A folder that exists (the decks check that a library is there); FakePlayers never open its files.
+LIBRARY = Path(__file__).resolve().parent
 T0 = 1_800_000_000.0
+
+
+def one_segment(
+    preset: Preset,
+    tracks: Iterable[Mapping[str, Any]],
+    *,
+    crossfade_s: float = 4,
+    library: str = "demo",
+    **segment: Any,
+) -> Playlist:
+    """A playlist for `preset` whose every segment plays these tracks (path, title, duration_s, join, ...)."""
+    listed = [{"title": t["path"], "artist": "test", **t} for t in tracks]
+    body = {"tracks": listed, **segment}
+    return Playlist.model_validate(
+        {
+            "id": "t",
+            "title": "T",
+            "curator": "C",
+            "source": "tests",
+            "presets": [preset.id],
+            "library": library,
+            "crossfade_s": crossfade_s,
+            "segments": {p.music: body for p in preset.phases},
+        }
+    )
 
 
 def durations_for(
@@ -97,6 +123,7 @@ class Lead:
         self.events = [Event(seq=0, at=clock.now(), type=EventType.STARTED)]
         self.pauses: list[tuple[float, float | None]] = []
         self.skips: list[float] = []
+        self.gains: dict[str, float] = {}
         self.music: list[tuple[float, str, dict[str, Any]]] = []
         self.library = library
         self.durations = dict(durations if durations is not None else durations_for(playlist, library))
@@ -124,7 +151,14 @@ class Lead:
         return replay(self.info, self.events, self.clock.now())
 
     def plan(self) -> MusicPlan:
-        return build_plan(self.playlist, self.state().phases, self.clock.now(), pauses=self.pauses, skips=self.skips)
+        return build_plan(
+            self.playlist,
+            self.state().phases,
+            self.clock.now(),
+            pauses=self.pauses,
+            skips=self.skips,
+            gains=self.gains,
+        )
 
     async def replan(self) -> MusicPlan:
         plan = self.plan()

@@ -3,6 +3,7 @@
 
 import { api, get, onUnauthorized, post, roomPath, streamUrl } from "./api.js";
 import { fmtClock, fmtClockSeconds, fmtSpan, fmtTimer, serverNow, syncServer } from "./clock.js";
+import { bindMusicControls, renderMusicControls } from "./music.js";
 import { bindPanic } from "./panic.js";
 import { formFor, loadFields, readingForm, renderAlerts, renderFacilitators, reportButtons } from "./record.js";
 import { hasPin, lock, signIn, signOut } from "./signin.js";
@@ -331,6 +332,7 @@ function render() {
     renderAlerts([], () => {});
   }
   renderAudio(view.audio, !!s);
+  renderMusicControls(view.audio, !!s);
   renderLights(view.lighting, !!s);
 }
 
@@ -375,7 +377,7 @@ function lightsReport(lights) {
 
 function musicReport(a) {
   if (a.state === "error" || a.error) return `Music failed: ${a.error ?? "the player reports an error"}.`;
-  return { paused: "Music paused.", stopped: "Music off.", playing: "Music still playing: pause not confirmed." }[a.state];
+  return { paused: "Music paused.", stopped: "Music off.", stopping: "Music fading out.", playing: "Music still playing: pause not confirmed." }[a.state];
 }
 
 const STATUS_TEXT = { arrival: "Before dose", running: "Running", held: "On hold", panic: "Panic", ended: "Ended" };
@@ -560,7 +562,7 @@ function renderControls(s) {
   }
 }
 
-const AUDIO_STATE = { playing: "Playing", paused: "Paused", stopped: "Stopped", error: "Failed" };
+const AUDIO_STATE = { playing: "Playing", paused: "Paused", stopped: "Stopped", error: "Failed", stopping: "Fading out" };
 const volume = { target: null, timer: null, dragging: false };
 
 /** The music as the player reports it: a failure is shown as one, with its reason. */
@@ -697,6 +699,7 @@ async function command(path, body) {
 const capital = (s) => `${s[0].toUpperCase()}${s.slice(1)}`;
 
 function bindControls() {
+  bindMusicControls(roomId);
   $("#start-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const preset = $("#start-preset").value;
