@@ -4,12 +4,11 @@ command topics, each of which goes through the room's own RoomController methods
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from app import __version__
@@ -308,17 +307,11 @@ class MqttBridge:
 
 
 def _talk_state(room: RoomController) -> bool:
-    reader = getattr(room, "talking", None)
-    return bool(reader()) if callable(reader) else False
+    return room.audio_status().talking
 
 
 async def _talk(room: RoomController, on: bool, by: str) -> str:
-    talk: Callable[..., Any] | None = getattr(room, "talk", None)  # present when the catalogue says so
-    if talk is None:
-        raise AssertionError("this build's rooms have no Talk")  # pragma: no cover - not subscribed then
-    result = talk(on, by)
-    if inspect.isawaitable(result):
-        await result
+    await room.talk(on, by)
     return f"talk {'on' if on else 'off'}"
 
 
@@ -351,6 +344,6 @@ def catalogue_for(
         public_url=public_url,
         phases=tuple(phases),
         scenes=tuple(sorted(scenes)),
-        talk=callable(getattr(RoomController, "talk", None)),
+        talk=True,
         status_topic=status_topic,
     )

@@ -36,6 +36,7 @@ class Row:
     needs: str | None  # read | control | panic; None: anyone (the dashboard's files, health, docs)
     path: str = ""  # a concrete path to call (default: the template)
     body: dict[str, Any] | None = None
+    refused_by_the_room: int | None = None  # allowed callers get this domain answer (404/409), not a 2xx
 
     @property
     def url(self) -> str:
@@ -114,6 +115,18 @@ ROWS = [
     Row("PUT", "/api/rooms/{room}/lights/{light}", "control", "/api/rooms/one/lights/ceiling", {"brightness": 30}),
     Row("DELETE", "/api/rooms/{room}/lights/override", "control", "/api/rooms/one/lights/override"),
     Row("POST", "/api/rooms/{room}/audio", "control", "/api/rooms/one/audio", {"volume": 30}),
+    Row("POST", "/api/rooms/{room}/audio/talk", "control", "/api/rooms/one/audio/talk", {"on": True}),
+    Row("GET", "/api/rooms/{room}/audio/playlists", "read", "/api/rooms/one/audio/playlists"),
+    # The demo playlist is already playing, and has no intensity tags: the room says so.
+    Row(
+        "POST",
+        "/api/rooms/{room}/audio/playlist",
+        "control",
+        "/api/rooms/one/audio/playlist",
+        {"playlist": "demo_psilocybin"},
+        refused_by_the_room=409,
+    ),
+    Row("POST", "/api/rooms/{room}/audio/gentler", "control", "/api/rooms/one/audio/gentler", refused_by_the_room=409),
     Row("POST", "/api/rooms/{room}/panic", "panic", "/api/rooms/one/panic"),
     Row("POST", "/api/rooms/{room}/panic/clear", "control", "/api/rooms/one/panic/clear", {"mode": "restore"}),
     Row("POST", "/api/rooms/{room}/session/end", "control", "/api/rooms/one/session/end", {"override_reason": "drill"}),
@@ -225,7 +238,10 @@ async def test_every_route_answers_every_caller_as_its_role_allows(secured: Serv
         for caller in ["observer", "device", "none", "wrong", "therapist"]:
             if allowed(row, caller):
                 status, text = await call(c, row, caller, session)
-                assert 200 <= status < 300, (row.method, row.template, caller, status, text[:300])
+                if row.refused_by_the_room is not None:
+                    assert status == row.refused_by_the_room, (row.method, row.template, caller, status, text[:300])
+                else:
+                    assert 200 <= status < 300, (row.method, row.template, caller, status, text[:300])
 
     # The dashboard's files are public too.
     assert (await c.get("/static/js/api.js")).status_code == 200
