@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app import metrics
 from app.audio.player import Player
@@ -83,10 +83,10 @@ class RoomChange:
 
 
 class RoomLighting(BaseModel):
-    scene: str | None  # what the lights were last sent towards; None before the first command
-    source: SceneSource | None
-    override: ManualOverride | None
-    lights: list[LightView]
+    scene: str | None = Field(description="The scene the lights were last sent towards; None before the first command")
+    source: SceneSource | None = Field(description="Why: panic, held, manual, phase, or idle (no session)")
+    override: ManualOverride | None = Field(description="A manual change in force (until the next phase or cleared)")
+    lights: list[LightView] = Field(description="Each light: commanded, reported, online, confirmed, its fade")
 
 
 class RoomController:

@@ -24,14 +24,14 @@ VIEW_CACHE_PER_S = 4
 class RoomView(BaseModel):
     """What a dashboard or a smart-home system sees of a room."""
 
-    id: str
-    name: str
+    id: str = Field(description="The room's id, as in the rooms file")
+    name: str = Field(description="The room's name, for people")
     now: float = Field(description="The service's clock, epoch seconds, so a tablet can correct for its own")
-    session: SessionState | None
-    panic: PanicStatus
-    lighting: RoomLighting
-    audio: MusicStatus
-    mqtt_connected: bool
+    session: SessionState | None = Field(description="The running session; None between sessions")
+    panic: PanicStatus = Field(description="In panic, held after one, or neither (from the room's log)")
+    lighting: RoomLighting = Field(description="What the lights were sent towards, and why, and each light's state")
+    audio: MusicStatus = Field(description="What the music is doing, as the players report it")
+    mqtt_connected: bool = Field(description="Whether the service is connected to the MQTT broker now")
 
 
 def room_view(room: RoomController, mqtt_connected: bool) -> RoomView:

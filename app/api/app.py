@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from app import __version__, logs, metrics
 from app.api import (
@@ -19,10 +20,12 @@ from app.api import (
     routes_panic,
     routes_rooms,
     routes_tickets,
+    routes_views,
     routes_web,
 )
 from app.api.errors import MESSAGE_CHARS, safe_text, validation_detail
 from app.api.guard import HostPatterns, RequestGuard
+from app.api.openapi import TAGS
 from app.api.tickets import StreamTickets
 from app.catalog import Catalog
 from app.domain.clock import Clock
@@ -54,11 +57,18 @@ def create_app(
             runtime.engine.listen(metrics.on_notice)
             yield
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from a package, served by the service itself: a clinic network without
+    # internet (or a CDN that is down) still gets working API docs at /docs and /redoc.
+    app = FastAPIOffline(
         title="Arcroom",
         version=__version__,
         lifespan=lifespan,
-        description="Session environment controller for psychedelic-assisted therapy rooms.",
+        description="Session environment controller for psychedelic-assisted therapy rooms. Times are epoch "
+        "seconds unless a field says otherwise; durations are in the unit their name ends with (`_s`, `_min`). "
+        "With tokens configured, send `Authorization: Bearer <token>`; roles: therapist (everything), observer "
+        "(read), device (panic).",
+        openapi_tags=TAGS,
+        static_url="/static/api-docs",
     )
     app.state.settings = settings
     app.state.stream_tickets = StreamTickets()
@@ -87,6 +97,7 @@ def create_app(
 
     app.include_router(routes_catalog.router)
     app.include_router(routes_panic.router)
+    app.include_router(routes_views.router)
     app.include_router(routes_rooms.router)
     app.include_router(routes_lights.router)
     app.include_router(routes_audio.router)

@@ -19,6 +19,8 @@ class _Body(BaseModel):
 
 
 class StartSession(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"preset": "psilocybin", "client_label": "P-017"}]})
+
     preset: str = Field(min_length=1, max_length=40, examples=["psilocybin"])
     client_label: str | None = Field(
         default=None, max_length=80, description="A pseudonym or initials; keep names out of logs"
@@ -31,6 +33,10 @@ class StartSession(_Body):
 
 
 class Dose(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"amount": 25, "unit": "mg"}, {"booster": True, "amount": 60, "unit": "mg"}]}
+    )
+
     booster: bool = False
     amount: float | None = Field(
         default=None, gt=0, le=100_000, examples=[25], description='A number; "25 mg" is read as 25 with unit mg'
@@ -55,19 +61,36 @@ class Dose(_Body):
 
 
 class Extend(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"minutes": 30}]})
+
     minutes: float = Field(gt=0, le=240)
 
 
 class Note(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"text": "Client resting, breathing calm."}]})
+
     text: str = Field(min_length=1, max_length=4000)
 
 
 class End(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{}, {"override_reason": "client transferred to hospital"}]}
+    )
+
     override_reason: str | None = Field(default=None, max_length=500)
 
 
 class Acknowledge(_Body):
     """A due check, done: the readings its kind asks for, or why they were not taken."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"readings": {"systolic_mmhg": 128, "diastolic_mmhg": 82, "heart_rate_bpm": 76}},
+                {"not_taken_reason": "client asleep"},
+            ]
+        }
+    )
 
     readings: Readings | None = None
     not_taken_reason: str | None = Field(default=None, min_length=1, max_length=500)
@@ -76,26 +99,42 @@ class Acknowledge(_Body):
 class Reading(_Body):
     """A reading taken at any time, outside the schedule."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"readings": {"systolic_mmhg": 142, "diastolic_mmhg": 91}, "kind": "blood_pressure"}]
+        }
+    )
+
     readings: Readings
     kind: CueKind | None = Field(default=None, description="Which kind of check it is, if any")
 
 
 class AlertAck(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"facilitator": "A. Rivera"}]})
+
     facilitator: str | None = Field(
         default=None, min_length=1, max_length=60, description="The facilitator acknowledging (signed in)"
     )
 
 
 class Facilitator(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "A. Rivera"}]})
+
     name: str = Field(min_length=1, max_length=60, examples=["A. Rivera"])
 
 
 class RemsFiled(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reference": "REMS-2026-0042"}]})
+
     reference: str | None = Field(default=None, min_length=1, max_length=80, description="e.g. the confirmation")
 
 
 class RoomLights(_Body):
     """Either a scene, or a brightness and/or colour temperature for every light in the room."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"scene": "peak"}, {"brightness": 30, "kelvin": 2700, "transition": 10}]}
+    )
 
     scene: str | None = Field(default=None, max_length=40, examples=["peak"])
     brightness: float | None = Field(default=None, ge=0, le=100, description="Percent; 0 turns the lights off")
@@ -115,6 +154,8 @@ class RoomLights(_Body):
 
 
 class OneLight(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"brightness": 20, "kelvin": 2400}, {"on": False}]})
+
     on: bool | None = None
     brightness: float | None = Field(default=None, ge=0, le=100)
     kelvin: int | None = Field(default=None, ge=1500, le=9000)
@@ -131,6 +172,8 @@ class OneLight(_Body):
 
 
 class ClearPanic(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"mode": "restore"}, {"mode": "hold"}]})
+
     mode: Literal["restore", "hold"] = Field(
         description="restore: lights back to the pre-panic scene over ~10 s and the music resumes with a "
         "fade-in; hold: the room stays bright and quiet, the session stays on hold"
@@ -138,6 +181,8 @@ class ClearPanic(_Body):
 
 
 class AudioCommand(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"action": "pause"}, {"volume": 40}]})
+
     action: Literal["pause", "resume", "skip"] | None = None
     volume: int | None = Field(default=None, ge=0, le=100, description="Percent; capped at the room's ceiling")
 
@@ -149,6 +194,8 @@ class AudioCommand(_Body):
 
 
 class Talk(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"on": True}]})
+
     on: bool = Field(
         description="true: the music ducks (about -12 dB over 1 s, ARCROOM_TALK_*) until released or the "
         "timeout; false: it comes back over about 3 s",
@@ -157,6 +204,8 @@ class Talk(_Body):
 
 
 class ChoosePlaylist(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"playlist": "hopkins_psilocybin_2020"}]})
+
     playlist: str = Field(
         min_length=1,
         max_length=80,

@@ -7,16 +7,20 @@ from fastapi import APIRouter, Depends
 from app.api.auth import Control, Principal, Read
 from app.api.bodies import AudioCommand, ChoosePlaylist, Talk
 from app.api.deps import room
+from app.api.openapi import ROOM_ERRORS
 from app.domain.music_plan import MusicPlan
 from app.music.decks import MusicStatus
 from app.music.director import PlaylistOption
 from app.room import RoomController
 
-router = APIRouter(prefix="/api/rooms")
+router = APIRouter(prefix="/api/rooms", tags=["music"], responses=ROOM_ERRORS)
 
 
 @router.post("/{room}/audio", summary="pause | resume | skip, and/or a volume (ramped over at least 2 s)")
 async def audio(body: AudioCommand, principal: Principal = Control, r: RoomController = Depends(room)) -> MusicStatus:
+    """A pause fades out over 2 s; a resume fades in over 3 s; skip goes to the next track with a crossfade. 409 in
+    panic for pause, resume and skip.
+    """
     return await r.audio(body.action, body.volume, by=f"http:{principal.name}")
 
 
@@ -37,6 +41,7 @@ async def talk(body: Talk, principal: Principal = Control, r: RoomController = D
     summary="The playlists made for the running session's preset, the one playing first",
 )
 async def playlists(r: RoomController = Depends(room)) -> list[PlaylistOption]:
+    """Playlists made for the running session's preset whose library is configured; the one playing first."""
     return r.playlist_options()
 
 
@@ -65,4 +70,7 @@ async def gentler(principal: Principal = Control, r: RoomController = Depends(ro
 
 @router.get("/{room}/plan", dependencies=[Read], summary="Every planned track: start, end, fades, segment")
 async def plan(r: RoomController = Depends(room)) -> MusicPlan:
+    """Every planned track of the session's music: start and end (epoch seconds), fades (seconds), segment, gain
+    (dB).
+    """
     return r.music.plan or MusicPlan(tracks=[])

@@ -12,6 +12,7 @@ from app import __version__
 from app.api.auth import Control, Principal, Read
 from app.api.bodies import RemsFiled
 from app.api.deps import engine, runtime
+from app.api.openapi import NOT_FOUND
 from app.domain.errors import Conflict
 from app.domain.events import Event
 from app.domain.presets import Preset
@@ -25,11 +26,14 @@ from app.runtime import Runtime
 # How far back the overview looks for REMS forms still to file (the deadline is 7 days).
 REMS_LOOKBACK_DAYS = 30
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", tags=["records"], responses=NOT_FOUND)
 
 
 @router.get("/health", summary="Is the service up, and are its parts?")
 async def health(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+    """Service, broker link and background tasks. `status` is `degraded` while the broker is away or a task failed
+    in the last 10 minutes; `failed_tasks` names each failure. No token needed (for probes).
+    """
     supervisor = rt.supervisor
     return {
         "status": "ok" if supervisor.healthy() and rt.link.connected else "degraded",
@@ -46,8 +50,9 @@ async def health(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
     }
 
 
-@router.get("/presets", dependencies=[Read])
+@router.get("/presets", dependencies=[Read], summary="The substance presets")
 async def presets(e: SessionEngine = Depends(engine)) -> list[dict[str, Any]]:
+    """Every preset: substance, route, nominal arc, minimum observation, booster, phases."""
     return [
         {
             "id": p.id,
@@ -63,19 +68,22 @@ async def presets(e: SessionEngine = Depends(engine)) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/presets/{preset_id}", dependencies=[Read])
+@router.get("/presets/{preset_id}", dependencies=[Read], summary="One preset, whole")
 async def preset(preset_id: str, e: SessionEngine = Depends(engine)) -> Preset:
+    """Phases with durations (minutes), cues, readings asked for, thresholds, booster window and sources."""
     return e.preset(preset_id)
 
 
-@router.get("/sessions/{session_id}/events", dependencies=[Read])
+@router.get("/sessions/{session_id}/events", dependencies=[Read], summary="A session's event log")
 async def session_events(session_id: str, e: SessionEngine = Depends(engine)) -> list[Event]:
+    """Every event in order (append-only), with `at` in epoch seconds and the actor in `data.by`."""
     _, events, _ = e.session_record(session_id)
     return events
 
 
 @router.get("/readings", dependencies=[Read], summary="The fields a reading can have: label, unit, possible range")
 async def reading_fields() -> dict[str, dict[str, Any]]:
+    """Every field a reading can have, with its label, unit and the physiologically possible range."""
     return {name: spec.describe() for name, spec in FIELDS.items()}
 
 
@@ -91,6 +99,9 @@ async def session_report(
     format: Literal["json", "csv", "pdf", "rems"] = Query("json"),
     e: SessionEngine = Depends(engine),
 ) -> Report | Response:
+    """The session's record: JSON (default), `csv`, `pdf` (A4, timeline chart and event table) or `rems` (the
+    Spravato REMS Patient Monitoring Form's fields).
+    """
     info, events, state = e.session_record(session_id)
     now = e.clock.now()
     report = build_report(info, events, now, state)
@@ -133,6 +144,9 @@ async def sessions(
     rems: Literal["pending"] | None = Query(None),
     e: SessionEngine = Depends(engine),
 ) -> list[SessionSummary]:
+    """Recent sessions, newest first. `?rems=pending` lists esketamine sessions whose REMS form is not marked
+    filed, with the days left of 7.
+    """
     now = e.clock.now()
     since = now - (max(days, REMS_LOOKBACK_DAYS) if rems else days) * 86400
     out: list[SessionSummary] = []
@@ -168,6 +182,7 @@ async def rems_filed(
     principal: Principal = Control,
     e: SessionEngine = Depends(engine),
 ) -> RemsForm:
+    """Records that the session's REMS form was filed (once), with an optional reference."""
     e.mark_rems_filed(session_id, (body or RemsFiled()).reference, by=f"http:{principal.name}")
     info, events, state = e.session_record(session_id)
     now = e.clock.now()

@@ -9,21 +9,26 @@ from fastapi import APIRouter, Depends
 from app.api.auth import Control, Principal, Read
 from app.api.bodies import OneLight, RoomLights
 from app.api.deps import room, runtime
+from app.api.openapi import ROOM_ERRORS
 from app.room import RoomController, RoomLighting
 from app.runtime import Runtime
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", tags=["lights"], responses=ROOM_ERRORS)
 
 
-@router.get("/scenes", dependencies=[Read])
+@router.get("/scenes", dependencies=[Read], summary="The lighting scenes")
 async def scenes(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+    """Each scene's setting per role (ceiling, lamp, accent) and its default fade, seconds."""
     return {name: scene.model_dump(exclude_none=True) for name, scene in rt.catalog.scenes.items()}
 
 
-@router.put("/rooms/{room}/lights")
+@router.put("/rooms/{room}/lights", summary="Set the whole room's lights by hand")
 async def set_room_lights(
     body: RoomLights, principal: Principal = Control, r: RoomController = Depends(room)
 ) -> RoomLighting:
+    """A scene, or a brightness (percent) and/or colour temperature (kelvin) for every light, over `transition`
+    seconds. Holds until the next phase change or until cleared; 409 in panic.
+    """
     by = f"http:{principal.name}"
     if body.scene is not None:
         return r.set_scene(body.scene, body.transition, by)
@@ -36,10 +41,13 @@ async def set_room_lights(
     )
 
 
-@router.put("/rooms/{room}/lights/{light}")
+@router.put("/rooms/{room}/lights/{light}", summary="Set one light by hand")
 async def set_light(
     light: str, body: OneLight, principal: Principal = Control, r: RoomController = Depends(room)
 ) -> RoomLighting:
+    """On/off, brightness (percent), kelvin or rgb over `transition` seconds; holds like a scene by hand. 409 in
+    panic.
+    """
     return r.adjust(
         light,
         on=body.on,
@@ -55,4 +63,5 @@ async def set_light(
     "/rooms/{room}/lights/override", summary="End a manual override: the room fades back to its phase's scene"
 )
 async def clear_override(principal: Principal = Control, r: RoomController = Depends(room)) -> RoomLighting:
+    """The room fades back over 10 s to what it should show: the phase's scene, or idle between sessions."""
     return r.clear_override(by=f"http:{principal.name}")

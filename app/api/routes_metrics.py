@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from app import metrics
 from app.api.auth import Read
 
-router = APIRouter()
+router = APIRouter(tags=["service"])
 
 
 @router.get(
@@ -18,4 +18,7 @@ router = APIRouter()
     responses={200: {"content": {"text/plain": {}}}},
 )
 async def prometheus(request: Request) -> Response:
+    """Prometheus text format: panic handling and audio-confirm latency, light commands, the broker link,
+    sessions, cue lateness and background-task failures. Needs the read role when tokens are set.
+    """
     return Response(metrics.render(request.app.state.metrics), media_type=metrics.CONTENT_TYPE_LATEST)

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from app.api.auth import Principal, Read, stream_tickets
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", tags=["service"])
 
 
 class StreamTicket(BaseModel):
@@ -20,5 +20,8 @@ class StreamTicket(BaseModel):
     summary="A short-lived ticket for event stream URLs, so that no token is ever put in a URL",
 )
 async def stream_ticket(request: Request, principal: Principal = Read) -> StreamTicket:
+    """A short-lived ticket (60 s) to open an event stream with `?ticket=`, so the long-lived token never appears
+    in a URL or an access log.
+    """
     tickets = stream_tickets(request)
     return StreamTicket(ticket=tickets.issue(principal), expires_in_s=tickets.ttl_s)

@@ -42,7 +42,9 @@ class PanicStatus(BaseModel):
     """Whether the room is in panic, or held bright and quiet after one (cleared with mode "hold")."""
 
     active: bool = Field(description="True in panic and while held after one")
-    mode: PanicMode | None = None
+    mode: PanicMode | None = Field(
+        default=None, description="panic, or held (cleared with hold: still bright and quiet)"
+    )
     since: float | None = Field(default=None, description="When the panic began, epoch seconds")
     by: str | None = Field(default=None, description="Who pressed it: http:<token name>, mqtt:<sender>, ...")
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.domain.errors import Conflict, Invalid, NotFound
 from app.domain.events import Event, EventType
@@ -97,44 +97,56 @@ class FacilitatorView(BaseModel):
 
 
 class SessionState(BaseModel):
-    session_id: str
-    room: str
-    preset_id: str
-    client_label: str | None
-    now: float
-    status: Literal["arrival", "running", "held", "panic", "ended"]
-    started_at: float
-    ended_at: float | None
-    phase: str
-    phase_index: int
-    scene: str
-    music: str
-    phase_started_at: float
-    time_in_phase_s: float
-    phase_remaining_s: float | None
-    dose_at: float | None
-    time_since_dose_s: float | None
-    boosters_at: list[float]
-    held: bool
-    panic: bool
-    min_observation_until: float | None
-    min_observation_basis: str | None
-    can_end_without_override: bool
-    phases: list[PhaseSpan]
-    next_cue: CueView | None
-    due_cues: list[CueView]
-    event_count: int
-    doses: list[DoseView]
-    total_dose: float | None  # every dose added up, in the preset's unit; None if any amount is unknown
-    devices_given: list[float]  # when each device was given (Spravato), the first being the dose
-    devices_planned: int | None
-    latest: dict[str, ReadingView]  # per field, the latest reading that gave it
-    readings_count: int
-    fluids_ml: float
-    alerts: list[AlertView]  # open: raised and not yet acknowledged
-    facilitators: list[FacilitatorView]  # present now
-    facilitators_required: int
-    ready_to_leave_at: float | None
+    session_id: str = Field(description="The session's id")
+    room: str = Field(description="The room it runs in")
+    preset_id: str = Field(description="The preset it follows (snapshot taken at start)")
+    client_label: str | None = Field(description="A pseudonym or initials")
+    now: float = Field(description="The moment this state is for, epoch seconds")
+    status: Literal["arrival", "running", "held", "panic", "ended"] = Field(
+        description="arrival (before the dose), running, held, panic, or ended"
+    )
+    started_at: float = Field(description="Epoch seconds")
+    ended_at: float | None = Field(description="Epoch seconds; None while running")
+    phase: str = Field(description="The current phase's name")
+    phase_index: int = Field(description="Its position in the preset, from 0")
+    scene: str = Field(description="The current phase's lighting scene")
+    music: str = Field(description="The current phase's music segment")
+    phase_started_at: float = Field(description="When the current phase began, epoch seconds")
+    time_in_phase_s: float = Field(description="Seconds in the current phase (frozen time excluded)")
+    phase_remaining_s: float | None = Field(description="Seconds until the next phase; None if open-ended")
+    dose_at: float | None = Field(description="When the first dose was given, epoch seconds")
+    time_since_dose_s: float | None = Field(
+        description="Seconds since the first dose (real time: holds and panics do not stop it)"
+    )
+    boosters_at: list[float] = Field(description="When each booster was given, epoch seconds")
+    held: bool = Field(description="On hold (the arc is frozen)")
+    panic: bool = Field(description="In panic (the arc is frozen)")
+    min_observation_until: float | None = Field(
+        description="The earliest end without an override reason, epoch seconds"
+    )
+    min_observation_basis: str | None = Field(
+        description="Where that minimum comes from (e.g. Oregon's rule for the total dose)"
+    )
+    can_end_without_override: bool = Field(description="Whether the minimum observation time has passed")
+    phases: list[PhaseSpan] = Field(description="Every phase: done, current and upcoming, with times")
+    next_cue: CueView | None = Field(description="The next check to fall due")
+    due_cues: list[CueView] = Field(description="Checks due now and not yet acknowledged")
+    event_count: int = Field(description="Events in the session's log")
+    doses: list[DoseView] = Field(description="Every dose and booster with its amount")
+    total_dose: float | None = Field(
+        description="Every dose added up, in the preset's unit; None if an amount is unknown"
+    )
+    devices_given: list[float] = Field(
+        description="When each device was given (Spravato), epoch seconds; the first is the dose"
+    )
+    devices_planned: int | None = Field(description="Devices the dose needs (Spravato)")
+    latest: dict[str, ReadingView] = Field(description="Per reading field, the latest reading that gave it")
+    readings_count: int = Field(description="Readings recorded")
+    fluids_ml: float = Field(description="Fluid intake recorded, millilitres")
+    alerts: list[AlertView] = Field(description="Open alerts: raised and not yet acknowledged")
+    facilitators: list[FacilitatorView] = Field(description="Facilitators signed in now")
+    facilitators_required: int = Field(description="How many the preset requires")
+    ready_to_leave_at: float | None = Field(description="When the client was judged ready to leave, epoch seconds")
 
     @property
     def frozen(self) -> bool:

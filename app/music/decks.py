@@ -49,7 +49,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.audio.player import Player, PlayerEvent
 from app.domain.clock import Clock, sleep_until_or_woken
@@ -101,20 +101,25 @@ MusicState = Literal["playing", "paused", "stopped", "error", "stopping"]
 
 
 class MusicStatus(BaseModel):
-    state: MusicState  # stopping: the session is over and what still sounds is fading out
-    now_playing: NowPlaying | None
-    next: NextUp | None
-    volume_pct: int
-    ceiling_pct: int
-    error: str | None
-    playlist: str | None = None
-    paused_since: float | None = None
-    output: str | None = None  # the decks' audio output ("dummy": deliberately none)
-    duck_db: float = 0.0  # how far the music is turned down for talk now (0 or negative)
-    talking: bool = False  # Talk is on: the music is (or is going) down
-    talk_until: float | None = None  # epoch seconds: when Talk ends by itself
-    gentler: bool = False  # gentler music was asked for in the current phase
-    gentler_available: bool = False  # the current phase's music has intensity tags to steer by
+    state: MusicState = Field(
+        description="playing, paused, stopped, error (with `error`), or stopping (the session is over and what "
+        "still sounds is fading out)"
+    )
+    now_playing: NowPlaying | None = Field(description="The track sounding now, with its position (seconds)")
+    next: NextUp | None = Field(description="The next planned track and when it starts (epoch seconds)")
+    volume_pct: int = Field(description="The room's volume, percent of the player's scale")
+    ceiling_pct: int = Field(description="The room's ceiling: the music never goes louder, percent")
+    error: str | None = Field(description="What is wrong with the audio, as the player reports it; None if nothing")
+    playlist: str | None = Field(default=None, description="The playlist playing")
+    paused_since: float | None = Field(default=None, description="When the music paused, epoch seconds")
+    output: str | None = Field(default=None, description='The decks\' audio output ("dummy": deliberately none)')
+    duck_db: float = Field(default=0.0, description="How far the music is turned down for Talk now, dB (0 or negative)")
+    talking: bool = Field(default=False, description="Talk is on: the music is (or is going) down")
+    talk_until: float | None = Field(default=None, description="When Talk ends by itself, epoch seconds")
+    gentler: bool = Field(default=False, description="Gentler music was asked for in the current phase")
+    gentler_available: bool = Field(
+        default=False, description="The current phase's music has intensity tags to steer by"
+    )
 
 
 class DeckState(Enum):
