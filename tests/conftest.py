@@ -172,4 +172,6 @@ async def service(settings: Settings, clock: ManualClock) -> AsyncIterator[Servi
 async def live_service(settings: Settings, clock: ManualClock) -> AsyncIterator[Service]:
     """Always under a real uvicorn: event streams need a real server."""
     async with serve(settings, clock) as svc:
+        async with asyncio.timeout(10):  # as a client would find it: connected to the broker
+            await svc.runtime.link.wait_connected()
         yield svc

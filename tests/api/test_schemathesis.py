@@ -24,7 +24,7 @@ from app.settings import Settings, Token
 from tests.conftest import Service, serve
 
 EXAMPLES = 25
-MAX_TIME_S = 75
+MAX_TIME_S = 40
 # Real names for some of the cases (the rest are generated), so that commands reach the room
 # rather than its 404; schemathesis reads this as its configuration file.
 CONFIG = """\
