@@ -265,11 +265,11 @@ class MqttBridge:
             case commands.ClearPanic(mode=mode, by=by):
                 await room.clear_panic(mode, by)
                 return f"panic cleared ({mode})"
-            case commands.SessionCommand(action="hold"):
-                room.hold()
+            case commands.SessionCommand(action="hold", by=by):
+                room.hold(by=by)
                 return "session held"
-            case commands.SessionCommand(action="resume"):
-                room.resume()
+            case commands.SessionCommand(action="resume", by=by):
+                room.resume(by=by)
                 return "session resumed"
             case commands.SessionCommand(action="advance", confirm=confirm, by=by):
                 return self._advance(room, confirm, by)
@@ -290,11 +290,11 @@ class MqttBridge:
         now = room.clock.now()
         armed_until = self._advance_armed.pop(room.id, -math.inf)
         if confirm or now <= armed_until:
-            state = room.advance()
+            state = room.advance(by=by)
             return f"advanced to {state.phase}"
         session = room.session()
         if session is None:
-            room.advance()  # refused, with the room's own reason
+            room.advance(by=by)  # refused, with the room's own reason
             raise AssertionError("advance without a session was not refused")  # pragma: no cover
         check_advance(session)  # refuse now what the confirmation would be refused
         self._advance_armed[room.id] = now + ADVANCE_CONFIRM_S
