@@ -90,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     export = sub.add_parser("export", help="a session's events (JSON) and report (JSON, CSV) as files")
     export.add_argument("session", help="the session id")
     export.add_argument("dir", type=Path, help="the folder to write them to (created if needed)")
+    purge = sub.add_parser("purge", help="destroy finished sessions' personal data (client label, notes, readings)")
+    which = purge.add_mutually_exclusive_group(required=True)
+    which.add_argument("session", nargs="?", help="one finished session's id")
+    which.add_argument("--older-than", type=float, metavar="DAYS", help="every session that ended this long ago")
     health = sub.add_parser("health", help="exit 0 if the service on this machine answers /api/health")
     health.add_argument("--port", type=int, help="overrides ARCROOM_PORT")
     health.add_argument("--timeout", type=float, default=4.0, metavar="S")
@@ -101,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "serve":
             return _serve(settings, args.log_level)
+        if args.command == "purge":
+            return _purge(settings, args.session, args.older_than)
         if args.command in {"backup", "restore", "export", "health"}:
             return _data_command(settings, args)
         if args.command == "library":
@@ -143,6 +149,35 @@ def _port_taken(host: str, port: int) -> str | None:
                 f"cannot listen on {host}:{port}: {exc.strerror or exc} (another service? set ARCROOM_PORT or --port)"
             )
     return None
+
+
+def _purge(settings: Settings, session_id: str | None, older_than_days: float | None) -> int:
+    import time
+
+    from app.retention import purge_older_than
+
+    if not settings.database.exists():
+        print(f"arcroom purge: no database at {settings.database}", file=sys.stderr)
+        return 2
+    store = EventStore(settings.database)
+    try:
+        if older_than_days is not None:
+            purged = purge_older_than(store, older_than_days, time.time(), "arcroom purge")
+            print(f"purged the personal data of {len(purged)} session(s) that ended over {older_than_days:g} days ago")
+            return 0
+        assert session_id is not None
+        if store.session(session_id) is None:
+            print(f"arcroom purge: no session {session_id!r}", file=sys.stderr)
+            return 2
+        try:
+            done = store.purge(session_id, time.time(), "arcroom purge", "arcroom purge")
+        except ValueError as exc:
+            print(f"arcroom purge: {exc}", file=sys.stderr)
+            return 2
+        print(f"purged session {session_id}" if done else f"session {session_id} was already purged")
+        return 0
+    finally:
+        store.close()
 
 
 def _serve(settings: Settings, log_level: str) -> int:

@@ -29,6 +29,7 @@ from app.mqtt.broker import embedded_access
 from app.music.demo import generate_demo_library
 from app.music.options import music_options
 from app.pubsub import Hub
+from app.retention import keep_purging
 from app.room import RoomChange, RoomController
 from app.settings import Settings
 from app.store import EventStore
@@ -144,6 +145,8 @@ class Runtime:
             supervisor.start("mqtt", link.run)
             stack.push_async_callback(link.close)  # runs before supervisor.stop: say "offline" while connected
             supervisor.start("engine", engine.run)
+            if settings.retention_days is not None:
+                supervisor.start("retention", functools.partial(keep_purging, store, settings.retention_days, clock))
             for controller in rooms.values():
                 supervisor.start(f"lights {controller.id}", controller.lights.run)
                 supervisor.start(f"music {controller.id}", controller.music.run)

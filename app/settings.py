@@ -182,6 +182,9 @@ class Settings(BaseSettings):
     panic_audio_fade_ms: int = Field(default=0, ge=0, le=300)
     # Whether time spent in panic counts towards the phase once it is cleared.
     panic_counts_toward_arc: bool = False
+    # Data retention (README, "Data retention"): a session's personal data is destroyed this many
+    # days after it ended; unset: kept until `arcroom purge`.
+    retention_days: float | None = Field(default=None, gt=0, le=36500)
 
     # Loudness matching (README, Music, Loudness): every track is turned toward this integrated
     # loudness with its true peak kept under the ceiling, from the measurements of `arcroom library scan`.

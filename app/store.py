@@ -1,4 +1,11 @@
-"""SQLite event store: sessions and their append-only event logs."""
+"""SQLite event store: sessions and their append-only event logs.
+
+Personal data is crypto-shredded: each session has its own key (in `session_keys`, the one table
+rows are deleted from), and its client label and every event's data are stored encrypted with
+it (Fernet: AES-128-CBC with an HMAC). Purging a session deletes its key: the log keeps every
+event's place, time and type, and the append-only triggers stay as they are, but what the events
+said can no longer be read by anyone, from the database or from its free pages (secure_delete).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
 
 from app.domain.events import Event, EventType
 from app.domain.presets import Preset
@@ -49,7 +58,14 @@ CREATE TRIGGER IF NOT EXISTS room_events_no_update BEFORE UPDATE ON room_events
 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS room_events_no_delete BEFORE DELETE ON room_events
 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+-- One key per session for its personal data; deleting the row is purging the session.
+CREATE TABLE IF NOT EXISTS session_keys (
+    session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+    key BLOB NOT NULL
+);
 """
+# Sealed values are "enc:" + a Fernet token; anything else is plain JSON (written before keys existed).
+_SEALED = "enc:"
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,8 @@ class EventStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        # A purged key's bytes are overwritten on disk, not left in a free page.
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -81,12 +99,15 @@ class EventStore:
 
     def create_session(self, info: SessionInfo, at: float, data: dict[str, Any] | None = None) -> Event:
         """Record a new session and its `started` event, atomically."""
+        key = Fernet.generate_key()
+        label = None if info.client_label is None else _seal(Fernet(key), info.client_label)
         with self._lock, self._db:
             self._db.execute("BEGIN")
             self._db.execute(
                 "INSERT INTO sessions (id, room, preset_json, client_label, created_at) VALUES (?, ?, ?, ?, ?)",
-                (info.id, info.room, info.preset.model_dump_json(), info.client_label, at),
+                (info.id, info.room, info.preset.model_dump_json(), label, at),
             )
+            self._db.execute("INSERT INTO session_keys (session_id, key) VALUES (?, ?)", (info.id, key))
             return self._insert(info.id, 0, at, EventType.STARTED, data or {})
 
     def append(self, session_id: str, at: float, type_: EventType, data: dict[str, Any] | None = None) -> Event:
@@ -98,9 +119,13 @@ class EventStore:
             return self._insert(session_id, seq, at, type_, data or {})
 
     def _insert(self, session_id: str, seq: int, at: float, type_: EventType, data: dict[str, Any]) -> Event:
+        text = json.dumps(data)
+        cipher = self._cipher(session_id)
+        if cipher is not None and type_ is not EventType.PURGED:
+            text = _seal(cipher, text)
         self._db.execute(
             "INSERT INTO events (session_id, seq, at, type, data) VALUES (?, ?, ?, ?, ?)",
-            (session_id, seq, at, type_.value, json.dumps(data)),
+            (session_id, seq, at, type_.value, text),
         )
         return Event(seq=seq, at=at, type=type_, data=data)
 
@@ -109,14 +134,48 @@ class EventStore:
             rows = self._db.execute(
                 "SELECT seq, at, type, data FROM events WHERE session_id = ? ORDER BY seq", (session_id,)
             ).fetchall()
-        return [Event(seq=s, at=a, type=EventType(t), data=json.loads(d)) for s, a, t, d in rows]
+            cipher = self._cipher(session_id)
+        return [Event(seq=s, at=a, type=EventType(t), data=_json(_open(cipher, d))) for s, a, t, d in rows]
+
+    def purge(self, session_id: str, at: float, reason: str, by: str) -> bool:
+        """Destroy a finished session's personal data (its key); False if it was already purged."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            if self._cipher(session_id) is None:
+                return False
+            types = {t for (t,) in self._db.execute("SELECT type FROM events WHERE session_id = ?", (session_id,))}
+            if EventType.ENDED.value not in types:
+                raise ValueError(f"session {session_id} is still running: end it before purging it")
+            (seq,) = self._db.execute(
+                "SELECT COALESCE(MAX(seq), -1) + 1 FROM events WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            self._insert(session_id, seq, at, EventType.PURGED, {"reason": reason, "by": by})
+            self._db.execute("DELETE FROM session_keys WHERE session_id = ?", (session_id,))
+        with self._lock:
+            # The old key must not survive in the write-ahead log either.
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return True
+
+    def purgeable(self, ended_before: float) -> list[str]:
+        """Sessions that ended before `ended_before` and still hold personal data."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT e.session_id FROM events e JOIN session_keys k ON k.session_id = e.session_id "
+                "WHERE e.type = 'ended' AND e.at < ? ORDER BY e.at",
+                (ended_before,),
+            ).fetchall()
+        return [sid for (sid,) in rows]
+
+    def _cipher(self, session_id: str) -> Fernet | None:
+        row = self._db.execute("SELECT key FROM session_keys WHERE session_id = ?", (session_id,)).fetchone()
+        return Fernet(row[0]) if row else None
 
     def session(self, session_id: str) -> StoredSession | None:
         with self._lock:
             row = self._db.execute(
                 "SELECT id, room, preset_json, client_label, created_at FROM sessions WHERE id = ?", (session_id,)
             ).fetchone()
-        return _stored(row) if row else None
+        return self._stored(row) if row else None
 
     def sessions_since(self, since: float) -> list[StoredSession]:
         """Sessions created at or after `since`, oldest first."""
@@ -126,7 +185,7 @@ class EventStore:
                 "ORDER BY created_at",
                 (since,),
             ).fetchall()
-        return [_stored(r) for r in rows]
+        return [self._stored(r) for r in rows]
 
     def unfinished_sessions(self) -> list[StoredSession]:
         with self._lock:
@@ -135,7 +194,7 @@ class EventStore:
                 "WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND e.type = 'ended') "
                 "ORDER BY created_at"
             ).fetchall()
-        return [_stored(r) for r in rows]
+        return [self._stored(r) for r in rows]
 
     def append_room_event(
         self, room: str, at: float, type_: RoomEventType, data: dict[str, Any] | None = None
@@ -158,8 +217,30 @@ class EventStore:
             ).fetchall()
         return [RoomEvent(seq=s, at=a, type=RoomEventType(t), data=json.loads(d)) for s, a, t, d in rows]
 
+    def _stored(self, row: tuple[str, str, str, str | None, float]) -> StoredSession:
+        sid, room, preset_json, label, created = row
+        preset = Preset.model_validate_json(preset_json)
+        with self._lock:
+            cipher = self._cipher(sid)
+        client_label = None if label is None else _open(cipher, label)
+        return StoredSession(SessionInfo(id=sid, room=room, preset=preset, client_label=client_label), created)
 
-def _stored(row: tuple[str, str, str, str | None, float]) -> StoredSession:
-    sid, room, preset_json, label, created = row
-    preset = Preset.model_validate_json(preset_json)
-    return StoredSession(SessionInfo(id=sid, room=room, preset=preset, client_label=label), created)
+
+def _seal(cipher: Fernet, text: str) -> str:
+    return _SEALED + cipher.encrypt(text.encode()).decode()
+
+
+def _open(cipher: Fernet | None, text: str) -> str | None:
+    """The plain text of a stored value; None when its session was purged (its key is gone)."""
+    if not text.startswith(_SEALED):
+        return text
+    if cipher is None:
+        return None
+    try:
+        return cipher.decrypt(text.removeprefix(_SEALED).encode()).decode()
+    except InvalidToken:
+        return None
+
+
+def _json(text: str | None) -> dict[str, Any]:
+    return {} if text is None else dict(json.loads(text))

@@ -40,6 +40,8 @@ class EventType(StrEnum):
     TALK = "talk"  # data: on (bool), by, and when on duck_db, timeout_s
     PLAYLIST_CHANGED = "playlist_changed"  # data: playlist, from, by
     MUSIC_GENTLER = "music_gentler"  # data: phase, by
+    # Data retention: the session's personal data was destroyed (its key); only this event is readable after.
+    PURGED = "purged"  # data: reason, by
 
 
 class Event(BaseModel):

@@ -362,6 +362,15 @@ def replay(
     )
 
 
+# Events whose meaning is in their data: once purged, nothing is taken from them.
+_SAYS_WHO_OR_WHAT = {
+    EventType.ALERT,
+    EventType.ALERT_ACKNOWLEDGED,
+    EventType.FACILITATOR_SIGNED_IN,
+    EventType.FACILITATOR_SIGNED_OUT,
+}
+
+
 @dataclass
 class ClinicalRecord:
     """The clinical record as the events build it: doses, readings, alerts, who is present."""
@@ -384,6 +393,8 @@ class ClinicalRecord:
 
     def take(self, e: Event) -> None:
         d = e.data
+        if not d and e.type in _SAYS_WHO_OR_WHAT:
+            return  # purged (app/retention.py): the log keeps that it happened, not what it said
         match e.type:
             case EventType.DOSE_GIVEN | EventType.BOOSTER_GIVEN:
                 amount = d.get("amount")
