@@ -18,16 +18,12 @@ import multiprocessing as mp
 import os
 import queue
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 
-from tests.support import Mosquitto, free_port
+from bench.service import running_service
 
 ROOMS = 20
 # Room r00's lights: one of each family, and how its panic command reads (100 %).
@@ -173,45 +169,16 @@ def main() -> None:
     parser.add_argument("--mode", choices=["idle", "loaded", "both"], default="both")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        broker = Mosquitto(work)
-        broker.start()
-        rooms = work / "rooms.yaml"
-        rooms.write_text(rooms_yaml())
-        port = free_port()
-        env = {
-            **os.environ,
-            "ARCROOM_MQTT_URL": broker.url,
-            "ARCROOM_ROOMS_FILE": str(rooms),
-            "ARCROOM_DATABASE": str(work / "bench.db"),
-            "ARCROOM_AUDIO_OUTPUT": "dummy",
-        }
-        service = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--port", str(port), "--log-level", "warning"], env=env
-        )
-        base = f"http://127.0.0.1:{port}"
-        ctx = mp.get_context("spawn")
-        messages: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
-        ready = ctx.Event()
+    ctx = mp.get_context("spawn")
+    messages: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    ready = ctx.Event()
+    with running_service(rooms_yaml()) as service:
+        base = service.base
         lights = ctx.Process(
-            target=subscriber, args=(broker.port, [m[3] for m in MEASURED], messages, ready), daemon=True
+            target=subscriber, args=(service.broker.port, [m[3] for m in MEASURED], messages, ready), daemon=True
         )
         try:
             with httpx.Client(base_url=base, timeout=10) as http:
-                deadline = time.monotonic() + 30
-                while True:
-                    try:
-                        if http.get("/api/health").json()["mqtt"]["connected"]:
-                            break
-                    except httpx.HTTPError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise SystemExit("the service did not come up")
-                    time.sleep(0.1)
-                for r in range(ROOMS):
-                    http.post(f"/api/rooms/r{r:02d}/session", json={"preset": "lsd"})
-                    http.post(f"/api/rooms/r{r:02d}/session/dose")
                 lights.start()
                 if not ready.wait(10):
                     raise SystemExit("the subscriber did not connect")
@@ -242,9 +209,6 @@ def main() -> None:
                             loader.terminate()
         finally:
             lights.terminate()
-            service.terminate()
-            service.wait(10)
-            broker.stop()
 
 
 if __name__ == "__main__":

@@ -16,16 +16,13 @@ import multiprocessing as mp
 import os
 import random
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
 from bench.panic_latency import ROOMS, rooms_yaml
-from tests.support import Mosquitto, free_port
+from bench.service import running_service
 
 SAMPLE_S = 5.0
 
@@ -85,44 +82,16 @@ def main() -> None:
     parser.add_argument("--no-sessions", action="store_true", help="no session (so no music): lights only")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        broker = Mosquitto(work)
-        broker.start()
-        rooms = work / "rooms.yaml"
-        rooms.write_text(rooms_yaml())
-        port = free_port()
-        env = {
-            **os.environ,
-            "ARCROOM_MQTT_URL": broker.url,
-            "ARCROOM_ROOMS_FILE": str(rooms),
-            "ARCROOM_DATABASE": str(work / "soak.db"),
-            "ARCROOM_AUDIO_OUTPUT": "dummy",
-        }
-        service = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--port", str(port), "--log-level", "warning"], env=env
+    ctx = mp.get_context("spawn")
+    stop, ready = ctx.Event(), ctx.Event()
+    errors = ctx.Value("i", 0)
+    with running_service(rooms_yaml(), sessions=not args.no_sessions) as service:
+        loader = ctx.Process(
+            target=load, args=(service.base, args.clients, args.rate, stop, ready, errors), daemon=True
         )
-        base = f"http://127.0.0.1:{port}"
-        ctx = mp.get_context("spawn")
-        stop, ready = ctx.Event(), ctx.Event()
-        errors = ctx.Value("i", 0)
-        loader = ctx.Process(target=load, args=(base, args.clients, args.rate, stop, ready, errors), daemon=True)
         try:
-            with httpx.Client(base_url=base, timeout=10) as http:
-                deadline = time.monotonic() + 30
-                while True:
-                    try:
-                        if http.get("/api/health").json()["mqtt"]["connected"]:
-                            break
-                    except httpx.HTTPError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise SystemExit("the service did not come up")
-                    time.sleep(0.1)
+            with httpx.Client(base_url=service.base, timeout=10) as http:
                 for r in range(ROOMS):
-                    if not args.no_sessions:
-                        http.post(f"/api/rooms/r{r:02d}/session", json={"preset": "lsd"})
-                        http.post(f"/api/rooms/r{r:02d}/session/dose")
                     http.put(f"/api/rooms/r{r:02d}/lights", json={"scene": "peak", "transition": 3600})
             before = rss_mb(service.pid)
             loader.start()
@@ -152,9 +121,6 @@ def main() -> None:
                 loader.join(10)
                 if loader.is_alive():
                     loader.terminate()
-            service.terminate()
-            service.wait(10)
-            broker.stop()
 
 
 if __name__ == "__main__":

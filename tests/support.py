@@ -140,3 +140,19 @@ async def sniffing(port: int) -> AsyncIterator[Sniffer]:
             yield sniffer
         finally:
             task.cancel()
+
+
+def rooms_with_lights(prefix: str) -> str:
+    """Room one with two Zigbee lights on topics unique to the test; room two without lights."""
+    return f"""\
+rooms:
+  - id: one
+    name: Room one
+    lights:
+      - {{name: ceiling, profile: zigbee2mqtt, topic: {prefix}_ceiling, role: ceiling}}
+      - {{name: lamp, profile: zigbee2mqtt, topic: {prefix}_lamp, role: lamp}}
+    audio: {{output: dummy, volume_ceiling_pct: 70}}
+  - id: two
+    name: Room two
+    audio: {{output: dummy}}
+"""

@@ -16,7 +16,7 @@ from app.domain.clock import ManualClock
 from app.lighting import controller
 from app.settings import Settings
 from tests.conftest import Service, serve
-from tests.support import Mosquitto, sniffing, unique
+from tests.support import Mosquitto, rooms_with_lights, sniffing, unique
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,15 +29,7 @@ def prefix() -> str:
 @pytest.fixture
 def room_settings(settings: Settings, tmp_path: Path, prefix: str) -> Settings:
     rooms = tmp_path / "rooms-pn.yaml"
-    rooms.write_text(f"""\
-rooms:
-  - id: one
-    name: Room one
-    audio: {{output: dummy}}
-    lights:
-      - {{name: good, profile: zigbee2mqtt, topic: {prefix}_good, role: ceiling}}
-      - {{name: broken, profile: zigbee2mqtt, topic: {prefix}_broken, role: lamp}}
-""")
+    rooms.write_text(rooms_with_lights(prefix))  # the lamp is the one whose codec breaks
     return settings.model_copy(update={"rooms_file": rooms})
 
 
@@ -71,7 +63,7 @@ async def test_a_light_whose_command_cannot_be_made_does_not_stop_the_panic(
     encode = controller.encode_command
 
     def failing(profile, topic, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if topic.endswith("_broken"):
+        if topic.endswith("_lamp"):
             raise ValueError("this light's codec is broken")
         return encode(profile, topic, *args, **kwargs)
 
@@ -83,8 +75,8 @@ async def test_a_light_whose_command_cannot_be_made_does_not_stop_the_panic(
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["audio"]["status"] == "paused"
-        assert any("broken" in e for e in body["errors"])
-        await sniffer.wait_for(f"zigbee2mqtt/{prefix}_good/set", brightness=254)
+        assert any("lamp" in e for e in body["errors"])
+        await sniffer.wait_for(f"zigbee2mqtt/{prefix}_ceiling/set", brightness=254)
         assert (await svc.client.get("/api/rooms/one/state")).json()["panic"]["active"] is True
 
 
@@ -105,6 +97,6 @@ async def test_a_failing_database_does_not_stop_the_panic(
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["audio"]["status"] == "paused" and len(body["errors"]) == 2
-        for name in ("good", "broken"):
+        for name in ("ceiling", "lamp"):
             await sniffer.wait_for(f"zigbee2mqtt/{prefix}_{name}/set", brightness=254)
         assert (await svc.client.get("/api/rooms/one/state")).json()["panic"]["active"] is True

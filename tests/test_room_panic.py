@@ -15,7 +15,7 @@ from app.audio import FakePlayer
 from app.domain.clock import ManualClock
 from app.settings import Settings
 from tests.conftest import Service, serve
-from tests.support import Mosquitto, Sniffer, sniffing, unique
+from tests.support import Mosquitto, Sniffer, rooms_with_lights, sniffing, unique
 
 CEILING, LAMP = "zigbee2mqtt/{p}_ceiling/set", "zigbee2mqtt/{p}_lamp/set"
 
@@ -28,15 +28,7 @@ def prefix() -> str:
 @pytest.fixture
 def room_settings(settings: Settings, tmp_path: Path, prefix: str) -> Settings:
     rooms = tmp_path / "rooms-panic.yaml"
-    rooms.write_text(f"""\
-rooms:
-  - id: one
-    name: Room one
-    audio: {{output: dummy}}
-    lights:
-      - {{name: ceiling, profile: zigbee2mqtt, topic: {prefix}_ceiling, role: ceiling}}
-      - {{name: lamp, profile: zigbee2mqtt, topic: {prefix}_lamp, role: lamp}}
-""")
+    rooms.write_text(rooms_with_lights(prefix))
     return settings.model_copy(update={"rooms_file": rooms})
 
 

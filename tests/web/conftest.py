@@ -20,6 +20,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from app.domain.clock import ManualClock
 from app.settings import Settings
 from tests.conftest import Service, serve
+from tests.support import rooms_with_lights
 
 CHROMIUM = os.environ.get("ARCROOM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -37,22 +38,6 @@ TABLET = {"width": 1280, "height": 800}
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 
 expect.set_options(timeout=WAIT_MS)
-
-
-def rooms_with_lights(prefix: str) -> str:
-    """Room one with two Zigbee lights on topics unique to the test; room two without lights."""
-    return f"""\
-rooms:
-  - id: one
-    name: Room one
-    lights:
-      - {{name: ceiling, profile: zigbee2mqtt, topic: {prefix}_ceiling, role: ceiling}}
-      - {{name: lamp, profile: zigbee2mqtt, topic: {prefix}_lamp, role: lamp}}
-    audio: {{output: dummy, volume_ceiling_pct: 70}}
-  - id: two
-    name: Room two
-    audio: {{output: dummy}}
-"""
 
 
 @pytest.fixture
