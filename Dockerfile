@@ -14,9 +14,11 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 # Stage 2: what runs. No source tree, no build tools: the wheels are mounted for the install only.
 FROM python:3.11-slim-bookworm
-# libVLC and its base plugins: the music player (the same packages ./dev installs).
+# libVLC and its base plugins: the music player; ffmpeg: `arcroom library scan` measures each
+# track's loudness with it (without it every track plays at 0 dB, unmatched). The same
+# packages ./dev installs to run the service.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libvlc5 vlc-plugin-base \
+ && apt-get install -y --no-install-recommends libvlc5 vlc-plugin-base ffmpeg \
  && rm -rf /var/lib/apt/lists/*
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --find-links=/wheels arcroom

@@ -18,6 +18,7 @@ from tests.support import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT = ROOT / "deploy" / "arcroom.service"
+README = ROOT / "README.md"
 # Hardening regressions show up here: `systemd-analyze security --offline=true deploy/arcroom.service`.
 MAX_EXPOSURE = 2.0
 
@@ -113,6 +114,21 @@ def test_dockerfile_compose_and_unit_agree_on_folders_ports_and_broker() -> None
     for copied in re.findall(r"^COPY (?!--)(.+) \S+$", dockerfile, re.MULTILINE):
         for name in copied.split():
             assert (ROOT / name).exists(), f"Dockerfile copies {name}, which is not in the repository"
+
+
+def run_packages() -> set[str]:
+    found = re.search(r"^RUN_PACKAGES=\((.*)\)$", (ROOT / "dev").read_text(), re.MULTILINE)
+    assert found, "./dev names the Debian packages the service needs in RUN_PACKAGES=(...)"
+    return set(found.group(1).split())
+
+
+def test_the_image_and_the_systemd_install_get_every_package_the_service_needs() -> None:
+    # Without ffmpeg no track is measured and the music plays unmatched: a startle, not an error.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    installed = set(re.findall(r"apt-get install [^\n]*?--no-install-recommends ([^\\\n]+)", dockerfile)[0].split())
+    assert run_packages() <= installed
+    systemd_line = re.search(r"^sudo apt-get install --no-install-recommends (.+)$", README.read_text(), re.MULTILINE)
+    assert systemd_line and run_packages() <= set(systemd_line.group(1).split())
 
 
 @pytest.mark.parametrize("ignored", [".venv", "var", ".git", "arcroom.env"])

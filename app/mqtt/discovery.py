@@ -11,19 +11,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from app import __version__
 from app.domain.rooms import Room
 from app.mqtt import topics
 from app.mqtt.summary import TIMES
+from app.music.decks import MusicState
 
 SERVICE_NODE = "arcroom_service"
 ORIGIN = {"name": "Arcroom", "sw_version": __version__}
 HA_BY = "home-assistant"  # who Home Assistant's commands say they come from
 # The event entity's types: each room change forwarded to Home Assistant, and the bridge's own.
 EVENT_TYPES = ("cue", "alert", "phase", "panic", "panic_cleared", "advance_armed", "refused")
-AUDIO_STATES = ("playing", "paused", "stopped", "error")
+# Every state the music reports, "stopping" included: Home Assistant 2024.2+ rejects an enum
+# sensor value missing from its options.
+AUDIO_STATES: tuple[str, ...] = get_args(MusicState)
 
 
 @dataclass(frozen=True)

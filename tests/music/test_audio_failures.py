@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from app.domain.clock import ManualClock
+from app.mqtt.discovery import AUDIO_STATES
 from app.music import DeckPair
 from app.music.decks import MAX_FAILURES_IN_A_ROW
 from app.music.problems import REPEAT_INTERVAL_S
@@ -140,6 +141,9 @@ async def test_after_the_session_the_music_is_stopping_not_playing_then_stopped(
     await lead.room.follow(None, None)  # the session ended
     status = lead.room.status()
     assert status.state == "stopping" and status.next is None and status.playlist is None
+    # Home Assistant's Music sensor is an enum: a value missing from its options is rejected.
+    assert status.state in AUDIO_STATES
     await clock.advance(3.1)
     status = lead.room.status()
     assert status.state == "stopped" and status.now_playing is None
+    assert status.state in AUDIO_STATES
