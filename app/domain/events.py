@@ -40,6 +40,7 @@ class EventType(StrEnum):
     TALK = "talk"  # data: on (bool), by, and when on duck_db, timeout_s
     PLAYLIST_CHANGED = "playlist_changed"  # data: playlist, from, by
     MUSIC_GENTLER = "music_gentler"  # data: phase, by
+    VOLUME_SET = "volume_set"  # data: volume_pct (as asked; the room's ceiling holds it), by
     # Data retention: the session's personal data was destroyed (its key); only this event is readable after.
     PURGED = "purged"  # data: reason, by
 

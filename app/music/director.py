@@ -275,6 +275,8 @@ class MusicDirector:
             self.engine.record(self.room_id, EventType.TRACK_SKIPPED, {"by": by})
             await self.replan()
         if volume_pct is not None:
+            # Who turned a client's music up or down belongs in the record like any other command.
+            self.engine.record(self.room_id, EventType.VOLUME_SET, {"volume_pct": volume_pct, "by": by})
             await self.decks.set_volume(volume_pct)
         self._on_change({"action": action, "volume": volume_pct})
         return self.decks.status()

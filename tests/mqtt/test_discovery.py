@@ -226,11 +226,18 @@ async def test_commands_change_the_room_and_a_refused_one_is_reported(
         await until(lambda: _true(room.session().phase != phase))  # type: ignore[union-attr]
         await publish(mosquitto.port, "arcroom/one/volume/set", b"99")  # above the ceiling: the ceiling
         await until(lambda: _true(room.audio_status().volume_pct == room.room.audio.volume_ceiling_pct))
+        await publish(mosquitto.port, "arcroom/one/talk/set", b'{"on": true, "by": "nurse-station"}')
+        await until(lambda: _true(room.audio_status().talking))
+        await publish(mosquitto.port, "arcroom/one/talk/set", b"OFF")
+        await until(lambda: _true(not room.audio_status().talking))
         # Who did what: the record names the sender of each command.
         session_id = room.session().session_id  # type: ignore[union-attr]
         events = (await svc.client.get(f"/api/sessions/{session_id}/events")).json()
-        actors = {e["type"]: e["data"].get("by") for e in events if e["type"] in ("hold", "resume", "phase_advanced")}
-        assert actors == {"hold": "mqtt:nurse-station", "resume": "mqtt", "phase_advanced": "mqtt"}
+        kinds = ("hold", "resume", "phase_advanced", "volume_set")
+        actors = {e["type"]: e["data"].get("by") for e in events if e["type"] in kinds}
+        assert actors == {"hold": "mqtt:nurse-station", "resume": "mqtt", "phase_advanced": "mqtt", "volume_set": "mqtt"}
+        talk = [(e["data"]["on"], e["data"]["by"]) for e in events if e["type"] == "talk"]
+        assert talk == [(True, "mqtt:nurse-station"), (False, "mqtt")]
 
 
 async def test_a_panic_home_assistant_handled_while_arcroom_was_down_is_taken_up_once(
