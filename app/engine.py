@@ -320,9 +320,9 @@ class SessionEngine:
         if state.panic:
             self._append(live, now, EventType.PANIC_CLEARED, {"mode": mode, "by": by})
             if mode == "hold" and not state.held:
-                self._append(live, now, EventType.HOLD, {"reason": "after panic"})
+                self._append(live, now, EventType.HOLD, {"reason": "after panic", "by": by})
         elif mode == "restore" and state.held:
-            self._append(live, now, EventType.RESUME, {"reason": "room restored after panic"})
+            self._append(live, now, EventType.RESUME, {"reason": "room restored after panic", "by": by})
         return self._changed(live, now, "event", {"type": EventType.PANIC_CLEARED.value, "mode": mode})
 
     def record(self, room: str, type_: EventType, data: dict[str, Any]) -> None:

@@ -193,6 +193,52 @@ async def test_what_is_allowed_during_a_panic(room_settings: Settings, clock: Ma
         assert view["lighting"]["scene"] == "panic"  # type: ignore[index]
 
 
+async def test_the_music_and_record_controls_in_panic_are_taken_and_nothing_sounds(
+    room_settings: Settings, clock: ManualClock, tmp_path: Path
+) -> None:
+    extra = tmp_path / "more-playlists"
+    extra.mkdir()
+    shipped = (room_settings.playlists_dir[0] / "demo_mdma.yaml").read_text()
+    (extra / "calm_mdma.yaml").write_text(shipped.replace("id: demo_mdma", "id: calm_mdma", 1))
+    settings = room_settings.model_copy(update={"playlists_dir": (*room_settings.playlists_dir, extra)})
+    async with serve(settings, clock) as svc:
+        await ready(svc)
+        await post(svc, "/session", {"preset": "mdma"}, 201)
+        await post(svc, "/session/dose", {"amount": "120 mg"})
+        await clock.advance(60)
+        await music_state(svc, "playing")
+        await post(svc, "/panic")
+        await music_state(svc, "paused")
+        # What the record and the next music need stays possible ...
+        await post(svc, "/session/facilitators", {"name": "A. Rivera"})
+        await post(svc, "/session/readings", {"readings": {"systolic_mmhg": 150, "diastolic_mmhg": 95}})
+        await post(svc, "/audio/talk", {"on": True})
+        await post(svc, "/audio/talk", {"on": False})
+        options = (await svc.client.get("/api/rooms/one/audio/playlists")).json()
+        [other] = [o["id"] for o in options if o["available"] and not o["playing"]]
+        await post(svc, "/audio/playlist", {"playlist": other})
+        # ... and none of it brings the music back during the panic.
+        await clock.advance(30)
+        assert svc.runtime.rooms["one"].music.decks.status().state == "paused"
+        for body in ({"action": "pause"}, {"action": "skip"}, {"action": "resume"}):
+            r = await svc.client.post("/api/rooms/one/audio", json=body)
+            assert r.status_code == 409 and "clear the panic" in r.json()["detail"], (body, r.text)
+        await post(svc, "/panic/clear", {"mode": "hold"})
+        await post(svc, "/panic/clear", {"mode": "restore"})
+        await music_state(svc, "playing")
+        assert (await state(svc))["audio"]["playlist"] == other  # type: ignore[index]
+        session_id = (await state(svc))["session"]["session_id"]  # type: ignore[index]
+        events = (await svc.client.get(f"/api/sessions/{session_id}/events")).json()
+        kinds = [e["type"] for e in events]
+        for kind in ("facilitator_signed_in", "reading", "talk", "playlist_changed", "panic_cleared"):
+            assert kind in kinds, kind
+        # The hold a "hold" clear puts the session in, and the resume of "restore", say who.
+        assert [(e["type"], e["data"].get("by")) for e in events if e["type"] in ("hold", "resume")] == [
+            ("hold", "http:open"),
+            ("resume", "http:open"),
+        ]
+
+
 class PauseFails(FakePlayer):
     async def pause(self, *args: object, **kwargs: object) -> None:
         raise RuntimeError("the sound card went away")
