@@ -7,10 +7,11 @@ and end, and a restart.
 
 What may happen during a panic (and while held after one): recording a dose or a booster,
 starting or ending a session, advancing or extending a phase, notes, readings, acknowledging
-cues and alerts, facilitators signing in and out, ready to leave, and the volume, Talk, choosing another playlist and asking for gentler music (a playlist chosen in
-panic plays when the music resumes). Refused with 409: manual light changes,
-pausing/resuming/skipping the music, and `hold`/`resume` of the session (the panic freezes the
-arc already; clear it with hold or restore).
+cues and alerts, facilitators signing in and out, ready to leave, and the volume, Talk,
+choosing another playlist and asking for gentler music (a playlist chosen in panic plays when
+the music resumes). Refused with 409: manual light changes, pausing/resuming/skipping the
+music, and `hold`/`resume` of the session (the panic freezes the arc already; clear it with
+hold or restore).
 """
 
 from __future__ import annotations

@@ -295,11 +295,18 @@ class VlcPlayer:
             self._ramp_task = asyncio.create_task(self._ramp(time.monotonic(), later), name="vlc-volume-ramp")
 
     async def _ramp(self, t0: float, points: RampPoints) -> None:
-        for offset, pct in points:
-            delay = t0 + offset - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await self._apply_volume(pct)
+        generation = self._generation
+        try:
+            for offset, pct in points:
+                delay = t0 + offset - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await self._apply_volume(pct)
+        except Exception as exc:  # noqa: BLE001 - a ramp nobody awaits must not fail unseen
+            # A volume that stopped following its fade is this track failing: the decks show the
+            # error and move on (and log it), as for a file that cannot be played.
+            reason = f"volume ramp failed: {type(exc).__name__}: {exc}"
+            self._deliver(generation, PlayerEvent("error", self._media, reason))
 
     def _cancel_ramp(self) -> None:
         if self._ramp_task is not None and not self._ramp_task.done():

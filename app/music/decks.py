@@ -695,7 +695,12 @@ class DeckPair:
                 task.add_done_callback(self._tasks.discard)
 
     async def _time_join(self, deck: _Deck, before: _Deck, track: PlannedTrack | None) -> None:
-        remaining = await before.player.remaining_s()
+        try:
+            remaining = await before.player.remaining_s()
+        except Exception as exc:  # noqa: BLE001 - a task nobody awaits must not fail unseen
+            # The join keeps the moment it was cued for: a few hundred ms late at worst, never lost.
+            self._problems.report("join-timing", f"music {self.room_id}: could not time a join: {exc!r}")
+            return
         if remaining is None:
             return
         async with self._lock:

@@ -203,3 +203,25 @@ def test_the_two_decks_of_an_afile_output_write_two_files() -> None:
 
 def test_the_media_helpers_write_what_they_say() -> None:
     assert len(silence_frames(1)) == RATE * 2 and len(tone_frames(1, 440)) == RATE * 2
+
+
+async def test_a_volume_ramp_that_fails_is_reported_as_the_track_failing(media: dict[str, Path]) -> None:
+    # Nobody awaits a ramp: if libVLC stops taking the volume, the decks must still hear of it.
+    player = VlcPlayer(output="dummy")
+    await player.start()
+    try:
+        events = collect(player)
+        await player.play(str(media["long"]))
+        await until(lambda: player.status().state == "playing", "playing")
+
+        def refuse(volume: int) -> int:
+            raise OSError("the sound server went away")
+
+        player._player.audio_set_volume = refuse  # the libVLC call itself fails
+        await player.ramp_volume([(0.05, 40), (0.1, 30)])
+        await until(lambda: any(e.kind == "error" for e in events), "the failure to be reported")
+        [failed] = [e for e in events if e.kind == "error"]
+        assert failed.media == str(media["long"]) and "volume ramp failed" in (failed.error or "")
+        assert "the sound server went away" in (failed.error or "")
+    finally:
+        await player.close()

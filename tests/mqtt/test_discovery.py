@@ -235,7 +235,12 @@ async def test_commands_change_the_room_and_a_refused_one_is_reported(
         events = (await svc.client.get(f"/api/sessions/{session_id}/events")).json()
         kinds = ("hold", "resume", "phase_advanced", "volume_set")
         actors = {e["type"]: e["data"].get("by") for e in events if e["type"] in kinds}
-        assert actors == {"hold": "mqtt:nurse-station", "resume": "mqtt", "phase_advanced": "mqtt", "volume_set": "mqtt"}
+        assert actors == {
+            "hold": "mqtt:nurse-station",
+            "resume": "mqtt",
+            "phase_advanced": "mqtt",
+            "volume_set": "mqtt",
+        }
         talk = [(e["data"]["on"], e["data"]["by"]) for e in events if e["type"] == "talk"]
         assert talk == [(True, "mqtt:nurse-station"), (False, "mqtt")]
 

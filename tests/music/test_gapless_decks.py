@@ -76,6 +76,29 @@ async def test_the_join_follows_the_real_end_of_the_file_before(
     assert status.state == "playing" and status.now_playing is not None and status.now_playing.title == "fugue.wav"
 
 
+async def test_a_join_that_cannot_be_timed_is_logged_and_starts_as_planned(
+    clock: ManualClock, start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    playlist = one_segment(PRESET, MOVEMENTS, crossfade_s=4)
+    lead = Lead(clock, PRESET, playlist, durations=durations_for(playlist))
+
+    async def broken() -> float | None:
+        raise OSError("libVLC did not answer")
+
+    for deck in lead.decks:
+        deck.remaining_s = broken  # type: ignore[method-assign]
+    await start(lead.room)
+    plan = await lead.replan()
+    planned = plan.tracks[1].start
+    await clock.advance_to(planned + 5)
+    b = lead.decks[1]
+    assert at(b, "resume", "fugue.wav") == [pytest.approx(planned)]
+    assert lead.kinds("track_failed") == []
+    assert any(
+        "could not time a join" in r.getMessage() and "libVLC did not answer" in r.getMessage() for r in caplog.records
+    )
+
+
 async def test_a_skip_while_cued_drops_the_cue_and_crossfades_as_usual(clock: ManualClock, start: Start) -> None:
     playlist = one_segment(PRESET, MOVEMENTS, crossfade_s=4)
     lead = Lead(clock, PRESET, playlist)
