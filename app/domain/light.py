@@ -6,6 +6,7 @@ which unit and scale a device uses.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -99,6 +100,17 @@ def transition_fits(seconds: float, unit: TransitionUnit, max_s: float, change_p
     if unit == "whole_seconds" and seconds != round(seconds):
         return False
     return seconds <= max_s
+
+
+def longest_native(seconds: float, unit: TransitionUnit, max_s: float) -> float:
+    """The longest part of a `seconds` fade the device can do by itself in one command, for a
+    full 0-100 % change (used when where the light starts from is unknown)."""
+    fit = min(max(0.0, seconds), max_s)
+    if unit == "whole_seconds" or not transition_fits(fit, unit, max_s):
+        fit = float(math.floor(fit))
+        while fit > 0 and not transition_fits(fit, unit, max_s):
+            fit -= 1.0  # Tasmota's Speed tops out before max_s on a full change
+    return fit
 
 
 # --- perceptually even fades ----------------------------------------------------------------

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from app import metrics
 from app.domain.clock import Clock, sleep_until_or_woken
 from app.domain.errors import NotFound
-from app.domain.light import Fade, LightState, clamp_kelvin, matches, merge, transition_fits
+from app.domain.light import Fade, LightState, clamp_kelvin, longest_native, matches, merge, transition_fits
 from app.domain.profiles import Profile
 from app.domain.rooms import Light, Room
 from app.lighting.codec import (
@@ -256,10 +256,17 @@ class RoomLights:
     def _fade(self, ch: _Channel, target: LightState, duration_s: float) -> None:
         now = self.clock.now()
         # Start from where the light is now: mid-fade if one is running, else what it reported.
-        start = ch.intended(now) or ch.reported
-        if start is None:
-            start, duration_s = target, 0.0  # never heard from: straight there, not a fade from black
+        start = ch.intended(now) or _level_known(ch.reported)
         transition = ch.profile.command.transition
+        if start is None:
+            # Never heard from (or heard "on" without a level): where it is is unknown, so a stepped
+            # fade would begin with a jump (from black, or up to full). One command to the target
+            # instead, with as much of the fade as the device does by itself: it glides from wherever
+            # it really is.
+            glide_s = 0.0 if transition is None else longest_native(duration_s, transition.unit, transition.max_s)
+            ch.fade, ch.next_step_at = Fade(target, target, now, glide_s, True), None
+            self._send(ch, target, glide_s)
+            return
         change = abs(target.level_pct - start.level_pct)
         native = duration_s <= 0 or (
             transition is not None and transition_fits(duration_s, transition.unit, transition.max_s, change)
@@ -363,3 +370,11 @@ class RoomLights:
         else:
             log.warning("%s/%s is offline", self.room_id, ch.light.name)
         self._changed()
+
+
+def _level_known(reported: LightState | None) -> LightState | None:
+    """A report to fade from: one that says how bright. "On" alone (Tasmota's POWER, a plain
+    switch topic) would read as 100 %, and a fade from there starts with a jump up."""
+    if reported is None or (reported.on and reported.brightness_pct is None and reported.rgb is None):
+        return None
+    return reported

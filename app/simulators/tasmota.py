@@ -57,7 +57,8 @@ class TasmotaLight(SimulatedLight):
     +/-, step 10), Dimmer 0 turns power off; CT 153..500, outside that range ignored (not clamped);
     Color "r,g,b" or hex "#RRGGBB" (the colour carries the brightness: Color 128,0,0 means Dimmer 50);
     Dimmer/CT/Color turn the power on (SetOption20 off); Fade 0/1; Speed 1..40, outside ignored; Backlog
-    "cmd arg; cmd arg". With Fade on, the fade time is Speed x 0.5 s for a full 0-100 % change, scaled by
+    "cmd arg; cmd arg"; State answers the whole STATE document on RESULT. With Fade on, the fade time is
+    Speed x 0.5 s for a full 0-100 % change, scaled by
     the largest channel change (SetOption117 off), as the light driver computes it. Unknown commands get
     {"Command":"Unknown"}. Replies on `stat/<topic>/RESULT` and a power change on `stat/<topic>/POWER`,
     none retained (PowerRetain/StateRetain default off); `tele/<topic>/STATE` on connect; LWT
@@ -123,8 +124,12 @@ class TasmotaLight(SimulatedLight):
         }
 
     def report(self) -> list[Outgoing]:
+        return [Outgoing(f"tele/{self.topic}/STATE", json.dumps(self._state(), separators=(",", ":")).encode())]
+
+    def _state(self) -> dict[str, Any]:
+        """The STATE document: sent as tele/<topic>/STATE, and as the RESULT of the State command."""
         uptime = int(time.monotonic() - self._booted)
-        body = {
+        return {
             "Time": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "Uptime": f"{uptime // 86400}T{time.strftime('%H:%M:%S', time.gmtime(uptime % 86400))}",
             "UptimeSec": uptime,
@@ -133,7 +138,6 @@ class TasmotaLight(SimulatedLight):
             "Speed": self._speed,
             "LedTable": "ON",
         }
-        return [Outgoing(f"tele/{self.topic}/STATE", json.dumps(body, separators=(",", ":")).encode())]
 
     def _result(self, body: dict[str, Any]) -> Outgoing:
         return Outgoing(self.result_topic, json.dumps(body, separators=(",", ":")).encode())
@@ -161,6 +165,8 @@ class TasmotaLight(SimulatedLight):
                     sub, _, arg = part.partition(" ")
                     out += self._command(sub, arg.strip())
             return out
+        if command == "state":  # a query: the whole state on RESULT, nothing changed
+            return [self._result(self._state())]
         before = self._sim()
         was_on = self._power
         handler = {

@@ -7,9 +7,11 @@ import pytest
 from app.domain.light import (
     Fade,
     LightState,
+    TransitionUnit,
     clamp_kelvin,
     interpolate,
     kelvin_to_mired,
+    longest_native,
     matches,
     mired_to_kelvin,
     pct_to_scale,
@@ -124,3 +126,20 @@ def test_reports_match_commands_within_tolerance() -> None:
     assert not matches(cmd, LightState(on=True, brightness_pct=45))
     assert not matches(cmd, LightState(on=False))
     assert matches(LightState(on=False), LightState(on=False, brightness_pct=70))
+
+
+@pytest.mark.parametrize(
+    ("seconds", "unit", "max_s", "glide"),
+    [
+        (300, "seconds", 600, 300),  # Zigbee2MQTT: the whole fade
+        (300, "milliseconds", 5, 5),  # Shelly Gen1: as much as it can
+        (7.6, "whole_seconds", 3600, 7),  # ESPHome takes whole seconds only
+        (300, "tasmota_speed", 20, 20),  # Speed 40 on a full change
+        (0, "seconds", 600, 0),  # the panic: at once
+    ],
+)
+def test_a_light_whose_level_is_unknown_glides_as_long_as_it_can_by_itself(
+    seconds: float, unit: TransitionUnit, max_s: float, glide: float
+) -> None:
+    assert longest_native(seconds, unit, max_s) == glide
+    assert glide == 0 or transition_fits(glide, unit, max_s)

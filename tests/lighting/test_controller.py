@@ -106,16 +106,30 @@ async def test_a_fade_too_long_for_the_device_is_stepped_at_least_once_a_second(
     assert abs(levels[150] - 54) <= 2
 
 
-async def test_a_light_never_heard_from_gets_its_target_directly_not_a_fade_from_black(lights) -> None:  # type: ignore[no-untyped-def]
+async def test_a_light_never_heard_from_glides_to_its_target_by_itself_not_from_black(lights) -> None:  # type: ignore[no-untyped-def]
     room_lights, link, clock = lights
     room_lights.show(scene("onset"), 300)
     await clock.advance(10)
-    # One command each, straight to the scene: no step near 0 % on the way.
+    # One command each, to the scene, with as much of the fade as the device does by itself: it
+    # glides from wherever it really is. No step near 0 % on the way, and no jump.
     assert sent_to(link, "zigbee2mqtt/ceil/set") == [
-        {"state": "ON", "brightness": 25, "color_temp": 370, "transition": 0}
+        {"state": "ON", "brightness": 25, "color_temp": 370, "transition": 300}
     ]
-    assert sent_to(link, "shellies/duo/light/0/set") == [
-        {"turn": "on", "brightness": 25, "temp": 2700, "transition": 0}
+    assert sent_to(link, "shellies/duo/light/0/set") == [  # a Shelly Gen1 fades for 5 s at most
+        {"turn": "on", "brightness": 25, "temp": 2700, "transition": 5000}
+    ]
+    # The panic scene still goes at once.
+    room_lights.show({"ceiling": LightState(on=True, brightness_pct=100)}, 0)
+    assert sent_to(link, "zigbee2mqtt/ceil/set")[-1]["transition"] == 0
+
+
+async def test_a_light_heard_on_without_a_level_glides_too_not_steps_from_full(lights) -> None:  # type: ignore[no-untyped-def]
+    room_lights, link, clock = lights
+    link.deliver("zigbee2mqtt/ceil", '{"state":"ON"}')  # on, brightness unknown: not 100 %
+    room_lights.show(scene("onset"), 300)
+    await clock.advance(10)
+    assert sent_to(link, "zigbee2mqtt/ceil/set") == [
+        {"state": "ON", "brightness": 25, "color_temp": 370, "transition": 300}
     ]
 
 
