@@ -38,8 +38,9 @@ async def test_pause_resume_skip_and_volume(settings: Settings, clock: ManualClo
         assert state["now_playing"]["title"] != first
         r = await c.post("/api/rooms/one/audio", json={"volume": 100})
         assert r.status_code == 200 and r.json()["volume_pct"] <= r.json()["ceiling_pct"] == 80
-        types = [e["type"] for e in (await c.get(f"/api/sessions/{session}/events")).json()]
-        assert types[-3:] == ["audio_paused", "audio_resumed", "track_skipped"]
+        events = (await c.get(f"/api/sessions/{session}/events")).json()
+        assert [e["type"] for e in events][-4:] == ["audio_paused", "audio_resumed", "track_skipped", "volume_set"]
+        assert events[-1]["data"] == {"volume_pct": 100, "by": "http:open"}  # as asked, and who asked
 
 
 async def test_bad_audio_requests(settings: Settings, clock: ManualClock) -> None:
