@@ -329,6 +329,7 @@ def _cue_rows(info: SessionInfo, events: Sequence[Event], state: SessionState, a
         {k: e.at for k, e in acks.items()},
         record.readings,
         until=until,
+        devices_given=record.devices,
     )
     rows = []
     for c in views:

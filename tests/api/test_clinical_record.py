@@ -313,6 +313,31 @@ async def test_esketamine_84_mg_is_three_device_events_and_the_clock_runs_from_t
     ]
 
 
+async def test_each_device_falls_due_5_min_after_the_one_before_and_in_order(service: Service) -> None:
+    c = service.client
+    sid = await start(c, "esketamine")
+    await ok(c, "/cues/bp_pre_dose@0/ack", {"readings": BASELINE})
+    first = service.clock.now()
+    await ok(c, "/dose", {"amount": 84})
+    # Device 3 before device 2: refused, saying which comes first, and nothing is recorded.
+    await service.clock.advance(10 * MIN)
+    r = await post(c, "/cues/device@10/ack")
+    assert r.status_code == 409, r.text
+    assert r.json()["detail"].startswith("device 2 of 3 (device@5) comes first")
+    # Device 2 given late, at 12 min: device 3 is due 5 min after it, at 17, not at 10.
+    await service.clock.advance(2 * MIN)
+    state = await ok(c, "/cues/device@5/ack")
+    assert state["next_cue"]["id"] == "device@10" and state["next_cue"]["due_at"] == first + 17 * MIN
+    await service.clock.advance(3 * MIN)
+    r = await post(c, "/cues/device@10/ack")
+    assert r.status_code == 409 and "is not due until" in r.json()["detail"]
+    await service.clock.advance(2 * MIN)
+    state = await ok(c, "/cues/device@10/ack")
+    assert state["devices_given"] == [first, first + 12 * MIN, first + 17 * MIN]
+    devices = [e["data"]["device"] for e in await events(c, sid) if e["type"] == "device_given"]
+    assert devices == [1, 2, 3]
+
+
 async def test_a_whole_esketamine_session_fills_the_rems_form(service: Service) -> None:
     c = service.client
     sid = await start(c, "esketamine", "P-REMS-3")
