@@ -122,7 +122,7 @@ async def session_report(
         if not info.preset.rems_form:
             raise Conflict(f"preset {info.preset.id!r} has no REMS form (only Spravato sessions do)")
         # Its own document, not a Report: served as it is rather than through the route's response model.
-        return Response(rems_form(report, events, now).model_dump_json(), media_type="application/json")
+        return Response(rems_form(report, info.preset, events, now).model_dump_json(), media_type="application/json")
     return report
 
 
@@ -157,7 +157,11 @@ async def sessions(
         if rems and not info.preset.rems_form:
             continue
         _, events, state = e.session_record(info.id)
-        form = rems_form(build_report(info, events, now, state), events, now) if info.preset.rems_form else None
+        form = (
+            rems_form(build_report(info, events, now, state), info.preset, events, now)
+            if info.preset.rems_form
+            else None
+        )
         if rems and (form is None or form.filed_at is not None):
             continue
         out.append(
@@ -186,4 +190,4 @@ async def rems_filed(
     e.mark_rems_filed(session_id, (body or RemsFiled()).reference, by=f"http:{principal.name}")
     info, events, state = e.session_record(session_id)
     now = e.clock.now()
-    return rems_form(build_report(info, events, now, state), events, now)
+    return rems_form(build_report(info, events, now, state), info.preset, events, now)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from app.domain.events import Event, EventType
+from app.domain.presets import Preset
 from app.domain.readings import blood_pressure
 from app.domain.report import Report, iso
 
@@ -60,7 +61,7 @@ class RemsForm(BaseModel):
     filed_by: str | None
 
 
-def rems_form(report: Report, events: Sequence[Event], now: float) -> RemsForm:
+def rems_form(report: Report, preset: Preset, events: Sequence[Event], now: float) -> RemsForm:
     """The form's fields from a session's report and events, as of `now`."""
     dose = next((d for d in report.doses if not d.booster), None)
     first_event = next((e for e in events if e.type is EventType.DOSE_GIVEN), None)
@@ -98,14 +99,17 @@ def rems_form(report: Report, events: Sequence[Event], now: float) -> RemsForm:
         return None if not answers else any(answers)
 
     spo2 = [float(r.values["spo2_pct"]) for r in report.readings if "spo2_pct" in r.values]
-    # Pre-filled from the preset's thresholds: a reading past one raised an alert at its own moment.
-    alert_times = [a.t for a in report.alerts if a.kind == "threshold"]
+    # Before dosing, "acceptable" is the preset's pre-dose thresholds: a reading past one raised an alert.
     acceptable_before = None
     if before and first_seq is not None:
         acceptable_before = not any(int(a.id[1:]) < first_seq for a in report.alerts if a.kind == "threshold")
+    # Before completion, "acceptable" is "settled" by the rule the until-settled cue repeats on, not
+    # the after-dose alert limits (180/110): a reading the preset would check again is not acceptable.
+    # With no such rule in the preset it cannot be derived, and the form lists it as missing.
     acceptable_done = None
-    if late and bp_done is not None:
-        acceptable_done = late[-1].t not in alert_times
+    settled = preset.settled_rules
+    if late and bp_done is not None and settled:
+        acceptable_done = not any(rule.above(late[-1].values) for rule in settled)
 
     amount = dose.amount if dose else None
     due = None if first is None else first + DUE_DAYS * 86400
@@ -144,6 +148,8 @@ def rems_form(report: Report, events: Sequence[Event], now: float) -> RemsForm:
             "lot_number",
             "treatment_duration_min",
             "ready_to_leave_min",
+            "vitals_acceptable_before_administration",
+            "vitals_acceptable_before_completion",
             "bp_before_administration",
             "bp_40_min",
             "bp_before_completion",

@@ -596,7 +596,7 @@ def _still_above(rule: CueRule, readings: Sequence[ReadingView], due_at: float) 
     """Whether the latest reading of the rule's fields before `due_at` was above any of its limits."""
     for r in reversed(readings):
         if r.at < due_at and any(f in r.values for f in rule.while_above):
-            return any(f in r.values and r.values[f] > limit for f, limit in rule.while_above.items())
+            return rule.above(r.values)
     return False
 
 

@@ -411,6 +411,39 @@ async def test_bp_until_settled_repeats_only_while_the_last_reading_is_high(serv
     assert not any(cue.get("rule_id") == "bp_until_settled" for cue in [state["next_cue"] or {}, *state["due_cues"]])
 
 
+async def test_rems_vitals_at_completion_are_acceptable_only_once_settled_by_the_presets_rule(service: Service) -> None:
+    c, clock = service.client, service.clock
+    sid = await start(c, "esketamine")
+    await ok(c, "/cues/bp_pre_dose@0/ack", {"readings": BASELINE})
+    await ok(c, "/dose", {"amount": 56})
+    form = (await c.get(f"/api/sessions/{sid}/report", params={"format": "rems"})).json()
+    # Nothing after the dose yet: the form cannot say, and says so.
+    assert form["vitals_acceptable_before_completion"] is None
+    assert "vitals_acceptable_before_completion" in form["missing"]
+    await clock.advance(120 * MIN)
+    # 150/95 raises no after-dose alert (180/110), but the until-settled cue still asks again.
+    state = await ok(c, "/cues/bp_discharge@120/ack", {"readings": {"systolic_mmhg": 150, "diastolic_mmhg": 95}})
+    assert not [a for a in state["alerts"] if a["kind"] == "threshold"]
+    assert state["next_cue"]["id"] == "bp_until_settled@135"
+    await ok(c, "/end")
+    form = (await c.get(f"/api/sessions/{sid}/report", params={"format": "rems"})).json()
+    assert form["bp_before_completion"]["value"] == "150/95"
+    assert form["vitals_acceptable_before_completion"] is False
+    assert "vitals_acceptable_before_completion" not in form["missing"]
+
+    sid = await start(c, "esketamine")
+    await ok(c, "/cues/bp_pre_dose@0/ack", {"readings": BASELINE})
+    await ok(c, "/dose", {"amount": 56})
+    await clock.advance(120 * MIN)
+    await ok(c, "/cues/bp_discharge@120/ack", {"readings": {"systolic_mmhg": 150, "diastolic_mmhg": 95}})
+    await clock.advance(15 * MIN)
+    state = await ok(c, "/cues/bp_until_settled@135/ack", {"readings": {"systolic_mmhg": 136, "diastolic_mmhg": 86}})
+    assert not any(cue["rule_id"] == "bp_until_settled" for cue in [state["next_cue"] or {"rule_id": ""}])
+    await ok(c, "/end")
+    form = (await c.get(f"/api/sessions/{sid}/report", params={"format": "rems"})).json()
+    assert (form["bp_before_completion"]["value"], form["vitals_acceptable_before_completion"]) == ("136/86", True)
+
+
 async def test_one_facilitator_in_an_mdma_session_raises_an_alert(service: Service) -> None:
     c = service.client
     sid = await start(c, "mdma")
