@@ -98,13 +98,14 @@ async def session_report(
     session_id: str,
     format: Literal["json", "csv", "pdf", "rems"] = Query("json"),
     e: SessionEngine = Depends(engine),
+    rt: Runtime = Depends(runtime),
 ) -> Report | Response:
     """The session's record: JSON (default), `csv`, `pdf` (A4, timeline chart and event table) or `rems` (the
     Spravato REMS Patient Monitoring Form's fields).
     """
     info, events, state = e.session_record(session_id)
     now = e.clock.now()
-    report = build_report(info, events, now, state)
+    report = build_report(info, events, now, state, tz=rt.settings.tz)
     label = f"session-{session_id}"
     if format == "csv":
         return Response(
@@ -143,11 +144,12 @@ async def sessions(
     room: str | None = Query(None, max_length=40),
     rems: Literal["pending"] | None = Query(None),
     e: SessionEngine = Depends(engine),
+    rt: Runtime = Depends(runtime),
 ) -> list[SessionSummary]:
     """Recent sessions, newest first. `?rems=pending` lists esketamine sessions whose REMS form is not marked
     filed, with the days left of 7.
     """
-    now = e.clock.now()
+    now, tz = e.clock.now(), rt.settings.tz
     since = now - (max(days, REMS_LOOKBACK_DAYS) if rems else days) * 86400
     out: list[SessionSummary] = []
     for stored in reversed(e.sessions(since)):
@@ -171,8 +173,8 @@ async def sessions(
                 preset_id=info.preset.id,
                 preset_name=info.preset.name,
                 client_label=info.client_label,
-                started_at=iso(state.started_at) or "",
-                ended_at=iso(state.ended_at),
+                started_at=iso(state.started_at, tz) or "",
+                ended_at=iso(state.ended_at, tz),
                 rems=form,
             )
         )
@@ -185,9 +187,10 @@ async def rems_filed(
     body: Annotated[RemsFiled | None, Body()] = None,
     principal: Principal = Control,
     e: SessionEngine = Depends(engine),
+    rt: Runtime = Depends(runtime),
 ) -> RemsForm:
     """Records that the session's REMS form was filed (once), with an optional reference."""
     e.mark_rems_filed(session_id, (body or RemsFiled()).reference, by=f"http:{principal.name}")
     info, events, state = e.session_record(session_id)
     now = e.clock.now()
-    return rems_form(build_report(info, events, now, state), info.preset, events, now)
+    return rems_form(build_report(info, events, now, state, tz=rt.settings.tz), info.preset, events, now)

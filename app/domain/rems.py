@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
@@ -37,7 +38,8 @@ class BloodPressure(BaseModel):
 class RemsForm(BaseModel):
     session_id: str
     client_label: str | None
-    treatment_date: str | None  # YYYY-MM-DD (UTC) of the first device
+    treatment_date: str | None  # YYYY-MM-DD of the first device, in the clinic's zone
+    timezone: str  # the zone of the date and of every time here (the report's, ARCROOM_TIMEZONE)
     dose_administered: str | None  # "56 mg", "84 mg" or "other: 28 mg"
     dose_mg: float | None
     lot_number: str | None
@@ -62,7 +64,12 @@ class RemsForm(BaseModel):
 
 
 def rems_form(report: Report, preset: Preset, events: Sequence[Event], now: float) -> RemsForm:
-    """The form's fields from a session's report and events, as of `now`."""
+    """The form's fields from a session's report and events, as of `now`, in the report's time zone.
+
+    The treatment date is the clinic's calendar date: a session at 8 pm in New York is filed under
+    that day, not under tomorrow's date in UTC.
+    """
+    tz = ZoneInfo(report.timezone)
     dose = next((d for d in report.doses if not d.booster), None)
     first_event = next((e for e in events if e.type is EventType.DOSE_GIVEN), None)
     first = first_event.at if first_event else None
@@ -75,7 +82,7 @@ def rems_form(report: Report, preset: Preset, events: Sequence[Event], now: floa
     def bp(row_t: float, values: dict[str, object]) -> BloodPressure:
         return BloodPressure(
             value=blood_pressure(values) or "",
-            at=iso(row_t) or "",
+            at=iso(row_t, tz) or "",
             min_after_first_device=None if first is None else round((row_t - first) / 60, 1),
         )
 
@@ -116,7 +123,8 @@ def rems_form(report: Report, preset: Preset, events: Sequence[Event], now: floa
     form = RemsForm(
         session_id=report.session_id,
         client_label=report.client_label,
-        treatment_date=None if first is None else (iso(first) or "")[:10],
+        treatment_date=None if first is None else (iso(first, tz) or "")[:10],
+        timezone=report.timezone,
         dose_administered=None
         if amount is None
         else (f"{amount:g} mg" if amount in (56, 84) else f"other: {amount:g} mg"),
@@ -136,9 +144,9 @@ def rems_form(report: Report, preset: Preset, events: Sequence[Event], now: floa
         lowest_spo2_pct=min(spo2) if spo2 else None,
         monitored_by=sorted({f.name for f in report.facilitators}),
         missing=[],
-        due_by=iso(due),
+        due_by=iso(due, tz),
         days_left=None if due is None else math.ceil((due - now) / 86400),
-        filed_at=iso(filed.at) if filed else None,
+        filed_at=iso(filed.at, tz) if filed else None,
         filed_by=filed.data.get("by") if filed else None,
     )
     form.missing = [

@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import T0, Service
+from app.domain.clock import ManualClock
+from app.settings import Settings
+from tests.conftest import T0, Service, serve
 
 ROOM = "/api/rooms/one"
 SESSION = f"{ROOM}/session"
@@ -367,6 +369,29 @@ async def test_a_whole_esketamine_session_fills_the_rems_form(service: Service) 
     r = await c.post(f"/api/sessions/{sid}/rems/filed", json={})
     assert r.status_code == 409 and "already marked filed" in r.json()["detail"]
     assert first == T0 + 2 * MIN
+
+
+async def test_rems_date_and_report_times_are_the_clinics_time_zone(
+    settings: Settings, clock: ManualClock, tmp_path: Path
+) -> None:
+    # T0 is 08:00 UTC on 15 January: 23:00 the evening before in Anchorage, the clinic's own date.
+    async with serve(settings.model_copy(update={"timezone": "America/Anchorage"}), clock) as service:
+        c = service.client
+        sid = await start(c, "esketamine", "P-AK")
+        await ok(c, "/cues/bp_pre_dose@0/ack", {"readings": BASELINE})
+        await ok(c, "/dose", {"amount": 56})
+        form = (await c.get(f"/api/sessions/{sid}/report", params={"format": "rems"})).json()
+        assert (form["treatment_date"], form["timezone"]) == ("2027-01-14", "America/Anchorage")
+        assert form["due_by"] == "2027-01-21T23:00:00-09:00"
+        report = (await c.get(f"/api/sessions/{sid}/report")).json()
+        assert (report["timezone"], report["dose_at"]) == ("America/Anchorage", "2027-01-14T23:00:00-09:00")
+        [pending] = (await c.get("/api/sessions", params={"rems": "pending"})).json()
+        assert pending["started_at"] == "2027-01-14T23:00:00-09:00"
+        pdf = tmp_path / "r.pdf"
+        pdf.write_bytes((await c.get(f"/api/sessions/{sid}/report", params={"format": "pdf"})).content)
+        words = " ".join(pdf_text(pdf).split())
+        assert "Started 2027-01-14 23:00:00" in words and "Times in America/Anchorage." in words
+        assert "UTC" not in words
 
 
 async def esketamine_session(service: Service) -> float:
