@@ -23,9 +23,6 @@ from app.engine import SessionEngine
 from app.report_pdf import report_pdf
 from app.runtime import Runtime
 
-# How far back the overview looks for REMS forms still to file (the deadline is 7 days).
-REMS_LOOKBACK_DAYS = 30
-
 router = APIRouter(prefix="/api", tags=["records"], responses=NOT_FOUND)
 
 
@@ -146,26 +143,19 @@ async def sessions(
     e: SessionEngine = Depends(engine),
     rt: Runtime = Depends(runtime),
 ) -> list[SessionSummary]:
-    """Recent sessions, newest first. `?rems=pending` lists esketamine sessions whose REMS form is not marked
-    filed, with the days left of 7.
+    """Recent sessions, newest first. `?rems=pending` lists every esketamine session given a dose whose REMS form
+    is not marked filed, with the days left of 7 (negative: overdue), however long ago: `days` does not apply, as a
+    form still owed does not stop being owed. A session without a dose has no form to file and is not listed.
     """
     now, tz = e.clock.now(), rt.settings.tz
-    since = now - (max(days, REMS_LOOKBACK_DAYS) if rems else days) * 86400
     out: list[SessionSummary] = []
-    for stored in reversed(e.sessions(since)):
+    for stored in reversed(e.rems_unfiled() if rems else e.sessions(now - days * 86400)):
         info = stored.info
         if room is not None and info.room != room:
             continue
-        if rems and not info.preset.rems_form:
-            continue
         _, events, state = e.session_record(info.id)
-        form = (
-            rems_form(build_report(info, events, now, state), info.preset, events, now)
-            if info.preset.rems_form
-            else None
-        )
-        if rems and (form is None or form.filed_at is not None):
-            continue
+        report = build_report(info, events, now, state, tz=tz)
+        form = rems_form(report, info.preset, events, now) if info.preset.rems_form else None
         out.append(
             SessionSummary(
                 session_id=info.id,

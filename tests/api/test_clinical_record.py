@@ -387,11 +387,37 @@ async def test_rems_date_and_report_times_are_the_clinics_time_zone(
         assert (report["timezone"], report["dose_at"]) == ("America/Anchorage", "2027-01-14T23:00:00-09:00")
         [pending] = (await c.get("/api/sessions", params={"rems": "pending"})).json()
         assert pending["started_at"] == "2027-01-14T23:00:00-09:00"
+        assert pending["rems"]["treatment_date"] == "2027-01-14"
         pdf = tmp_path / "r.pdf"
         pdf.write_bytes((await c.get(f"/api/sessions/{sid}/report", params={"format": "pdf"})).content)
         words = " ".join(pdf_text(pdf).split())
         assert "Started 2027-01-14 23:00:00" in words and "Times in America/Anchorage." in words
         assert "UTC" not in words
+
+
+async def test_an_unfiled_rems_form_stays_listed_until_filed_and_no_dose_means_no_form(service: Service) -> None:
+    c, clock = service.client, service.clock
+    undosed = await start(c, "esketamine", "P-NODOSE")
+    await ok(c, "/end", {"override_reason": "blood pressure too high to dose"})
+    owed = await start(c, "esketamine", "P-OWED")
+    await ok(c, "/cues/bp_pre_dose@0/ack", {"readings": BASELINE})
+    await ok(c, "/dose", {"amount": 56})
+    await clock.advance(120 * MIN)
+    await ok(c, "/end")
+    running = await start(c, "esketamine", "P-ARRIVING")  # not dosed yet: nothing owed yet either
+
+    def listed(pending: list[dict[str, Any]]) -> list[tuple[str, int]]:
+        return [(s["session_id"], s["rems"]["days_left"]) for s in pending]
+
+    assert listed((await c.get("/api/sessions", params={"rems": "pending"})).json()) == [(owed, 7)]
+    await ok(c, "/end", {"override_reason": "client left before the dose"})
+    # Long overdue, past the 30 days the overview once looked back: still owed, still listed, whatever `days` says.
+    await clock.advance(45 * 86400)
+    pending = (await c.get("/api/sessions", params={"rems": "pending", "days": 1})).json()
+    assert listed(pending) == [(owed, -38)]
+    assert undosed not in {s["session_id"] for s in pending} and running not in {s["session_id"] for s in pending}
+    assert (await c.post(f"/api/sessions/{owed}/rems/filed", json={})).status_code == 200
+    assert (await c.get("/api/sessions", params={"rems": "pending"})).json() == []
 
 
 async def esketamine_session(service: Service) -> float:
