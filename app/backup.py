@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.request import pathname2url
+from zoneinfo import ZoneInfo
 
-from app.domain.report import build_report, iso, report_csv
+from app.domain.report import UTC_ZONE, build_report, iso, report_csv
 from app.service_lock import DatabaseInUse, database_lock, lock_path
 from app.store import EventStore
 
@@ -119,8 +120,10 @@ def _owned_like_their_folder(paths: list[Path]) -> None:
             os.chown(path, folder.st_uid, folder.st_gid)
 
 
-def export_session(database: Path, session_id: str, directory: Path, now: float | None = None) -> list[Path]:
-    """Write a session's events (JSON) and its report as of `now` (JSON and CSV) into `directory`."""
+def export_session(
+    database: Path, session_id: str, directory: Path, now: float | None = None, tz: ZoneInfo = UTC_ZONE
+) -> list[Path]:
+    """Write a session's events (JSON) and its report as of `now` (JSON and CSV, times in `tz`) into `directory`."""
     _open_existing(database).close()  # the store would create a missing file; say it is missing instead
     store = EventStore(database)
     try:
@@ -131,7 +134,7 @@ def export_session(database: Path, session_id: str, directory: Path, now: float 
     finally:
         store.close()
     info = stored.info
-    report = build_report(info, events, time.time() if now is None else now)
+    report = build_report(info, events, time.time() if now is None else now, tz=tz)
     record = {
         "session": {
             "id": info.id,

@@ -248,7 +248,7 @@ def _data_command(settings: Settings, args: argparse.Namespace) -> int:
             f"{restored.database.events} events"
         )
     elif args.command == "export":
-        for path in backup.export_session(settings.database, args.session, args.dir):
+        for path in backup.export_session(settings.database, args.session, args.dir, tz=settings.tz):
             print(path)
     else:
         answered, text = probe(settings.host, settings.port, args.timeout)

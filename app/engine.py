@@ -376,6 +376,10 @@ class SessionEngine:
         """Every session started since `since`, oldest first."""
         return self.store.sessions_since(since)
 
+    def rems_unfiled(self) -> list[StoredSession]:
+        """Every dosed Spravato session whose REMS form is not marked filed, oldest first."""
+        return self.store.rems_unfiled()
+
     # --- internals ---------------------------------------------------------------------------
 
     def _require(self, room: str) -> _Live:

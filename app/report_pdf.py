@@ -8,8 +8,9 @@ until a PDF is asked for. Rendering is CPU work: callers run it off the event lo
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from app.domain.report import Report
 from app.domain.session import SessionState
@@ -20,10 +21,6 @@ if TYPE_CHECKING:
 # Print colours: a grey scale with one accent, legible on a black-and-white printer.
 _PHASE_GREYS = ["#f2f2f2", "#d9d9d9", "#bfbfbf", "#a6a6a6", "#8c8c8c", "#737373", "#595959", "#404040"]
 _ACCENT = "#b22222"
-
-
-def _hm(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%H:%M")
 
 
 def timeline_png(report: Report, state: SessionState, width_in: float = 7.2) -> bytes:
@@ -207,13 +204,17 @@ def report_pdf(report: Report, state: SessionState) -> bytes:
         return Paragraph(_escape(text), style)
 
     def at(text: str | None) -> str:
-        return "—" if not text else text.replace("T", " ").replace("+00:00", " UTC")
+        # The report's times carry the clinic zone's offset; the page names the zone once instead.
+        return "—" if not text else datetime.fromisoformat(text).strftime("%Y-%m-%d %H:%M:%S")
 
     label = report.client_label or "(no client label)"
     story: list[Flowable] = [
         p(f"Session report: {label}", h1),
         p(f"{report.preset_name} · room {report.room} · session {report.session_id}"),
-        p(f"Started {at(report.started_at)} · ended {at(report.ended_at)} · source: {report.preset_source}"),
+        p(
+            f"Started {at(report.started_at)} · ended {at(report.ended_at)} ({report.timezone}) · "
+            f"source: {report.preset_source}"
+        ),
     ]
     doses = "; ".join(_dose_text(d.booster, d.amount, d.unit, d.lot, d.devices, at(d.at)) for d in report.doses)
     devices = ", ".join(f"#{d.device} {at(d.at)[11:19]}" for d in report.devices)
@@ -291,7 +292,8 @@ def report_pdf(report: Report, state: SessionState) -> bytes:
     ]
     story.append(_table(rows, [16 * mm, 16 * mm, 36 * mm, 86 * mm, 26 * mm], table_style))
     story.append(Spacer(1, 3 * mm))
-    story.append(p(f"Made by Arcroom at {datetime.now(UTC).isoformat(timespec='seconds')}. Times in UTC."))
+    made = datetime.now(ZoneInfo(report.timezone)).strftime("%Y-%m-%d %H:%M")
+    story.append(p(f"Made by Arcroom at {made}. Times in {report.timezone}."))
 
     out = io.BytesIO()
     doc = SimpleDocTemplate(

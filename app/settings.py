@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -9,6 +10,7 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -139,6 +141,27 @@ def _in_data_dir(name: str) -> Any:
     return path
 
 
+def local_timezone() -> str:
+    """This machine's IANA zone name: TZ, else the zone /etc/localtime links to, else /etc/timezone; UTC if none."""
+    candidates = [os.environ.get("TZ", "").removeprefix(":")]
+    with contextlib.suppress(OSError):
+        target = str(Path("/etc/localtime").resolve())
+        candidates.append(target.split("/zoneinfo/", 1)[1] if "/zoneinfo/" in target else "")
+    with contextlib.suppress(OSError):
+        candidates.append(Path("/etc/timezone").read_text().strip())
+    for name in candidates:
+        if name and _zone(name) is not None:
+            return name
+    return "UTC"
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):  # ValueError: not a zone key at all (e.g. "../x")
+        return None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARCROOM_", env_file=".env", extra="ignore")
 
@@ -182,6 +205,9 @@ class Settings(BaseSettings):
     panic_audio_fade_ms: int = Field(default=0, ge=0, le=300)
     # Whether time spent in panic counts towards the phase once it is cleared.
     panic_counts_toward_arc: bool = False
+    # The clinic's time zone (an IANA name, e.g. Europe/Berlin): the dates and times of the reports
+    # and of the REMS form (its treatment date is the clinic's date, not UTC's). Default: this machine's.
+    timezone: str = Field(default_factory=local_timezone)
     # Data retention (README, "Data retention"): a session's personal data is destroyed this many
     # days after it ended; unset: kept until `arcroom purge`.
     retention_days: float | None = Field(default=None, gt=0, le=36500)
@@ -232,6 +258,25 @@ class Settings(BaseSettings):
         if self.mqtt_url and (password := urlsplit(self.mqtt_url).password):
             values += [password, unquote(password)]
         return values
+
+    @field_validator("timezone", mode="before")
+    @classmethod
+    def _empty_is_local(cls, value: Any) -> Any:
+        # ARCROOM_TIMEZONE= (e.g. compose's ${TZ:-}) means "not set", as for the other settings.
+        return local_timezone() if value == "" else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        if _zone(value) is None:
+            raise ValueError(
+                f"{value[:60]!r} is not an IANA time zone name (e.g. Europe/Berlin, America/New_York, UTC)"
+            )
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @field_validator("mqtt_url")
     @classmethod

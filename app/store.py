@@ -187,6 +187,21 @@ class EventStore:
             ).fetchall()
         return [self._stored(r) for r in rows]
 
+    def rems_unfiled(self) -> list[StoredSession]:
+        """Sessions of a preset with a REMS form, dosed, whose form is not marked filed: oldest first, however old.
+
+        A dose is what makes a form due (one per treatment session); an overdue form is still owed.
+        """
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, room, preset_json, client_label, created_at FROM sessions s "
+                "WHERE json_extract(s.preset_json, '$.rems_form') = 1 "
+                "AND EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND e.type = 'dose_given') "
+                "AND NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND e.type = 'rems_filed') "
+                "ORDER BY created_at"
+            ).fetchall()
+        return [self._stored(r) for r in rows]
+
     def unfinished_sessions(self) -> list[StoredSession]:
         with self._lock:
             rows = self._db.execute(

@@ -67,6 +67,8 @@ def settings(tmp_path: Path, rooms_file: Path, mosquitto: Mosquitto, demo_music:
         mqtt_url=mosquitto.url,
         mqtt_client_id=f"arcroom-test-{free_port()}",
         demo_music_dir=demo_music,
+        # The tests' times are UTC whatever zone the machine running them is in.
+        timezone="UTC",
     )
 
 

@@ -23,9 +23,6 @@ from app.engine import SessionEngine
 from app.report_pdf import report_pdf
 from app.runtime import Runtime
 
-# How far back the overview looks for REMS forms still to file (the deadline is 7 days).
-REMS_LOOKBACK_DAYS = 30
-
 router = APIRouter(prefix="/api", tags=["records"], responses=NOT_FOUND)
 
 
@@ -98,13 +95,14 @@ async def session_report(
     session_id: str,
     format: Literal["json", "csv", "pdf", "rems"] = Query("json"),
     e: SessionEngine = Depends(engine),
+    rt: Runtime = Depends(runtime),
 ) -> Report | Response:
     """The session's record: JSON (default), `csv`, `pdf` (A4, timeline chart and event table) or `rems` (the
     Spravato REMS Patient Monitoring Form's fields).
     """
     info, events, state = e.session_record(session_id)
     now = e.clock.now()
-    report = build_report(info, events, now, state)
+    report = build_report(info, events, now, state, tz=rt.settings.tz)
     label = f"session-{session_id}"
     if format == "csv":
         return Response(
@@ -122,7 +120,7 @@ async def session_report(
         if not info.preset.rems_form:
             raise Conflict(f"preset {info.preset.id!r} has no REMS form (only Spravato sessions do)")
         # Its own document, not a Report: served as it is rather than through the route's response model.
-        return Response(rems_form(report, events, now).model_dump_json(), media_type="application/json")
+        return Response(rems_form(report, info.preset, events, now).model_dump_json(), media_type="application/json")
     return report
 
 
@@ -143,23 +141,21 @@ async def sessions(
     room: str | None = Query(None, max_length=40),
     rems: Literal["pending"] | None = Query(None),
     e: SessionEngine = Depends(engine),
+    rt: Runtime = Depends(runtime),
 ) -> list[SessionSummary]:
-    """Recent sessions, newest first. `?rems=pending` lists esketamine sessions whose REMS form is not marked
-    filed, with the days left of 7.
+    """Recent sessions, newest first. `?rems=pending` lists every esketamine session given a dose whose REMS form
+    is not marked filed, with the days left of 7 (negative: overdue), however long ago: `days` does not apply, as a
+    form still owed does not stop being owed. A session without a dose has no form to file and is not listed.
     """
-    now = e.clock.now()
-    since = now - (max(days, REMS_LOOKBACK_DAYS) if rems else days) * 86400
+    now, tz = e.clock.now(), rt.settings.tz
     out: list[SessionSummary] = []
-    for stored in reversed(e.sessions(since)):
+    for stored in reversed(e.rems_unfiled() if rems else e.sessions(now - days * 86400)):
         info = stored.info
         if room is not None and info.room != room:
             continue
-        if rems and not info.preset.rems_form:
-            continue
         _, events, state = e.session_record(info.id)
-        form = rems_form(build_report(info, events, now, state), events, now) if info.preset.rems_form else None
-        if rems and (form is None or form.filed_at is not None):
-            continue
+        report = build_report(info, events, now, state, tz=tz)
+        form = rems_form(report, info.preset, events, now) if info.preset.rems_form else None
         out.append(
             SessionSummary(
                 session_id=info.id,
@@ -167,8 +163,8 @@ async def sessions(
                 preset_id=info.preset.id,
                 preset_name=info.preset.name,
                 client_label=info.client_label,
-                started_at=iso(state.started_at) or "",
-                ended_at=iso(state.ended_at),
+                started_at=iso(state.started_at, tz) or "",
+                ended_at=iso(state.ended_at, tz),
                 rems=form,
             )
         )
@@ -181,9 +177,10 @@ async def rems_filed(
     body: Annotated[RemsFiled | None, Body()] = None,
     principal: Principal = Control,
     e: SessionEngine = Depends(engine),
+    rt: Runtime = Depends(runtime),
 ) -> RemsForm:
     """Records that the session's REMS form was filed (once), with an optional reference."""
     e.mark_rems_filed(session_id, (body or RemsFiled()).reference, by=f"http:{principal.name}")
     info, events, state = e.session_record(session_id)
     now = e.clock.now()
-    return rems_form(build_report(info, events, now, state), events, now)
+    return rems_form(build_report(info, events, now, state, tz=rt.settings.tz), info.preset, events, now)

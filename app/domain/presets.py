@@ -55,6 +55,13 @@ class CueRule(_Strict):
             raise ValueError(f"while_above takes numeric fields only, not {not_numbers}")
         return self
 
+    def above(self, values: dict[str, object]) -> bool:
+        """Whether a reading is above any of `while_above`'s limits: not settled yet."""
+        return any(
+            isinstance(v := values.get(f), int | float) and not isinstance(v, bool) and v > limit
+            for f, limit in self.while_above.items()
+        )
+
 
 class ReadingForm(_Strict):
     """The readings a check of one kind asks for; `optional` ones may be left out."""
@@ -231,6 +238,11 @@ class Preset(_Strict):
         if unknown := [k for k in self.readings if k not in get_args(CueKind)]:
             raise ValueError(f"readings: no cue kind {unknown}; kinds are {', '.join(get_args(CueKind))}")
         return self
+
+    @property
+    def settled_rules(self) -> tuple[CueRule, ...]:
+        """The cues that repeat "until values settle": their limits are what "settled" means for this preset."""
+        return tuple(c for c in self.cues if c.while_above)
 
     def phase_index(self, name: str) -> int:
         return [p.name for p in self.phases].index(name)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
 from app.domain.events import Event, EventType
+from app.domain.presets import Preset
 from app.domain.readings import blood_pressure
 from app.domain.report import Report, iso
 
@@ -36,7 +38,8 @@ class BloodPressure(BaseModel):
 class RemsForm(BaseModel):
     session_id: str
     client_label: str | None
-    treatment_date: str | None  # YYYY-MM-DD (UTC) of the first device
+    treatment_date: str | None  # YYYY-MM-DD of the first device, in the clinic's zone
+    timezone: str  # the zone of the date and of every time here (the report's, ARCROOM_TIMEZONE)
     dose_administered: str | None  # "56 mg", "84 mg" or "other: 28 mg"
     dose_mg: float | None
     lot_number: str | None
@@ -60,8 +63,13 @@ class RemsForm(BaseModel):
     filed_by: str | None
 
 
-def rems_form(report: Report, events: Sequence[Event], now: float) -> RemsForm:
-    """The form's fields from a session's report and events, as of `now`."""
+def rems_form(report: Report, preset: Preset, events: Sequence[Event], now: float) -> RemsForm:
+    """The form's fields from a session's report and events, as of `now`, in the report's time zone.
+
+    The treatment date is the clinic's calendar date: a session at 8 pm in New York is filed under
+    that day, not under tomorrow's date in UTC.
+    """
+    tz = ZoneInfo(report.timezone)
     dose = next((d for d in report.doses if not d.booster), None)
     first_event = next((e for e in events if e.type is EventType.DOSE_GIVEN), None)
     first = first_event.at if first_event else None
@@ -74,7 +82,7 @@ def rems_form(report: Report, events: Sequence[Event], now: float) -> RemsForm:
     def bp(row_t: float, values: dict[str, object]) -> BloodPressure:
         return BloodPressure(
             value=blood_pressure(values) or "",
-            at=iso(row_t) or "",
+            at=iso(row_t, tz) or "",
             min_after_first_device=None if first is None else round((row_t - first) / 60, 1),
         )
 
@@ -98,21 +106,25 @@ def rems_form(report: Report, events: Sequence[Event], now: float) -> RemsForm:
         return None if not answers else any(answers)
 
     spo2 = [float(r.values["spo2_pct"]) for r in report.readings if "spo2_pct" in r.values]
-    # Pre-filled from the preset's thresholds: a reading past one raised an alert at its own moment.
-    alert_times = [a.t for a in report.alerts if a.kind == "threshold"]
+    # Before dosing, "acceptable" is the preset's pre-dose thresholds: a reading past one raised an alert.
     acceptable_before = None
     if before and first_seq is not None:
         acceptable_before = not any(int(a.id[1:]) < first_seq for a in report.alerts if a.kind == "threshold")
+    # Before completion, "acceptable" is "settled" by the rule the until-settled cue repeats on, not
+    # the after-dose alert limits (180/110): a reading the preset would check again is not acceptable.
+    # With no such rule in the preset it cannot be derived, and the form lists it as missing.
     acceptable_done = None
-    if late and bp_done is not None:
-        acceptable_done = late[-1].t not in alert_times
+    settled = preset.settled_rules
+    if late and bp_done is not None and settled:
+        acceptable_done = not any(rule.above(late[-1].values) for rule in settled)
 
     amount = dose.amount if dose else None
     due = None if first is None else first + DUE_DAYS * 86400
     form = RemsForm(
         session_id=report.session_id,
         client_label=report.client_label,
-        treatment_date=None if first is None else (iso(first) or "")[:10],
+        treatment_date=None if first is None else (iso(first, tz) or "")[:10],
+        timezone=report.timezone,
         dose_administered=None
         if amount is None
         else (f"{amount:g} mg" if amount in (56, 84) else f"other: {amount:g} mg"),
@@ -132,9 +144,9 @@ def rems_form(report: Report, events: Sequence[Event], now: float) -> RemsForm:
         lowest_spo2_pct=min(spo2) if spo2 else None,
         monitored_by=sorted({f.name for f in report.facilitators}),
         missing=[],
-        due_by=iso(due),
+        due_by=iso(due, tz),
         days_left=None if due is None else math.ceil((due - now) / 86400),
-        filed_at=iso(filed.at) if filed else None,
+        filed_at=iso(filed.at, tz) if filed else None,
         filed_by=filed.data.get("by") if filed else None,
     )
     form.missing = [
@@ -144,6 +156,8 @@ def rems_form(report: Report, events: Sequence[Event], now: float) -> RemsForm:
             "lot_number",
             "treatment_duration_min",
             "ready_to_leave_min",
+            "vitals_acceptable_before_administration",
+            "vitals_acceptable_before_completion",
             "bp_before_administration",
             "bp_40_min",
             "bp_before_completion",

@@ -8,8 +8,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from functools import partial
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
@@ -17,11 +19,12 @@ from app.domain.events import Event, EventType
 from app.domain.readings import FIELD_NAMES, format_values
 from app.domain.session import ClinicalRecord, SessionInfo, SessionState, cue_views, replay
 
+UTC_ZONE = ZoneInfo("UTC")
 CueStatus = Literal["on_time", "late", "missed", "due"]
 
 
 class ReportRow(BaseModel):
-    at: str  # ISO 8601, UTC
+    at: str  # ISO 8601, in the report's timezone
     since_dose: str | None  # signed h:mm:ss
     kind: str  # event type, "phase" or "cue"
     name: str
@@ -117,11 +120,13 @@ class Report(BaseModel):
     cues: list[CueRow] = []
     ready_to_leave_at: str | None = None
     rems_form: bool = False
+    timezone: str = "UTC"  # the zone of every time above (IANA name): the clinic's, ARCROOM_TIMEZONE
     timeline: list[ReportRow]
 
 
-def iso(t: float | None) -> str | None:
-    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+def iso(t: float | None, tz: tzinfo = UTC) -> str | None:
+    """ISO 8601 with the zone's offset: the clinic's wall-clock time, and still one instant."""
+    return None if t is None else datetime.fromtimestamp(t, tz).isoformat(timespec="seconds")
 
 
 def clock_offset(seconds: float) -> str:
@@ -130,8 +135,16 @@ def clock_offset(seconds: float) -> str:
     return f"{sign}{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def build_report(info: SessionInfo, events: Sequence[Event], now: float, state: SessionState | None = None) -> Report:
+def build_report(
+    info: SessionInfo,
+    events: Sequence[Event],
+    now: float,
+    state: SessionState | None = None,
+    tz: ZoneInfo = UTC_ZONE,
+) -> Report:
+    """The report, its times in the clinic's zone `tz` (ARCROOM_TIMEZONE)."""
     state = state or replay(info, events, now)
+    at = partial(iso, tz=tz)
     preset = info.preset
     dose = state.dose_at
 
@@ -145,7 +158,7 @@ def build_report(info: SessionInfo, events: Sequence[Event], now: float, state: 
                 e.at,
                 1,
                 ReportRow(
-                    at=iso(e.at) or "",
+                    at=at(e.at) or "",
                     since_dose=since(e.at),
                     kind=e.type.value,
                     name=str(e.data.get("cue_id") or e.data.get("phase") or e.data.get("name") or ""),
@@ -163,8 +176,8 @@ def build_report(info: SessionInfo, events: Sequence[Event], now: float, state: 
         phases.append(
             {
                 "name": span.name,
-                "start": iso(span.start),
-                "end": iso(end),
+                "start": at(span.start),
+                "end": at(end),
                 "since_dose": since(span.start),
                 "duration_min": None if end is None else round((end - span.start) / 60, 1),
                 "extended_min": round(span.extended_s / 60, 1),
@@ -175,7 +188,7 @@ def build_report(info: SessionInfo, events: Sequence[Event], now: float, state: 
                 span.start,
                 0,
                 ReportRow(
-                    at=iso(span.start) or "",
+                    at=at(span.start) or "",
                     since_dose=since(span.start),
                     kind="phase",
                     name=span.name,
@@ -186,7 +199,7 @@ def build_report(info: SessionInfo, events: Sequence[Event], now: float, state: 
     acked = [e for e in events if e.type is EventType.CUE_ACKNOWLEDGED]
     overrides = [e for e in events if e.type is EventType.OVERRIDE and e.data.get("rule") == "min_observation"]
     end_at = state.ended_at
-    record = _record(info, events, state, since)
+    record = _record(info, events, state, since, tz)
     return Report(
         session_id=info.id,
         room=info.room,
@@ -194,10 +207,10 @@ def build_report(info: SessionInfo, events: Sequence[Event], now: float, state: 
         preset_name=preset.name,
         preset_source=preset.source,
         client_label=info.client_label,
-        started_at=iso(state.started_at) or "",
-        ended_at=iso(end_at),
-        dose_at=iso(dose),
-        boosters_at=[iso(t) or "" for t in state.boosters_at],
+        started_at=at(state.started_at) or "",
+        ended_at=at(end_at),
+        dose_at=at(dose),
+        boosters_at=[at(t) or "" for t in state.boosters_at],
         min_observation_min=(
             preset.min_observation_min
             if dose is None or state.min_observation_until is None
@@ -209,13 +222,12 @@ def build_report(info: SessionInfo, events: Sequence[Event], now: float, state: 
         phases=phases,
         cues_due=len(state.due_cues) + len(acked),
         cues_acknowledged=len(acked),
-        notes=[
-            {"at": iso(e.at) or "", "text": str(e.data.get("text", ""))} for e in events if e.type is EventType.NOTE
-        ],
+        notes=[{"at": at(e.at) or "", "text": str(e.data.get("text", ""))} for e in events if e.type is EventType.NOTE],
         facilitators_required=preset.facilitators_required,
         fluids_ml=state.fluids_ml,
-        ready_to_leave_at=iso(state.ready_to_leave_at),
+        ready_to_leave_at=at(state.ready_to_leave_at),
         rems_form=preset.rems_form,
+        timezone=tz.key,
         timeline=[row for _, _, row in sorted(rows, key=lambda r: (r[0], r[1]))],
         **record,
     )
@@ -234,8 +246,11 @@ def _detail(e: Event) -> str:
     return ", ".join(f"{k}={v}" for k, v in data.items())
 
 
-def _record(info: SessionInfo, events: Sequence[Event], state: SessionState, since: Any) -> dict[str, Any]:
+def _record(
+    info: SessionInfo, events: Sequence[Event], state: SessionState, since: Any, tz: ZoneInfo
+) -> dict[str, Any]:
     """The clinical parts of the report: doses, devices, presence, readings, alerts and every cue's outcome."""
+    at = partial(iso, tz=tz)
     doses, devices, readings, alerts = [], [], [], {}
     presence: list[PresenceRow] = []
     acks: dict[str, Event] = {}
@@ -247,7 +262,7 @@ def _record(info: SessionInfo, events: Sequence[Event], state: SessionState, sin
                 amount = d.get("amount")
                 doses.append(
                     DoseRow(
-                        at=iso(e.at) or "",
+                        at=at(e.at) or "",
                         since_dose=since(e.at),
                         booster=e.type is EventType.BOOSTER_GIVEN,
                         amount=amount if isinstance(amount, int | float) else None,
@@ -261,7 +276,7 @@ def _record(info: SessionInfo, events: Sequence[Event], state: SessionState, sin
                 first_device = e.at if first_device is None else first_device
                 devices.append(
                     DeviceRow(
-                        device=int(d.get("device", 0)), at=iso(e.at) or "", since_first_s=e.at - first_device, by=by
+                        device=int(d.get("device", 0)), at=at(e.at) or "", since_first_s=e.at - first_device, by=by
                     )
                 )
             case EventType.READING:
@@ -270,7 +285,7 @@ def _record(info: SessionInfo, events: Sequence[Event], state: SessionState, sin
                     ReadingRow(
                         seq=e.seq,
                         t=e.at,
-                        at=iso(e.at) or "",
+                        at=at(e.at) or "",
                         since_dose=since(e.at),
                         cue_id=d.get("cue_id"),
                         kind=d.get("kind"),
@@ -283,7 +298,7 @@ def _record(info: SessionInfo, events: Sequence[Event], state: SessionState, sin
                 alerts[f"a{e.seq}"] = AlertRow(
                     id=f"a{e.seq}",
                     t=e.at,
-                    at=iso(e.at) or "",
+                    at=at(e.at) or "",
                     kind=str(d.get("kind")),
                     message=str(d.get("message")),
                     acknowledged_at=None,
@@ -291,16 +306,16 @@ def _record(info: SessionInfo, events: Sequence[Event], state: SessionState, sin
                 )
             case EventType.ALERT_ACKNOWLEDGED:
                 if (alert := alerts.get(str(d.get("alert_id")))) is not None and alert.acknowledged_at is None:
-                    alert.acknowledged_at = iso(e.at)
+                    alert.acknowledged_at = at(e.at)
                     alert.acknowledged_by = d.get("facilitator") or by
             case EventType.FACILITATOR_SIGNED_IN:
                 presence.append(
-                    PresenceRow(name=str(d["name"]), signed_in=iso(e.at) or "", signed_out=None, signed_in_by=by)
+                    PresenceRow(name=str(d["name"]), signed_in=at(e.at) or "", signed_out=None, signed_in_by=by)
                 )
             case EventType.FACILITATOR_SIGNED_OUT:
                 for row in reversed(presence):
                     if row.name == d["name"] and row.signed_out is None:
-                        row.signed_out = iso(e.at)
+                        row.signed_out = at(e.at)
                         break
             case EventType.CUE_ACKNOWLEDGED:
                 acks.setdefault(str(d.get("cue_id")), e)
@@ -312,12 +327,15 @@ def _record(info: SessionInfo, events: Sequence[Event], state: SessionState, sin
         "facilitators": presence,
         "readings": readings,
         "alerts": list(alerts.values()),
-        "cues": _cue_rows(info, events, state, acks),
+        "cues": _cue_rows(info, events, state, acks, tz),
     }
 
 
-def _cue_rows(info: SessionInfo, events: Sequence[Event], state: SessionState, acks: dict[str, Event]) -> list[CueRow]:
+def _cue_rows(
+    info: SessionInfo, events: Sequence[Event], state: SessionState, acks: dict[str, Event], tz: ZoneInfo
+) -> list[CueRow]:
     """Every cue that fell due, on time (acknowledged within the preset's grace), late, missed or still due."""
+    at = partial(iso, tz=tz)
     record = ClinicalRecord.of(events)  # the same fold the state uses: the devices planned, the readings
     until = state.ended_at if state.ended_at is not None else state.now
     grace_s = info.preset.cue_late_after_min * 60
@@ -329,6 +347,7 @@ def _cue_rows(info: SessionInfo, events: Sequence[Event], state: SessionState, a
         {k: e.at for k, e in acks.items()},
         record.readings,
         until=until,
+        devices_given=record.devices,
     )
     rows = []
     for c in views:
@@ -344,8 +363,8 @@ def _cue_rows(info: SessionInfo, events: Sequence[Event], state: SessionState, a
                 label=c.label,
                 kind=c.kind,
                 t=c.due_at,
-                due_at=iso(c.due_at) or "",
-                acknowledged_at=iso(ack.at) if ack else None,
+                due_at=at(c.due_at) or "",
+                acknowledged_at=at(ack.at) if ack else None,
                 status=status,
                 by=ack.data.get("by") if ack else None,
             )

@@ -301,7 +301,16 @@ def replay(
 
     phases = _phase_spans(preset, arc, now, remaining)
     horizon = at + (0 if arc.ended_at else _CUE_LOOKAHEAD_S)
-    cues = cue_views(preset, events[0].at, dose_at, record.devices_planned, acks, record.readings, until=horizon)
+    cues = cue_views(
+        preset,
+        events[0].at,
+        dose_at,
+        record.devices_planned,
+        acks,
+        record.readings,
+        until=horizon,
+        devices_given=record.devices,
+    )
     due = [c for c in cues if c.due_at <= at and c.acknowledged_at is None]
     upcoming = [c for c in cues if c.due_at > at and c.acknowledged_at is None]
 
@@ -523,6 +532,12 @@ def cue_id(rule: CueRule, offset_min: float) -> str:
 DEVICE_RULE = "device"
 
 
+def device_cue_id(n: int, interval_min: float) -> str:
+    # Named by the nominal offset (device@5, device@10), which stays the same when a device is given
+    # late: the ids in stored acknowledgements keep meaning the same device.
+    return f"{DEVICE_RULE}@{(n - 1) * interval_min:g}"
+
+
 def cue_views(
     preset: Preset,
     started_at: float,
@@ -531,8 +546,14 @@ def cue_views(
     acks: dict[str, float],
     readings: Sequence[ReadingView],
     until: float,
+    devices_given: Sequence[float] = (),
 ) -> list[CueView]:
-    """Every cue of the session up to `until`: the preset's rules, and one per further device of the dose."""
+    """Every cue of the session up to `until`: the preset's rules, and the dose's next device.
+
+    Device n falls due `interval_min` after device n-1 was recorded, not on a grid from the first:
+    a late second device moves the third. So device n is listed only once device n-1 is recorded
+    (before then its time is not known); `check_ack` refuses it with a 409 until then.
+    """
     views: list[CueView] = []
     for rule in preset.cues:
         anchor = started_at if rule.anchor == "start" else dose_at
@@ -555,16 +576,16 @@ def cue_views(
             )
     devices = preset.dose.devices if preset.dose else None
     if devices is not None and dose_at is not None and devices_planned:
-        for n in range(2, devices_planned + 1):
-            offset = (n - 1) * devices.interval_min
-            cid = f"{DEVICE_RULE}@{offset:g}"
+        given = list(devices_given) or [dose_at]  # the first device is recorded with the dose
+        for n in range(2, min(devices_planned, len(given) + 1) + 1):
+            cid = device_cue_id(n, devices.interval_min)
             views.append(
                 CueView(
                     id=cid,
                     rule_id=DEVICE_RULE,
                     label=f"Device {n} of {devices_planned} ({devices.mg_per_device:g} mg)",
                     kind=DEVICE_RULE,
-                    due_at=dose_at + offset * 60,
+                    due_at=given[n - 2] + devices.interval_min * 60,
                     acknowledged_at=acks.get(cid),
                 )
             )
@@ -575,7 +596,7 @@ def _still_above(rule: CueRule, readings: Sequence[ReadingView], due_at: float) 
     """Whether the latest reading of the rule's fields before `due_at` was above any of its limits."""
     for r in reversed(readings):
         if r.at < due_at and any(f in r.values for f in rule.while_above):
-            return any(f in r.values and r.values[f] > limit for f, limit in rule.while_above.items())
+            return rule.above(r.values)
     return False
 
 
@@ -705,9 +726,11 @@ def check_ack(
             _acks(events),
             record.readings,
             until=state.now + _CUE_LOOKAHEAD_S,
+            devices_given=record.devices,
         )
     }
     if cue not in known:
+        _check_device_order(info.preset, record, cue)
         raise NotFound(f"no cue {cue!r} in this session")
     view = known[cue]
     if view.acknowledged_at is not None:
@@ -728,6 +751,21 @@ def check_ack(
                 "give them, or not_taken_reason"
             )
     return view
+
+
+def _check_device_order(preset: Preset, record: ClinicalRecord, cue: str) -> None:
+    """A later device of the dose, asked for before the one before it was recorded: 409, naming that one."""
+    devices = preset.dose.devices if preset.dose else None
+    planned = record.devices_planned
+    if devices is None or not planned or not record.devices:
+        return
+    for n in range(len(record.devices) + 2, planned + 1):
+        if cue == device_cue_id(n, devices.interval_min):
+            first = len(record.devices) + 1
+            raise Conflict(
+                f"device {first} of {planned} ({device_cue_id(first, devices.interval_min)}) comes first: "
+                f"device {n} falls due {devices.interval_min:g} min after device {n - 1} is recorded"
+            )
 
 
 def check_reading(state: SessionState, readings: Readings) -> None:

@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import T0, Service
+from app.domain.clock import ManualClock
+from app.settings import Settings
+from tests.conftest import T0, Service, serve
 
 ROOM = "/api/rooms/one"
 SESSION = f"{ROOM}/session"
@@ -313,6 +315,31 @@ async def test_esketamine_84_mg_is_three_device_events_and_the_clock_runs_from_t
     ]
 
 
+async def test_each_device_falls_due_5_min_after_the_one_before_and_in_order(service: Service) -> None:
+    c = service.client
+    sid = await start(c, "esketamine")
+    await ok(c, "/cues/bp_pre_dose@0/ack", {"readings": BASELINE})
+    first = service.clock.now()
+    await ok(c, "/dose", {"amount": 84})
+    # Device 3 before device 2: refused, saying which comes first, and nothing is recorded.
+    await service.clock.advance(10 * MIN)
+    r = await post(c, "/cues/device@10/ack")
+    assert r.status_code == 409, r.text
+    assert r.json()["detail"].startswith("device 2 of 3 (device@5) comes first")
+    # Device 2 given late, at 12 min: device 3 is due 5 min after it, at 17, not at 10.
+    await service.clock.advance(2 * MIN)
+    state = await ok(c, "/cues/device@5/ack")
+    assert state["next_cue"]["id"] == "device@10" and state["next_cue"]["due_at"] == first + 17 * MIN
+    await service.clock.advance(3 * MIN)
+    r = await post(c, "/cues/device@10/ack")
+    assert r.status_code == 409 and "is not due until" in r.json()["detail"]
+    await service.clock.advance(2 * MIN)
+    state = await ok(c, "/cues/device@10/ack")
+    assert state["devices_given"] == [first, first + 12 * MIN, first + 17 * MIN]
+    devices = [e["data"]["device"] for e in await events(c, sid) if e["type"] == "device_given"]
+    assert devices == [1, 2, 3]
+
+
 async def test_a_whole_esketamine_session_fills_the_rems_form(service: Service) -> None:
     c = service.client
     sid = await start(c, "esketamine", "P-REMS-3")
@@ -342,6 +369,55 @@ async def test_a_whole_esketamine_session_fills_the_rems_form(service: Service) 
     r = await c.post(f"/api/sessions/{sid}/rems/filed", json={})
     assert r.status_code == 409 and "already marked filed" in r.json()["detail"]
     assert first == T0 + 2 * MIN
+
+
+async def test_rems_date_and_report_times_are_the_clinics_time_zone(
+    settings: Settings, clock: ManualClock, tmp_path: Path
+) -> None:
+    # T0 is 08:00 UTC on 15 January: 23:00 the evening before in Anchorage, the clinic's own date.
+    async with serve(settings.model_copy(update={"timezone": "America/Anchorage"}), clock) as service:
+        c = service.client
+        sid = await start(c, "esketamine", "P-AK")
+        await ok(c, "/cues/bp_pre_dose@0/ack", {"readings": BASELINE})
+        await ok(c, "/dose", {"amount": 56})
+        form = (await c.get(f"/api/sessions/{sid}/report", params={"format": "rems"})).json()
+        assert (form["treatment_date"], form["timezone"]) == ("2027-01-14", "America/Anchorage")
+        assert form["due_by"] == "2027-01-21T23:00:00-09:00"
+        report = (await c.get(f"/api/sessions/{sid}/report")).json()
+        assert (report["timezone"], report["dose_at"]) == ("America/Anchorage", "2027-01-14T23:00:00-09:00")
+        [pending] = (await c.get("/api/sessions", params={"rems": "pending"})).json()
+        assert pending["started_at"] == "2027-01-14T23:00:00-09:00"
+        assert pending["rems"]["treatment_date"] == "2027-01-14"
+        pdf = tmp_path / "r.pdf"
+        pdf.write_bytes((await c.get(f"/api/sessions/{sid}/report", params={"format": "pdf"})).content)
+        words = " ".join(pdf_text(pdf).split())
+        assert "Started 2027-01-14 23:00:00" in words and "Times in America/Anchorage." in words
+        assert "UTC" not in words
+
+
+async def test_an_unfiled_rems_form_stays_listed_until_filed_and_no_dose_means_no_form(service: Service) -> None:
+    c, clock = service.client, service.clock
+    undosed = await start(c, "esketamine", "P-NODOSE")
+    await ok(c, "/end", {"override_reason": "blood pressure too high to dose"})
+    owed = await start(c, "esketamine", "P-OWED")
+    await ok(c, "/cues/bp_pre_dose@0/ack", {"readings": BASELINE})
+    await ok(c, "/dose", {"amount": 56})
+    await clock.advance(120 * MIN)
+    await ok(c, "/end")
+    running = await start(c, "esketamine", "P-ARRIVING")  # not dosed yet: nothing owed yet either
+
+    def listed(pending: list[dict[str, Any]]) -> list[tuple[str, int]]:
+        return [(s["session_id"], s["rems"]["days_left"]) for s in pending]
+
+    assert listed((await c.get("/api/sessions", params={"rems": "pending"})).json()) == [(owed, 7)]
+    await ok(c, "/end", {"override_reason": "client left before the dose"})
+    # Long overdue, past the 30 days the overview once looked back: still owed, still listed, whatever `days` says.
+    await clock.advance(45 * 86400)
+    pending = (await c.get("/api/sessions", params={"rems": "pending", "days": 1})).json()
+    assert listed(pending) == [(owed, -38)]
+    assert undosed not in {s["session_id"] for s in pending} and running not in {s["session_id"] for s in pending}
+    assert (await c.post(f"/api/sessions/{owed}/rems/filed", json={})).status_code == 200
+    assert (await c.get("/api/sessions", params={"rems": "pending"})).json() == []
 
 
 async def esketamine_session(service: Service) -> float:
@@ -384,6 +460,39 @@ async def test_bp_until_settled_repeats_only_while_the_last_reading_is_high(serv
     await ok(c, "/cues/bp_until_settled@135/ack", {"readings": {"systolic_mmhg": 132, "diastolic_mmhg": 84}})
     state = (await c.get(f"{ROOM}/state")).json()["session"]
     assert not any(cue.get("rule_id") == "bp_until_settled" for cue in [state["next_cue"] or {}, *state["due_cues"]])
+
+
+async def test_rems_vitals_at_completion_are_acceptable_only_once_settled_by_the_presets_rule(service: Service) -> None:
+    c, clock = service.client, service.clock
+    sid = await start(c, "esketamine")
+    await ok(c, "/cues/bp_pre_dose@0/ack", {"readings": BASELINE})
+    await ok(c, "/dose", {"amount": 56})
+    form = (await c.get(f"/api/sessions/{sid}/report", params={"format": "rems"})).json()
+    # Nothing after the dose yet: the form cannot say, and says so.
+    assert form["vitals_acceptable_before_completion"] is None
+    assert "vitals_acceptable_before_completion" in form["missing"]
+    await clock.advance(120 * MIN)
+    # 150/95 raises no after-dose alert (180/110), but the until-settled cue still asks again.
+    state = await ok(c, "/cues/bp_discharge@120/ack", {"readings": {"systolic_mmhg": 150, "diastolic_mmhg": 95}})
+    assert not [a for a in state["alerts"] if a["kind"] == "threshold"]
+    assert state["next_cue"]["id"] == "bp_until_settled@135"
+    await ok(c, "/end")
+    form = (await c.get(f"/api/sessions/{sid}/report", params={"format": "rems"})).json()
+    assert form["bp_before_completion"]["value"] == "150/95"
+    assert form["vitals_acceptable_before_completion"] is False
+    assert "vitals_acceptable_before_completion" not in form["missing"]
+
+    sid = await start(c, "esketamine")
+    await ok(c, "/cues/bp_pre_dose@0/ack", {"readings": BASELINE})
+    await ok(c, "/dose", {"amount": 56})
+    await clock.advance(120 * MIN)
+    await ok(c, "/cues/bp_discharge@120/ack", {"readings": {"systolic_mmhg": 150, "diastolic_mmhg": 95}})
+    await clock.advance(15 * MIN)
+    state = await ok(c, "/cues/bp_until_settled@135/ack", {"readings": {"systolic_mmhg": 136, "diastolic_mmhg": 86}})
+    assert not any(cue["rule_id"] == "bp_until_settled" for cue in [state["next_cue"] or {"rule_id": ""}])
+    await ok(c, "/end")
+    form = (await c.get(f"/api/sessions/{sid}/report", params={"format": "rems"})).json()
+    assert (form["bp_before_completion"]["value"], form["vitals_acceptable_before_completion"]) == ("136/86", True)
 
 
 async def test_one_facilitator_in_an_mdma_session_raises_an_alert(service: Service) -> None:

@@ -69,6 +69,11 @@ CUT_SHORT = f'[{{"name": "tablet", "role": "therapist", "token": "{SECRET}"}}'
             {"ARCROOM_MQTT_URL": "tcp://broker"},
             "arcroom: invalid setting ARCROOM_MQTT_URL: must look like mqtt://host[:port] or mqtts://host[:port]",
         ),
+        (
+            {"ARCROOM_TIMEZONE": "Europe/Berlln"},
+            "arcroom: invalid setting ARCROOM_TIMEZONE: 'Europe/Berlln' is not an IANA time zone name "
+            "(e.g. Europe/Berlin, America/New_York, UTC)",
+        ),
     ],
     ids=[
         "tokens-cut-short",
@@ -82,6 +87,7 @@ CUT_SHORT = f'[{{"name": "tablet", "role": "therapist", "token": "{SECRET}"}}'
         "host-with-port",
         "origin-without-scheme",
         "mqtt-scheme",
+        "timezone",
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(

@@ -12,7 +12,7 @@ from playwright.async_api import Page, expect
 
 from tests.api.test_clinical_record import pdf_text
 from tests.conftest import Service
-from tests.web.conftest import OpenPage, room_state, start_session, url
+from tests.web.conftest import OpenPage, room_state, session_command, start_session, url
 from tests.web.test_display import assert_dark
 
 MIN = 60.0
@@ -74,6 +74,61 @@ async def test_a_blood_pressure_entered_from_the_cue_card_at_night(service: Serv
     await seen.first.click()
     await expect(banner).to_be_hidden()
     assert [e["type"] for e in await events(service, session["session_id"])][-1] == "alert_acknowledged"
+
+
+async def test_an_alert_is_acknowledged_by_the_facilitator_who_saw_it_in_one_tap_at_night(
+    service: Service, open_page: OpenPage, tmp_path: Path
+) -> None:
+    session = await start_session(service, preset="esketamine", client_label="P-SEEN", staffed=False)
+    for name in ("A. Rivera", "B. Chen"):
+        await session_command(service, "/facilitators", {"name": name})
+    await session_command(service, "/readings", {"readings": {"systolic_mmhg": 150, "diastolic_mmhg": 85}})
+    page = await open_room(open_page, service)
+    decoder = await open_page("about:blank")
+    banner = page.locator("#alert-banner")
+    await expect(banner).to_contain_text("140/90 before dosing")
+    # One button per facilitator signed in: naming who saw it costs no extra tap.
+    buttons = banner.get_by_role("button", name=re.compile("^Seen by"))
+    await expect(buttons).to_have_count(2)
+    for button in await buttons.all():
+        box = await button.bounding_box()
+        assert box is not None and box["height"] >= 52 and box["width"] >= 52, box
+    await assert_dark(page, decoder, "the alert banner with who saw it")
+    await banner.get_by_role("button", name=re.compile("^Seen by B. Chen")).click()
+    await expect(banner).to_be_hidden()
+
+    sid = session["session_id"]
+    ack = [e for e in await events(service, sid) if e["type"] == "alert_acknowledged"]
+    assert [e["data"]["facilitator"] for e in ack] == ["B. Chen"]  # type: ignore[index]
+    report = (await service.client.get(f"/api/sessions/{sid}/report")).json()
+    assert [a["acknowledged_by"] for a in report["alerts"]] == ["B. Chen"]
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes((await service.client.get(f"/api/sessions/{sid}/report", params={"format": "pdf"})).content)
+    assert "by B. Chen" in pdf_text(pdf)
+
+
+async def test_rems_forms_to_file_say_overdue_and_no_form_for_a_session_without_a_dose(
+    service: Service, open_page: OpenPage
+) -> None:
+    owed = await start_session(service, preset="esketamine", client_label="P-OWED")
+    await session_command(service, "/dose", {"amount": 56})
+    await session_command(service, "/end", {"override_reason": "test"})
+    await service.clock.advance(9 * 86400)
+    await start_session(service, preset="esketamine", client_label="P-NODOSE")
+    await session_command(service, "/end", {})
+
+    page = await open_page(url(service, "/overview"))
+    items = page.locator("#rems-list li")
+    await expect(items).to_have_count(1)  # the session without a dose owes no form
+    await expect(items.first).to_contain_text("P-OWED")
+    await expect(items.first).to_contain_text("REMS form 2 days overdue")
+    await expect(items.first).to_have_class(re.compile(r"\boverdue\b"))
+
+    room = await open_room(open_page, service)
+    recent = room.locator("#recent-list li", has_text="P-NODOSE")
+    await expect(recent).to_contain_text("no dose recorded: no REMS form due")
+    await expect(recent).not_to_contain_text("null")
+    assert owed["session_id"]
 
 
 async def test_a_demo_esketamine_session_from_the_dashboard_to_its_pdf_and_rems_export(

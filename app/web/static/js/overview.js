@@ -3,6 +3,7 @@
 
 import { download, get, post, roomPath } from "./api.js";
 import { fmtClock, fmtClockSeconds, fmtSpan, serverNow, syncServer } from "./clock.js";
+import { remsStatus } from "./record.js";
 import { signIn } from "./signin.js";
 import * as theme from "./theme.js";
 import { $, el, setText, show, syncList } from "./ui.js";
@@ -135,11 +136,13 @@ async function pollRems() {
     });
     return el("li.rems-item", {}, el("span.rems-what"), el("span.button-row", {}, exportButton, filed));
   }, (node, x) => {
-    const days = x.rems.days_left;
-    const when = days < 0 ? `${-days} day${days === -1 ? "" : "s"} overdue` : `${days} day${days === 1 ? "" : "s"} left`;
-    const missing = x.rems.missing.length ? ` · missing: ${x.rems.missing.join(", ")}` : "";
-    node.firstChild.textContent = `${x.client_label ?? "No label"} · ${x.room} · ${x.rems.treatment_date ?? "no dose"} · ${when}${missing}`;
-    node.classList.toggle("overdue", days <= 1);
+    // The server lists only dosed sessions, so there is a date; remsStatus still words a record
+    // without one as "no form due" rather than "null days left" styled overdue.
+    const status = remsStatus(x.rems);
+    const missing = x.rems.treatment_date && x.rems.missing.length ? ` · missing: ${x.rems.missing.join(", ")}` : "";
+    const date = x.rems.treatment_date ? ` · ${x.rems.treatment_date}` : "";
+    node.firstChild.textContent = `${x.client_label ?? "No label"} · ${x.room}${date} · ${status.text}${missing}`;
+    node.classList.toggle("overdue", status.overdue);
   });
 }
 

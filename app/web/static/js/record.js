@@ -95,18 +95,36 @@ export function readingForm({ form, idPrefix, submitLabel, onSubmit, onCancel, o
   return node;
 }
 
-/** The open alerts, each with its acknowledgement; beside the panic button, never over a control. */
-export function renderAlerts(alerts, onAck) {
+/**
+ * The open alerts, each with its acknowledgement; beside the panic button, never over a control.
+ * The record should say which facilitator saw an alert, not only which tablet: one "Seen by" button
+ * per facilitator signed in, so naming yourself is the one tap it always was. With nobody signed
+ * in, a plain "Seen" (the record then holds the tablet's name only).
+ * onAck(alert, button, facilitator) — facilitator is null for the plain "Seen".
+ */
+export function renderAlerts(alerts, onAck, facilitators = []) {
   const banner = $("#alert-banner");
   show(banner, alerts.length > 0);
   setText("#alert-title", alerts.length === 1 ? "1 alert" : `${alerts.length} alerts`);
-  syncList($("#alert-list"), alerts, (a) => a.id, (a) => {
-    const ack = el("button.primary", { type: "button", "aria-label": `Acknowledge alert: ${a.message}` }, "Seen");
-    ack.addEventListener("click", () => onAck(a, ack));
-    return el("li.alert-item", {}, el("p", {}, el("time"), " ", el("span")), ack);
-  }, (node, a) => {
+  const names = facilitators.map((f) => f.name);
+  syncList($("#alert-list"), alerts, (a) => a.id, () => el("li.alert-item", {},
+    el("p", {}, el("time"), " ", el("span")), el("span.seen-by")),
+  (node, a) => {
     node.querySelector("time").textContent = fmtClock(a.at);
     node.querySelector("span").textContent = a.message;
+    const group = node.querySelector(".seen-by");
+    const key = JSON.stringify(names);
+    if (group.dataset.names === key) return; // rebuilt only when who is signed in changes
+    group.dataset.names = key;
+    const button = (name) => {
+      const b = el("button.primary", {
+        type: "button",
+        "aria-label": name ? `Seen by ${name}: ${a.message}` : `Acknowledge alert: ${a.message}`,
+      }, name ? `Seen: ${name}` : "Seen");
+      b.addEventListener("click", () => onAck(a, b, name));
+      return b;
+    };
+    group.replaceChildren(...(names.length ? names.map(button) : [button(null)]));
   });
 }
 
@@ -126,6 +144,18 @@ export function renderFacilitators(session, onSignOut) {
     node.children[1].textContent = `since ${fmtClock(f.since)}`;
   });
   show("#facilitator-none", present.length === 0);
+}
+
+/**
+ * Where a session's REMS form stands, in words: filed, days left, overdue, or no form at all when
+ * no dose was recorded (the form is one per treatment; nothing given, nothing to file).
+ */
+export function remsStatus(rems) {
+  if (rems.filed_at) return { text: "REMS filed", overdue: false };
+  const days = rems.days_left;
+  if (typeof days !== "number") return { text: "no dose recorded: no REMS form due", overdue: false };
+  const plural = Math.abs(days) === 1 ? "" : "s";
+  return { text: days < 0 ? `REMS form ${-days} day${plural} overdue` : `REMS form due in ${days} day${plural}`, overdue: days <= 1 };
 }
 
 /** A session's report files, fetched with the token. */

@@ -5,7 +5,7 @@ import { api, get, onUnauthorized, post, roomPath, streamUrl } from "./api.js";
 import { fmtClock, fmtClockSeconds, fmtSpan, fmtTimer, serverNow, syncServer } from "./clock.js";
 import { bindMusicControls, renderMusicControls } from "./music.js";
 import { bindPanic } from "./panic.js";
-import { formFor, loadFields, readingForm, renderAlerts, renderFacilitators, reportButtons } from "./record.js";
+import { formFor, loadFields, readingForm, remsStatus, renderAlerts, renderFacilitators, reportButtons } from "./record.js";
 import { hasPin, lock, signIn, signOut } from "./signin.js";
 import { RoomStream } from "./stream.js";
 import * as theme from "./theme.js";
@@ -194,7 +194,7 @@ async function refreshRecent() {
   syncList($("#recent-list"), sessions, (x) => x.session_id, (x) => el("li.recent-item", {},
     el("span.recent-what"), el("span.button-row", {}, ...reportButtons(x.session_id, { rems: !!x.rems, label: x.client_label }))),
   (node, x) => {
-    const rems = x.rems ? (x.rems.filed_at ? " · REMS filed" : ` · REMS form due in ${x.rems.days_left} day${x.rems.days_left === 1 ? "" : "s"}`) : "";
+    const rems = x.rems ? ` · ${remsStatus(x.rems).text}` : "";
     node.firstChild.textContent = `${x.client_label ?? "No label"} · ${x.preset_name} · ${fmtClock(Date.parse(x.started_at) / 1000)}${rems}`;
   });
 }
@@ -497,8 +497,8 @@ const READING_KINDS = { vitals: "Vitals", blood_pressure: "Blood pressure", moni
 
 /** Facilitators, alerts, the unscheduled reading and the report files: the record, kept current. */
 function renderRecord(s) {
-  renderAlerts(s.alerts, (a, button) => act(button, "acknowledge the alert", () =>
-    command(`/alerts/${encodeURIComponent(a.id)}/ack`, {})));
+  renderAlerts(s.alerts, (a, button, facilitator) => act(button, "acknowledge the alert", () =>
+    command(`/alerts/${encodeURIComponent(a.id)}/ack`, facilitator ? { facilitator } : {})), s.facilitators);
   renderFacilitators(s, (f, button) => act(button, `sign out ${f.name}`, () =>
     api("DELETE", roomPath(roomId, `/session/facilitators/${encodeURIComponent(f.name)}`)).then(applyState)));
   const p = cache.preset;
