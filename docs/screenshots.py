@@ -131,18 +131,33 @@ async def demo_service(workdir: Path, port: int = 0) -> AsyncIterator[str]:
                 r.raise_for_status()
                 return r.json()  # type: ignore[no-any-return]
 
+            readings = {
+                "vitals": {"systolic_mmhg": 124, "diastolic_mmhg": 80, "heart_rate_bpm": 78, "spo2_pct": 98},
+                "fluids": {"fluid": "water", "fluid_ml": 150},
+                "check_in": {"note": "Calm; some tearfulness, says it is welcome."},
+            }
+
+            async def ack_due() -> None:
+                state = (await c.get("/api/rooms/room1/state")).json()["session"]
+                for cue in state["due_cues"]:
+                    await send(f"/cues/{cue['id']}/ack", {"readings": readings[cue["kind"]]})
+
             await send("", {"preset": "psilocybin", "client_label": "P-017"})
+            for name in ("A. Rivera", "J. Okafor"):
+                await send("/facilitators", {"name": name})
+            await ack_due()  # the baseline
             await clock.advance(20 * MIN)
             await send("/note", {"text": "Client settled; intentions reviewed, eyeshades on."})
             await clock.advance(5 * MIN)
-            await send("/dose", {"amount": "25 mg"})
+            await send("/dose", {"amount": 25})
             await app.state.runtime.rooms["room1"].music.decks.set_volume(45)
+            await ack_due()
             await clock.advance(62 * MIN)
-            await send("/cues/vitals@60/ack")
+            await ack_due()
             await clock.advance(30 * MIN)
-            await send("/cues/check_in_peak@75/ack")
-            await send("/note", {"text": "BP 128/82, pulse 84. Client calm, some tearfulness."})
-            await clock.advance_to(time.time() - 2 * MIN)  # vitals@120 is due and not yet acknowledged
+            await ack_due()
+            await send("/note", {"text": "Client calm, some tearfulness; asked for a blanket."})
+            await clock.advance_to(time.time() - 2 * MIN)  # a check is due and not yet acknowledged
         follower = asyncio.create_task(follow_real_time(clock))
         yield base
     finally:

@@ -7,9 +7,11 @@ import errno
 import hmac
 import logging
 import socket
-from collections.abc import Mapping, Sequence
+from collections import UserDict
+from collections.abc import ItemsView, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 from amqtt.adapters import StreamWriterAdapter
 from amqtt.broker import Broker
@@ -46,6 +48,23 @@ async def _close_even_if_reset(self: StreamWriterAdapter) -> None:
 
 
 StreamWriterAdapter.close = _close_even_if_reset
+
+
+class SubscriptionsSnapshot(UserDict[str, list[tuple[Any, int]]]):
+    """The broker's subscriptions, iterated as a snapshot.
+
+    amqtt 0.12.1 walks its subscriptions dict across awaits (broadcasting one message, sending
+    retained messages to a new session); a client subscribing meanwhile raised "dictionary
+    changed size during iteration" inside the broadcast task, and that message (a light command,
+    a panic press) was dropped for every subscriber. Seen here at start-up, with many clients
+    subscribing at once. A snapshot delivers it to everyone subscribed when it was sent.
+    """
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.data))
+
+    def items(self) -> ItemsView[str, list[tuple[Any, int]]]:
+        return {topic: list(subs) for topic, subs in self.data.items()}.items()
 
 
 @dataclass(frozen=True)
@@ -139,6 +158,7 @@ class EmbeddedBroker:
             },
             loop=asyncio.get_running_loop(),
         )
+        self._broker._subscriptions = SubscriptionsSnapshot()
         await self._broker.start()
         log.info(
             "embedded MQTT broker listening on %s:%d (%s)",

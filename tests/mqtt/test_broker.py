@@ -90,6 +90,31 @@ async def test_a_retained_message_reaches_a_client_that_subscribes_later() -> No
             assert message.retain
 
 
+async def test_a_message_reaches_its_subscriber_when_another_client_subscribes_during_its_broadcast() -> None:
+    # amqtt awaits (checking who may receive) while it walks its subscriptions; a client subscribing
+    # at that moment (as at start-up, every room and light subscribing) used to make it drop the
+    # message being sent. Here a subscription arrives inside that await, every time.
+    port = free_port()
+    async with (
+        embedded(port) as broker,
+        client(port, "room/+/panic") as first,
+        client(port, "room/#") as second,
+        client(port) as sender,
+    ):
+        inner = broker._broker
+        may_receive = inner._topic_filtering
+        newcomers = iter(range(1000))
+
+        async def filtering_while_someone_subscribes(*args: Any, **kwargs: Any) -> bool:
+            inner._subscriptions[f"late/{next(newcomers)}"] = []
+            return await may_receive(*args, **kwargs)  # type: ignore[no-any-return]
+
+        inner._topic_filtering = filtering_while_someone_subscribes
+        await sender.publish("room/one/panic", b"PRESS", qos=1)
+        for receiver in (first, second):  # the one after the newcomer too
+            assert (await next_message(receiver, "room/#")).payload == b"PRESS"
+
+
 async def test_a_taken_port_falls_back_to_a_free_one(taken_port: int) -> None:
     async with embedded(taken_port) as broker:
         assert broker.requested_port == taken_port
