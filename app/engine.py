@@ -48,6 +48,14 @@ class _Live:
     events: list[Event]
     announced_phase: int = -1
     announced_cues: set[str] = field(default_factory=set)
+    # (events seen, next deadline): while a session runs on its own (not held, not in panic) its next
+    # phase change and next cue follow from its events alone, so until one of them is added or the
+    # deadline comes, the scheduler need not replay it each time another room wakes it.
+    quiet: tuple[int, float | None] | None = None
+
+    def quiet_at(self, now: float) -> bool:
+        q = self.quiet
+        return q is not None and q[0] == len(self.events) and (q[1] is None or q[1] > now)
 
 
 class SessionEngine:
@@ -110,6 +118,8 @@ class SessionEngine:
             await sleep_until_or_woken(self.clock, self._next_deadline(), self._wake)
             now = self.clock.now()
             for live in list(self._live.values()):
+                if live.quiet_at(now):
+                    continue  # nothing of its own has come due, and nothing was added to it
                 try:
                     self._announce(live, now)
                 except Exception:  # one broken session must not stop the others' cues
@@ -467,15 +477,22 @@ class SessionEngine:
         return arc.replay(live.info, live.events, now, panic_counts_toward_arc=self._panic_counts)
 
     def _next_deadline(self) -> float | None:
-        deadlines = []
         now = self.clock.now()
-        for live in self._live.values():
-            state = self._replay(live, now)
-            if state.next_phase_at is not None:
-                deadlines.append(state.next_phase_at)
-            if not state.panic and state.next_cue is not None:
-                deadlines.append(state.next_cue.due_at)
+        deadlines = [d for live in self._live.values() if (d := self._deadline(live, now)) is not None]
         return min(deadlines, default=None)
+
+    def _deadline(self, live: _Live, now: float) -> float | None:
+        if live.quiet_at(now):
+            return live.quiet[1] if live.quiet else None
+        state = self._replay(live, now)
+        deadlines = []
+        if state.next_phase_at is not None:
+            deadlines.append(state.next_phase_at)
+        if not state.panic and state.next_cue is not None:
+            deadlines.append(state.next_cue.due_at)
+        deadline = min(deadlines, default=None)
+        live.quiet = (len(live.events), deadline) if state.status in ("arrival", "running") else None
+        return deadline
 
 
 def _by(by: str | None) -> dict[str, str]:

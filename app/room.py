@@ -310,7 +310,9 @@ class RoomController:
         already = self._record.panic.mode == "panic"
         if already:
             log.warning("panic in %s while already in panic (by %s): light commands sent again", self.id, by)
-        self._log(RoomEventType.PANIC, {"by": by}, errors)
+        # Applied in memory first and written after the lights are out: a busy database (a backup,
+        # a purge) holds its lock for a while, and the lights must not wait for the disk.
+        panic_event = self._apply(RoomEventType.PANIC, {"by": by})
         # 1. Lights: queued for the broker now; nothing here waits for the network.
         try:
             failed = self._show(0.0, force=True)
@@ -320,6 +322,7 @@ class RoomController:
             errors.append(f"lights: {type(exc).__name__}: {exc}")
         # 2. Audio: on its own thread; we wait a little for the answer, never for a hung player.
         pause = self._jobs.spawn(f"panic audio {self.id}", self.music.pause_for_panic(self._panic_audio_fade_s))
+        self._store(panic_event, errors)
         # 3. Session: recorded and frozen (no cue, phase change or scene fade fires in panic).
         session_id = None
         try:
@@ -467,20 +470,28 @@ class RoomController:
         self.version += 1
         return failed
 
-    def _log(self, type_: RoomEventType, data: dict[str, Any], errors: list[str] | None = None) -> None:
-        """Record a room event and apply it; if the database fails, the room still acts on it."""
-        at = self.clock.now()
-        try:
-            event = self.store.append_room_event(self.id, at, type_, data)
-        except Exception as exc:  # a panic must still brighten the room
-            log.exception("%s: could not record %s", self.id, type_.value)
-            if errors is None:
-                raise
-            errors.append(f"record: {type(exc).__name__}: {exc}")
-            event = RoomEvent(seq=len(self._events), at=at, type=type_, data=data)
+    def _log(self, type_: RoomEventType, data: dict[str, Any]) -> None:
+        """Record a room event, then apply it (if the database fails, nothing changes: 500)."""
+        event = self.store.append_room_event(self.id, self.clock.now(), type_, data)
         self._events.append(event)
         self._record = apply(self._record, event)
         self.version += 1
+
+    def _apply(self, type_: RoomEventType, data: dict[str, Any]) -> RoomEvent:
+        """Apply a room event at once, before it is stored (the panic's: see panic())."""
+        event = RoomEvent(seq=len(self._events), at=self.clock.now(), type=type_, data=data)
+        self._events.append(event)
+        self._record = apply(self._record, event)
+        self.version += 1
+        return event
+
+    def _store(self, event: RoomEvent, errors: list[str]) -> None:
+        """Write an event applied by _apply; if the database fails the room still acts on it, and says so."""
+        try:
+            self.store.append_room_event(self.id, event.at, event.type, event.data)
+        except Exception as exc:  # a panic must still brighten the room
+            log.exception("%s: could not record %s", self.id, event.type.value)
+            errors.append(f"record: {type(exc).__name__}: {exc}")
 
     def _log_override(
         self, lights: Mapping[str, LightState], detail: str, by: str, transition_s: float, scene: str | None = None

@@ -2,11 +2,15 @@
 
 Real Mosquitto; the service under uvicorn in its own process (real libVLC on its dummy output);
 a separate subscriber process timestamps every light command with the system-wide monotonic
-clock. Each round panics room r00, waits for its 8 light commands, then clears the panic.
+clock. Each round panics room r00, waits for its 8 light commands, then clears the panic; every
+`--panics-per-session` rounds (20 by default: already far more than a real session sees) r00's
+session is ended and a new one dosed, because replaying a session's log costs time in
+proportion to its length (0.2 ms at 30 events, 2.9 ms at 900), and hundreds of panics in one
+session would measure that instead. `--panics-per-session 0` keeps one session throughout.
 "Loaded" adds 19 more rooms of 8 lights with scene fades running, 50 connected SSE clients and
 200 API requests a second from another process.
 
-    .venv/bin/python -m bench.panic_latency [--rounds 500] [--mode idle|loaded|both]
+    .venv/bin/python -m bench.panic_latency [--rounds 500] [--mode idle|loaded|both] [--panics-per-session 20]
 """
 
 from __future__ import annotations
@@ -122,9 +126,23 @@ def percentiles(values: list[float]) -> str:
     return f"p50 {q[49]:6.2f}  p95 {q[94]:6.2f}  p99 {q[98]:6.2f}  max {max(values):6.2f}"
 
 
-def measure(http: httpx.Client, messages: mp.Queue, rounds: int) -> dict[str, list[float]]:  # type: ignore[type-arg]
+def new_session(http: httpx.Client) -> None:
+    http.post("/api/rooms/r00/session/end", json={"override_reason": "benchmark: next session"})
+    http.post("/api/rooms/r00/session", json={"preset": "lsd"}).raise_for_status()
+    http.post("/api/rooms/r00/session/dose", json={}).raise_for_status()
+    time.sleep(0.5)  # the music starts
+
+
+def measure(
+    http: httpx.Client,
+    messages: mp.Queue,  # type: ignore[type-arg]
+    rounds: int,
+    per_session: int,
+) -> dict[str, list[float]]:
     lights_ms, audio_ms, server_ms, rtt_ms, misses = [], [], [], [], 0
-    for _ in range(rounds):
+    for i in range(rounds):
+        if per_session and i and i % per_session == 0:
+            new_session(http)
         while not messages.empty():
             messages.get_nowait()
         sent = time.monotonic_ns()
@@ -167,6 +185,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=500)
     parser.add_argument("--mode", choices=["idle", "loaded", "both"], default="both")
+    parser.add_argument("--panics-per-session", type=int, default=20)
     args = parser.parse_args()
 
     ctx = mp.get_context("spawn")
@@ -184,11 +203,12 @@ def main() -> None:
                     raise SystemExit("the subscriber did not connect")
                 print(
                     f"Arcroom panic latency: {args.rounds} rounds per mode, room r00 with 8 lights "
-                    f"(one per device family), {os.cpu_count()} CPUs"
+                    f"(one per device family), {os.cpu_count()} CPUs, "
+                    f"{args.panics_per_session or 'all'} panics per session"
                 )
                 if args.mode in ("idle", "both"):
-                    measure(http, messages, 20)  # warm-up
-                    report("idle", measure(http, messages, args.rounds))
+                    measure(http, messages, 20, args.panics_per_session)  # warm-up
+                    report("idle", measure(http, messages, args.rounds, args.panics_per_session))
                 if args.mode in ("loaded", "both"):
                     for r in range(1, ROOMS):
                         http.put(f"/api/rooms/r{r:02d}/lights", json={"scene": "peak", "transition": 3600})
@@ -200,7 +220,7 @@ def main() -> None:
                     try:
                         report(
                             "loaded (19 rooms x 8 lights fading, 50 SSE clients, 200 requests/s)",
-                            measure(http, messages, args.rounds),
+                            measure(http, messages, args.rounds, args.panics_per_session),
                         )
                     finally:
                         stop.set()

@@ -19,7 +19,7 @@ from app.store import EventStore
 from tests.conftest import T0
 
 PRESETS = load_presets(Path(__file__).resolve().parents[1] / "presets")
-ROOMS = {"one": Room(id="one", name="Room one")}
+ROOMS = {"one": Room(id="one", name="Room one"), "two": Room(id="two", name="Room two")}
 MIN = 60.0
 
 
@@ -81,6 +81,33 @@ async def test_eight_hour_mdma_session_with_booster_fires_everything_on_time(tmp
         fired_cues = sorted((n.at, n.detail["id"]) for n in rec.of("cue"))
         assert fired_cues == expected_cues
         assert "booster_offer@90" in {c for _, c in fired_cues}
+
+
+async def test_a_busy_room_does_not_delay_or_repeat_another_room_s_cues_and_phases(tmp_path: Path) -> None:
+    # The scheduler skips rooms with nothing of their own due: room two's moments must still come
+    # exactly on time, once each, however often room one wakes it.
+    clock = ManualClock(T0)
+    async with running(tmp_path / "a.db", clock) as (engine, rec):
+        for room in ("one", "two"):
+            engine.start_session(room, "psilocybin")
+            engine.dose(room, amount=25)
+        alone = ManualClock(T0)
+        async with running(tmp_path / "b.db", alone) as (solo, solo_rec):
+            solo.start_session("two", "psilocybin")
+            solo.dose("two", amount=25)
+            for _ in range(8 * 60):  # room one busy every minute (notes), for 8 hours
+                await clock.advance(MIN)
+                engine.note("one", "checked")
+                await alone.advance(MIN)
+
+        def moments(recorder: Recorder) -> list[tuple[float, str, str]]:
+            return [
+                (n.at, n.kind, str(n.detail.get("id") or n.detail.get("phase")))
+                for n in recorder.notices
+                if n.room == "two" and n.kind in ("cue", "phase")
+            ]
+
+        assert moments(rec) == moments(solo_rec) and len(moments(rec)) > 10
 
 
 async def test_restart_continues_where_the_clock_says_without_replaying_cues(tmp_path: Path) -> None:

@@ -126,6 +126,7 @@ class FakePlayer:
 
     async def pause(self) -> None:
         self.calls.append("pause")
+        self._set_points([])  # as libVLC's player: a pause ends the ramp (resume sends a new one)
         if self._state == "playing":
             self._pos_s = self._position_s()
             self._state = "paused"

@@ -244,6 +244,9 @@ class VlcPlayer:
 
     async def pause(self) -> None:
         self._sounding_since = None
+        # A paused player's ramp is moot (resume sends a new one), and its volume calls queued on
+        # the player's thread would hold up the pause: a panic's pause goes first.
+        self._cancel_ramp()
         await self._call(lambda: self._player.set_pause(1))
 
     async def resume(self) -> None:

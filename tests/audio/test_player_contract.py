@@ -225,3 +225,16 @@ async def test_a_volume_ramp_that_fails_is_reported_as_the_track_failing(media: 
         assert "the sound server went away" in (failed.error or "")
     finally:
         await player.close()
+
+
+async def test_a_pause_ends_the_volume_ramp_so_nothing_queues_ahead_of_it(
+    player: Player, media: dict[str, Path]
+) -> None:
+    # A panic's pause must not wait behind a fade's volume steps; resume sends a ramp of its own.
+    await player.play(str(media["long"]))
+    await until(lambda: player.status().state == "playing", "playing")
+    await player.set_volume(80)
+    await player.ramp_volume([(0.2, 60), (0.4, 40), (0.6, 20)])
+    await player.pause()
+    await asyncio.sleep(0.8)
+    assert player.status().state == "paused" and player.status().volume_pct == 80
