@@ -139,7 +139,8 @@ async def test_a_demo_esketamine_session_from_the_dashboard_to_its_pdf_and_rems_
     await page.get_by_label("Client label").fill("P-DEMO")
     await page.get_by_role("button", name="Start session").click()
     await expect(page.locator("#phase-name")).to_have_text("arrival")
-    await expect(page.locator("#staff-chip")).to_have_text("0 of 1 facilitator")
+    await expect(page.locator("#staff-chip")).to_have_text("0/1 staff")
+    await expect(page.locator("#staff-chip")).to_have_attribute("aria-label", "0 of 1 facilitator signed in")
 
     # The facilitator signs in (Notes tab).
     await page.get_by_role("tab", name="Notes").click()
@@ -147,7 +148,7 @@ async def test_a_demo_esketamine_session_from_the_dashboard_to_its_pdf_and_rems_
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.locator("#facilitator-list")).to_contain_text("Dr. Okafor")
     await page.get_by_role("tab", name="Room").click()
-    await expect(page.locator("#staff-chip")).to_have_text("1 of 1 facilitator")
+    await expect(page.locator("#staff-chip")).to_have_text("1/1 staff")
 
     async def check(label: str, values: dict[str, str], yes_no: dict[str, bool] | None = None) -> None:
         cue = page.locator("#cue-list li", has_text=label)

@@ -138,6 +138,14 @@ async def essentials_on_one_screen(page: Page) -> None:
     assert await page.locator("#scene-buttons button").count() == len(
         await visible_boxes(page, "#scene-buttons button")
     )
+    # Nothing in a card sticks out of it (the phase card's status chips wrap instead).
+    outside = await page.evaluate(
+        """() => [...document.querySelectorAll('.card .chip, .card button')].filter((e) => {
+          const a = e.getBoundingClientRect(), card = e.closest('.card').getBoundingClientRect();
+          return a.width > 0 && (a.right > card.right + 0.5 || a.left < card.left - 0.5);
+        }).map((e) => e.id || e.textContent.trim())"""
+    )
+    assert outside == [], f"sticking out of their card at 1280x800: {outside}"
 
     # The rest is one tap away, each on its own tab.
     for tab, shows in (("Timeline", "#lane-phases"), ("Lights", "#light-list"), ("Notes", "#note-text")):

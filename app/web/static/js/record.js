@@ -133,7 +133,10 @@ export function renderFacilitators(session, onSignOut) {
   const present = session.facilitators;
   const required = session.facilitators_required;
   const chip = $("#staff-chip");
-  chip.textContent = `${present.length} of ${required} facilitator${required === 1 ? "" : "s"}`;
+  // Short on screen (it shares a line with the phase and its status); whole for screen readers.
+  chip.textContent = `${present.length}/${required} staff`;
+  chip.setAttribute("aria-label", `${present.length} of ${required} facilitator${required === 1 ? "" : "s"} signed in`);
+  chip.title = chip.getAttribute("aria-label");
   chip.className = `chip ${present.length < required ? "chip-warn" : "chip-ok"}`;
   syncList($("#facilitator-list"), present, (f) => f.name, (f) => {
     const out = el("button.secondary", { type: "button", "aria-label": `Sign out ${f.name}` }, "Sign out");
