@@ -56,19 +56,27 @@ class ViewCache:
     def __init__(self, rooms: Mapping[str, RoomController], clock: Clock) -> None:
         self._rooms = rooms
         self._clock = clock
-        self._cache: dict[str, tuple[tuple[object, ...], bytes]] = {}
+        self._cache: dict[str, tuple[tuple[object, ...], RoomView, bytes]] = {}
         self._frames: dict[str, tuple[bytes, bytes]] = {}  # the SSE frame of each room's cached view
 
+    def view(self, room_id: str, mqtt_connected: bool) -> RoomView:
+        """The room's view, built once per change (or per 1/VIEW_CACHE_PER_S) for every reader."""
+        return self._entry(room_id, mqtt_connected)[1]
+
     def json(self, room_id: str, mqtt_connected: bool) -> bytes:
+        return self._entry(room_id, mqtt_connected)[2]
+
+    def _entry(self, room_id: str, mqtt_connected: bool) -> tuple[tuple[object, ...], RoomView, bytes]:
         room = self._rooms[room_id]
         key = (room.version, room.lights.version, mqtt_connected, int(self._clock.now() * VIEW_CACHE_PER_S))
         cached = self._cache.get(room_id)
         if cached is not None and cached[0] == key:
-            return cached[1]
-        data = room_view(room, mqtt_connected).model_dump_json().encode()
-        self._cache[room_id] = (key, data)
+            return cached
+        view = room_view(room, mqtt_connected)
+        entry = (key, view, view.model_dump_json().encode())
+        self._cache[room_id] = entry
         self._frames.pop(room_id, None)
-        return data
+        return entry
 
     def sse_state(self, room_id: str, mqtt_connected: bool) -> bytes:
         """The view as a `state` event, made once for every stream of the room."""

@@ -22,7 +22,7 @@ from app.mqtt.summary import TIMES, iso, room_summary
 from app.pubsub import Hub
 from app.room import RoomChange, RoomController
 from app.supervisor import RECENT_S, Supervisor
-from app.views import ViewCache, room_view
+from app.views import ViewCache
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class MqttBridge:
     def _publish_room(self, room_id: str) -> None:
         link = self.link
         link.publish(topics.state(room_id), self.views.json(room_id, link.connected), qos=1, retain=True)
-        summary = room_summary(room_view(self.rooms[room_id], link.connected))
+        summary = room_summary(self.views.view(room_id, link.connected))  # the same view, built once
         if self.catalogue.talk:
             summary["talk"] = _talk_state(self.rooms[room_id])
         # The times first: the summary makes a time's entity available, and it should then show it.
