@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import socket
 import sys
 import tempfile
@@ -39,20 +38,10 @@ from app.api import create_app  # noqa: E402
 from app.audio import FakePlayer  # noqa: E402
 from app.domain.clock import ManualClock  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (the browser as the tests launch it)
 from tests.web.luminance import NIGHT_BOUNDS, Luma, luma_of_png  # noqa: E402
 
 DOCS = ROOT / "docs"
-CHROMIUM = os.environ.get("ARCROOM_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 ROOMS_YAML = """\
 rooms:

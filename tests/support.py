@@ -156,3 +156,18 @@ rooms:
     name: Room two
     audio: {{output: dummy}}
 """
+
+
+async def probes_before_marker(receiver: aiomqtt.Client) -> list[str]:
+    """The topics a b"probe" arrived on before the b"marker" its sender published after them.
+
+    A broker drops a denied publish without a word; the marker, on a topic the sender may use,
+    shows the broker has dealt with the probe before it."""
+    seen: list[str] = []
+    async with asyncio.timeout(WAIT_S):
+        async for message in receiver.messages:
+            if message.payload == b"probe":
+                seen.append(message.topic.value)
+            if message.payload == b"marker":
+                break
+    return seen

@@ -18,7 +18,7 @@ import math
 import sys
 import time
 import wave
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +32,12 @@ from app.music import DeckPair
 from app.music.loudness import measure
 from tests.audio.media import tone_frames, until, write_wav
 from tests.audio.test_decks_vlc import arrival_playlist, plan_from
-from tests.audio.test_pulse_volume import REC_RATE, Pulse
+from tests.audio.test_pulse_volume import REC_RATE, Pulse, pulse
 from tests.music.test_loudness import make
 
+__all__ = ["pulse"]  # the fixture, for pytest
+
 WINDOW_S, HOP_S = 0.010, 0.001
-
-
-@pytest.fixture
-def pulse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pulse]:
-    server = Pulse(tmp_path)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", server.env["XDG_RUNTIME_DIR"])
-    monkeypatch.setenv("PULSE_SERVER", server.env["PULSE_SERVER"])
-    yield server
-    server.stop()
 
 
 @contextlib.asynccontextmanager

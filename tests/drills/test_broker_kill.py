@@ -12,7 +12,14 @@ import json
 from app.domain.clock import ManualClock
 from app.settings import Settings
 from tests.conftest import serve
-from tests.lighting.test_lights_mqtt import all_confirmed, light_settings, lights_view, simulators, until
+from tests.lighting.test_lights_mqtt import (
+    all_confirmed,
+    fading_to_peak,
+    light_settings,
+    lights_view,
+    simulators,
+    until,
+)
 from tests.support import Mosquitto, observer
 
 __all__ = ["light_settings"]  # the fixture, for pytest
@@ -22,12 +29,7 @@ async def test_broker_killed_mid_fade_every_light_gets_where_it_should_be_now(
     light_settings: Settings, clock: ManualClock, mosquitto: Mosquitto
 ) -> None:
     async with simulators(mosquitto) as sims, serve(light_settings, clock) as svc:
-        await until(lambda: svc.runtime.link.connected)
-        await svc.client.put("/api/rooms/one/lights", json={"scene": "arrival", "transition": 0})
-        await until(lambda: all_confirmed(svc))
-        await svc.client.put("/api/rooms/one/lights", json={"scene": "peak", "transition": 600})
-        fade_ends_at = clock.now() + 600
-        await clock.advance(200)
+        fade_ends_at = await fading_to_peak(svc, clock)
         mosquitto.kill()
         try:
             await until(lambda: not svc.runtime.link.connected, within_s=30)

@@ -126,15 +126,23 @@ async def test_a_scene_sends_each_familys_documented_payload_and_is_confirmed(
         assert state["scene"] == "arrival" and state["override"]["detail"] == "scene arrival"
 
 
+async def fading_to_peak(svc: Service, clock: ManualClock) -> float:
+    """Every light at the arrival scene and confirmed, then 200 s into a 600 s fade to the peak
+    (the moment a broker outage finds it in); returns when that fade ends."""
+    await until(lambda: svc.runtime.link.connected)
+    await svc.client.put("/api/rooms/one/lights", json={"scene": "arrival", "transition": 0})
+    await until(lambda: all_confirmed(svc))
+    await svc.client.put("/api/rooms/one/lights", json={"scene": "peak", "transition": 600})
+    ends_at = clock.now() + 600
+    await clock.advance(200)
+    return ends_at
+
+
 async def test_after_a_broker_outage_mid_fade_every_light_gets_where_it_should_be_now(
     light_settings: Settings, clock: ManualClock, mosquitto: Mosquitto
 ) -> None:
     async with simulators(mosquitto) as sims, serve(light_settings, clock) as svc:
-        await until(lambda: svc.runtime.link.connected)
-        await svc.client.put("/api/rooms/one/lights", json={"scene": "arrival", "transition": 0})
-        await until(lambda: all_confirmed(svc))
-        await svc.client.put("/api/rooms/one/lights", json={"scene": "peak", "transition": 600})
-        await clock.advance(200)
+        await fading_to_peak(svc, clock)
         connects = {name: sim.connects for name, sim in sims.items()}
         mosquitto.stop()
         try:

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from app.domain.clock import ManualClock
 from app.settings import Settings
 from tests.conftest import serve
-from tests.support import WAIT_S, Mosquitto
+from tests.support import WAIT_S, Mosquitto, probes_before_marker
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
 PASSWORDS = {
@@ -76,18 +76,11 @@ async def delivered(broker: Mosquitto, user: str, topic: str) -> bool:
         "lamp-one": "stat/lamp-one/RESULT",
         "zigbee2mqtt": "zigbee2mqtt/ceiling",
     }[user]
-    seen: list[str] = []
     async with as_user(broker, "arcroom", "arcroom/#", "stat/#", "zigbee2mqtt/#", "tele/#") as arcroom:
         async with as_user(broker, user) as client:
             await client.publish(topic, b"probe", qos=1)
             await client.publish(marker, b"marker", qos=1)
-        async with asyncio.timeout(WAIT_S):
-            async for message in arcroom.messages:
-                if message.payload == b"probe":
-                    seen.append(message.topic.value)
-                if message.payload == b"marker":
-                    break
-    return seen == [topic]
+        return await probes_before_marker(arcroom) == [topic]
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from app.mqtt import EmbeddedBroker
 from app.mqtt.broker import Access, embedded_access
 from app.settings import Settings
 from tests.conftest import free_port, serve
+from tests.support import probes_before_marker
 
 WAIT_S = 15
 
@@ -311,14 +312,7 @@ async def reaches(port: int, account: tuple[str, str] | None, topic: str) -> boo
             await client.publish(topic, b"probe", qos=1)
             # A topic this client may publish to, so that the marker itself arrives.
             await client.publish("arcroom/marker/panic" if account == HA else "marker/done", b"marker", qos=1)
-        seen = []
-        async with asyncio.timeout(WAIT_S):
-            async for message in service.messages:
-                if message.payload == b"probe":
-                    seen.append(message.topic.value)
-                if message.payload == b"marker":
-                    break
-    return seen == [topic]
+        return await probes_before_marker(service) == [topic]
 
 
 @pytest.mark.parametrize(
