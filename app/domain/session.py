@@ -546,7 +546,7 @@ def cue_views(
     acks: dict[str, float],
     readings: Sequence[ReadingView],
     until: float,
-    devices_given: Sequence[float] = (),
+    devices_given: Sequence[float],
 ) -> list[CueView]:
     """Every cue of the session up to `until`: the preset's rules, and the dose's next device.
 
