@@ -5,7 +5,7 @@ a separate subscriber process timestamps every light command with the system-wid
 clock. Each round panics room r00, waits for its 8 light commands, then clears the panic; every
 `--panics-per-session` rounds (20 by default: already far more than a real session sees) r00's
 session is ended and a new one dosed, because replaying a session's log costs time in
-proportion to its length (0.2 ms at 30 events, 2.9 ms at 900), and hundreds of panics in one
+proportion to its length (bench/replay_cost.py), and hundreds of panics in one
 session would measure that instead. `--panics-per-session 0` keeps one session throughout.
 "Loaded" adds 19 more rooms of 8 lights with scene fades running, 50 connected SSE clients and
 200 API requests a second from another process.
