@@ -421,8 +421,12 @@ class SessionEngine:
         values = readings.given() if readings else {}
         if not values:
             return []
-        self._append(live, now, EventType.READING, {"cue_id": cue_id, "kind": kind, "values": values, **_by(by)})
-        return reading_alerts(live.info.preset, values, state.dose_at, state.fluids_ml)
+        reading = self._append(
+            live, now, EventType.READING, {"cue_id": cue_id, "kind": kind, "values": values, **_by(by)}
+        )
+        # Each alert names its reading: one high blood pressure is one thing to see, not two.
+        alerts = reading_alerts(live.info.preset, values, state.dose_at, state.fluids_ml)
+        return [{**alert, "reading_seq": reading.seq} for alert in alerts]
 
     def _changed_with_alerts(
         self, live: _Live, now: float, detail: dict[str, Any], alerts: list[dict[str, Any]], by: str | None

@@ -89,6 +89,7 @@ class AlertView(BaseModel):
     value: float | bool | None = None
     acknowledged_at: float | None = None
     acknowledged_by: str | None = None
+    reading_seq: int | None = None  # the reading that raised it; None for other alerts and older records
 
 
 class FacilitatorView(BaseModel):

@@ -96,36 +96,67 @@ export function readingForm({ form, idPrefix, submitLabel, onSubmit, onCancel, o
 }
 
 /**
- * The open alerts, each with its acknowledgement; beside the panic button, never over a control.
+ * The open alerts, one group per reading (a blood pressure past both limits is one thing to see,
+ * not two), newest first; beside the panic button, never over a control. Only the newest
+ * ALERTS_SHOWN groups are listed until "N more" is tapped, and the list scrolls inside its own
+ * bounded area: however many alerts are open, the panic button keeps its place on screen.
+ */
+export const ALERTS_SHOWN = 2;
+
+export function alertGroups(alerts) {
+  const groups = new Map();
+  for (const a of alerts) {
+    const key = a.reading_seq != null ? `r${a.reading_seq}` : a.id;
+    if (!groups.has(key)) groups.set(key, { key, at: a.at, alerts: [] });
+    groups.get(key).alerts.push(a);
+  }
+  return [...groups.values()].sort((x, y) => y.at - x.at);
+}
+
+let alertsExpanded = false;
+
+/**
  * The record should say which facilitator saw an alert, not only which tablet: one "Seen by" button
  * per facilitator signed in, so naming yourself is the one tap it always was. With nobody signed
  * in, a plain "Seen" (the record then holds the tablet's name only).
- * onAck(alert, button, facilitator) — facilitator is null for the plain "Seen".
+ * onAck(group, button, facilitator) acknowledges every alert of the group; facilitator is null for
+ * the plain "Seen".
  */
 export function renderAlerts(alerts, onAck, facilitators = []) {
   const banner = $("#alert-banner");
   show(banner, alerts.length > 0);
-  setText("#alert-title", alerts.length === 1 ? "1 alert" : `${alerts.length} alerts`);
+  const groups = alertGroups(alerts);
+  if (groups.length <= ALERTS_SHOWN) alertsExpanded = false;
+  const shown = alertsExpanded ? groups : groups.slice(0, ALERTS_SHOWN);
+  const count = alerts.length === 1 ? "1 alert" : `${alerts.length} alerts`;
+  setText("#alert-title", groups.length > 1 && groups.length < alerts.length ? `${count} · ${groups.length} readings` : count);
   const names = facilitators.map((f) => f.name);
-  syncList($("#alert-list"), alerts, (a) => a.id, () => el("li.alert-item", {},
-    el("p", {}, el("time"), " ", el("span")), el("span.seen-by")),
-  (node, a) => {
-    node.querySelector("time").textContent = fmtClock(a.at);
-    node.querySelector("span").textContent = a.message;
+  syncList($("#alert-list"), shown, (g) => g.key, () => el("li.alert-item", {},
+    el("p", {}, el("time"), " ", el("span.alert-text")), el("span.seen-by")),
+  (node, g) => {
+    const text = g.alerts.map((a) => a.message).join(" · ");
+    node.querySelector("time").textContent = fmtClock(g.at);
+    node.querySelector(".alert-text").textContent = text;
     const group = node.querySelector(".seen-by");
-    const key = JSON.stringify(names);
-    if (group.dataset.names === key) return; // rebuilt only when who is signed in changes
+    const key = JSON.stringify([names, g.alerts.map((a) => a.id)]);
+    if (group.dataset.names === key) return; // rebuilt only when who is signed in, or the group, changes
     group.dataset.names = key;
     const button = (name) => {
       const b = el("button.primary", {
         type: "button",
-        "aria-label": name ? `Seen by ${name}: ${a.message}` : `Acknowledge alert: ${a.message}`,
-      }, name ? `Seen: ${name}` : "Seen");
-      b.addEventListener("click", () => onAck(a, b, name));
+        "aria-label": name ? `Seen by ${name}: ${text}` : `Acknowledge alert: ${text}`,
+      }, el("span", { text: name ? `Seen: ${name}` : "Seen" }));
+      b.addEventListener("click", () => onAck(g, b, name));
       return b;
     };
     group.replaceChildren(...(names.length ? names.map(button) : [button(null)]));
   });
+  const hidden = groups.length - shown.length;
+  const more = $("#alert-more");
+  show(more, groups.length > ALERTS_SHOWN);
+  more.textContent = alertsExpanded ? "Show fewer" : `${hidden} more`;
+  more.setAttribute("aria-expanded", String(alertsExpanded));
+  more.onclick = () => { alertsExpanded = !alertsExpanded; renderAlerts(alerts, onAck, facilitators); };
 }
 
 /** Who is present, with sign-out buttons; and the count against what the preset requires. */

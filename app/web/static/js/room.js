@@ -497,8 +497,13 @@ const READING_KINDS = { vitals: "Vitals", blood_pressure: "Blood pressure", moni
 
 /** Facilitators, alerts, the unscheduled reading and the report files: the record, kept current. */
 function renderRecord(s) {
-  renderAlerts(s.alerts, (a, button, facilitator) => act(button, "acknowledge the alert", () =>
-    command(`/alerts/${encodeURIComponent(a.id)}/ack`, facilitator ? { facilitator } : {})), s.facilitators);
+  renderAlerts(s.alerts, (group, button, facilitator) => act(button, "acknowledge the alert", async () => {
+    let state;
+    for (const a of group.alerts) {
+      state = await command(`/alerts/${encodeURIComponent(a.id)}/ack`, facilitator ? { facilitator } : {});
+    }
+    return state;
+  }), s.facilitators);
   renderFacilitators(s, (f, button) => act(button, `sign out ${f.name}`, () =>
     api("DELETE", roomPath(roomId, `/session/facilitators/${encodeURIComponent(f.name)}`)).then(applyState)));
   const p = cache.preset;
