@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -71,6 +71,19 @@ _NO_REPLAN = {
     EventType.FACILITATOR_SIGNED_OUT.value,
     EventType.READY_TO_LEAVE.value,
     EventType.REMS_FILED.value,
+}
+
+
+# A command the room can refuse as a whole, whatever its details: what the dashboard disables.
+RefusableCommand = Literal["hold", "resume", "lights", "music"]
+
+# What a panic (and the hold after one) refuses, and why.
+PANIC_REFUSES: dict[RefusableCommand, str] = {
+    "hold": "the panic has already frozen the session; clear it with mode 'hold' (keep it bright and quiet) "
+    "to keep it on hold",
+    "resume": "restore the room (clear the panic with mode 'restore') to bring the room and the session back",
+    "lights": "the lights stay at the panic scene until the panic is cleared",
+    "music": "restore the room (clear the panic with mode 'restore') to bring the music back",
 }
 
 
@@ -195,6 +208,15 @@ class RoomController:
     def session(self) -> SessionState | None:
         return self.engine.room_state(self.id)
 
+    def refused(self) -> dict[RefusableCommand, str]:
+        """The commands the room refuses now, each with its reason: the one rule behind the API's 409s
+        and the dashboard's disabled buttons."""
+        panic = self._record.panic
+        if not panic.active:
+            return {}
+        state = "in panic" if panic.mode == "panic" else "held after a panic"
+        return {command: f"room {self.id!r} is {state}: {why}" for command, why in PANIC_REFUSES.items()}
+
     def panic_status(self) -> PanicStatus:
         return self._record.panic
 
@@ -256,13 +278,11 @@ class RoomController:
         return self.engine.extend(self.id, minutes, by)
 
     def hold(self, by: str | None = None) -> SessionState:
-        self._refuse_in_panic(
-            "the session is already frozen by the panic; clear it with mode 'hold' to keep it on hold"
-        )
+        self._refuse("hold")
         return self.engine.hold(self.id, by)
 
     def resume(self, by: str | None = None) -> SessionState:
-        self._refuse_in_panic("clear the panic with mode 'restore' to bring the room and the session back")
+        self._refuse("resume")
         return self.engine.resume(self.id, by)
 
     def note(self, text: str, by: str | None = None) -> SessionState:
@@ -373,7 +393,7 @@ class RoomController:
 
     def set_scene(self, scene_name: str, transition_s: float | None, by: str) -> RoomLighting:
         """A scene by hand: holds until the next phase change, or until cleared."""
-        self._refuse_in_panic("the lights stay at the panic scene until the panic is cleared")
+        self._refuse("lights")
         scene = self.scenes.get(scene_name)
         if scene is None:
             raise NotFound(f"no scene {scene_name!r}; have: {', '.join(sorted(self.scenes))}")
@@ -395,7 +415,7 @@ class RoomController:
         by: str = "",
     ) -> RoomLighting:
         """A change to one light or (light=None) every light; holds like a scene by hand."""
-        self._refuse_in_panic("the lights stay at the panic scene until the panic is cleared")
+        self._refuse("lights")
         names = self.lights.names()
         if light is not None:
             if light not in names:
@@ -433,7 +453,7 @@ class RoomController:
 
     async def audio(self, action: AudioAction | None, volume_pct: int | None, by: str) -> MusicStatus:
         if action is not None:
-            self._refuse_in_panic("clear the panic (restore) to bring the music back")
+            self._refuse("music")
         return await self.music.command(action, volume_pct, by)
 
     async def talk(self, on: bool, by: str) -> MusicStatus:
@@ -454,10 +474,9 @@ class RoomController:
 
     # --- internals -----------------------------------------------------------------------------
 
-    def _refuse_in_panic(self, why: str) -> None:
-        if self._record.panic.active:
-            state = "in panic" if self._record.panic.mode == "panic" else "held after a panic"
-            raise Conflict(f"room {self.id!r} is {state}: {why}")
+    def _refuse(self, command: RefusableCommand) -> None:
+        if (why := self.refused().get(command)) is not None:
+            raise Conflict(why)
 
     def _show(self, transition_s: float, *, force: bool = False) -> list[str]:
         """Send the lights towards what the room should show now (only what changed, unless forced);

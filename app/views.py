@@ -14,7 +14,7 @@ from app.domain.clock import Clock
 from app.domain.room_log import PanicStatus
 from app.domain.session import SessionState
 from app.music.decks import MusicStatus
-from app.room import RoomController, RoomLighting
+from app.room import RefusableCommand, RoomController, RoomLighting
 
 # A room's serialised view is reused within the same quarter second (and until anything changes):
 # the music's position moves continuously, and nobody needs it finer than that.
@@ -32,6 +32,11 @@ class RoomView(BaseModel):
     lighting: RoomLighting = Field(description="What the lights were sent towards, and why, and each light's state")
     audio: MusicStatus = Field(description="What the music is doing, as the players report it")
     mqtt_connected: bool = Field(description="Whether the service is connected to the MQTT broker now")
+    refused: dict[RefusableCommand, str] = Field(
+        default_factory=dict,
+        description="Commands the room refuses now (hold, resume, lights, music), each with the reason its "
+        "409 would give; a command not listed may be sent",
+    )
 
 
 def room_view(room: RoomController, mqtt_connected: bool) -> RoomView:
@@ -44,6 +49,7 @@ def room_view(room: RoomController, mqtt_connected: bool) -> RoomView:
         lighting=room.lighting(),
         audio=room.audio_status(),
         mqtt_connected=mqtt_connected,
+        refused=room.refused(),
     )
 
 

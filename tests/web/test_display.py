@@ -103,6 +103,8 @@ async def test_every_night_state_stays_as_dark_as_the_screenshots(service: Servi
         await expect(page.locator("#panic-active-title")).to_contain_text("After the panic")
         await assert_dark(page, decoder, f"{size}: held after the panic")
         await page.get_by_role("button", name="Restore the room").click()
+        await assert_dark(page, decoder, f"{size}: asked before restoring")
+        await page.get_by_role("dialog").get_by_role("button", name="Restore now").click()
         await expect(page.locator("#panic-active")).to_be_hidden()
 
     overview = await open_page(url(service, "/overview"))

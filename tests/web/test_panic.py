@@ -129,6 +129,13 @@ async def test_the_banner_counts_the_lights_as_they_confirm_and_stays_on_screen_
         await expect(page.locator("#panic-clear-restore")).to_have_text("Restore the room")
         assert await on_top(page, "#panic-clear-restore")
         await page.get_by_role("button", name="Restore the room").click()
+        # Bringing a held room back is asked first; Cancel leaves it bright and quiet.
+        dialog = page.get_by_role("dialog")
+        await expect(dialog).to_contain_text("Restore the room now?")
+        await dialog.get_by_role("button", name="Cancel").click()
+        await expect(page.locator("#panic-active-title")).to_contain_text("After the panic")
+        await page.get_by_role("button", name="Restore the room").click()
+        await dialog.get_by_role("button", name="Restore now").click()
         await expect(page.locator("#panic-active")).to_be_hidden()
 
         # The session ends: nothing of the panic, or of the session, is left on screen.

@@ -57,7 +57,14 @@ async def test_sign_in_with_a_token_is_remembered_and_the_stream_carries_it(
     await expect(page.locator("#phase-name")).to_have_text("arrival")
     await expect(page.locator("#signin")).to_be_hidden()
 
-    await page.get_by_role("button", name="Sign out").click()
+    # Signing out is asked first (the tablet then has no PANIC); Cancel keeps it signed in, PANIC and all.
+    await page.get_by_role("button", name="Sign out…").click()
+    dialog = page.get_by_role("dialog")
+    await expect(dialog).to_contain_text("no PANIC button until someone signs in again")
+    await dialog.get_by_role("button", name="Cancel").click()
+    await expect(page.locator("#panic")).to_be_visible()
+    await page.get_by_role("button", name="Sign out…").click()
+    await dialog.get_by_role("button", name="Sign out").click()
     await expect(page.get_by_role("heading", name="Sign in to Arcroom")).to_be_visible()
 
 
@@ -98,3 +105,19 @@ async def test_an_observer_sees_the_room_and_is_told_why_it_cannot_act(secured: 
         "Could not hold: role 'observer' may not control (token 'nurse-station')"
     )
     assert (await secured.client.get("/api/rooms/one/state")).json()["session"]["held"] is False
+
+
+async def test_sign_out_sits_away_from_panic_on_a_phone(secured: Service, open_page: OpenPage) -> None:
+    await start_session(secured)
+    page = await open_page(url(secured, "/?room=one"), viewport={"width": 390, "height": 844})
+    await page.get_by_label("Access token").fill(THERAPIST)
+    await page.get_by_label("Device PIN (optional)").fill("4711")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#phase-name")).to_have_text("arrival")
+    panic = await page.locator("#panic").bounding_box()
+    sign_out = await page.get_by_role("button", name="Sign out…").bounding_box()
+    lock = await page.get_by_role("button", name="Lock").bounding_box()
+    assert panic is not None and sign_out is not None and lock is not None
+    # Lock (which keeps PANIC on screen) stands between them.
+    gap = panic["x"] - (sign_out["x"] + sign_out["width"])
+    assert gap >= 80 and sign_out["x"] < lock["x"] < panic["x"], (sign_out, lock, panic)

@@ -61,7 +61,15 @@ async function main() {
 
   show("#signout-button", access !== "open");
   show("#lock-button", access !== "open" && hasPin());
-  $("#signout-button").addEventListener("click", () => { signOut(); location.reload(); });
+  // Signing out leaves this tablet without PANIC until a token is typed again: asked first (Lock keeps PANIC).
+  $("#signout-button").addEventListener("click", () => confirmDialog({
+    title: "Sign this tablet out?",
+    message: "It will have no PANIC button until someone signs in again with an access token."
+      + (hasPin() ? " To step away, Lock it instead: PANIC stays on the lock screen." : ""),
+    confirmLabel: "Sign out",
+    danger: true,
+    onConfirm: () => { signOut(); location.reload(); },
+  }));
   $("#lock-button").addEventListener("click", () => { if (lock()) location.reload(); });
 
   let rooms;
@@ -334,6 +342,29 @@ function render() {
   renderAudio(view.audio, !!s);
   renderMusicControls(view.audio, !!s);
   renderLights(view.lighting, !!s);
+  renderRefusals(s);
+}
+
+let refusalKey = null;
+
+/**
+ * What the room refuses now (in panic, or held after one) comes with the state, with the reason:
+ * those controls are disabled and say why, instead of failing when tapped. An error left on screen
+ * by an earlier refusal goes when its cause does.
+ */
+function renderRefusals(s) {
+  const refused = view.refused ?? {};
+  const why = (command) => (refused[command] ? capital(refused[command].replace(/^room '[^']*' is /, "")) : "");
+  const holdCommand = s?.held ? "resume" : "hold";
+  $("#hold-button").disabled = !!refused[holdCommand];
+  setText("#session-refused", why(holdCommand));
+  $$("#scene-buttons button, #brightness-row button, #brightness").forEach((b) => { b.disabled = !!refused.lights; });
+  setText("#lights-refused", why("lights"));
+  $$("#transport button").forEach((b) => { b.disabled = !!refused.music; });
+  setText("#music-refused", why("music"));
+  const key = JSON.stringify([Object.keys(refused).sort(), !!s?.held]);
+  if (refusalKey !== null && key !== refusalKey) $$("#alerts-region .toast-error").forEach((t) => t.remove());
+  refusalKey = key;
 }
 
 /** The timelines on screen (drawn to their width, so not while hidden). */
@@ -827,7 +858,16 @@ function bindControls() {
 
   const clearPanic = (mode) => (e) => act(e.currentTarget, "clear the panic", async () =>
     onState(await post(roomPath(roomId, "/panic/clear"), { mode })));
-  $("#panic-clear-restore").addEventListener("click", clearPanic("restore"));
+  // Held after a panic, the room is bright and quiet on purpose: bringing it back is asked first.
+  $("#panic-clear-restore").addEventListener("click", (e) => {
+    if (view?.panic.mode !== "held") { clearPanic("restore")(e); return; }
+    confirmDialog({
+      title: "Restore the room now?",
+      message: "The lights fade back to the phase's scene, the music fades in and the session goes on.",
+      confirmLabel: "Restore now",
+      onConfirm: async () => onState(await post(roomPath(roomId, "/panic/clear"), { mode: "restore" })),
+    });
+  });
   $("#panic-clear-hold").addEventListener("click", clearPanic("hold"));
 
   // Volume: sent on release (the service ramps it); the buttons move it a step at a time.
