@@ -42,6 +42,7 @@ async def health(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
             "last_error": rt.link.last_error,
         },
         "rooms": len(rt.rooms),
+        "timezone": rt.settings.timezone,  # the clinic's: the dashboard shows its times in it, as the reports do
         "tasks": supervisor.running(),
         "failed_tasks": {name: f.model_dump() for name, f in supervisor.failures.items()},
     }

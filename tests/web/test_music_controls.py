@@ -67,6 +67,8 @@ async def test_another_playlist_and_gentler_music_from_the_card(music_service: S
     choice = card.get_by_label("Playlist")
     await expect(choice).to_be_visible()
     await expect(choice).to_have_value("demo_ketamine_im")
+    menu, frame = await choice.bounding_box(), await card.bounding_box()
+    assert menu is not None and frame is not None and menu["width"] >= frame["width"] * 0.8, (menu, frame)  # not 52 px
     await expect(card.get_by_role("button", name="Gentler music")).to_be_hidden()
 
     await choice.select_option("calm_ketamine_im")

@@ -31,13 +31,43 @@ export function fmtSpan(seconds) {
   return m ? `${h} h ${m} min` : `${h} h`;
 }
 
-/** Epoch seconds -> "14:05" in the clinic's (this device's) time zone, shifted onto server time. */
-export function fmtClock(epoch) {
+// The clinic's zone (ARCROOM_TIMEZONE, as the reports use), so the screen and the PDF agree
+// whatever zone the tablet itself is set to. Until it is known, this device's zone.
+let zoneFormat = null;
+
+/** The clinic's IANA zone; an unknown name leaves this device's zone in use. */
+export function setClinicZone(zone) {
+  try {
+    zoneFormat = new Intl.DateTimeFormat("en-GB", {
+      timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+    });
+  } catch {
+    zoneFormat = null;
+  }
+}
+
+/** Asks the service which zone the clinic is in (no token needed). */
+export async function loadClinicZone() {
+  try {
+    const r = await fetch("/api/health", { cache: "no-store" });
+    if (r.ok) setClinicZone((await r.json()).timezone);
+  } catch { /* unreachable now: this device's zone until the next page load */ }
+}
+
+function clockParts(epoch) {
   const d = new Date(epoch * 1000);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  if (!zoneFormat) return [d.getHours(), d.getMinutes(), d.getSeconds()];
+  const part = (type) => Number(zoneFormat.formatToParts(d).find((p) => p.type === type)?.value ?? 0);
+  return [part("hour") % 24, part("minute"), part("second")];
+}
+
+/** Epoch seconds -> "14:05" in the clinic's zone. */
+export function fmtClock(epoch) {
+  const [h, m] = clockParts(epoch);
+  return `${pad(h)}:${pad(m)}`;
 }
 
 export function fmtClockSeconds(epoch) {
-  const d = new Date(epoch * 1000);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const [h, m, sec] = clockParts(epoch);
+  return `${pad(h)}:${pad(m)}:${pad(sec)}`;
 }

@@ -2,7 +2,7 @@
 // two seconds (one request for all rooms, rather than one event stream per room).
 
 import { download, get, post, roomPath } from "./api.js";
-import { fmtClock, fmtClockSeconds, fmtSpan, serverNow, syncServer } from "./clock.js";
+import { fmtClock, fmtClockSeconds, fmtSpan, loadClinicZone, serverNow, syncServer } from "./clock.js";
 import { remsStatus } from "./record.js";
 import { signIn } from "./signin.js";
 import * as theme from "./theme.js";
@@ -148,6 +148,7 @@ async function pollRems() {
 
 async function main() {
   theme.bindToggles();
+  await loadClinicZone();
   await signIn($("#signin"), () => { $("#topbar").hidden = true; $("#main").hidden = true; });
   $("#topbar").hidden = false;
   $("#main").hidden = false;

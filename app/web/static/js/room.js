@@ -2,7 +2,7 @@
 // stream, both a RoomView), and act on it.
 
 import { api, get, onUnauthorized, post, roomPath, streamUrl } from "./api.js";
-import { fmtClock, fmtClockSeconds, fmtSpan, fmtTimer, serverNow, syncServer } from "./clock.js";
+import { fmtClock, fmtClockSeconds, fmtSpan, fmtTimer, loadClinicZone, serverNow, syncServer } from "./clock.js";
 import { bindMusicControls, renderMusicControls } from "./music.js";
 import { bindPanic } from "./panic.js";
 import { formFor, loadFields, readingForm, remsStatus, renderAlerts, renderFacilitators, reportButtons } from "./record.js";
@@ -46,6 +46,7 @@ const miniParts = () => ({
 async function main() {
   theme.bindToggles();
   registerServiceWorker();
+  await loadClinicZone();
   const panicButton = $("#panic");
   panicControl = bindPanic(panicButton, $("#panic-result"), {
     room: () => roomId, isLive: () => live, onSent: onPanicSent,
@@ -280,7 +281,9 @@ async function loadPresets() {
   const select = $("#start-preset");
   try {
     const presets = await get("/api/presets");
-    select.replaceChildren(...presets.map((p) => el("option", { value: p.id }, p.name)));
+    // No protocol is picked for the facilitator: the first in the list is not a choice anyone made.
+    select.replaceChildren(el("option", { value: "", disabled: true, selected: true }, "Choose the protocol…"),
+      ...presets.map((p) => el("option", { value: p.id }, p.name)));
   } catch (err) {
     toast(`Could not load the protocols: ${err.message}`, { kind: "error" });
   }
@@ -360,7 +363,7 @@ function renderRefusals(s) {
   setText("#session-refused", why(holdCommand));
   $$("#scene-buttons button, #brightness-row button, #brightness").forEach((b) => { b.disabled = !!refused.lights; });
   setText("#lights-refused", why("lights"));
-  $$("#transport button").forEach((b) => { b.disabled = !!refused.music; });
+  $$("#play-pause, #skip").forEach((b) => { b.disabled = !!refused.music; });
   setText("#music-refused", why("music"));
   const key = JSON.stringify([Object.keys(refused).sort(), !!s?.held]);
   if (refusalKey !== null && key !== refusalKey) $$("#alerts-region .toast-error").forEach((t) => t.remove());
@@ -740,6 +743,11 @@ function bindControls() {
     event.preventDefault();
     const preset = $("#start-preset").value;
     const label = $("#start-client").value.trim();
+    if (!preset) {
+      toast("Choose the protocol first.", { kind: "error" });
+      $("#start-preset").focus();
+      return;
+    }
     act($("#start-button"), "start the session", async () => {
       await command("", { preset, client_label: label || null });
       $("#start-client").value = "";
