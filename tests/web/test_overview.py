@@ -46,3 +46,33 @@ async def test_panic_from_the_overview_reaches_the_room(service: Service, open_p
     await expect(two.locator(".room-panic-result")).to_contain_text("Panic sent")
     await expect(two).to_contain_text("PANIC")
     assert (await service.client.get("/api/rooms/two/state")).json()["panic"]["active"] is True
+
+
+async def test_overview_shows_open_alerts_overdue_checks_and_panic_or_held_in_words(
+    service: Service, open_page: OpenPage
+) -> None:
+    await start_session(service, room="one", preset="psilocybin", client_label="P-9")
+    await service.client.post("/api/rooms/one/session/dose", json={})
+    r = await service.client.post(
+        "/api/rooms/one/session/readings", json={"readings": {"heart_rate_bpm": 142}, "kind": "vitals"}
+    )
+    assert r.status_code == 200, r.text
+    await service.clock.advance(72 * 60)  # the 60-minute vitals check, 12 minutes late
+    page = await open_page(url(service, "/overview"))
+    one = page.locator(".room-card", has_text="Room one")
+    await expect(one.locator(".room-alerts")).to_contain_text("Heart rate high")
+    await expect(one.locator(".room-alerts .overdue")).to_contain_text("Overdue 12 min: Vitals check")
+    await expect(page.locator("#summary")).to_contain_text("1 open alert")
+    await expect(one.locator(".room-state")).to_be_hidden()
+
+    assert (await service.client.post("/api/rooms/one/panic")).status_code == 200
+    await expect(one.locator(".room-state")).to_contain_text("⚠ PANIC since")
+    band = await one.locator(".room-state").evaluate("(n) => getComputedStyle(n).backgroundImage")
+    assert "repeating-linear-gradient" in band, band  # a shape of its own, not only a colour
+    r = await service.client.post("/api/rooms/one/panic/clear", json={"mode": "hold"})
+    assert r.status_code == 200, r.text
+    await expect(one.locator(".room-state")).to_contain_text("Held after panic")
+    await expect(one).to_have_class(re.compile(r"\bis-held\b"))
+    # PANIC stays one tap from the overview, held or not.
+    await one.get_by_role("button", name="Panic in Room one").click()
+    await expect(one.locator(".room-state")).to_contain_text("⚠ PANIC since")

@@ -3,12 +3,13 @@
 
 import { download, get, post, roomPath } from "./api.js";
 import { fmtClock, fmtClockSeconds, fmtSpan, loadClinicZone, serverNow, syncServer } from "./clock.js";
-import { remsStatus } from "./record.js";
+import { alertGroups, remsStatus } from "./record.js";
 import { signIn } from "./signin.js";
 import * as theme from "./theme.js";
 import { $, el, setText, show, syncList } from "./ui.js";
 
 const POLL_MS = 2000;
+const OVERDUE_S = 10 * 60; // a check due this long ago is called overdue
 const REMS_POLL_MS = 30000;
 let rooms = [];
 let fetchedAt = 0;
@@ -29,6 +30,7 @@ function card(room) {
   panicButton.addEventListener("click", () => firePanic(room, panicButton));
   return el("li.card.room-card", {},
     el("div.room-head", {}, el("h2", {}, el("span.room-name")), panicButton),
+    el("p.room-state", { hidden: true }),
     el("p.room-phase"),
     el("div.room-meta"),
     el("ul.room-alerts"),
@@ -57,7 +59,15 @@ function update(node, room) {
   const now = serverNow();
   const panic = panicOf(room);
   const due = s ? s.due_cues : [];
-  node.classList.toggle("is-panic", panic);
+  const held = panic && room.panic.mode === "held";
+  node.classList.toggle("is-panic", panic && !held);
+  node.classList.toggle("is-held", held || (!!s && s.held && !panic));
+  // In panic or held: a word and a shape of its own (a striped band), not only a colour.
+  const state = node.querySelector(".room-state");
+  const since = room.panic.since ? ` since ${fmtClock(room.panic.since)}` : "";
+  state.textContent = held ? `Held after panic${since}: bright and quiet` : panic ? `⚠ PANIC${since}`
+    : s?.held ? "On hold: the arc is paused" : "";
+  show(state, !!state.textContent);
   node.classList.toggle("has-due", due.length > 0);
   node.querySelector(".room-name").textContent = room.name;
   node.querySelector(".room-phase").textContent = panic ? `PANIC · ${s ? s.phase : "no session"}` : phaseLine(s, now);
@@ -72,8 +82,19 @@ function update(node, room) {
   if (offline) meta.push(el("span.chip.chip-bad", { text: `${offline} light${offline > 1 ? "s" : ""} offline` }));
   if (!room.mqtt_connected) meta.push(el("span.chip.chip-bad", { text: "Light link down" }));
   node.querySelector(".room-meta").replaceChildren(...meta);
-  node.querySelector(".room-alerts").replaceChildren(...due.map((c) =>
-    el("li", { text: `Due: ${c.label} (${fmtClock(c.due_at)})` })));
+  // Open alerts (one line a reading, newest first), then the checks due, the overdue ones said so.
+  const groups = s ? alertGroups(s.alerts) : [];
+  const alertLines = groups.slice(0, 2).map((g) => el("li.room-alert", {
+    text: `Alert ${fmtClock(g.at)}: ${g.alerts.map((a) => a.message.split(" (")[0]).join(" · ")}`,
+  }));
+  if (groups.length > 2) alertLines.push(el("li.room-alert", { text: `${groups.length - 2} more alerts` }));
+  node.querySelector(".room-alerts").replaceChildren(...alertLines, ...due.map((c) => {
+    const late = now - c.due_at;
+    return late >= OVERDUE_S
+      ? el("li.overdue", { text: `Overdue ${fmtSpan(late)}: ${c.label} (due ${fmtClock(c.due_at)})` })
+      : el("li", { text: `Due: ${c.label} (${fmtClock(c.due_at)})` });
+  }));
+  node.classList.toggle("has-alerts", groups.length > 0);
   node.querySelector(".room-open").setAttribute("aria-label", `Open ${room.name}`);
 }
 
@@ -83,9 +104,10 @@ function render() {
   syncList($("#rooms"), rooms, (r) => r.id, card, update);
   const panics = rooms.filter(panicOf).length;
   const dueCount = rooms.reduce((n, r) => n + (r.session?.due_cues.length ?? 0), 0);
+  const alertCount = rooms.reduce((n, r) => n + (r.session?.alerts.length ?? 0), 0);
   const sessions = rooms.filter((r) => r.session).length;
   setText("#summary", [`${rooms.length} room${rooms.length === 1 ? "" : "s"}`, `${sessions} in session`,
-    panics ? `${panics} in PANIC` : null, dueCount ? `${dueCount} check${dueCount === 1 ? "" : "s"} due` : null]
+    panics ? `${panics} in PANIC` : null, alertCount ? `${alertCount} open alert${alertCount === 1 ? "" : "s"}` : null, dueCount ? `${dueCount} check${dueCount === 1 ? "" : "s"} due` : null]
     .filter(Boolean).join(" · "));
 }
 
