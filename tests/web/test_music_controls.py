@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,14 @@ async def test_talk_turns_the_music_down_and_back_from_the_card(service: Service
     back = re.compile(r"^The music is turned down for talk; it comes back by itself at \d\d:\d\d\.$")
     await expect(end).to_have_attribute("title", back)
     assert (await room_state(service))["audio"]["talking"] is True
+    # The card itself says the music is lowered, and until when (not "Playing").
+    until = (await room_state(service))["audio"]["talk_until"]
+    await expect(card.locator("#audio-state")).to_have_text("Lowered for talk")
+    back_at = datetime.fromtimestamp(until, UTC).strftime("%H:%M")  # the tests' clinic zone is UTC
+    await expect(card.locator("#talk-status")).to_have_text(f"Lowered for talk, back at {back_at}.")
     await end.click()
+    await expect(card.locator("#audio-state")).to_have_text("Playing")
+    await expect(card.locator("#talk-status")).to_be_hidden()
     await expect(card.get_by_role("button", name="Talk")).to_have_attribute("aria-pressed", "false")
     talk_events = [e["data"]["on"] for e in await events(service, session) if e["type"] == "talk"]
     assert talk_events == [True, False]

@@ -611,7 +611,10 @@ function renderAudio(a, inSession) {
   const fading = !inSession && a.state === "playing";
   const loaded = !!a.now_playing && (a.state === "playing" || a.state === "paused");
   const chip = $("#audio-state");
-  chip.textContent = failed ? "Failed" : fading ? "Fading out" : AUDIO_STATE[a.state];
+  // Talk lowers the music: the card says so, and when it comes back, not just "Playing".
+  const talking = inSession && !failed && a.talking && a.state === "playing";
+  chip.textContent = failed ? "Failed" : fading ? "Fading out" : talking ? "Lowered for talk" : AUDIO_STATE[a.state];
+  setText("#talk-status", talking && a.talk_until ? `Lowered for talk, back at ${fmtClock(a.talk_until)}.` : "");
   chip.className = `chip ${failed ? "chip-bad" : ""}`;
   $("#audio-card").classList.toggle("failed", failed);
   setText("#np-title", a.now_playing?.title ?? "Nothing playing");
