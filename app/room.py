@@ -209,13 +209,13 @@ class RoomController:
         return self.engine.room_state(self.id)
 
     def refused(self) -> dict[RefusableCommand, str]:
-        """The commands the room refuses now, each with its reason: the one rule behind the API's 409s
-        and the dashboard's disabled buttons."""
+        """The commands the room refuses now, each with its reason ("in panic: ..."): the one rule
+        behind the API's 409s and the dashboard's disabled buttons."""
         panic = self._record.panic
         if not panic.active:
             return {}
         state = "in panic" if panic.mode == "panic" else "held after a panic"
-        return {command: f"room {self.id!r} is {state}: {why}" for command, why in PANIC_REFUSES.items()}
+        return {command: f"{state}: {why}" for command, why in PANIC_REFUSES.items()}
 
     def panic_status(self) -> PanicStatus:
         return self._record.panic
@@ -476,7 +476,7 @@ class RoomController:
 
     def _refuse(self, command: RefusableCommand) -> None:
         if (why := self.refused().get(command)) is not None:
-            raise Conflict(why)
+            raise Conflict(f"room {self.id!r} is {why}")
 
     def _show(self, transition_s: float, *, force: bool = False) -> list[str]:
         """Send the lights towards what the room should show now (only what changed, unless forced);

@@ -35,7 +35,8 @@ class RoomView(BaseModel):
     refused: dict[RefusableCommand, str] = Field(
         default_factory=dict,
         description="Commands the room refuses now (hold, resume, lights, music), each with the reason its "
-        "409 would give; a command not listed may be sent",
+        '409 gives ("in panic: the lights stay at the panic scene until the panic is cleared"); a command '
+        "not listed may be sent",
     )
 
 

@@ -49,7 +49,8 @@ export function setClinicZone(zone) {
 /** Asks the service which zone the clinic is in (no token needed). */
 export async function loadClinicZone() {
   try {
-    const r = await fetch("/api/health", { cache: "no-store" });
+    // Bounded: an unanswered request must not hold up the page (the tablet's zone is used meanwhile).
+    const r = await fetch("/api/health", { cache: "no-store", signal: AbortSignal.timeout(3000) });
     if (r.ok) setClinicZone((await r.json()).timezone);
   } catch { /* unreachable now: this device's zone until the next page load */ }
 }
@@ -57,8 +58,8 @@ export async function loadClinicZone() {
 function clockParts(epoch) {
   const d = new Date(epoch * 1000);
   if (!zoneFormat) return [d.getHours(), d.getMinutes(), d.getSeconds()];
-  const part = (type) => Number(zoneFormat.formatToParts(d).find((p) => p.type === type)?.value ?? 0);
-  return [part("hour") % 24, part("minute"), part("second")];
+  const parts = Object.fromEntries(zoneFormat.formatToParts(d).map((p) => [p.type, Number(p.value)]));
+  return [parts.hour % 24, parts.minute, parts.second];
 }
 
 /** Epoch seconds -> "14:05" in the clinic's zone. */

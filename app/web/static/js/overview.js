@@ -170,7 +170,8 @@ async function pollRems() {
 
 async function main() {
   theme.bindToggles();
-  await loadClinicZone();
+  // Not awaited: the rooms and their PANIC buttons come first; times are redrawn every second.
+  loadClinicZone();
   await signIn($("#signin"), () => { $("#topbar").hidden = true; $("#main").hidden = true; });
   $("#topbar").hidden = false;
   $("#main").hidden = false;

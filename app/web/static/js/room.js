@@ -46,11 +46,12 @@ const miniParts = () => ({
 async function main() {
   theme.bindToggles();
   registerServiceWorker();
-  await loadClinicZone();
   const panicButton = $("#panic");
   panicControl = bindPanic(panicButton, $("#panic-result"), {
     room: () => roomId, isLive: () => live, onSent: onPanicSent,
   });
+  // Not awaited: nothing on the way to a working PANIC waits for it; times are redrawn when it comes.
+  loadClinicZone().then(render);
 
   const access = await signIn($("#signin"), (screen) => {
     showFrame(false);
@@ -357,7 +358,7 @@ let refusalKey = null;
  */
 function renderRefusals(s) {
   const refused = view.refused ?? {};
-  const why = (command) => (refused[command] ? capital(refused[command].replace(/^room '[^']*' is /, "")) : "");
+  const why = (command) => (refused[command] ? capital(refused[command]) : "");
   const holdCommand = s?.held ? "resume" : "hold";
   $("#hold-button").disabled = !!refused[holdCommand];
   setText("#session-refused", why(holdCommand));
