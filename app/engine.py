@@ -169,6 +169,7 @@ class SessionEngine:
         client_label: str | None = None,
         playlist: str | None = None,
         by: str | None = None,
+        intention: str | None = None,
     ) -> SessionState:
         self.room(room)
         preset = self.preset(preset_id)
@@ -176,7 +177,12 @@ class SessionEngine:
             raise Conflict(f"room {room!r} already has a session running ({self._live[room].info.id})")
         info = SessionInfo(id=uuid.uuid4().hex, room=room, preset=preset, client_label=client_label)
         now = self.clock.now()
-        data = {"preset": preset.id, **({"playlist": playlist} if playlist else {}), **_by(by)}
+        data = {
+            "preset": preset.id,
+            **({"playlist": playlist} if playlist else {}),
+            **({"intention": intention} if intention else {}),
+            **_by(by),
+        }
         first = self.store.create_session(info, now, data)
         live = _Live(info, [first])
         self._live[room] = live

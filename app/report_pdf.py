@@ -216,6 +216,8 @@ def report_pdf(report: Report, state: SessionState) -> bytes:
             f"source: {report.preset_source}"
         ),
     ]
+    if report.intention:
+        story.append(p(f"Intention: {report.intention}"))
     doses = "; ".join(_dose_text(d.booster, d.amount, d.unit, d.lot, d.devices, at(d.at)) for d in report.doses)
     devices = ", ".join(f"#{d.device} {at(d.at)[11:19]}" for d in report.devices)
     people = "; ".join(

@@ -243,11 +243,16 @@ class RoomController:
     # --- the session -----------------------------------------------------------------------------
 
     def start_session(
-        self, preset_id: str, client_label: str | None, playlist_id: str | None, by: str | None = None
+        self,
+        preset_id: str,
+        client_label: str | None,
+        playlist_id: str | None,
+        by: str | None = None,
+        intention: str | None = None,
     ) -> SessionState:
         self.engine.preset(preset_id)
         playlist = choose_playlist(preset_id, playlist_id, self.music.playlists, self._libraries)
-        state = self.engine.start_session(self.id, preset_id, client_label, playlist, by=by)
+        state = self.engine.start_session(self.id, preset_id, client_label, playlist, by=by, intention=intention)
         panic = self._record.panic
         if panic.active:
             # The room is in panic (or held): the new session begins frozen, as the room is.

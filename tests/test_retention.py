@@ -15,6 +15,7 @@ from tests.conftest import serve_in_process
 
 LABEL = "Jane-Q-Private"
 NOTE = "Client spoke of her brother Tom"
+INTENTION = "To forgive my father for the years in Leeds"
 
 
 def database_bytes(path: Path) -> bytes:
@@ -24,7 +25,9 @@ def database_bytes(path: Path) -> bytes:
 async def finished_session(settings: Settings, clock: ManualClock) -> str:
     async with serve_in_process(settings, clock) as svc:
         c = svc.client
-        r = await c.post("/api/rooms/one/session", json={"preset": "ketamine_im", "client_label": LABEL})
+        r = await c.post(
+            "/api/rooms/one/session", json={"preset": "ketamine_im", "client_label": LABEL, "intention": INTENTION}
+        )
         session = r.json()["session_id"]
         await c.post("/api/rooms/one/session/dose", json={"amount": 50})
         await c.post("/api/rooms/one/session/note", json={"text": NOTE})
@@ -40,7 +43,7 @@ async def finished_session(settings: Settings, clock: ManualClock) -> str:
 async def test_personal_data_is_never_in_the_file_in_the_clear(settings: Settings, clock: ManualClock) -> None:
     await finished_session(settings, clock)
     stored = database_bytes(settings.database)
-    assert LABEL.encode() not in stored and NOTE.encode() not in stored
+    assert LABEL.encode() not in stored and NOTE.encode() not in stored and INTENTION.encode() not in stored
 
 
 async def test_a_purge_destroys_what_the_events_said_and_keeps_the_log_whole(
@@ -51,6 +54,7 @@ async def test_a_purge_destroys_what_the_events_said_and_keeps_the_log_whole(
     async with serve_in_process(settings, clock) as svc:
         before = (await svc.client.get(f"/api/sessions/{session}/events")).json()
         assert any(e["data"].get("text") == NOTE for e in before)
+        assert before[0]["data"]["intention"] == INTENTION
     assert main(["purge", session]) == 0  # the CLI, on the same database
     async with serve_in_process(settings, clock) as svc:
         c = svc.client
@@ -63,6 +67,7 @@ async def test_a_purge_destroys_what_the_events_said_and_keeps_the_log_whole(
             r = await c.get(f"/api/sessions/{session}/report", params={"format": fmt})
             assert r.status_code == 200, (fmt, r.text[:300])
             assert LABEL.encode() not in r.content and NOTE.encode() not in r.content
+            assert INTENTION.encode() not in r.content
     db = sqlite3.connect(settings.database)
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         db.execute("DELETE FROM events WHERE session_id = ?", (session,))

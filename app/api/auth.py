@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
+from urllib.parse import unquote
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -23,10 +24,32 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 _bearer = HTTPBearer(auto_error=False, description="A token from ARCROOM_TOKENS")
 
 
+# The person at the device, as the tablet says (its "acting as" facilitator), percent-encoded.
+ACTING_AS_HEADER = "X-Arcroom-Acting-As"
+NAME_MAX = 60  # as a facilitator's name
+
+
 @dataclass(frozen=True)
 class Principal:
     name: str
     role: str
+    acting_as: str | None = None
+
+    @property
+    def by(self) -> str:
+        """Who did it, for the record: the person via the device ("A. Rivera via http:tablet-room1")."""
+        device = f"http:{self.name}"
+        return f"{self.acting_as} via {device}" if self.acting_as else device
+
+
+def acting_as(request: Request) -> str | None:
+    """The person named by the request, or None. Never a refusal: a panic must not fail on a bad header,
+    so one that is not a usable name is left out of the record rather than answered with a 4xx."""
+    raw = request.headers.get(ACTING_AS_HEADER)
+    if not raw:
+        return None
+    name = " ".join(unquote(raw).split())
+    return name if name and len(name) <= NAME_MAX and name.isprintable() else None
 
 
 def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
@@ -34,7 +57,7 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
         settings: Settings = request.app.state.settings
         if not settings.tokens:
             # Only possible on loopback: Settings refuses any other address without tokens.
-            return Principal("open", "therapist")
+            return Principal("open", "therapist", acting_as(request))
         presented = credentials.credentials if credentials else None
         principal = None
         if presented is None and request.url.path.endswith("/stream"):
@@ -58,7 +81,7 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not {permission} (token {principal.name!r})"
             )
-        return principal
+        return replace(principal, acting_as=acting_as(request))
 
     return check
 

@@ -30,6 +30,13 @@ class StartSession(_Body):
         max_length=60,
         description="Default: the preset's clinic playlist if one is set up, else its demo one",
     )
+    intention: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=280,
+        description="The client's intention for the session, de-identified (no names): shown on the room view "
+        "and in the report, and destroyed with the session's key like the rest of its personal data",
+    )
 
 
 class Dose(_Body):

@@ -21,7 +21,7 @@ async def audio(body: AudioCommand, principal: Principal = Control, r: RoomContr
     """A pause fades out over 2 s; a resume fades in over 3 s; skip goes to the next track with a crossfade. 409 in
     panic for pause, resume and skip.
     """
-    return await r.audio(body.action, body.volume, by=f"http:{principal.name}")
+    return await r.audio(body.action, body.volume, by=principal.by)
 
 
 @router.post(
@@ -32,7 +32,7 @@ async def audio(body: AudioCommand, principal: Principal = Control, r: RoomContr
     "ARCROOM_TALK_RESTORE_S (3 s). Recorded in the session. 409 when no session runs.",
 )
 async def talk(body: Talk, principal: Principal = Control, r: RoomController = Depends(room)) -> MusicStatus:
-    return await r.talk(body.on, by=f"http:{principal.name}")
+    return await r.talk(body.on, by=principal.by)
 
 
 @router.get(
@@ -55,7 +55,7 @@ async def playlists(r: RoomController = Depends(room)) -> list[PlaylistOption]:
 async def playlist(
     body: ChoosePlaylist, principal: Principal = Control, r: RoomController = Depends(room)
 ) -> MusicStatus:
-    return await r.choose_playlist(body.playlist, by=f"http:{principal.name}")
+    return await r.choose_playlist(body.playlist, by=principal.by)
 
 
 @router.post(
@@ -65,7 +65,7 @@ async def playlist(
     "Recorded in the session. 409 when no session runs or the current segment has no intensity tags.",
 )
 async def gentler(principal: Principal = Control, r: RoomController = Depends(room)) -> MusicStatus:
-    return await r.gentler(by=f"http:{principal.name}")
+    return await r.gentler(by=principal.by)
 
 
 @router.get("/{room}/plan", dependencies=[Read], summary="Every planned track: start, end, fades, segment")

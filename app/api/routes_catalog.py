@@ -181,7 +181,7 @@ async def rems_filed(
     rt: Runtime = Depends(runtime),
 ) -> RemsForm:
     """Records that the session's REMS form was filed (once), with an optional reference."""
-    e.mark_rems_filed(session_id, (body or RemsFiled()).reference, by=f"http:{principal.name}")
+    e.mark_rems_filed(session_id, (body or RemsFiled()).reference, by=principal.by)
     info, events, state = e.session_record(session_id)
     now = e.clock.now()
     return rems_form(build_report(info, events, now, state, tz=rt.settings.tz), info.preset, events, now)

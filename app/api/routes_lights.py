@@ -29,7 +29,7 @@ async def set_room_lights(
     """A scene, or a brightness (percent) and/or colour temperature (kelvin) for every light, over `transition`
     seconds. Holds until the next phase change or until cleared; 409 in panic.
     """
-    by = f"http:{principal.name}"
+    by = principal.by
     if body.scene is not None:
         return r.set_scene(body.scene, body.transition, by)
     return r.adjust(
@@ -55,7 +55,7 @@ async def set_light(
         kelvin=body.kelvin,
         rgb=body.rgb,
         transition_s=body.transition,
-        by=f"http:{principal.name}",
+        by=principal.by,
     )
 
 
@@ -64,4 +64,4 @@ async def set_light(
 )
 async def clear_override(principal: Principal = Control, r: RoomController = Depends(room)) -> RoomLighting:
     """The room fades back over 10 s to what it should show: the phase's scene, or idle between sessions."""
-    return r.clear_override(by=f"http:{principal.name}")
+    return r.clear_override(by=principal.by)

@@ -23,7 +23,7 @@ async def panic(principal: Principal = Panic, r: RoomController = Depends(room))
     light as sent, confirmed or unconfirmed, the audio's confirmation and any effect that failed. Roles:
     therapist, device.
     """
-    return await r.panic(by=f"http:{principal.name}")
+    return await r.panic(by=principal.by)
 
 
 @router.post("/{room}/panic/clear", summary="restore: fade the room back; hold: keep it bright and quiet")
@@ -34,5 +34,5 @@ async def clear_panic(
     override in force, or idle) and the music resumes with a fade-in. `hold`: the room stays bright and quiet
     and the session on hold until cleared again with `restore`.
     """
-    await r.clear_panic(body.mode, by=f"http:{principal.name}")
+    await r.clear_panic(body.mode, by=principal.by)
     return rt.view(r.id)

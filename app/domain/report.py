@@ -98,6 +98,7 @@ class Report(BaseModel):
     preset_name: str
     preset_source: str
     client_label: str | None
+    intention: str | None = None
     started_at: str
     ended_at: str | None
     dose_at: str | None
@@ -207,6 +208,7 @@ def build_report(
         preset_name=preset.name,
         preset_source=preset.source,
         client_label=info.client_label,
+        intention=state.intention,
         started_at=at(state.started_at) or "",
         ended_at=at(end_at),
         dose_at=at(dose),

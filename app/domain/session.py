@@ -102,6 +102,7 @@ class SessionState(BaseModel):
     room: str = Field(description="The room it runs in")
     preset_id: str = Field(description="The preset it follows (snapshot taken at start)")
     client_label: str | None = Field(description="A pseudonym or initials")
+    intention: str | None = Field(default=None, description="The client's intention, de-identified, as given at start")
     now: float = Field(description="The moment this state is for, epoch seconds")
     status: Literal["arrival", "running", "held", "panic", "ended"] = Field(
         description="arrival (before the dose), running, held, panic, or ended"
@@ -335,6 +336,7 @@ def replay(
         room=info.room,
         preset_id=preset.id,
         client_label=info.client_label,
+        intention=events[0].data.get("intention"),
         now=now,
         status=status,
         started_at=events[0].at,

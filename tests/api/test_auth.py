@@ -298,3 +298,19 @@ def test_settings_refuse_an_open_service_off_loopback(tmp_path: Any) -> None:
 def test_settings_refuse_short_tokens() -> None:
     with pytest.raises(ValidationError, match="tokens must be at least 16 characters"):
         Token(name="tablet", role="therapist", token=SecretStr("short"))
+
+
+async def test_the_record_names_the_person_acting_and_a_bad_name_never_blocks_a_panic(secured: Service) -> None:
+    """X-Arcroom-Acting-As (percent-encoded) adds the person to `by`; a value that is no usable name
+    is left out of the record, never answered with a 4xx (a panic must not fail on it)."""
+    c = secured.client
+    person = {"X-Arcroom-Acting-As": "Zo%C3%AB%20Adeyemi", **bearer(THERAPIST)}
+    r = await c.post("/api/rooms/one/session", json={"preset": "psilocybin"}, headers=person)
+    assert r.status_code == 201, r.text
+    session = r.json()["session_id"]
+    r = await c.post("/api/rooms/one/panic", headers={"X-Arcroom-Acting-As": "x" * 500, **bearer(DEVICE)})
+    assert r.status_code == 200, r.text
+    events = (await c.get(f"/api/sessions/{session}/events", headers=bearer(THERAPIST))).json()
+    assert events[0]["data"]["by"] == "Zoë Adeyemi via http:tablet-room-1"
+    state = (await c.get("/api/rooms/one/state", headers=bearer(THERAPIST))).json()
+    assert state["panic"]["by"] == "http:panic-button-1"

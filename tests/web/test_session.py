@@ -33,9 +33,15 @@ async def test_open_service_needs_no_sign_in_and_a_session_starts_from_the_table
     await expect(page.get_by_role("heading", name="Start a session")).to_be_visible()
     await page.get_by_label("Protocol").select_option("psilocybin")
     await page.get_by_label("Client label").fill("P-017")
+    await page.get_by_label("Intention (optional; no names)").fill("to meet my grief with kindness")
     await page.get_by_role("button", name="Start session").click()
 
     await expect(page.locator("#phase-name")).to_have_text("arrival")
+    await expect(page.locator("#intention")).to_have_text("Intention: to meet my grief with kindness")
+    state = (await service.client.get("/api/rooms/one/state")).json()["session"]
+    assert state["intention"] == "to meet my grief with kindness"
+    report = (await service.client.get(f"/api/sessions/{state['session_id']}/report?format=json")).json()
+    assert report["intention"] == "to meet my grief with kindness"
     await expect(page.locator("#status-chip")).to_have_text("Before dose")
     await expect(page.locator("#session-label")).to_contain_text("P-017")
     state = (await room_state(service))["session"]
@@ -69,9 +75,13 @@ async def test_dose_asks_first_and_then_the_arc_runs_live(service: Service, open
     await page.get_by_role("button", name="Record dose…").click()
     await expect(dialog).to_contain_text("The minimum session length follows the dose (Oregon OAR 333-333-5250)")
     await dialog.get_by_label("Amount (mg)").fill("25")
+    await dialog.get_by_label("Lot number (optional)").fill("PSI-2611-04")  # the record names the product's lot
     await dialog.get_by_role("button", name="Record dose").click()
     await expect(dialog).to_be_hidden()
     await expect(page.locator("#phase-name")).to_have_text("onset")
+    session_id = (await room_state(service))["session"]["session_id"]
+    log = (await service.client.get(f"/api/sessions/{session_id}/events")).json()
+    assert next(e["data"] for e in log if e["type"] == "dose_given")["lot"] == "PSI-2611-04"
     await page.get_by_role("tab", name="Timeline").click()
     await expect(page.locator("#lane-phases .phase-current")).to_have_text("onset")
     await expect(page.locator("#coming-up")).to_contain_text("Ascent begins")

@@ -5,6 +5,7 @@ const TOKEN_KEY = "arcroom.token";
 export const auth = {
   token: localStorage.getItem(TOKEN_KEY) || null,
   open: false, // the service has no tokens configured: no sign-in
+  actingAs: null, // the facilitator using this tablet now: the record names them, via the tablet's token
 };
 
 export function rememberToken(token) {
@@ -42,6 +43,8 @@ export function onUnauthorized(fn) { listeners.add(fn); }
 export async function api(method, path, body, { timeoutMs = 8000, token = auth.token } = {}) {
   const headers = { Accept: "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
+  // Percent-encoded: a header carries Latin-1 only, and names need not.
+  if (auth.actingAs) headers["X-Arcroom-Acting-As"] = encodeURIComponent(auth.actingAs);
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), timeoutMs);

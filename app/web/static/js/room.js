@@ -1,7 +1,7 @@
 // The room view: sign in, pick the room, follow its live state (GET /state and the event
 // stream, both a RoomView), and act on it.
 
-import { api, get, onUnauthorized, post, roomPath, streamUrl } from "./api.js";
+import { api, auth, get, onUnauthorized, post, roomPath, streamUrl } from "./api.js";
 import { fmtClock, fmtClockSeconds, fmtSpan, fmtTimer, loadClinicZone, serverNow, syncServer } from "./clock.js";
 import { bindMusicControls, renderMusicControls } from "./music.js";
 import { bindPanic } from "./panic.js";
@@ -347,6 +347,7 @@ function render() {
   renderMusicControls(view.audio, !!s);
   renderLights(view.lighting, !!s);
   renderRefusals(s);
+  renderActingAs(s);
 }
 
 let refusalKey = null;
@@ -425,6 +426,7 @@ function renderPhase(s) {
   chip.textContent = STATUS_TEXT[s.status];
   chip.className = `chip status-${s.status}`;
   setText("#phase-name", s.phase);
+  setText("#intention", s.intention ? `Intention: ${s.intention}` : "");
   tick();
 }
 
@@ -531,6 +533,30 @@ const READING_KINDS = { vitals: "Vitals", blood_pressure: "Blood pressure", moni
   fluids: "Fluids (what was drunk)", check_in: "A note" };
 
 /** Facilitators, alerts, the unscheduled reading and the report files: the record, kept current. */
+/**
+ * "Acting as": the facilitator using this tablet now, one of those signed in; every command then
+ * records "A. Rivera via <the tablet's token>". Kept for this tab of this tablet only, and dropped
+ * when that person signs out or the session ends.
+ */
+const actingKey = () => `arcroom.acting.${roomId}`;
+
+function renderActingAs(s) {
+  const names = s ? s.facilitators.map((f) => f.name) : [];
+  const kept = sessionStorage.getItem(actingKey());
+  auth.actingAs = kept && names.includes(kept) ? kept : null;
+  if (!auth.actingAs) sessionStorage.removeItem(actingKey());
+  const button = $("#acting-as");
+  show(button, names.length > 0);
+  button.replaceChildren(el("span", { text: auth.actingAs ? `Acting as ${auth.actingAs}` : "Acting as: tap to choose" }));
+  const next = names[(names.indexOf(auth.actingAs) + 1) % (names.length + 1)] ?? null; // after the last: nobody
+  button.setAttribute("aria-label", `Acting as ${auth.actingAs ?? "nobody"}; tap for ${next ?? "nobody"}`);
+  button.onclick = () => {
+    if (next) sessionStorage.setItem(actingKey(), next);
+    else sessionStorage.removeItem(actingKey());
+    renderActingAs(view?.session);
+  };
+}
+
 function renderRecord(s) {
   renderAlerts(s.alerts, (group, button, facilitator) => act(button, "acknowledge the alert", async () => {
     let state;
@@ -747,14 +773,16 @@ function bindControls() {
     event.preventDefault();
     const preset = $("#start-preset").value;
     const label = $("#start-client").value.trim();
+    const intention = $("#start-intention").value.trim();
     if (!preset) {
       toast("Choose the protocol first.", { kind: "error" });
       $("#start-preset").focus();
       return;
     }
     act($("#start-button"), "start the session", async () => {
-      await command("", { preset, client_label: label || null });
+      await command("", { preset, client_label: label || null, ...(intention ? { intention } : {}) });
       $("#start-client").value = "";
+      $("#start-intention").value = "";
     });
   });
 
@@ -762,6 +790,7 @@ function bindControls() {
     const rule = cache.preset?.dose;
     const devices = rule?.devices;
     const unit = rule?.unit ?? "mg";
+    const lotRequired = !!(devices || cache.preset?.rems_form);
     const options = devices ? Array.from({ length: devices.max_devices }, (_, i) => (i + 1) * devices.mg_per_device) : [];
     confirmDialog({
       title: devices ? "Record the first device?" : "Record the dose?",
@@ -773,7 +802,8 @@ function bindControls() {
           inputmode: "decimal", required: !!devices,
           hint: devices ? `${devices.mg_per_device} mg a device: ${options.join(", ")} mg.`
             : rule?.min_session_by_total?.length ? `The minimum session length follows the dose (${rule.min_session_source}).` : "" },
-        ...(devices ? [{ name: "lot", label: "Lot number" }] : []),
+        // The product's lot: in the record and the report for every protocol, and on the REMS form.
+        { name: "lot", label: `Lot number${lotRequired ? "" : " (optional)"}`, required: lotRequired },
       ],
       confirmLabel: devices ? "Record first device" : "Record dose",
       onConfirm: ({ amount, lot }) => command("/dose", {
@@ -793,11 +823,13 @@ function bindControls() {
         + (outside ? ` It is outside its window (${b.offer_from_min}–${b.offer_until_min} min after the first dose): the reason is recorded.` : ""),
       fields: [
         { name: "amount", label: `Amount (${cache.preset?.dose?.unit ?? "mg"}, optional)`, inputmode: "decimal" },
+        { name: "lot", label: "Lot number (optional)" },
         ...(outside ? [{ name: "reason", label: "Reason for giving it outside the window", type: "textarea", required: true }] : []),
       ],
       confirmLabel: "Record booster",
-      onConfirm: ({ amount, reason }) => command("/dose", {
-        booster: true, ...(amount ? { amount: Number(amount.replace(",", ".")) } : {}), ...(reason ? { override_reason: reason } : {}),
+      onConfirm: ({ amount, lot, reason }) => command("/dose", {
+        booster: true, ...(amount ? { amount: Number(amount.replace(",", ".")) } : {}), ...(lot ? { lot } : {}),
+        ...(reason ? { override_reason: reason } : {}),
       }),
     });
   });
