@@ -225,6 +225,14 @@ class SessionEngine:
         state = self._replay(live, self.clock.now())
         return self._command(live, EventType.PHASE_ADVANCED, {"from": state.phase, **_by(by)}, arc.check_advance)
 
+    def undo_advance(self, room: str, by: str | None = None) -> SessionState:
+        """Back to the phase the last advance left, as if it had not been left (within UNDO_ADVANCE_S)."""
+        live = self._require(room)
+        state = self._replay(live, self.clock.now())
+        return self._command(
+            live, EventType.PHASE_ADVANCE_UNDONE, {"phase": state.phase, **_by(by)}, arc.check_undo_advance
+        )
+
     def extend(self, room: str, minutes: float, by: str | None = None) -> SessionState:
         live = self._require(room)
         state = self._replay(live, self.clock.now())

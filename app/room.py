@@ -279,6 +279,9 @@ class RoomController:
     def advance(self, by: str | None = None) -> SessionState:
         return self.engine.advance(self.id, by)
 
+    def undo_advance(self, by: str | None = None) -> SessionState:
+        return self.engine.undo_advance(self.id, by)
+
     def extend(self, minutes: float, by: str | None = None) -> SessionState:
         return self.engine.extend(self.id, minutes, by)
 

@@ -59,6 +59,15 @@ async def advance(principal: Principal = Control, r: RoomController = Depends(ro
     return r.advance(by=principal.by)
 
 
+@router.post("/{room}/session/advance/undo", summary="Undo the last phase advance (for 2 minutes)")
+async def undo_advance(principal: Principal = Control, r: RoomController = Depends(room)) -> SessionState:
+    """Back to the phase the last advance left, as if it had not been left: the arc, the cues, the lights and the
+    music follow. Within 2 minutes of the advance (`advance_undo_until` in the state), and only while nothing
+    else has moved or frozen the arc since; 409 otherwise, saying so. The record keeps both events.
+    """
+    return r.undo_advance(by=principal.by)
+
+
 @router.post("/{room}/session/extend", summary="Lengthen the current phase")
 async def extend(body: Extend, principal: Principal = Control, r: RoomController = Depends(room)) -> SessionState:
     """By `minutes`; every later phase moves by exactly that."""

@@ -14,6 +14,7 @@ class EventType(StrEnum):
     BOOSTER_GIVEN = "booster_given"
     PHASE_ADVANCED = "phase_advanced"
     PHASE_EXTENDED = "phase_extended"
+    PHASE_ADVANCE_UNDONE = "phase_advance_undone"  # data: phase (the one left again), by
     HOLD = "hold"
     RESUME = "resume"
     NOTE = "note"

@@ -30,6 +30,8 @@ from app.domain.readings import FIELDS, InvalidReading, Readings
 
 # How far ahead repeating cues are listed, so the next one is always known.
 _CUE_LOOKAHEAD_S = 24 * 3600
+# A phase advanced by hand can be taken back this long after (a mis-tap, or the client was not ready).
+UNDO_ADVANCE_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,11 @@ class SessionState(BaseModel):
     facilitators: list[FacilitatorView] = Field(description="Facilitators signed in now")
     facilitators_required: int = Field(description="How many the preset requires")
     ready_to_leave_at: float | None = Field(description="When the client was judged ready to leave, epoch seconds")
+    advance_undo_until: float | None = Field(
+        default=None,
+        description="Until when the last phase advance can be undone (POST .../advance/undo), epoch seconds; "
+        "None when there is nothing to undo",
+    )
 
     @property
     def frozen(self) -> bool:
@@ -179,6 +186,10 @@ class _Arc:
     freeze_had_hold: bool = False
     history: list[tuple[int, float, float]] = field(default_factory=list)
     ended_at: float | None = None
+    # Where the arc was before the last advance by hand, and until when that can be undone; dropped
+    # by anything else that moves or freezes the arc, so an undo always restores an exact moment.
+    before_advance: tuple[int, float, float, float | None, int] | None = None
+    undo_until: float = 0.0
 
     def __post_init__(self) -> None:
         self.durations = [p.duration_min * 60 if p.duration_min else None for p in self.preset.phases]
@@ -204,6 +215,7 @@ class _Arc:
             end = self.phase_start + self.frozen_s + d
             if end > t:
                 return
+            self.before_advance = None
             self.enter(self.idx + 1, end)
 
     def enter(self, idx: int, t: float) -> None:
@@ -213,12 +225,28 @@ class _Arc:
             self.freeze_since = t
 
     def lengthen(self, idx: int, seconds: float) -> None:
+        self.before_advance = None
         d = self.durations[idx]
         if d is not None:
             self.durations[idx] = d + seconds
             self.extended[idx] += seconds
 
+    def advance(self, t: float) -> None:
+        if self.idx < self.last:
+            self.before_advance = (self.idx, self.phase_start, self.frozen_s, self.freeze_since, len(self.history))
+            self.undo_until = t + UNDO_ADVANCE_S
+            self.enter(self.idx + 1, t)
+
+    def undo_advance(self, t: float) -> None:
+        if self.before_advance is None or t > self.undo_until:
+            return
+        self.idx, self.phase_start, self.frozen_s, self.freeze_since, kept = self.before_advance
+        del self.history[kept:]
+        self.before_advance = None
+        self.run_until(t)  # the phase may have run its course meanwhile
+
     def freeze(self, reason: str, t: float) -> None:
+        self.before_advance = None
         self.run_until(t)
         if self.freeze_since is None:
             self.freeze_since = t
@@ -227,6 +255,7 @@ class _Arc:
         self.freeze_had_hold |= reason == "hold"
 
     def thaw(self, reason: str, t: float) -> None:
+        self.before_advance = None
         self.reasons.discard(reason)
         if self.reasons or self.freeze_since is None:
             return
@@ -269,8 +298,9 @@ def replay(
                     target = max(preset.phase_index(preset.booster.extends_phase), arc.idx)
                     arc.lengthen(target, preset.booster.extend_min * 60)
             case EventType.PHASE_ADVANCED:
-                if arc.idx < arc.last:
-                    arc.enter(arc.idx + 1, t)
+                arc.advance(t)
+            case EventType.PHASE_ADVANCE_UNDONE:
+                arc.undo_advance(t)
             case EventType.PHASE_EXTENDED:
                 arc.lengthen(arc.idx, float(event.data.get("minutes", 0)) * 60)
             case EventType.HOLD:
@@ -371,6 +401,11 @@ def replay(
         facilitators=list(record.present.values()),
         facilitators_required=preset.facilitators_required,
         ready_to_leave_at=record.ready_at,
+        advance_undo_until=(
+            arc.undo_until
+            if arc.before_advance is not None and arc.ended_at is None and now <= arc.undo_until
+            else None
+        ),
     )
 
 
@@ -688,6 +723,15 @@ def check_advance(state: SessionState) -> None:
         raise Conflict("record the dose to leave arrival")
     if state.phase_index == len(state.phases) - 1 or state.phase == "closing":
         raise Conflict("already in the last phase; end the session instead")
+
+
+def check_undo_advance(state: SessionState) -> None:
+    check_open(state)
+    if state.advance_undo_until is None:
+        raise Conflict(
+            f"nothing to undo: a phase advance can be undone for {UNDO_ADVANCE_S / 60:g} minutes, "
+            "and only while nothing else has moved or frozen the arc since"
+        )
 
 
 def check_extend(state: SessionState) -> None:

@@ -210,6 +210,35 @@ async def test_advance_ends_the_current_phase_now(service: Service) -> None:
     assert (await events(c, sid))[-1]["data"] == {"from": "onset", "by": "http:open"}
 
 
+async def test_an_advance_is_undone_within_two_minutes_and_the_room_goes_back_with_it(service: Service) -> None:
+    c = service.client
+    sid = (await start(c))["session_id"]
+    await command(c, "/dose", {})
+    await command(c, "/advance")  # onset -> ascent at once; ascent shares onset's scene, peak has its own
+    await service.clock.advance(10 * MIN)
+    before = (await c.get(f"{ROOM}/state")).json()
+    advanced = await command(c, "/advance")
+    assert (advanced["phase"], advanced["advance_undo_until"]) == ("peak", T0 + 12 * MIN)
+    assert (await c.get(f"{ROOM}/state")).json()["lighting"]["scene"] == advanced["scene"] != before["session"]["scene"]
+    await service.clock.advance(90)
+    state = await command(c, "/advance/undo")
+    # The arc is where it would be had the phase never been left; the lights follow the phase.
+    assert (state["phase"], state["phase_started_at"]) == ("ascent", T0)
+    assert state["time_in_phase_s"] == 11.5 * MIN and state["advance_undo_until"] is None
+    assert spans(state)["peak"]["start"] == spans(before["session"])["peak"]["start"]
+    assert (await c.get(f"{ROOM}/state")).json()["lighting"]["scene"] == before["session"]["scene"]
+    log = await events(c, sid)
+    assert [e["type"] for e in log[-2:]] == ["phase_advanced", "phase_advance_undone"]
+    assert log[-1]["data"] == {"phase": "peak", "by": "http:open"}
+    # Nothing left to undo; and an advance is not undone after two minutes.
+    r = await c.post(f"{SESSION}/advance/undo")
+    assert r.status_code == 409 and "nothing to undo" in r.json()["detail"]
+    await command(c, "/advance")
+    await service.clock.advance(2 * MIN + 1)
+    r = await c.post(f"{SESSION}/advance/undo")
+    assert r.status_code == 409 and "for 2 minutes" in r.json()["detail"]
+
+
 # --- extend --------------------------------------------------------------------------------------
 
 

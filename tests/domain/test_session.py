@@ -11,7 +11,16 @@ from app.domain.errors import Conflict, NotFound
 from app.domain.events import Event, EventType
 from app.domain.presets import Preset
 from app.domain.readings import Readings
-from app.domain.session import SessionInfo, check_ack, check_advance, check_dose, check_end, check_extend, replay
+from app.domain.session import (
+    SessionInfo,
+    check_ack,
+    check_advance,
+    check_dose,
+    check_end,
+    check_extend,
+    check_undo_advance,
+    replay,
+)
 
 VITALS = Readings(systolic_mmhg=120, diastolic_mmhg=80, heart_rate_bpm=70, temperature_c=36.8)
 PRESETS = load_presets(Path(__file__).resolve().parents[2] / "presets")
@@ -77,6 +86,38 @@ def test_advance_ends_the_phase_now_and_moves_every_later_phase() -> None:
     starts = nominal_starts(log.preset, 12 - log.preset.phases[1].duration_min)  # type: ignore[operator]
     peak = next(p for p in state.phases if p.name == "peak")
     assert peak.start == pytest.approx(starts["peak"] * MIN)
+
+
+def test_an_advance_undone_within_two_minutes_is_as_if_the_phase_had_not_been_left() -> None:
+    never = Log().add(0, EventType.DOSE_GIVEN)
+    log = Log().add(0, EventType.DOSE_GIVEN).add(12, EventType.PHASE_ADVANCED)
+    assert log.at(12.5).advance_undo_until == (12 + 2) * MIN
+    log.add(13.5, EventType.PHASE_ADVANCE_UNDONE)
+    state, reference = log.at(20), never.at(20)
+    assert (state.phase, state.phase_started_at, state.time_in_phase_s) == (
+        reference.phase,
+        reference.phase_started_at,
+        reference.time_in_phase_s,
+    )
+    assert [(p.name, p.status, p.start, p.end) for p in state.phases] == [
+        (p.name, p.status, p.start, p.end) for p in reference.phases
+    ]
+    assert state.advance_undo_until is None  # once undone, nothing left to undo
+    with pytest.raises(Conflict, match="nothing to undo"):
+        check_undo_advance(state)
+
+
+def test_an_advance_cannot_be_undone_after_two_minutes_or_after_the_arc_moved_or_froze() -> None:
+    late = Log().add(0, EventType.DOSE_GIVEN).add(12, EventType.PHASE_ADVANCED)
+    with pytest.raises(Conflict, match="for 2 minutes"):
+        check_undo_advance(late.at(14.01))
+    for then in (EventType.HOLD, EventType.PANIC):
+        frozen = Log().add(0, EventType.DOSE_GIVEN).add(12, EventType.PHASE_ADVANCED).add(12.5, then)
+        assert frozen.at(13).advance_undo_until is None, then
+    extended = Log().add(0, EventType.DOSE_GIVEN).add(12, EventType.PHASE_ADVANCED)
+    extended.add(12.5, EventType.PHASE_EXTENDED, minutes=10)
+    assert extended.at(13).advance_undo_until is None
+    assert Log().add(0, EventType.DOSE_GIVEN).at(5).advance_undo_until is None  # no advance: nothing to undo
 
 
 def test_extend_lengthens_the_current_phase_and_shifts_the_rest() -> None:

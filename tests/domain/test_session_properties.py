@@ -96,3 +96,24 @@ def test_extending_moves_every_later_phase_by_exactly_the_extension(
                 assert (a is None) == (b is None)
                 if a is not None and b is not None:
                     assert abs(b - a - minutes * 60) < 1e-6
+
+
+@settings(max_examples=300, deadline=None)
+@given(sessions(), st.floats(0, 119), st.floats(0, 6 * 3600))
+def test_an_advance_undone_in_time_leaves_the_arc_as_if_it_had_never_been(
+    session: tuple[str, list[Event], float], after_s: float, later_s: float
+) -> None:
+    preset_id, events, now = session
+    before = at(preset_id, events, now)
+    if before.status != "running" or before.phase_index == len(before.phases) - 1:
+        return  # nothing to advance from here
+    undone = [
+        *events,
+        Event(seq=len(events), at=now, type=EventType.PHASE_ADVANCED),
+        Event(seq=len(events) + 1, at=now + after_s, type=EventType.PHASE_ADVANCE_UNDONE),
+    ]
+    moment = now + after_s + later_s
+    a, b = at(preset_id, undone, moment), at(preset_id, events, moment)
+    assert (a.phase_index, a.phase_started_at) == (b.phase_index, b.phase_started_at)
+    assert a.time_in_phase_s == pytest.approx(b.time_in_phase_s)
+    assert [(p.name, p.start, p.end) for p in a.phases] == [(p.name, p.start, p.end) for p in b.phases]

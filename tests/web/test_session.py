@@ -137,11 +137,11 @@ async def test_reversible_commands_act_at_once_and_irreversible_ones_ask(service
     await expect(page.locator("#phase-remaining")).to_contain_text("55 min left")
     await expect(dialog).to_be_hidden()
 
-    # Next phase ends this one for good: it asks first, and Cancel changes nothing.
+    # Next phase asks first (an Undo is offered for two minutes after), and Cancel changes nothing.
     await page.get_by_role("button", name="Next phase: ascent").click()
     await expect(dialog).to_be_visible()
     await expect(dialog).to_contain_text("Onset ends now")
-    await expect(dialog).to_contain_text("cannot be undone")
+    await expect(dialog).to_contain_text("For 2 minutes an Undo takes it back")
     await dialog.get_by_role("button", name="Cancel").click()
     await expect(dialog).to_be_hidden()
     assert (await room_state(service))["session"]["phase"] == "onset"
@@ -150,6 +150,20 @@ async def test_reversible_commands_act_at_once_and_irreversible_ones_ask(service
     await expect(dialog).to_be_hidden()
     await expect(page.locator("#phase-name")).to_have_text("ascent")
     assert (await room_state(service))["session"]["phase"] == "ascent"
+    # Taken back within two minutes: onset again, as if it had not been left; then moved on for good.
+    undo = page.get_by_role("button", name=re.compile(r"^Undo: back to onset \(1:\d\d\)$"))
+    await expect(undo).to_be_visible()
+    await service.clock.advance(30)
+    await undo.click()
+    await expect(page.locator("#phase-name")).to_have_text("onset")
+    await expect(undo).to_be_hidden()
+    assert (await room_state(service))["session"]["phase"] == "onset"
+    await page.get_by_role("button", name="Next phase: ascent").click()
+    await dialog.get_by_role("button", name="Start ascent").click()
+    await expect(page.locator("#phase-name")).to_have_text("ascent")
+    await service.clock.advance(2 * MIN + 1)
+    await session_command(service, "/note", {"text": "settled"})  # a change: the tablet hears the new time
+    await expect(page.get_by_role("button", name=re.compile("^Undo"))).to_be_hidden()
 
     # Ending before the minimum observation time: the dialog asks for a reason and will not end without one.
     await page.get_by_role("button", name="End session…").click()

@@ -457,6 +457,12 @@ function tick() {
   } else if (s.dose_at === null) remaining = "Arrival lasts until the dose is recorded.";
   else remaining = "Open-ended: lasts until you end the session.";
   setText("#phase-remaining", remaining);
+  // For two minutes after an advance: one tap takes it back (the service says until when).
+  const undo = $("#undo-advance-button");
+  const undoLeft = s.advance_undo_until === null ? 0 : s.advance_undo_until - now;
+  const previous = s.phases[s.phase_index - 1];
+  show(undo, undoLeft > 0 && !!previous);
+  if (undoLeft > 0 && previous) undo.textContent = `Undo: back to ${previous.name} (${fmtTimer(undoLeft)})`;
   const cue = s.next_cue;
   setText("#next-cue", cue ? `Next: ${cue.label} in ${fmtSpan(cue.due_at - now)} (${fmtClock(cue.due_at)})` : "");
   let obs = "";
@@ -861,11 +867,13 @@ function bindControls() {
     confirmDialog({
       title: `Move on to ${next.name} now?`,
       message: `${capital(s.phase)} ends now, after ${fmtSpan(s.time_in_phase_s + (frozen(s) ? 0 : serverNow() - s.now))}, `
-        + `and ${next.name} begins with its own scene and music. This cannot be undone.`,
+        + `and ${next.name} begins with its own scene and music. For 2 minutes an Undo takes it back.`,
       confirmLabel: `Start ${next.name}`,
       onConfirm: () => command("/advance"),
     });
   });
+  $("#undo-advance-button").addEventListener("click", (e) => act(e.currentTarget, "undo the advance", () =>
+    command("/advance/undo")));
   $("#hold-button").addEventListener("click", (e) => {
     const held = view?.session?.held;
     act(e.currentTarget, held ? "resume" : "hold", () => command(held ? "/resume" : "/hold"));
