@@ -100,6 +100,7 @@ ROWS = [
         "/api/rooms/one/session/alerts/{alert}/ack",
     ),
     Row("POST", "/api/rooms/{room}/session/advance", "control", "/api/rooms/one/session/advance"),
+    Row("POST", "/api/rooms/{room}/session/advance/undo", "control", "/api/rooms/one/session/advance/undo"),
     Row("POST", "/api/rooms/{room}/session/extend", "control", "/api/rooms/one/session/extend", {"minutes": 5}),
     Row("POST", "/api/rooms/{room}/session/hold", "control", "/api/rooms/one/session/hold"),
     Row("POST", "/api/rooms/{room}/session/resume", "control", "/api/rooms/one/session/resume"),

@@ -555,7 +555,7 @@ function renderActingAs(s) {
   show(button, names.length > 0);
   button.replaceChildren(el("span", { text: auth.actingAs ? `Acting as ${auth.actingAs}` : "Acting as: tap to choose" }));
   const next = names[(names.indexOf(auth.actingAs) + 1) % (names.length + 1)] ?? null; // after the last: nobody
-  button.setAttribute("aria-label", `Acting as ${auth.actingAs ?? "nobody"}; tap for ${next ?? "nobody"}`);
+  button.title = `Tap for ${next ?? "nobody (the tablet alone)"}`; // the visible text stays its accessible name
   button.onclick = () => {
     if (next) sessionStorage.setItem(actingKey(), next);
     else sessionStorage.removeItem(actingKey());
