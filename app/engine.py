@@ -1,8 +1,10 @@
 """The session engine: commands append events, a scheduler fires phase changes and cues on time.
 
-State is never stored: it is `replay(events, now)`. The engine only remembers, in memory, what
-it has already *announced* (the phase entered, the cues fired), so that a restart announces
-nothing that happened while it was away and resets nothing in the room.
+State is never stored: each event is applied once to the session's fold as it is appended, and
+the state at `now` is the fold's projection (`replay` over the log gives the same, by test). The
+engine also remembers, in memory, what it has already *announced* (the phase entered, the cues
+fired), so that a restart announces nothing that happened while it was away and resets nothing in
+the room.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Notice:
 class _Live:
     info: SessionInfo
     events: list[Event]
+    fold: arc.SessionFold
     announced_phase: int = -1
     announced_cues: set[str] = field(default_factory=set)
     # (events seen, next deadline): while a session runs on its own (not held, not in panic) its next
@@ -96,8 +99,8 @@ class SessionEngine:
                     stored.info.room,
                 )
                 continue
-            live = _Live(stored.info, self.store.events(stored.info.id))
-            state = self._replay(live, now)
+            live = self._live_of(stored.info, self.store.events(stored.info.id))
+            state = self._state(live, now)
             live.announced_phase = state.phase_index
             live.announced_cues = {c.id for c in state.due_cues}
             self._live[stored.info.room] = live
@@ -142,7 +145,7 @@ class SessionEngine:
     def room_state(self, room: str) -> SessionState | None:
         self.room(room)
         live = self._live.get(room)
-        return self._replay(live, self.clock.now()) if live else None
+        return self._state(live, self.clock.now()) if live else None
 
     def live_events(self, room: str) -> list[Event] | None:
         """The running session's events in `room` (a copy), or None when the room is idle."""
@@ -152,7 +155,7 @@ class SessionEngine:
     def session_record(self, session_id: str) -> tuple[SessionInfo, list[Event], SessionState]:
         for live in self._live.values():
             if live.info.id == session_id:
-                return live.info, list(live.events), self._replay(live, self.clock.now())
+                return live.info, list(live.events), self._state(live, self.clock.now())
         stored = self.store.session(session_id)
         if stored is None:
             raise NotFound(f"no session {session_id!r}")
@@ -184,7 +187,7 @@ class SessionEngine:
             **_by(by),
         }
         first = self.store.create_session(info, now, data)
-        live = _Live(info, [first])
+        live = self._live_of(info, [first])
         self._live[room] = live
         return self._changed(live, now, "session_started", data)
 
@@ -202,7 +205,7 @@ class SessionEngine:
         """The first dose (or a booster); a dose given as devices records the first device with it."""
         live = self._require(room)
         now = self.clock.now()
-        state = self._replay(live, now)
+        state = self._state(live, now)
         preset = live.info.preset
         plan = arc.check_dose(
             state, preset, booster=booster, amount=amount, unit=unit, lot=lot, override_reason=override_reason
@@ -222,20 +225,20 @@ class SessionEngine:
 
     def advance(self, room: str, by: str | None = None) -> SessionState:
         live = self._require(room)
-        state = self._replay(live, self.clock.now())
+        state = self._state(live, self.clock.now())
         return self._command(live, EventType.PHASE_ADVANCED, {"from": state.phase, **_by(by)}, arc.check_advance)
 
     def undo_advance(self, room: str, by: str | None = None) -> SessionState:
         """Back to the phase the last advance left, as if it had not been left (within UNDO_ADVANCE_S)."""
         live = self._require(room)
-        state = self._replay(live, self.clock.now())
+        state = self._state(live, self.clock.now())
         return self._command(
             live, EventType.PHASE_ADVANCE_UNDONE, {"phase": state.phase, **_by(by)}, arc.check_undo_advance
         )
 
     def extend(self, room: str, minutes: float, by: str | None = None) -> SessionState:
         live = self._require(room)
-        state = self._replay(live, self.clock.now())
+        state = self._state(live, self.clock.now())
         return self._command(
             live, EventType.PHASE_EXTENDED, {"phase": state.phase, "minutes": minutes, **_by(by)}, arc.check_extend
         )
@@ -260,8 +263,8 @@ class SessionEngine:
         """A due cue, done: its readings (an event of their own), the device it stands for, then the ack."""
         live = self._require(room)
         now = self.clock.now()
-        state = self._replay(live, now)
-        cue = arc.check_ack(state, live.info, live.events, cue_id, readings, not_taken_reason)
+        state = self._state(live, now)
+        cue = arc.check_ack(state, live.fold, cue_id, readings, not_taken_reason)
         alerts = self._record_reading(live, now, state, readings, cue.id, cue.kind, by)
         if cue.rule_id == arc.DEVICE_RULE:
             n = len(state.devices_given) + 1
@@ -278,7 +281,7 @@ class SessionEngine:
         """An unscheduled reading, at any time the session is open."""
         live = self._require(room)
         now = self.clock.now()
-        state = self._replay(live, now)
+        state = self._state(live, now)
         arc.check_reading(state, readings)
         alerts = self._record_reading(live, now, state, readings, None, kind, by)
         return self._changed_with_alerts(live, now, {"type": EventType.READING.value, **_by(by)}, alerts, by)
@@ -294,7 +297,7 @@ class SessionEngine:
             live,
             EventType.ALERT_ACKNOWLEDGED,
             data,
-            lambda s: arc.check_alert_ack(s, live.events, alert_id, facilitator),
+            lambda s: arc.check_alert_ack(s, live.fold.record, alert_id, facilitator),
         )
 
     def sign_in(self, room: str, name: str, by: str | None = None) -> SessionState:
@@ -307,7 +310,7 @@ class SessionEngine:
         """A facilitator leaves; from the dose on, leaving fewer than the preset requires raises an alert."""
         live = self._require(room)
         now = self.clock.now()
-        state = self._replay(live, now)
+        state = self._state(live, now)
         arc.check_sign_out(state, name)
         data = {"name": name, **_by(by)}
         self._append(live, now, EventType.FACILITATOR_SIGNED_OUT, data)
@@ -327,9 +330,9 @@ class SessionEngine:
         if live is None:
             return None
         now = self.clock.now()
-        if self._replay(live, now).panic:
+        if self._state(live, now).panic:
             log.warning("panic in %s while already in panic (by %s): nothing more to record", room, by)
-            return self._replay(live, now)
+            return self._state(live, now)
         self._append(live, now, EventType.PANIC, {"by": by})
         return self._changed(live, now, "event", {"type": EventType.PANIC.value, "by": by})
 
@@ -340,7 +343,7 @@ class SessionEngine:
         if live is None:
             return None
         now = self.clock.now()
-        state = self._replay(live, now)
+        state = self._state(live, now)
         if state.panic:
             self._append(live, now, EventType.PANIC_CLEARED, {"mode": mode, "by": by})
             if mode == "hold" and not state.held:
@@ -352,13 +355,13 @@ class SessionEngine:
     def record(self, room: str, type_: EventType, data: dict[str, Any]) -> None:
         """Log what the room's music did in the running session, if there is one (no arc change)."""
         live = self._live.get(room)
-        if live is not None and self._replay(live, self.clock.now()).ended_at is None:
+        if live is not None and self._state(live, self.clock.now()).ended_at is None:
             self._append(live, self.clock.now(), type_, data)
 
     def end(self, room: str, override_reason: str | None = None, by: str | None = None) -> SessionState:
         live = self._require(room)
         now = self.clock.now()
-        state = self._replay(live, now)
+        state = self._state(live, now)
         arc.check_end(state, override_reason)
         if not state.can_end_without_override:
             self._append(
@@ -406,6 +409,12 @@ class SessionEngine:
 
     # --- internals ---------------------------------------------------------------------------
 
+    def _live_of(self, info: SessionInfo, events: list[Event]) -> _Live:
+        fold = arc.SessionFold(info, events[0], panic_counts_toward_arc=self._panic_counts)
+        for event in events[1:]:
+            fold.apply(event)
+        return _Live(info, events, fold)
+
     def _require(self, room: str) -> _Live:
         self.room(room)
         live = self._live.get(room)
@@ -417,7 +426,7 @@ class SessionEngine:
         self, live: _Live, type_: EventType, data: dict[str, Any], check: Callable[[SessionState], object]
     ) -> SessionState:
         now = self.clock.now()
-        check(self._replay(live, now))
+        check(self._state(live, now))
         self._append(live, now, type_, data)
         return self._changed(live, now, "event", {"type": type_.value, **data})
 
@@ -458,6 +467,7 @@ class SessionEngine:
     def _append(self, live: _Live, now: float, type_: EventType, data: dict[str, Any]) -> Event:
         event = self.store.append(live.info.id, now, type_, data)
         live.events.append(event)
+        live.fold.apply(event)
         return event
 
     def _changed(self, live: _Live, now: float, kind: NoticeKind, detail: dict[str, Any]) -> SessionState:
@@ -469,7 +479,7 @@ class SessionEngine:
         self, live: _Live, now: float, force: list[tuple[NoticeKind, dict[str, Any]]] | None = None
     ) -> SessionState:
         """Publish what is new since the last announcement: phase entered, cues due, the change itself."""
-        state = self._replay(live, now)
+        state = self._state(live, now)
         room = live.info.room
         notices: list[Notice] = [Notice(room, kind, now, state, detail) for kind, detail in force or []]
         if state.ended_at is None and state.phase_index != live.announced_phase:
@@ -491,8 +501,8 @@ class SessionEngine:
                     log.exception("a listener failed on %s %s", room, notice.kind)
         return state
 
-    def _replay(self, live: _Live, now: float) -> SessionState:
-        return arc.replay(live.info, live.events, now, panic_counts_toward_arc=self._panic_counts)
+    def _state(self, live: _Live, now: float) -> SessionState:
+        return live.fold.at(now)
 
     def _next_deadline(self) -> float | None:
         now = self.clock.now()
@@ -502,7 +512,7 @@ class SessionEngine:
     def _deadline(self, live: _Live, now: float) -> float | None:
         if live.quiet_at(now):
             return live.quiet[1] if live.quiet else None
-        state = self._replay(live, now)
+        state = self._state(live, now)
         deadlines = []
         if state.next_phase_at is not None:
             deadlines.append(state.next_phase_at)

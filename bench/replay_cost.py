@@ -1,8 +1,9 @@
-"""What replaying a session's log costs, by the log's length.
+"""What a session's state costs, by the log's length: replaying the whole log, against the fold.
 
-The room's state is replayed from its events (app/domain/session.py `replay`) for every view and
-every scheduler wake, so its cost per call sets how much a long session slows everything down.
-An LSD session, dosed, then N panics each cleared (panic, panic_cleared, audio_resumed):
+The engine applies each event once to the session's fold (app/domain/session.py `SessionFold`) and
+projects the fold to `now` for every view and scheduler wake; `replay` (the whole log, the
+reference) is what every call cost before. An LSD session, dosed, then N panics each cleared
+(panic, panic_cleared, audio_resumed):
 
     .venv/bin/python -m bench.replay_cost [--calls 200]
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from app.catalog import load_presets
 from app.domain.events import Event, EventType
-from app.domain.session import SessionInfo, replay
+from app.domain.session import SessionFold, SessionInfo, replay
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = 1_700_000_000.0
@@ -52,7 +53,19 @@ def main() -> None:
         for _ in range(args.calls):
             replay(info, events, now)
         took_ms = (time.perf_counter() - started) / args.calls * 1000
-        print(f"  {len(events):5d} events ({panics:3d} panics): {took_ms:6.3f} ms")
+        fold = SessionFold(info, events[0])
+        started = time.perf_counter()
+        for event in events[1:]:
+            fold.apply(event)
+        apply_us = (time.perf_counter() - started) / max(1, len(events) - 1) * 1e6
+        started = time.perf_counter()
+        for i in range(args.calls):
+            fold.at(now + i)  # a new moment each call: the projection's cost, not its cache
+        project_ms = (time.perf_counter() - started) / args.calls * 1000
+        print(
+            f"  {len(events):5d} events ({panics:3d} panics): replay {took_ms:6.3f} ms; "
+            f"fold: apply {apply_us:5.1f} us/event, state at now {project_ms:6.3f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ Rules of the arc:
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -171,7 +172,7 @@ class SessionState(BaseModel):
 
 @dataclass
 class _Arc:
-    """The mutable walk through the events; only `replay` uses it."""
+    """The mutable walk through the events; a `SessionFold` owns one."""
 
     preset: Preset
     started_at: float
@@ -199,6 +200,12 @@ class _Arc:
     @property
     def last(self) -> int:
         return len(self.durations) - 1
+
+    def copy(self) -> _Arc:
+        twin = copy.copy(self)
+        twin.durations, twin.extended = list(self.durations), list(self.extended)
+        twin.reasons, twin.history = set(self.reasons), list(self.history)
+        return twin
 
     def elapsed(self, t: float) -> float:
         # While frozen, time in phase is what it was at the freeze: computed from that moment, so
@@ -265,38 +272,48 @@ class _Arc:
         self.run_until(t)
 
 
-def replay(
-    info: SessionInfo,
-    events: Sequence[Event],
-    now: float,
-    *,
-    panic_counts_toward_arc: bool = False,
-) -> SessionState:
-    """The state of a session at `now`, from its events alone."""
-    if not events or events[0].type is not EventType.STARTED:
-        raise ValueError("a session's first event must be 'started'")
-    preset = info.preset
-    arc = _Arc(preset, events[0].at, panic_counts_toward_arc)
-    dose_at: float | None = None
-    boosters: list[float] = []
-    acks = _acks(events)
-    panic = False
-    record = ClinicalRecord()
+class SessionFold:
+    """A session's state folded one event at a time: `apply` each event once, then `at(now)` is a
+    cheap projection (the phase changes due by `now` are made on a copy, so the fold stays as the
+    events left it). `replay` is this fold run over a whole log, the reference it is tested against.
+    """
 
-    for event in events[1:]:
+    def __init__(self, info: SessionInfo, first: Event, *, panic_counts_toward_arc: bool = False) -> None:
+        if first.type is not EventType.STARTED:
+            raise ValueError("a session's first event must be 'started'")
+        self.info = info
+        self.started_at = first.at
+        self.intention: str | None = first.data.get("intention")
+        self.count = 1
+        self._arc = _Arc(info.preset, first.at, panic_counts_toward_arc)
+        self._dose_at: float | None = None
+        self._boosters: list[float] = []
+        self._panic = False
+        self.acks: dict[str, float] = {}
+        self.record = ClinicalRecord()
+        self._last: SessionState | None = None  # the last projection, kept while nothing is applied
+
+    def apply(self, event: Event) -> None:
+        self.count += 1
+        self._last = None
+        if event.type is EventType.CUE_ACKNOWLEDGED:
+            self.acks.setdefault(str(event.data.get("cue_id")), event.at)
+        arc = self._arc
+        if arc.ended_at is not None:
+            return  # only the record's afterlife (e.g. the REMS form filed) follows the end
         t = event.at
         arc.run_until(t)
-        record.take(event)
+        self.record.take(event)
         match event.type:
             case EventType.DOSE_GIVEN:
-                dose_at = t
+                self._dose_at = t
                 if arc.idx == 0:
                     arc.enter(1, t)
             case EventType.BOOSTER_GIVEN:
-                boosters.append(t)
-                if preset.booster is not None:
-                    target = max(preset.phase_index(preset.booster.extends_phase), arc.idx)
-                    arc.lengthen(target, preset.booster.extend_min * 60)
+                self._boosters.append(t)
+                if (booster := self.info.preset.booster) is not None:
+                    target = max(self.info.preset.phase_index(booster.extends_phase), arc.idx)
+                    arc.lengthen(target, booster.extend_min * 60)
             case EventType.PHASE_ADVANCED:
                 arc.advance(t)
             case EventType.PHASE_ADVANCE_UNDONE:
@@ -308,105 +325,132 @@ def replay(
             case EventType.RESUME:
                 arc.thaw("hold", t)
             case EventType.PANIC:
-                panic = True
+                self._panic = True
                 arc.freeze("panic", t)
             case EventType.PANIC_CLEARED:
-                panic = False
+                self._panic = False
                 arc.thaw("panic", t)
             case EventType.ENDED:
                 arc.history.append((arc.idx, arc.phase_start, t))
                 arc.ended_at = t
             case _:  # notes, overrides, acknowledgements and music events leave the arc alone
                 pass
+
+    def at(self, now: float) -> SessionState:
+        """The state at `now` (at or after the last event applied)."""
+        last = self._last
+        if last is not None and last.now == now:
+            return last
+        self._last = state = self._project(now)
+        return state
+
+    def _project(self, now: float) -> SessionState:
+        preset = self.info.preset
+        record = self.record
+        arc = self._arc.copy()
+        if arc.ended_at is None:
+            arc.run_until(now)
+        at = arc.ended_at if arc.ended_at is not None else now
+        held = "hold" in arc.reasons and arc.ended_at is None
+        panic = self._panic and arc.ended_at is None
+        dose_at = self._dose_at
+
+        remaining: float | None = None
+        if arc.ended_at is None and (d := arc.durations[arc.idx]) is not None:
+            remaining = max(0.0, d - arc.elapsed(now))
+
+        phases = _phase_spans(preset, arc, now, remaining)
+        horizon = at + (0 if arc.ended_at else _CUE_LOOKAHEAD_S)
+        cues = cue_views(
+            preset,
+            self.started_at,
+            dose_at,
+            record.devices_planned,
+            self.acks,
+            record.readings,
+            until=horizon,
+            devices_given=record.devices,
+        )
+        due = [c for c in cues if c.due_at <= at and c.acknowledged_at is None]
+        upcoming = [c for c in cues if c.due_at > at and c.acknowledged_at is None]
+
+        obs_min, basis = observation_min(preset, record.total_dose())
+        obs_until = dose_at + obs_min * 60 if dose_at is not None else None
+        current = preset.phases[arc.idx]
+        status: Literal["arrival", "running", "held", "panic", "ended"]
         if arc.ended_at is not None:
-            break
+            status = "ended"
+        elif panic:
+            status = "panic"
+        elif held:
+            status = "held"
+        elif dose_at is None:
+            status = "arrival"
+        else:
+            status = "running"
 
-    if arc.ended_at is None:
-        arc.run_until(now)
-    at = arc.ended_at if arc.ended_at is not None else now
-    held = "hold" in arc.reasons and arc.ended_at is None
-    panic = panic and arc.ended_at is None
+        return SessionState(
+            session_id=self.info.id,
+            room=self.info.room,
+            preset_id=preset.id,
+            client_label=self.info.client_label,
+            intention=self.intention,
+            now=now,
+            status=status,
+            started_at=self.started_at,
+            ended_at=arc.ended_at,
+            phase=current.name,
+            phase_index=arc.idx,
+            scene=current.scene,
+            music=current.music,
+            phase_started_at=arc.phase_start,
+            time_in_phase_s=arc.elapsed(at),
+            phase_remaining_s=remaining,
+            dose_at=dose_at,
+            time_since_dose_s=None if dose_at is None else at - dose_at,
+            boosters_at=list(self._boosters),
+            held=held,
+            panic=panic,
+            min_observation_until=obs_until,
+            min_observation_basis=basis if dose_at is not None else None,
+            can_end_without_override=obs_until is None or at >= obs_until,
+            phases=phases,
+            next_cue=upcoming[0] if upcoming else None,
+            due_cues=due,
+            event_count=self.count,
+            doses=list(record.doses),
+            total_dose=record.total_dose(),
+            devices_given=list(record.devices),
+            devices_planned=record.devices_planned,
+            latest=record.latest(),
+            readings_count=len(record.readings),
+            fluids_ml=record.fluids_ml,
+            alerts=[a for a in record.alerts.values() if a.acknowledged_at is None],
+            facilitators=list(record.present.values()),
+            facilitators_required=preset.facilitators_required,
+            ready_to_leave_at=record.ready_at,
+            advance_undo_until=(
+                arc.undo_until
+                if arc.before_advance is not None and arc.ended_at is None and now <= arc.undo_until
+                else None
+            ),
+        )
 
-    remaining: float | None = None
-    if arc.ended_at is None and (d := arc.durations[arc.idx]) is not None:
-        remaining = max(0.0, d - arc.elapsed(now))
 
-    phases = _phase_spans(preset, arc, now, remaining)
-    horizon = at + (0 if arc.ended_at else _CUE_LOOKAHEAD_S)
-    cues = cue_views(
-        preset,
-        events[0].at,
-        dose_at,
-        record.devices_planned,
-        acks,
-        record.readings,
-        until=horizon,
-        devices_given=record.devices,
-    )
-    due = [c for c in cues if c.due_at <= at and c.acknowledged_at is None]
-    upcoming = [c for c in cues if c.due_at > at and c.acknowledged_at is None]
-
-    obs_min, basis = observation_min(preset, record.total_dose())
-    obs_until = dose_at + obs_min * 60 if dose_at is not None else None
-    current = preset.phases[arc.idx]
-    status: Literal["arrival", "running", "held", "panic", "ended"]
-    if arc.ended_at is not None:
-        status = "ended"
-    elif panic:
-        status = "panic"
-    elif held:
-        status = "held"
-    elif dose_at is None:
-        status = "arrival"
-    else:
-        status = "running"
-
-    return SessionState(
-        session_id=info.id,
-        room=info.room,
-        preset_id=preset.id,
-        client_label=info.client_label,
-        intention=events[0].data.get("intention"),
-        now=now,
-        status=status,
-        started_at=events[0].at,
-        ended_at=arc.ended_at,
-        phase=current.name,
-        phase_index=arc.idx,
-        scene=current.scene,
-        music=current.music,
-        phase_started_at=arc.phase_start,
-        time_in_phase_s=arc.elapsed(at),
-        phase_remaining_s=remaining,
-        dose_at=dose_at,
-        time_since_dose_s=None if dose_at is None else at - dose_at,
-        boosters_at=boosters,
-        held=held,
-        panic=panic,
-        min_observation_until=obs_until,
-        min_observation_basis=basis if dose_at is not None else None,
-        can_end_without_override=obs_until is None or at >= obs_until,
-        phases=phases,
-        next_cue=upcoming[0] if upcoming else None,
-        due_cues=due,
-        event_count=len(events),
-        doses=record.doses,
-        total_dose=record.total_dose(),
-        devices_given=record.devices,
-        devices_planned=record.devices_planned,
-        latest=record.latest(),
-        readings_count=len(record.readings),
-        fluids_ml=record.fluids_ml,
-        alerts=[a for a in record.alerts.values() if a.acknowledged_at is None],
-        facilitators=list(record.present.values()),
-        facilitators_required=preset.facilitators_required,
-        ready_to_leave_at=record.ready_at,
-        advance_undo_until=(
-            arc.undo_until
-            if arc.before_advance is not None and arc.ended_at is None and now <= arc.undo_until
-            else None
-        ),
-    )
+def replay(
+    info: SessionInfo,
+    events: Sequence[Event],
+    now: float,
+    *,
+    panic_counts_toward_arc: bool = False,
+) -> SessionState:
+    """The state of a session at `now`, from its events alone: the fold, run over the whole log."""
+    if not events:
+        raise ValueError("a session's first event must be 'started'")
+    fold = SessionFold(info, events[0], panic_counts_toward_arc=panic_counts_toward_arc)
+    for event in events[1:]:
+        fold.apply(event)
+    return fold.at(now)
 
 
 # Events whose meaning is in their data: once purged, nothing is taken from them.
@@ -754,15 +798,14 @@ def check_resume(state: SessionState) -> None:
 
 def check_ack(
     state: SessionState,
-    info: SessionInfo,
-    events: Sequence[Event],
+    fold: SessionFold,
     cue: str,
     readings: Readings | None = None,
     not_taken_reason: str | None = None,
 ) -> CueView:
     """A cue can be acknowledged once it is due, once, with the readings its kind asks for."""
     check_open(state)
-    record = ClinicalRecord.of(events)
+    info, record = fold.info, fold.record
     known = {
         c.id: c
         for c in cue_views(
@@ -770,7 +813,7 @@ def check_ack(
             state.started_at,
             state.dose_at,
             record.devices_planned,
-            _acks(events),
+            fold.acks,
             record.readings,
             until=state.now + _CUE_LOOKAHEAD_S,
             devices_given=record.devices,
@@ -822,9 +865,8 @@ def check_reading(state: SessionState, readings: Readings) -> None:
         raise InvalidReading("readings: give at least one value")
 
 
-def check_alert_ack(state: SessionState, events: Sequence[Event], alert_id: str, facilitator: str | None) -> None:
+def check_alert_ack(state: SessionState, record: ClinicalRecord, alert_id: str, facilitator: str | None) -> None:
     check_open(state)
-    record = ClinicalRecord.of(events)
     alert = record.alerts.get(alert_id)
     if alert is None:
         raise NotFound(f"no alert {alert_id!r} in this session")
@@ -871,11 +913,3 @@ def check_end(state: SessionState, override_reason: str | None) -> None:
         raise Conflict(
             f"the minimum observation time has not passed ({left_min:.0f} min left); send override_reason to end early"
         )
-
-
-def _acks(events: Iterable[Event]) -> dict[str, float]:
-    acks: dict[str, float] = {}
-    for e in events:
-        if e.type is EventType.CUE_ACKNOWLEDGED:
-            acks.setdefault(str(e.data.get("cue_id")), e.at)
-    return acks

@@ -12,6 +12,7 @@ from app.domain.events import Event, EventType
 from app.domain.presets import Preset
 from app.domain.readings import Readings
 from app.domain.session import (
+    SessionFold,
     SessionInfo,
     check_ack,
     check_advance,
@@ -45,6 +46,12 @@ class Log:
 
     def at(self, minutes: float, **kw: bool):
         return replay(self.info, self.events, minutes * MIN, **kw)
+
+    def fold(self) -> SessionFold:
+        fold = SessionFold(self.info, self.events[0])
+        for event in self.events[1:]:
+            fold.apply(event)
+        return fold
 
 
 def nominal_starts(preset: Preset, dose_min: float) -> dict[str, float]:
@@ -208,8 +215,8 @@ def test_checks_reject_conflicting_actions() -> None:
 def test_cue_acknowledgement_checks() -> None:
     log = Log("mdma").add(0, EventType.DOSE_GIVEN)
     with pytest.raises(NotFound):
-        check_ack(log.at(31), log.info, log.events, "vitals@31")
-    check_ack(log.at(31), log.info, log.events, "vitals@30", VITALS)
+        check_ack(log.at(31), log.fold(), "vitals@31")
+    check_ack(log.at(31), log.fold(), "vitals@30", VITALS)
     log.add(31, EventType.CUE_ACKNOWLEDGED, cue_id="vitals@30")
     with pytest.raises(Conflict, match="already acknowledged"):
-        check_ack(log.at(32), log.info, log.events, "vitals@30")
+        check_ack(log.at(32), log.fold(), "vitals@30")

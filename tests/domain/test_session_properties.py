@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.domain.events import Event, EventType
-from app.domain.session import SessionState, replay
+from app.domain.session import SessionFold, SessionState, replay
 from tests.domain.test_session import PRESETS, info
 
 PRESET_IDS = sorted(PRESETS)
@@ -117,3 +117,74 @@ def test_an_advance_undone_in_time_leaves_the_arc_as_if_it_had_never_been(
     assert (a.phase_index, a.phase_started_at) == (b.phase_index, b.phase_started_at)
     assert a.time_in_phase_s == pytest.approx(b.time_in_phase_s)
     assert [(p.name, p.start, p.end) for p in a.phases] == [(p.name, p.start, p.end) for p in b.phases]
+
+
+# The clinical record's events, beside the arc's: the fold keeps both.
+RECORD_EVENTS = [
+    EventType.READING,
+    EventType.CUE_ACKNOWLEDGED,
+    EventType.ALERT,
+    EventType.ALERT_ACKNOWLEDGED,
+    EventType.FACILITATOR_SIGNED_IN,
+    EventType.FACILITATOR_SIGNED_OUT,
+    EventType.DEVICE_GIVEN,
+    EventType.READY_TO_LEAVE,
+    EventType.PHASE_ADVANCE_UNDONE,
+    EventType.ENDED,
+    EventType.REMS_FILED,
+]
+
+
+def _data(draw: st.DrawFn, kind: EventType, seq: int) -> dict[str, object]:
+    if kind is EventType.PHASE_EXTENDED:
+        return {"minutes": draw(st.floats(1, 120))}
+    if kind is EventType.PANIC_CLEARED:
+        return {"mode": draw(st.sampled_from(["restore", "hold"]))}
+    if kind is EventType.READING:
+        return {"cue_id": None, "kind": None, "values": {"heart_rate_bpm": draw(st.integers(40, 160)), "fluid_ml": 100}}
+    if kind is EventType.CUE_ACKNOWLEDGED:
+        return {"cue_id": draw(st.sampled_from(["vitals@30", "vitals@60", "device@5", "check@90"]))}
+    if kind is EventType.ALERT:
+        return {"kind": "threshold", "message": "high", "field": "heart_rate_bpm", "value": 150, "reading_seq": seq - 1}
+    if kind is EventType.ALERT_ACKNOWLEDGED:
+        return {"alert_id": f"a{draw(st.integers(1, max(1, seq)))}", "by": "http:tablet"}
+    if kind in (EventType.FACILITATOR_SIGNED_IN, EventType.FACILITATOR_SIGNED_OUT):
+        return {"name": draw(st.sampled_from(["Ana", "Ben"]))}
+    if kind is EventType.DOSE_GIVEN:
+        return {"amount": 25, "unit": "mg"}
+    return {}
+
+
+@st.composite
+def logs_with_moments(draw: st.DrawFn) -> tuple[str, list[Event], list[list[float]]]:
+    """A preset, any log (dose or not, ended or not), and moments to look at after each event:
+    between it and the next, and some far past the next (a look ahead must not move the fold)."""
+    preset_id = draw(st.sampled_from(PRESET_IDS))
+    events = [Event(seq=0, at=0.0, type=EventType.STARTED, data={"preset": preset_id, "intention": "rest"})]
+    t = 0.0
+    for _ in range(draw(st.integers(0, 25))):
+        t += draw(st.floats(0, 3 * 3600))
+        kind = draw(st.sampled_from([EventType.DOSE_GIVEN, *COMMANDS, *RECORD_EVENTS]))
+        events.append(Event(seq=len(events), at=t, type=kind, data=_data(draw, kind, len(events))))
+    moments = []
+    for i, event in enumerate(events):
+        nxt = events[i + 1].at if i + 1 < len(events) else event.at + 12 * 3600
+        seen = [event.at, draw(st.floats(event.at, nxt)), nxt]
+        if draw(st.booleans()):
+            seen.append(nxt + draw(st.floats(0, 24 * 3600)))
+        moments.append(seen)
+    return preset_id, events, moments
+
+
+@settings(max_examples=300, deadline=None)
+@given(logs_with_moments())
+def test_the_fold_applied_event_by_event_equals_replay_at_every_step(
+    case: tuple[str, list[Event], list[list[float]]],
+) -> None:
+    preset_id, events, moments = case
+    fold = SessionFold(info(preset_id), events[0])
+    for i, event in enumerate(events):
+        if i:
+            fold.apply(event)
+        for moment in moments[i]:
+            assert fold.at(moment) == replay(info(preset_id), events[: i + 1], moment), (i, moment)
