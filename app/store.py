@@ -19,9 +19,9 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 
 from app.domain.events import Event, EventType
-from app.domain.presets import Preset
 from app.domain.room_log import RoomEvent, RoomEventType
 from app.domain.session import SessionInfo
+from app.domain.versions import PRESET_SNAPSHOT, ROOM_EVENTS, SESSION_EVENTS, Chain, load_preset_snapshot
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     room TEXT NOT NULL,
     preset_json TEXT NOT NULL,
     client_label TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    preset_v INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS events (
     session_id TEXT NOT NULL REFERENCES sessions(id),
@@ -37,6 +38,7 @@ CREATE TABLE IF NOT EXISTS events (
     at REAL NOT NULL,
     type TEXT NOT NULL,
     data TEXT NOT NULL,
+    v INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (session_id, seq)
 );
 CREATE INDEX IF NOT EXISTS events_by_type ON events(type);
@@ -52,6 +54,7 @@ CREATE TABLE IF NOT EXISTS room_events (
     at REAL NOT NULL,
     type TEXT NOT NULL,
     data TEXT NOT NULL,
+    v INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (room, seq)
 );
 CREATE TRIGGER IF NOT EXISTS room_events_no_update BEFORE UPDATE ON room_events
@@ -64,6 +67,13 @@ CREATE TABLE IF NOT EXISTS session_keys (
     key BLOB NOT NULL
 );
 """
+# Columns added since the first release: (table, column, definition). A database from before
+# gets them on open; what was stored before versions existed is version 1.
+_ADDED_COLUMNS = (
+    ("sessions", "preset_v", "INTEGER NOT NULL DEFAULT 1"),
+    ("events", "v", "INTEGER NOT NULL DEFAULT 1"),
+    ("room_events", "v", "INTEGER NOT NULL DEFAULT 1"),
+)
 # Sealed values are "enc:" + a Fernet token; anything else is plain JSON (written before keys existed).
 _SEALED = "enc:"
 
@@ -92,6 +102,9 @@ class EventStore:
         # A purged key's bytes are overwritten on disk, not left in a free page.
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
+        for table, column, definition in _ADDED_COLUMNS:
+            if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def close(self) -> None:
         with self._lock:
@@ -104,8 +117,9 @@ class EventStore:
         with self._lock, self._db:
             self._db.execute("BEGIN")
             self._db.execute(
-                "INSERT INTO sessions (id, room, preset_json, client_label, created_at) VALUES (?, ?, ?, ?, ?)",
-                (info.id, info.room, info.preset.model_dump_json(), label, at),
+                "INSERT INTO sessions (id, room, preset_json, client_label, created_at, preset_v) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (info.id, info.room, info.preset.model_dump_json(), label, at, PRESET_SNAPSHOT.version("preset")),
             )
             self._db.execute("INSERT INTO session_keys (session_id, key) VALUES (?, ?)", (info.id, key))
             return self._insert(info.id, 0, at, EventType.STARTED, data or {})
@@ -124,18 +138,21 @@ class EventStore:
         if cipher is not None and type_ is not EventType.PURGED:
             text = _seal(cipher, text)
         self._db.execute(
-            "INSERT INTO events (session_id, seq, at, type, data) VALUES (?, ?, ?, ?, ?)",
-            (session_id, seq, at, type_.value, text),
+            "INSERT INTO events (session_id, seq, at, type, data, v) VALUES (?, ?, ?, ?, ?, ?)",
+            (session_id, seq, at, type_.value, text, SESSION_EVENTS.version(type_.value)),
         )
         return Event(seq=seq, at=at, type=type_, data=data)
 
     def events(self, session_id: str) -> list[Event]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, at, type, data FROM events WHERE session_id = ? ORDER BY seq", (session_id,)
+                "SELECT seq, at, type, data, v FROM events WHERE session_id = ? ORDER BY seq", (session_id,)
             ).fetchall()
             cipher = self._cipher(session_id)
-        return [Event(seq=s, at=a, type=EventType(t), data=_json(_open(cipher, d))) for s, a, t, d in rows]
+        return [
+            Event(seq=s, at=a, type=EventType(t), data=_current(SESSION_EVENTS, t, v, _open(cipher, d)))
+            for s, a, t, d, v in rows
+        ]
 
     def purge(self, session_id: str, at: float, reason: str, by: str) -> bool:
         """Destroy a finished session's personal data (its key); False if it was already purged."""
@@ -173,7 +190,8 @@ class EventStore:
     def session(self, session_id: str) -> StoredSession | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, room, preset_json, client_label, created_at FROM sessions WHERE id = ?", (session_id,)
+                "SELECT id, room, preset_json, client_label, created_at, preset_v FROM sessions WHERE id = ?",
+                (session_id,),
             ).fetchone()
         return self._stored(row) if row else None
 
@@ -181,7 +199,7 @@ class EventStore:
         """Sessions created at or after `since`, oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, room, preset_json, client_label, created_at FROM sessions WHERE created_at >= ? "
+                "SELECT id, room, preset_json, client_label, created_at, preset_v FROM sessions WHERE created_at >= ? "
                 "ORDER BY created_at",
                 (since,),
             ).fetchall()
@@ -194,7 +212,7 @@ class EventStore:
         """
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, room, preset_json, client_label, created_at FROM sessions s "
+                "SELECT id, room, preset_json, client_label, created_at, preset_v FROM sessions s "
                 "WHERE json_extract(s.preset_json, '$.rems_form') = 1 "
                 "AND EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND e.type = 'dose_given') "
                 "AND NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND e.type = 'rems_filed') "
@@ -205,7 +223,7 @@ class EventStore:
     def unfinished_sessions(self) -> list[StoredSession]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, room, preset_json, client_label, created_at FROM sessions s "
+                "SELECT id, room, preset_json, client_label, created_at, preset_v FROM sessions s "
                 "WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND e.type = 'ended') "
                 "ORDER BY created_at"
             ).fetchall()
@@ -220,21 +238,23 @@ class EventStore:
                 "SELECT COALESCE(MAX(seq), -1) + 1 FROM room_events WHERE room = ?", (room,)
             ).fetchone()
             self._db.execute(
-                "INSERT INTO room_events (room, seq, at, type, data) VALUES (?, ?, ?, ?, ?)",
-                (room, seq, at, type_.value, json.dumps(data or {})),
+                "INSERT INTO room_events (room, seq, at, type, data, v) VALUES (?, ?, ?, ?, ?, ?)",
+                (room, seq, at, type_.value, json.dumps(data or {}), ROOM_EVENTS.version(type_.value)),
             )
         return RoomEvent(seq=seq, at=at, type=type_, data=data or {})
 
     def room_events(self, room: str) -> list[RoomEvent]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, at, type, data FROM room_events WHERE room = ? ORDER BY seq", (room,)
+                "SELECT seq, at, type, data, v FROM room_events WHERE room = ? ORDER BY seq", (room,)
             ).fetchall()
-        return [RoomEvent(seq=s, at=a, type=RoomEventType(t), data=json.loads(d)) for s, a, t, d in rows]
+        return [
+            RoomEvent(seq=s, at=a, type=RoomEventType(t), data=_current(ROOM_EVENTS, t, v, d)) for s, a, t, d, v in rows
+        ]
 
-    def _stored(self, row: tuple[str, str, str, str | None, float]) -> StoredSession:
-        sid, room, preset_json, label, created = row
-        preset = Preset.model_validate_json(preset_json)
+    def _stored(self, row: tuple[str, str, str, str | None, float, int]) -> StoredSession:
+        sid, room, preset_json, label, created, preset_v = row
+        preset = load_preset_snapshot(json.loads(preset_json), preset_v, session=sid)
         with self._lock:
             cipher = self._cipher(sid)
         client_label = None if label is None else _open(cipher, label)
@@ -257,5 +277,6 @@ def _open(cipher: Fernet | None, text: str) -> str | None:
         return None
 
 
-def _json(text: str | None) -> dict[str, Any]:
-    return {} if text is None else dict(json.loads(text))
+def _current(chain: Chain, type_: str, version: int, text: str | None) -> dict[str, Any]:
+    """A stored event's data in its type's current shape; {} once purged (nothing left to upcast)."""
+    return {} if text is None else chain.upcast(type_, version, dict(json.loads(text)))
