@@ -183,7 +183,7 @@ def _purge(settings: Settings, session_id: str | None, older_than_days: float | 
 def _serve(settings: Settings, log_level: str) -> int:
     import uvicorn
 
-    from app.api import create_app
+    from app.api.app import create_app
     from app.logs import configure_logging
     from app.service_lock import DatabaseInUse, database_lock
 

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app import metrics
+from app import counters
 from app.audio.player import Player
 from app.domain.clock import Clock
 from app.domain.errors import Conflict, NotFound
@@ -363,7 +363,7 @@ class RoomController:
         self._changed("panic", {"by": by})
         took_ms = (time.perf_counter() - started) * 1000
         log.warning("PANIC in %s by %s: handled in %.1f ms, audio %s", self.id, by, took_ms, audio.status)
-        metrics.panic_handled(self.id, took_ms / 1000, audio.confirmed_ms)
+        counters.panic_handled(self.id, took_ms / 1000, audio.confirmed_ms)
         return PanicResult(
             room=self.id,
             panic=True,

@@ -22,7 +22,6 @@ from app.domain.clock import Clock, SystemClock
 from app.domain.errors import NotFound
 from app.domain.rooms import Room
 from app.engine import SessionEngine
-from app.lighting.demo import run_simulator
 from app.mqtt import BrokerAddress, EmbeddedBroker, MqttLink
 from app.mqtt.bridge import MqttBridge, catalogue_for
 from app.mqtt.broker import embedded_access
@@ -32,6 +31,7 @@ from app.pubsub import Hub
 from app.retention import keep_purging
 from app.room import RoomChange, RoomController
 from app.settings import Settings
+from app.simulators.start import run_simulator
 from app.store import EventStore
 from app.supervisor import Supervisor
 from app.views import RoomView, ViewCache, room_view

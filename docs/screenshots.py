@@ -34,7 +34,7 @@ import uvicorn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.api import create_app  # noqa: E402
+from app.api.app import create_app  # noqa: E402
 from app.audio import FakePlayer  # noqa: E402
 from app.domain.clock import ManualClock  # noqa: E402
 from app.settings import Settings  # noqa: E402

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import uvicorn
 
-from app.api import create_app
+from app.api.app import create_app
 from app.audio import FakePlayer
 from app.catalog import Catalog
 from app.domain.clock import ManualClock

@@ -1,5 +1,1 @@
-"""HTTP adapter: the FastAPI application, its auth and its routes."""
-
-from app.api.app import create_app
-
-__all__ = ["create_app"]
+"""HTTP adapter: the FastAPI application (`app.api.app.create_app`), its auth and its routes."""

@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from app import __version__, logs, metrics
+from app import __version__, logs
 from app.api import (
+    metrics,
     routes_audio,
     routes_catalog,
     routes_lights,

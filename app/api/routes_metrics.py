@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app import metrics
+from app.api import metrics
 from app.api.auth import Read
 
 router = APIRouter(tags=["service"])

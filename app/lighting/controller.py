@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
-from app import metrics
+from app import counters
 from app.domain.clock import Clock, sleep_until_or_woken
 from app.domain.errors import NotFound
 from app.domain.light import Fade, LightState, clamp_kelvin, longest_native, matches, merge, transition_fits
@@ -319,7 +319,7 @@ class RoomLights:
             rpc_id=next(self._rpc_ids),
         )
         self.link.publish(out.topic, out.payload, qos=out.qos, retain=out.retain, queue_offline=False)
-        metrics.LIGHT_COMMANDS_SENT.labels(self.room_id).inc()
+        counters.LIGHT_COMMANDS_SENT.labels(self.room_id).inc()
         ch.commanded, ch.commanded_at = state, self.clock.now()
         self._changed()
 

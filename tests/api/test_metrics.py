@@ -13,7 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from app import metrics
+from app import counters
+from app.api import metrics
 from app.domain.clock import ManualClock
 from app.engine import Notice
 from app.settings import Settings, Token
@@ -149,7 +150,7 @@ async def test_the_broker_going_away_shows(settings: Settings, clock: ManualCloc
 
 
 def lateness_sum(room: str) -> float:
-    samples = {(s.name, s.labels.get("room")): s.value for s in metrics.CUE_LATENESS.collect()[0].samples}
+    samples = {(s.name, s.labels.get("room")): s.value for s in counters.CUE_LATENESS.collect()[0].samples}
     return samples.get(("arcroom_cue_lateness_seconds_sum", room), 0.0)
 
 

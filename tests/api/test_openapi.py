@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.api import create_app
+from app.api.app import create_app
 from app.settings import Settings
 from tests.conftest import catalog_for
 

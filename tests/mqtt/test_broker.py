@@ -19,7 +19,7 @@ import aiomqtt
 import pytest
 from pydantic import SecretStr
 
-from app.api import create_app
+from app.api.app import create_app
 from app.audio import FakePlayer
 from app.domain.clock import ManualClock
 from app.domain.rooms import Room

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from app.domain.profiles import Profile
 from app.mqtt.link import BrokerAddress
+from app.simulators.lights import make_simulator
 
 
 async def run_simulator(profile: Profile, topic: str, address: BrokerAddress) -> None:
     """Run the virtual device that speaks `profile`'s dialect until cancelled."""
-    from app.simulators import make_simulator  # demo-only code: loaded only when a room asks for it
-
     if profile.simulator is None:
         raise ValueError(f"device profile {profile.id!r} names no simulator")
     # The service's own account: on a broker that asks for one, the virtual lights need it too.

@@ -1,89 +1,40 @@
-"""Prometheus metrics (GET /metrics): what a clinic's monitoring should alert on.
+"""GET /metrics's content: what a clinic's monitoring should alert on.
 
 Two kinds:
-- events, counted where they happen by one call each: a panic handled (and how long its audio
-  took to confirm), a light command sent, a cue announced (how late);
+- events, counted where they happen (`app/counters.py`): panics handled, light commands sent,
+  cues announced;
 - state, read from the running service at each scrape (`RuntimeCollector`): broker connected,
   sessions running, rooms in panic, each room's light deliveries, background-task failures. Nothing
   in the hot path keeps these up to date, so they cannot drift from what /api/health says.
-
-The event instruments are module-level and registered in no global registry: each app's
-registry (`registry_for`) takes them with its own runtime collector, so several apps in one
-process (the tests) never clash.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, get_args
+from typing import get_args
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from app import counters
 from app.domain.session import SessionState
+from app.engine import Notice
+from app.lighting.controller import Delivery
+from app.runtime import Runtime
 
-if TYPE_CHECKING:
-    from app.engine import Notice
-    from app.lighting.controller import Delivery
-    from app.runtime import Runtime
+__all__ = ["CONTENT_TYPE_LATEST", "on_notice", "registry_for", "render"]
 
-__all__ = ["CONTENT_TYPE_LATEST", "on_notice", "panic_handled", "registry_for", "render"]
-
-# The panic path answers in a few ms; its audio waits 80 ms at most (app/panic.py AUDIO_CONFIRM_S).
-_PANIC_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.08, 0.1, 0.25, 0.5, 1.0, 2.5)
-_CUE_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 SESSION_STATUSES = tuple(s for s in get_args(SessionState.model_fields["status"].annotation) if s != "ended")
 DELIVERIES: tuple[Delivery, ...] = ("confirmed", "sent", "unconfirmed")
-
-PANIC_HANDLING = Histogram(
-    "arcroom_panic_handling_seconds",
-    "From a panic arriving to its answer: lights commanded, audio asked to pause, session frozen",
-    ["room"],
-    buckets=_PANIC_BUCKETS_S,
-    registry=None,
-)
-PANIC_AUDIO_CONFIRM = Histogram(
-    "arcroom_panic_audio_confirm_seconds",
-    "From a panic arriving to the player confirming it paused (panics it did not confirm in time are not here)",
-    ["room"],
-    buckets=_PANIC_BUCKETS_S,
-    registry=None,
-)
-PANIC_AUDIO_UNCONFIRMED = Counter(
-    "arcroom_panic_audio_unconfirmed",
-    "Panics whose audio did not confirm pausing in time (the pause stays queued on the player)",
-    ["room"],
-    registry=None,
-)
-LIGHT_COMMANDS_SENT = Counter(
-    "arcroom_light_commands_sent", "Commands published to lights (fade steps included)", ["room"], registry=None
-)
-CUE_LATENESS = Histogram(
-    "arcroom_cue_lateness_seconds",
-    "How long after its due time a cue (a vitals check, a dose reminder) was announced",
-    ["room"],
-    buckets=_CUE_BUCKETS_S,
-    registry=None,
-)
-_EVENT_INSTRUMENTS = (PANIC_HANDLING, PANIC_AUDIO_CONFIRM, PANIC_AUDIO_UNCONFIRMED, LIGHT_COMMANDS_SENT, CUE_LATENESS)
-
-
-def panic_handled(room: str, took_s: float, audio_confirmed_ms: float | None) -> None:
-    """Called once per panic by RoomController.panic."""
-    PANIC_HANDLING.labels(room).observe(took_s)
-    if audio_confirmed_ms is None:
-        PANIC_AUDIO_UNCONFIRMED.labels(room).inc()
-    else:
-        PANIC_AUDIO_CONFIRM.labels(room).observe(audio_confirmed_ms / 1000)
 
 
 def on_notice(notice: Notice) -> None:
     """An engine listener: how late each cue was announced."""
     if notice.kind == "cue" and isinstance(due_at := notice.detail.get("due_at"), int | float):
-        CUE_LATENESS.labels(notice.room).observe(max(0.0, notice.at - due_at))
+        counters.cue_announced(notice.room, notice.at - due_at)
 
 
 class RuntimeCollector(Collector):
@@ -138,7 +89,7 @@ class RuntimeCollector(Collector):
 def registry_for(runtime: Runtime) -> CollectorRegistry:
     """One app's metrics: the event instruments, its runtime's state, and the process (memory, CPU, fds)."""
     registry = CollectorRegistry(auto_describe=True)
-    for instrument in _EVENT_INSTRUMENTS:
+    for instrument in counters.EVENT_INSTRUMENTS:
         registry.register(instrument)
     registry.register(RuntimeCollector(runtime))
     ProcessCollector(registry=registry)
