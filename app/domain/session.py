@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app.domain.errors import Conflict, Invalid, NotFound
+from app.domain.errors import Conflict, DomainError, Invalid, NotFound
 from app.domain.events import Event, EventType
 from app.domain.presets import CueRule, Preset
 from app.domain.readings import FIELDS, InvalidReading, Readings
@@ -95,6 +95,21 @@ class AlertView(BaseModel):
     reading_seq: int | None = None  # the reading that raised it; None for other alerts and older records
 
 
+SessionCommand = Literal[
+    "dose", "booster", "advance", "undo_advance", "extend", "hold", "resume", "note", "reading", "ready_to_leave", "end"
+]
+
+
+class CommandCheck(BaseModel):
+    """Whether a session command would be accepted now: the same checks the command itself runs."""
+
+    allowed: bool = Field(description="Accepted now (perhaps only with an override reason, see needs_override)")
+    needs_override: bool = Field(
+        default=False, description="Accepted only with override_reason, which is recorded (e.g. outside a window)"
+    )
+    reason: str | None = Field(default=None, description="Why it is refused, or what the override is for")
+
+
 class FacilitatorView(BaseModel):
     name: str
     since: float
@@ -156,6 +171,11 @@ class SessionState(BaseModel):
         default=None,
         description="Until when the last phase advance can be undone (POST .../advance/undo), epoch seconds; "
         "None when there is nothing to undo",
+    )
+    commands: dict[SessionCommand, CommandCheck] = Field(
+        default_factory=dict,
+        description="Each session command: whether it would be accepted now, and if not, why (the command's own "
+        "check, so a client need not re-derive it)",
     )
 
     @property
@@ -389,7 +409,7 @@ class SessionFold:
         else:
             status = "running"
 
-        return SessionState(
+        state = SessionState(
             session_id=self.info.id,
             room=self.info.room,
             preset_id=preset.id,
@@ -435,6 +455,8 @@ class SessionFold:
                 else None
             ),
         )
+        state.commands = command_checks(state, preset)
+        return state
 
 
 def replay(
@@ -894,6 +916,42 @@ def check_ready_to_leave(state: SessionState) -> None:
         raise Conflict("record the dose first: ready to leave is counted from it")
     if state.ready_to_leave_at is not None:
         raise Conflict(f"ready to leave was already recorded at {iso_utc(state.ready_to_leave_at)}")
+
+
+def command_checks(state: SessionState, preset: Preset) -> dict[SessionCommand, CommandCheck]:
+    """What each command's own check says of `state`: refused (409) with its reason, accepted only
+    with an override reason, or accepted. A check that fails only on the values given (a 422: a dose
+    not in whole devices) says nothing about now, so it counts as accepted."""
+    checks: dict[SessionCommand, Callable[[str | None], object]] = {
+        "dose": lambda why: check_dose(state, preset, booster=False, override_reason=why),
+        "booster": lambda why: check_dose(state, preset, booster=True, override_reason=why),
+        "advance": lambda _: check_advance(state),
+        "undo_advance": lambda _: check_undo_advance(state),
+        "extend": lambda _: check_extend(state),
+        "hold": lambda _: check_hold(state),
+        "resume": lambda _: check_resume(state),
+        "note": lambda _: check_open(state),
+        "reading": lambda _: check_open(state),
+        "ready_to_leave": lambda _: check_ready_to_leave(state),
+        "end": lambda why: check_end(state, why),
+    }
+    return {name: _command_check(check) for name, check in checks.items()}
+
+
+def _command_check(check: Callable[[str | None], object]) -> CommandCheck:
+    try:
+        check(None)
+    except Conflict as refused:
+        try:
+            check("override")
+        except Conflict:
+            return CommandCheck(allowed=False, reason=refused.message)
+        except DomainError:
+            pass
+        return CommandCheck(allowed=True, needs_override=True, reason=refused.message)
+    except DomainError:
+        pass
+    return CommandCheck(allowed=True)
 
 
 def iso_utc(t: float) -> str:

@@ -12,6 +12,7 @@ from app.domain.events import Event, EventType
 from app.domain.presets import Preset
 from app.domain.readings import Readings
 from app.domain.session import (
+    CommandCheck,
     SessionFold,
     SessionInfo,
     check_ack,
@@ -220,3 +221,42 @@ def test_cue_acknowledgement_checks() -> None:
     log.add(31, EventType.CUE_ACKNOWLEDGED, cue_id="vitals@30")
     with pytest.raises(Conflict, match="already acknowledged"):
         check_ack(log.at(32), log.fold(), "vitals@30")
+
+
+def test_the_state_says_which_commands_it_would_accept_and_why_not() -> None:
+    log = Log("mdma")
+    arrival = log.at(1).commands
+    assert arrival["dose"].allowed and not arrival["dose"].needs_override
+    assert arrival["advance"] == CommandCheck(allowed=False, reason="record the dose to leave arrival")
+    assert arrival["booster"] == CommandCheck(allowed=False, reason="record the first dose before a booster")
+    assert arrival["resume"].reason == "the session is not on hold"
+
+    log.add(10, EventType.DOSE_GIVEN, amount=120, unit="mg")
+    dosed = log.at(20).commands
+    assert not dosed["dose"].allowed and dosed["advance"].allowed and dosed["hold"].allowed
+    # Before its window a booster is accepted only with a reason, which the check names.
+    assert dosed["booster"].allowed and dosed["booster"].needs_override
+    assert dosed["booster"].reason is not None and "booster window is" in dosed["booster"].reason
+    assert dosed["end"].needs_override and "minimum observation" in str(dosed["end"].reason)
+    assert log.at(10 + 100).commands["booster"] == CommandCheck(allowed=True)
+
+    log.add(30, EventType.HOLD)
+    held = log.at(31).commands
+    assert held["hold"] == CommandCheck(allowed=False, reason="the session is already on hold")
+    assert held["resume"].allowed
+
+    log.add(32, EventType.ENDED)
+    ended = log.at(33).commands
+    assert all(not c.allowed and c.reason == "session s1 has ended" for c in ended.values()), ended
+
+
+def test_what_the_state_refuses_is_what_the_command_refuses() -> None:
+    log = Log("psilocybin").add(5, EventType.DOSE_GIVEN)
+    last = len(log.preset.phases) - 1
+    for _ in range(last - 1):
+        log.add(6, EventType.PHASE_ADVANCED)
+    state = log.at(7)
+    assert state.phase_index == last
+    with pytest.raises(Conflict) as refused:
+        check_advance(state)
+    assert state.commands["advance"] == CommandCheck(allowed=False, reason=refused.value.message)

@@ -53,3 +53,29 @@ async def test_what_a_panic_refuses_is_disabled_with_the_reason_and_comes_back_a
             await expect(control).to_be_enabled()
         for hint in ("#lights-refused", "#music-refused", "#session-refused"):
             await expect(page.locator(hint)).to_be_hidden()
+
+
+async def test_the_session_controls_follow_what_the_service_says_it_would_accept(
+    lit_settings: Settings, clock: ManualClock, open_page: OpenPage
+) -> None:
+    async with serve_on(lit_settings, clock, free_port()) as service:
+        await start_session(service)
+        page = await open_page(url(service, "/?room=one"))
+        await expect(page.locator("#conn-chip")).to_have_text("Live")
+        advance = page.locator("#advance-button")
+        arrival = (await room_state(service))["session"]["commands"]
+        assert arrival["advance"] == {
+            "allowed": False,
+            "needs_override": False,
+            "reason": "record the dose to leave arrival",
+        }
+        await expect(advance).to_be_disabled()
+        await expect(page.locator("#advance-hint")).to_have_text("Record the dose to leave arrival.")
+        await expect(page.locator("#dose-button")).to_be_visible()
+
+        await session_command(service, "/dose", {})
+        await expect(advance).to_be_enabled()
+        await expect(page.locator("#advance-hint")).to_be_hidden()
+        await expect(page.locator("#dose-button")).to_be_hidden()
+        dosed = (await room_state(service))["session"]["commands"]
+        assert dosed["advance"]["allowed"] and not dosed["dose"]["allowed"]

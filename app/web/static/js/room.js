@@ -608,28 +608,32 @@ function applyState(state) {
   return state;
 }
 
+/**
+ * The session's controls, from what the state says each command would do now (`s.commands`: the
+ * server's own checks, with the reason when refused), never from rules of the tablet's own.
+ */
 function renderControls(s) {
   const p = cache.preset;
-  const dosed = s.dose_at !== null;
-  const last = s.phase_index >= s.phases.length - 1;
-  show("#dose-button", !dosed);
+  const can = (name) => s.commands?.[name] ?? { allowed: false, needs_override: false, reason: null };
+  const why = (name) => (can(name).allowed || !can(name).reason ? "" : capital(can(name).reason));
+  show("#dose-button", can("dose").allowed);
   const adv = $("#advance-button");
   const nextPhase = s.phases[s.phase_index + 1];
   adv.textContent = nextPhase ? `Next phase: ${nextPhase.name}…` : "Next phase…";
-  adv.disabled = !dosed || last;
-  setText("#advance-hint", !dosed ? "Moving on from arrival needs the dose first." : last ? "This is the last phase; end the session when it is over." : "");
+  adv.disabled = !can("advance").allowed;
+  setText("#advance-hint", why("advance") ? `${why("advance")}.` : "");
   const hold = $("#hold-button");
   hold.textContent = s.held ? "Resume" : "Hold";
   hold.className = s.held ? "primary" : "secondary";
-  const open = s.phase_remaining_s === null;
-  $$("[data-extend]").forEach((b) => { b.disabled = open; });
-  setText("#extend-hint", open ? "This phase is open-ended: nothing to extend." : "");
-  show("#ready-button", !!p?.rems_form && dosed && s.ready_to_leave_at === null);
+  $$("[data-extend]").forEach((b) => { b.disabled = !can("extend").allowed; });
+  setText("#extend-hint", why("extend") ? `${why("extend")}.` : "");
+  show("#ready-button", !!p?.rems_form && can("ready_to_leave").allowed);
+  // A booster outside its window is offered too: the dialog asks for the reason it then needs.
   const booster = p?.booster;
-  const boosterAllowed = dosed && booster && s.boosters_at.length < booster.max_count;
-  show("#booster-button", !!boosterAllowed);
-  show("#booster-hint", !!boosterAllowed);
-  if (boosterAllowed) {
+  const boosterOffered = !!booster && can("booster").allowed && s.dose_at !== null;
+  show("#booster-button", boosterOffered);
+  show("#booster-hint", boosterOffered);
+  if (boosterOffered) {
     setText("#booster-hint", `Booster window: ${fmtClock(s.dose_at + booster.offer_from_min * 60)}–${fmtClock(s.dose_at + booster.offer_until_min * 60)}.`);
   }
 }
