@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,9 +21,33 @@ from app.domain.clock import ManualClock
 from app.music.demo import generate_demo_library
 from app.runtime import PlayerFactory
 from app.settings import Settings
-from tests.support import Mosquitto, free_port
+from tests.support import CLIENT_LIMITS, Mosquitto, free_port
 
 T0 = 1_800_000_000.0  # a fixed start time for manual clocks
+
+# What each folder's tests need, as markers (registered in pyproject.toml): `./dev test -m "not slow"`
+# is the inner loop; browser, ha, audio and drill tests are all slow.
+_FOLDER_MARKERS = {"web": "browser", "ha": "ha", "audio": "audio", "drills": "drill"}
+# Modules outside those folders that drive real libVLC and PulseAudio, or take long for another reason.
+_AUDIO_MODULES = {"test_gapless_decks.py", "test_deck_levels.py", "test_volume.py", "test_loudness.py"}
+_SLOW_MODULES = {"test_schemathesis.py", "test_packaging.py", "test_retention.py", "test_service_kill.py"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        path = Path(item.path).relative_to(tests)
+        marks = {_FOLDER_MARKERS[path.parts[0]]} if path.parts[0] in _FOLDER_MARKERS else set()
+        if path.parts[0] == "music" and path.name in _AUDIO_MODULES:
+            marks.add("audio")
+        if marks or path.name in _SLOW_MODULES:
+            marks.add("slow")
+        for mark in sorted(marks):
+            item.add_marker(mark)
+        if "ha" in marks:
+            # One Home Assistant per worker that runs these: all on one worker, it starts once.
+            item.add_marker(pytest.mark.xdist_group("home-assistant"))
+
 
 ROOMS_YAML = """\
 rooms:
@@ -33,6 +58,18 @@ rooms:
     name: Room two
     audio: {output: dummy}
 """
+
+
+@pytest.fixture(autouse=True)
+def root_logging_kept() -> Iterator[None]:
+    """A test that runs `arcroom serve` in-process configures the root logger onto the stderr pytest
+    captured for it, which is closed after: later tests' logs then failed to write ("Logging error").
+    Each test leaves the root logger as it found it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
@@ -136,7 +173,7 @@ async def serve(
             raise RuntimeError("uvicorn exited during start-up")
         await asyncio.sleep(0.01)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10, limits=CLIENT_LIMITS) as client:
             yield Service(app, server, client, clock)
     finally:
         server.should_exit = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -14,14 +15,37 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiomqtt
+import httpx
 
 WAIT_S = 15  # generous upper bound for anything on loopback, reconnects included
+# For test clients of a service under uvicorn, which closes a connection idle for 5 s: a client that
+# reused one at that moment got a ReadError (seen under load, after a browser test's pause). The
+# client lets its idle connections go first.
+CLIENT_LIMITS = httpx.Limits(keepalive_expiry=1.0)
+
+
+# Ports for servers the tests start: each pytest-xdist worker takes them from its own block, below
+# the kernel's ephemeral range (32768-60999), so two workers never pick the same free port in the
+# moment between one finding it and binding it.
+_PORT_BLOCK = 1500
+_PORT_BASE = 20000
+_next_port = 0
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    global _next_port
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    block = _PORT_BASE + (int(worker) if worker.isdigit() else 0) % 8 * _PORT_BLOCK
+    for _ in range(_PORT_BLOCK):
+        port = block + _next_port
+        _next_port = (_next_port + 1) % _PORT_BLOCK
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use (or lingering): the next one
+            return port
+    raise RuntimeError(f"no free port in {block}-{block + _PORT_BLOCK - 1}")
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:

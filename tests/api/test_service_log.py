@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from app.logs import OneLineFormatter, RedactingFormatter, formatter, redact_query
-from tests.support import Mosquitto, free_port
+from tests.support import CLIENT_LIMITS, Mosquitto, free_port
 
 THERAPIST = "therapist-secret-0123456789"
 OBSERVER = "observer-secret-0123456789"
@@ -71,7 +71,7 @@ def arcroom_serve(
 
 @asynccontextmanager
 async def client_for(port: int) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10, limits=CLIENT_LIMITS) as client:
         async with asyncio.timeout(START_TIMEOUT_S):
             while True:
                 try:

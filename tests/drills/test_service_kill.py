@@ -19,7 +19,7 @@ import pytest
 
 from app.simulators import SimulatedLight, make_simulator
 from tests.drills.service import ServiceProcess
-from tests.support import Mosquitto, unique
+from tests.support import CLIENT_LIMITS, Mosquitto, unique
 
 WAIT_S = 20
 
@@ -94,7 +94,7 @@ async def test_kill_9_mid_fade_the_lamp_goes_on_from_where_it_is_and_the_fade_en
 ) -> None:
     async with (
         lamp(mosquitto, lamp_topic, profile) as light,
-        httpx.AsyncClient(base_url=service.url, timeout=10) as c,
+        httpx.AsyncClient(base_url=service.url, timeout=10, limits=CLIENT_LIMITS) as c,
     ):
         await until(lambda: light.target.brightness_pct == 50, "the idle scene (lamp 50 %)")
         r = await c.put("/api/rooms/one/lights", json={"brightness": 60, "transition": 0})
@@ -131,7 +131,10 @@ async def test_kill_9_mid_fade_the_lamp_goes_on_from_where_it_is_and_the_fade_en
 async def test_kill_9_in_panic_or_held_the_room_comes_back_bright_once_and_says_so(
     service: ServiceProcess, mosquitto: Mosquitto, lamp_topic: str, held: bool
 ) -> None:
-    async with lamp(mosquitto, lamp_topic) as light, httpx.AsyncClient(base_url=service.url, timeout=10) as c:
+    async with (
+        lamp(mosquitto, lamp_topic) as light,
+        httpx.AsyncClient(base_url=service.url, timeout=10, limits=CLIENT_LIMITS) as c,
+    ):
         await until(lambda: light.target.brightness_pct == 50, "the idle scene")
         assert (await c.post("/api/rooms/one/session", json={"preset": "psilocybin"})).status_code == 201
         await c.post("/api/rooms/one/session/dose")
