@@ -47,6 +47,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "ha" in marks:
             # One Home Assistant per worker that runs these: all on one worker, it starts once.
             item.add_marker(pytest.mark.xdist_group("home-assistant"))
+        elif "audio" in marks:
+            # Real-time audio, one test at a time (./dev test runs these after the rest, alone).
+            item.add_marker(pytest.mark.xdist_group("audio"))
 
 
 ROOMS_YAML = """\
