@@ -233,12 +233,16 @@ async def test_stream_carries_only_its_own_room(service: Service) -> None:
         await post(c, "/note", {"text": "room two"}, room="two")
         await post(c, "/dose", {}, room="two")
         await post(c, "/note", {"text": "room one"}, room="one")
-        # Room two's changes were not sent: the next event is room one's note.
-        update = await stream.next()
-        assert update.event == "state"
-        assert update.data["id"] == "one"
-        assert update.data["session"]["preset_id"] == "psilocybin"
-        assert update.data["session"]["event_count"] == 2
+        # Room two's changes were not sent: every update up to room one's note is room one's. (Room
+        # one's own music or lights may still be settling from its start: under load that update
+        # came between the first snapshot and the note.)
+        while True:
+            update = await stream.next()
+            assert update.event == "state"
+            assert update.data["id"] == "one"
+            assert update.data["session"]["preset_id"] == "psilocybin"
+            if update.data["session"]["event_count"] == 2:
+                break
 
 
 async def test_stream_for_an_unknown_room_is_404(service: Service) -> None:
