@@ -458,9 +458,10 @@ async def simulate(preset: Preset, booster_at_min: float | None = None, extend: 
     notices: list[Notice] = []
     engine.listen(notices.append)
     runner = asyncio.create_task(engine.run())
+    session = engine.session("sim")
     try:
-        engine.start_session("sim", preset.id)
-        engine.dose("sim")
+        session.start(preset.id)
+        session.dose()
         booster_pending = booster_at_min is not None
         observed = False
         while True:
@@ -478,7 +479,7 @@ async def simulate(preset: Preset, booster_at_min: float | None = None, extend: 
                     )
                     if n.state.phase in extend:
                         minutes = extend.pop(n.state.phase)
-                        engine.extend("sim", minutes)
+                        session.extend(minutes)
                         lines.append(f"{t}  extend {n.state.phase} +{minutes:g} min")
                 elif n.kind == "cue":
                     lines.append(f"{t}  cue    {n.detail['id']:<24} {n.detail['label']}")
@@ -487,7 +488,7 @@ async def simulate(preset: Preset, booster_at_min: float | None = None, extend: 
                     lines.append(
                         f"{t}  booster given: {preset.booster.extends_phase} +{preset.booster.extend_min:g} min"
                     )
-            state = engine.room_state("sim")
+            state = session.state()
             assert state is not None and state.min_observation_until is not None
             if not observed and clock.now() >= state.min_observation_until:
                 observed = True
@@ -496,7 +497,7 @@ async def simulate(preset: Preset, booster_at_min: float | None = None, extend: 
                 break
             if booster_pending and booster_at_min is not None and clock.now() >= booster_at_min * 60:
                 booster_pending = False
-                engine.dose("sim", booster=True)
+                session.dose(booster=True)
                 continue
             step = min(60.0, max(0.0, state.min_observation_until - clock.now()) or 60.0)
             if booster_pending and booster_at_min is not None:

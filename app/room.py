@@ -40,13 +40,14 @@ from app.domain.room_log import IDLE, ManualOverride, PanicStatus, RoomEvent, Ro
 from app.domain.rooms import Room
 from app.domain.scenes import Scene
 from app.domain.session import SessionState
-from app.engine import Notice, SessionEngine
+from app.engine import SessionEngine
 from app.lighting.controller import LightView, Link, RoomLights
 from app.music.decks import MusicStatus
 from app.music.director import AudioAction, MusicDirector, PlaylistOption, choose_playlist
 from app.music.options import MusicOptions
 from app.panic import AUDIO_CONFIRM_S, ClearMode, LightDelivery, PanicResult, audio_outcome
 from app.pubsub import Hub
+from app.room_session import Notice
 from app.store import EventStore
 from app.supervisor import Supervisor
 
@@ -124,7 +125,7 @@ class RoomController:
     ) -> None:
         self.room = room
         self.id = room.id
-        self.engine = engine
+        self.sessions = engine.session(room.id)  # this room's session: its events, its state, its commands
         self.store = store
         self.scenes = scenes
         self.clock = clock
@@ -135,7 +136,7 @@ class RoomController:
         self.lights = RoomLights(room, profiles, link, clock, on_change=self._lights_changed)
         self.music = MusicDirector(
             room.id,
-            engine,
+            self.sessions,
             playlists,
             players,
             libraries,
@@ -151,7 +152,7 @@ class RoomController:
         self._shown: Intended | None = None
         self._light_notice_pending = False
         self.version = 0  # bumped on every change of the room's own state: lets views be cached
-        engine.listen(self._on_notice)
+        self.sessions.listen(self._on_notice)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -206,7 +207,7 @@ class RoomController:
     # --- reading -------------------------------------------------------------------------------
 
     def session(self) -> SessionState | None:
-        return self.engine.room_state(self.id)
+        return self.sessions.state()
 
     def refused(self) -> dict[RefusableCommand, str]:
         """The commands the room refuses now, each with its reason ("in panic: ..."): the one rule
@@ -250,15 +251,15 @@ class RoomController:
         by: str | None = None,
         intention: str | None = None,
     ) -> SessionState:
-        self.engine.preset(preset_id)
+        self.sessions.preset(preset_id)
         playlist = choose_playlist(preset_id, playlist_id, self.music.playlists, self._libraries)
-        state = self.engine.start_session(self.id, preset_id, client_label, playlist, by=by, intention=intention)
+        state = self.sessions.start(preset_id, client_label, playlist, by=by, intention=intention)
         panic = self._record.panic
         if panic.active:
             # The room is in panic (or held): the new session begins frozen, as the room is.
-            self.engine.panic(self.id, panic.by or "room")
+            self.sessions.panic(panic.by or "room")
             if panic.mode == "held":
-                self.engine.clear_panic(self.id, "hold", panic.by or "room")
+                self.sessions.clear_panic("hold", panic.by or "room")
             state = self._require_session()
         return state
 
@@ -272,29 +273,29 @@ class RoomController:
         override_reason: str | None = None,
         by: str | None = None,
     ) -> SessionState:
-        return self.engine.dose(
-            self.id, booster=booster, amount=amount, unit=unit, lot=lot, override_reason=override_reason, by=by
+        return self.sessions.dose(
+            booster=booster, amount=amount, unit=unit, lot=lot, override_reason=override_reason, by=by
         )
 
     def advance(self, by: str | None = None) -> SessionState:
-        return self.engine.advance(self.id, by)
+        return self.sessions.advance(by)
 
     def undo_advance(self, by: str | None = None) -> SessionState:
-        return self.engine.undo_advance(self.id, by)
+        return self.sessions.undo_advance(by)
 
     def extend(self, minutes: float, by: str | None = None) -> SessionState:
-        return self.engine.extend(self.id, minutes, by)
+        return self.sessions.extend(minutes, by)
 
     def hold(self, by: str | None = None) -> SessionState:
         self._refuse("hold")
-        return self.engine.hold(self.id, by)
+        return self.sessions.hold(by)
 
     def resume(self, by: str | None = None) -> SessionState:
         self._refuse("resume")
-        return self.engine.resume(self.id, by)
+        return self.sessions.resume(by)
 
     def note(self, text: str, by: str | None = None) -> SessionState:
-        return self.engine.note(self.id, text, by)
+        return self.sessions.note(text, by)
 
     def acknowledge(
         self,
@@ -303,25 +304,25 @@ class RoomController:
         not_taken_reason: str | None = None,
         by: str | None = None,
     ) -> SessionState:
-        return self.engine.acknowledge(self.id, cue_id, readings, not_taken_reason, by)
+        return self.sessions.acknowledge(cue_id, readings, not_taken_reason, by)
 
     def record_reading(self, readings: Readings, kind: str | None = None, by: str | None = None) -> SessionState:
-        return self.engine.record_reading(self.id, readings, kind, by)
+        return self.sessions.record_reading(readings, kind, by)
 
     def acknowledge_alert(self, alert_id: str, facilitator: str | None = None, by: str | None = None) -> SessionState:
-        return self.engine.acknowledge_alert(self.id, alert_id, facilitator, by)
+        return self.sessions.acknowledge_alert(alert_id, facilitator, by)
 
     def sign_in(self, name: str, by: str | None = None) -> SessionState:
-        return self.engine.sign_in(self.id, name, by)
+        return self.sessions.sign_in(name, by)
 
     def sign_out(self, name: str, by: str | None = None) -> SessionState:
-        return self.engine.sign_out(self.id, name, by)
+        return self.sessions.sign_out(name, by)
 
     def ready_to_leave(self, by: str | None = None) -> SessionState:
-        return self.engine.ready_to_leave(self.id, by)
+        return self.sessions.ready_to_leave(by)
 
     def end(self, override_reason: str | None, by: str | None = None) -> SessionState:
-        return self.engine.end(self.id, override_reason, by)
+        return self.sessions.end(override_reason, by)
 
     def _require_session(self) -> SessionState:
         state = self.session()
@@ -354,7 +355,7 @@ class RoomController:
         # 3. Session: recorded and frozen (no cue, phase change or scene fade fires in panic).
         session_id = None
         try:
-            state = self.engine.panic(self.id, by)
+            state = self.sessions.panic(by)
             session_id = state.session_id if state else None
         except Exception as exc:  # the room must still brighten if the database is failing
             log.exception("panic in %s: the session could not record it", self.id)
@@ -388,7 +389,7 @@ class RoomController:
         self._log(RoomEventType.PANIC_CLEARED, {"mode": mode, "by": by})
         if mode == "restore":
             self._show(RESTORE_LIGHTS_S)
-        self.engine.clear_panic(self.id, mode, by)
+        self.sessions.clear_panic(mode, by)
         if mode == "restore" and self.session() is not None:
             resume = self._jobs.spawn(f"restore audio {self.id}", self.music.resume_after_panic(RESTORE_AUDIO_FADE_S))
             outcome = await audio_outcome(resume, RESTORE_AUDIO_WAIT_S, time.perf_counter())
@@ -535,8 +536,6 @@ class RoomController:
         )
 
     def _on_notice(self, notice: Notice) -> None:
-        if notice.room != self.id:
-            return
         if notice.kind == "phase" or notice.kind == "session_ended":
             if self._record.override is not None:
                 why = "the session ended" if notice.kind == "session_ended" else f"phase {notice.state.phase} began"

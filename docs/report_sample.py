@@ -33,17 +33,17 @@ BY = "http:tablet-room-1"
 
 async def demo(engine: SessionEngine, clock: ManualClock) -> str:
     room = "one"
-    state = engine.start_session(room, "esketamine", "P-017", by=BY)
-    engine.sign_in(room, "Dr. A. Okafor", by=BY)
+    state = engine.session(room).start("esketamine", "P-017", by=BY)
+    engine.session(room).sign_in("Dr. A. Okafor", by=BY)
     engine.acknowledge(
         room, "bp_pre_dose@0", Readings(systolic_mmhg=132, diastolic_mmhg=84, heart_rate_bpm=72, spo2_pct=98), by=BY
     )
     await clock.advance(4 * MIN)
-    engine.dose(room, amount=84, lot="LOT-25117", by=BY)
+    engine.session(room).dose(amount=84, lot="LOT-25117", by=BY)
     first = clock.now()
     for n in (2, 3):
         await clock.advance_to(first + (n - 1) * 5 * MIN + 20)
-        engine.acknowledge(room, f"device@{(n - 1) * 5}", by=BY)
+        engine.session(room).acknowledge(f"device@{(n - 1) * 5}", by=BY)
     for at, spo2, dissociated in ((20, 97, True), (40, 96, True), (60, 97, True), (80, 98, False), (100, 98, False)):
         await clock.advance_to(first + at * MIN + 30)
         engine.acknowledge(
@@ -57,9 +57,11 @@ async def demo(engine: SessionEngine, clock: ManualClock) -> str:
                 room, "bp_peak@40", Readings(systolic_mmhg=146, diastolic_mmhg=92, note="no headache"), by=BY
             )
         if at == 60:
-            engine.acknowledge(room, "check_in_descent@60", Readings(note="oriented, talking, a little tired"), by=BY)
+            engine.session(room).acknowledge(
+                "check_in_descent@60", Readings(note="oriented, talking, a little tired"), by=BY
+            )
         if at == 100:
-            engine.ready_to_leave(room, by=BY)
+            engine.session(room).ready_to_leave(by=BY)
     await clock.advance_to(first + 120 * MIN + 40)
     engine.acknowledge(
         room,
@@ -67,9 +69,9 @@ async def demo(engine: SessionEngine, clock: ManualClock) -> str:
         Readings(sedation=False, dissociation=False, respiratory_depression=False, spo2_pct=98),
         by=BY,
     )
-    engine.acknowledge(room, "bp_discharge@120", Readings(systolic_mmhg=128, diastolic_mmhg=80), by=BY)
+    engine.session(room).acknowledge("bp_discharge@120", Readings(systolic_mmhg=128, diastolic_mmhg=80), by=BY)
     await clock.advance(4 * MIN)
-    engine.end(room, by=BY)
+    engine.session(room).end(by=BY)
     return state.session_id
 
 

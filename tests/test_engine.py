@@ -52,12 +52,12 @@ async def test_eight_hour_mdma_session_with_booster_fires_everything_on_time(tmp
     preset = PRESETS["mdma"]
     assert preset.booster is not None
     async with running(tmp_path / "a.db", clock) as (engine, rec):
-        engine.start_session("one", "mdma")
+        engine.session("one").start("mdma")
         await clock.advance(20 * MIN)
         dose_at = clock.now()
-        engine.dose("one", amount=120)
+        engine.session("one").dose(amount=120)
         await clock.advance(105 * MIN)
-        engine.dose("one", booster=True, amount=60)
+        engine.session("one").dose(booster=True, amount=60)
         await clock.advance(8 * 60 * MIN)
 
         # Phase changes: each at its nominal start, the boosted phase and all after it later.
@@ -89,15 +89,15 @@ async def test_a_busy_room_does_not_delay_or_repeat_another_room_s_cues_and_phas
     clock = ManualClock(T0)
     async with running(tmp_path / "a.db", clock) as (engine, rec):
         for room in ("one", "two"):
-            engine.start_session(room, "psilocybin")
-            engine.dose(room, amount=25)
+            engine.session(room).start("psilocybin")
+            engine.session(room).dose(amount=25)
         alone = ManualClock(T0)
         async with running(tmp_path / "b.db", alone) as (solo, solo_rec):
-            solo.start_session("two", "psilocybin")
-            solo.dose("two", amount=25)
+            solo.session("two").start("psilocybin")
+            solo.session("two").dose(amount=25)
             for _ in range(8 * 60):  # room one busy every minute (notes), for 8 hours
                 await clock.advance(MIN)
-                engine.note("one", "checked")
+                engine.session("one").note("checked")
                 await alone.advance(MIN)
 
         def moments(recorder: Recorder) -> list[tuple[float, str, str]]:
@@ -114,17 +114,17 @@ async def test_restart_continues_where_the_clock_says_without_replaying_cues(tmp
     clock = ManualClock(T0)
     db = tmp_path / "restart.db"
     async with running(db, clock) as (engine, rec):
-        engine.start_session("one", "psilocybin")
-        engine.dose("one")
+        engine.session("one").start("psilocybin")
+        engine.session("one").dose()
         await clock.advance(70 * MIN)
-        before = engine.room_state("one")
+        before = engine.session("one").state()
         assert before is not None
         fired_before = {n.detail["id"] for n in rec.of("cue")}
         assert fired_before  # vitals at 60 min
 
     await clock.advance(40 * MIN)  # the service is down for 40 minutes
     async with running(db, clock) as (engine, rec):
-        state = engine.room_state("one")
+        state = engine.session("one").state()
         assert state is not None and state.session_id == before.session_id
         assert state.time_since_dose_s == pytest.approx(110 * MIN)
         expected = PRESETS["psilocybin"]
@@ -140,18 +140,18 @@ async def test_restart_continues_where_the_clock_says_without_replaying_cues(tmp
         await clock.advance_to(state.next_cue.due_at)
         assert [n.detail["id"] for n in rec.of("cue")] == [state.next_cue.id]
         with pytest.raises(Conflict):
-            engine.start_session("one", "lsd")  # the resumed session still owns the room
+            engine.session("one").start("lsd")  # the resumed session still owns the room
 
 
 async def test_hold_stops_phase_changes_until_resume(tmp_path: Path) -> None:
     clock = ManualClock(T0)
     async with running(tmp_path / "h.db", clock) as (engine, rec):
-        engine.start_session("one", "ketamine_iv")
-        engine.dose("one")
-        engine.hold("one")
+        engine.session("one").start("ketamine_iv")
+        engine.session("one").dose()
+        engine.session("one").hold()
         await clock.advance(5 * 60 * MIN)
         assert [n.detail["phase"] for n in rec.of("phase")] == ["arrival", "onset"]
-        engine.resume("one")
+        engine.session("one").resume()
         onset = PRESETS["ketamine_iv"].phases[1].duration_min or 0
         await clock.advance(onset * MIN)
         assert rec.of("phase")[-1].detail["phase"] == PRESETS["ketamine_iv"].phases[2].name

@@ -46,7 +46,10 @@ LAYERS: list[tuple[str, list[str]]] = [
         ],
     ),
     # The director follows a session with music, so it sits with the engine, above the decks.
-    ("the session engine, the music director, the panic answer", ["app.engine", "app.music.director", "app.panic"]),
+    (
+        "the session engine, the music director, the panic answer",
+        ["app.engine", "app.room_session", "app.music.director", "app.panic"],
+    ),
     ("the room", ["app.room"]),
     ("the room's view", ["app.views"]),
     ("the rooms over MQTT", ["app.mqtt.bridge", "app.mqtt.commands", "app.mqtt.discovery", "app.mqtt.summary"]),

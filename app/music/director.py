@@ -31,10 +31,10 @@ from app.domain.music_events import (
 from app.domain.music_plan import MusicPlan, PlaylistChoice, build_session_plan
 from app.domain.playlists import Playlist, default_playlist
 from app.domain.session import SessionState
-from app.engine import SessionEngine
 from app.music.decks import DeckPair, MusicStatus
 from app.music.loudness import PlaylistGains
 from app.music.options import MusicOptions
+from app.room_session import RoomSession
 from app.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class MusicDirector:
     def __init__(
         self,
         room_id: str,
-        engine: SessionEngine,
+        session: RoomSession,
         playlists: Mapping[str, Playlist],
         players: tuple[Player, Player],
         libraries: Mapping[str, Path],
@@ -77,7 +77,7 @@ class MusicDirector:
         options: MusicOptions | None = None,
     ) -> None:
         self.room_id = room_id
-        self.engine = engine
+        self.session = session  # the room's session: the music reads it and records what it did
         self.playlists = playlists
         self.libraries = libraries
         self.clock = clock
@@ -141,20 +141,20 @@ class MusicDirector:
             except Exception:
                 log.exception("music %s: could not read the loudness caches", self.room_id)
                 continue
-            if changed and self.engine.live_events(self.room_id) is not None:
+            if changed and self.session.events() is not None:
                 await self.replan()
 
     async def _refresh(self) -> None:
         while True:
             await self.clock.sleep_until(self.clock.now() + REFRESH_S)
-            if self.engine.live_events(self.room_id) is not None:
+            if self.session.events() is not None:
                 await self.replan()
 
     # --- reading -------------------------------------------------------------------------------
 
     def playlist(self) -> Playlist | None:
         """The playlist playing now: the session's first, or the latest chosen since."""
-        events = self.engine.live_events(self.room_id)
+        events = self.session.events()
         return None if events is None else self._current_playlist(events)
 
     def _current_playlist(self, events: list[Event]) -> Playlist | None:
@@ -192,8 +192,8 @@ class MusicDirector:
 
     async def replan(self) -> None:
         async with self._lock:
-            events = self.engine.live_events(self.room_id)
-            state = self.engine.room_state(self.room_id)
+            events = self.session.events()
+            state = self.session.state()
             before = self._plan
             choices = [] if events is None else playlist_choices(events)
             known = [(since, self.playlists[pid]) for since, pid in choices if pid in self.playlists]
@@ -245,7 +245,7 @@ class MusicDirector:
         await self.decks.pause(fade_s)
 
     async def resume_after_panic(self, fade_in_s: float) -> None:
-        self.engine.record(self.room_id, EventType.AUDIO_RESUMED, {"reason": "panic cleared"})
+        self.session.record(EventType.AUDIO_RESUMED, {"reason": "panic cleared"})
         await self.decks.resume(fade_in_s)
         await self.replan()
 
@@ -258,25 +258,25 @@ class MusicDirector:
                 raise Conflict("the music is already paused")
             # Logged as it starts to fade (within the plan's 3 s tolerance of when it went quiet);
             # the fade goes on without holding up the request.
-            self.engine.record(self.room_id, EventType.AUDIO_PAUSED, {"by": by, "fade_s": PAUSE_FADE_S})
+            self.session.record(EventType.AUDIO_PAUSED, {"by": by, "fade_s": PAUSE_FADE_S})
             self._jobs.spawn(f"music pause {self.room_id}", self.decks.pause(PAUSE_FADE_S))
             await asyncio.sleep(0)  # let it begin, so the answer shows the music pausing
         elif action == "resume":
             if not paused:
                 raise Conflict("the music is not paused")
-            self.engine.record(self.room_id, EventType.AUDIO_RESUMED, {"by": by})
+            self.session.record(EventType.AUDIO_RESUMED, {"by": by})
             await self.decks.resume(RESUME_FADE_S)
             await self.replan()
         elif action == "skip":
-            if self.engine.live_events(self.room_id) is None or self._plan is None:
+            if self.session.events() is None or self._plan is None:
                 raise Conflict("there is no music plan to skip in: start a session first")
             if paused:
                 raise Conflict("the music is paused: resume it before skipping")
-            self.engine.record(self.room_id, EventType.TRACK_SKIPPED, {"by": by})
+            self.session.record(EventType.TRACK_SKIPPED, {"by": by})
             await self.replan()
         if volume_pct is not None:
             # Who turned a client's music up or down belongs in the record like any other command.
-            self.engine.record(self.room_id, EventType.VOLUME_SET, {"volume_pct": volume_pct, "by": by})
+            self.session.record(EventType.VOLUME_SET, {"volume_pct": volume_pct, "by": by})
             await self.decks.set_volume(volume_pct)
         self._on_change({"action": action, "volume": volume_pct})
         return self.decks.status()
@@ -287,17 +287,16 @@ class MusicDirector:
         """Talk on: the music ducks (and stays down until released or the timeout); off: it comes back."""
         options = self.options
         if on:
-            if self.engine.live_events(self.room_id) is None:
+            if self.session.events() is None:
                 raise Conflict(f"room {self.room_id!r} has no session running: there is no music to turn down")
             until = self.clock.now() + options.talk_timeout_s
-            self.engine.record(
-                self.room_id,
+            self.session.record(
                 EventType.TALK,
                 {"on": True, "by": by, "duck_db": options.talk_duck_db, "timeout_s": options.talk_timeout_s},
             )
             await self._start_talk(until, options.talk_fade_s)
         elif self._talk_until is not None:
-            self.engine.record(self.room_id, EventType.TALK, {"on": False, "by": by})
+            self.session.record(EventType.TALK, {"on": False, "by": by})
             await self._end_talk()
         self._on_change({"talk": on, "by": by})
         return self.status()
@@ -328,21 +327,20 @@ class MusicDirector:
         if until > self.clock.now():
             await self._start_talk(until, 0.0)
         else:
-            self.engine.record(self.room_id, EventType.TALK, {"on": False, "by": "timeout"})
+            self.session.record(EventType.TALK, {"on": False, "by": "timeout"})
 
     # --- music per client ---------------------------------------------------------------------
 
     async def choose(self, playlist_id: str, by: str) -> MusicStatus:
         """Another playlist for this session, from now on: it crossfades in at the arc's current phase."""
-        events = self.engine.live_events(self.room_id)
+        events = self.session.events()
         if events is None:
             raise Conflict(f"room {self.room_id!r} has no session running; choose the playlist when starting one")
         current = self._current_playlist(events)
         chosen = choose_playlist(str(events[0].data.get("preset")), playlist_id, self.playlists, self.libraries)
         if current is not None and chosen == current.id:
             raise Conflict(f"playlist {playlist_id!r} is already playing")
-        self.engine.record(
-            self.room_id,
+        self.session.record(
             EventType.PLAYLIST_CHANGED,
             {"playlist": chosen, "from": current.id if current else None, "by": by},
         )
@@ -352,7 +350,7 @@ class MusicDirector:
 
     def options_for_session(self) -> list[PlaylistOption]:
         """The playlists made for the running session's preset, the one playing first."""
-        events = self.engine.live_events(self.room_id)
+        events = self.session.events()
         if events is None:
             return []
         preset = str(events[0].data.get("preset"))
@@ -378,7 +376,7 @@ class MusicDirector:
 
     async def gentler(self, by: str) -> MusicStatus:
         """Gentler music from the next track on, within the current phase's segment (its intensity tags)."""
-        state = self.engine.room_state(self.room_id)
+        state = self.session.state()
         playlist = self.playlist()
         if state is None or playlist is None:
             raise Conflict(f"room {self.room_id!r} has no session running")
@@ -392,7 +390,7 @@ class MusicDirector:
                 "so there is nothing gentler to choose (tag tracks with intensity: 1..5)"
             )
         if not self._gentler:
-            self.engine.record(self.room_id, EventType.MUSIC_GENTLER, {"phase": phase.name, "by": by})
+            self.session.record(EventType.MUSIC_GENTLER, {"phase": phase.name, "by": by})
             await self.replan()
         self._on_change({"gentler": True, "by": by})
         return self.status()
@@ -400,7 +398,7 @@ class MusicDirector:
     def _on_deck_event(self, kind: str, detail: dict[str, Any]) -> None:
         """What the decks report (they log it): a failed track becomes a skip in the plan."""
         if kind == "track_failed":
-            self.engine.record(self.room_id, EventType.TRACK_FAILED, detail)
+            self.session.record(EventType.TRACK_FAILED, detail)
             self.replan_soon()
         elif kind == "silence":
             log.warning("no music has sounded in %s for a while although the plan wants some", self.room_id)

@@ -248,7 +248,7 @@ async def test_each_command_entity_changes_the_room(
 
 
 def _events(svc: Service, type_: str) -> list[Any]:
-    return [e for e in svc.runtime.engine.live_events("one") or [] if e.type.value == type_]
+    return [e for e in svc.runtime.engine.session("one").events() or [] if e.type.value == type_]
 
 
 async def _fired(ha: HomeAssistant, event_type: str, **attributes: object) -> bool:
