@@ -72,9 +72,11 @@ async def test_eight_hour_mdma_session_with_booster_fires_everything_on_time(tmp
 
         # Cues: every rule's instances up to now, each fired exactly once at its due time.
         horizon = (clock.now() - dose_at) / MIN
+        # A cue counted from a phase falls at that phase's actual start (the booster moved the later ones).
         anchor = {"start": T0, "dose": dose_at}
+        phase_start = dict(expected)
         expected_cues = sorted(
-            (anchor[rule.anchor] + off * MIN, cue_id(rule, off))
+            ((phase_start[rule.phase] if rule.phase else anchor[rule.anchor]) + off * MIN, cue_id(rule, off))
             for rule in preset.cues
             for off in cue_offsets_min(rule, horizon)
         )

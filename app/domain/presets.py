@@ -36,6 +36,9 @@ class CueRule(_Strict):
     kind: CueKind
     # "start" counts from the session's start (e.g. a pre-dose check), "dose" from the first dose.
     anchor: Literal["start", "dose"] = "dose"
+    # Or from a phase's start, as it happens (or as planned while it is to come): a check-in "at the
+    # start of the peak" moves with the peak when a phase is advanced or extended, or the arc held.
+    phase: str | None = None
     at_min: tuple[float, ...] = ()
     every_min: float | None = Field(default=None, gt=0)
     from_min: float = Field(default=0, ge=0)
@@ -53,6 +56,8 @@ class CueRule(_Strict):
             raise ValueError("at_min offsets must be >= 0")
         if not_numbers := [f for f in self.while_above if f not in NUMERIC_FIELDS]:
             raise ValueError(f"while_above takes numeric fields only, not {not_numbers}")
+        if self.phase is not None and self.anchor == "start":
+            raise ValueError("give anchor or phase, not both: a cue counts from one moment")
         return self
 
     def above(self, values: dict[str, object]) -> bool:
@@ -232,6 +237,8 @@ class Preset(_Strict):
             raise ValueError(
                 f"booster.extends_phase {self.booster.extends_phase!r} is not a timed phase of this preset"
             )
+        if unknown_phases := [f"{c.id}: {c.phase}" for c in self.cues if c.phase is not None and c.phase not in names]:
+            raise ValueError(f"cues count from a phase this preset does not have ({', '.join(unknown_phases)})")
         ids = [c.id for c in self.cues]
         if len(set(ids)) != len(ids):
             raise ValueError(f"cue ids must be unique, got {ids}")

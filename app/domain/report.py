@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from app.domain.events import Event, EventType
 from app.domain.readings import FIELD_NAMES, format_values
-from app.domain.session import ClinicalRecord, SessionInfo, SessionState, cue_views, replay
+from app.domain.session import ClinicalRecord, SessionInfo, SessionState, cue_views, phase_starts_of, replay
 
 UTC_ZONE = ZoneInfo("UTC")
 CueStatus = Literal["on_time", "late", "missed", "due"]
@@ -350,6 +350,7 @@ def _cue_rows(
         record.readings,
         until=until,
         devices_given=record.devices,
+        phase_starts=phase_starts_of(state.phases),
     )
     rows = []
     for c in views:

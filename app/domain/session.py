@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -390,6 +390,7 @@ class SessionFold:
             record.readings,
             until=horizon,
             devices_given=record.devices,
+            phase_starts=phase_starts_of(phases),
         )
         due = [c for c in cues if c.due_at <= at and c.acknowledged_at is None]
         upcoming = [c for c in cues if c.due_at > at and c.acknowledged_at is None]
@@ -614,6 +615,12 @@ def _span(
     )
 
 
+def phase_starts_of(phases: Iterable[PhaseSpan]) -> dict[str, float]:
+    """When each phase began, or is planned to begin (a phase entered twice, after an undone advance,
+    counts from its latest start)."""
+    return {p.name: p.start for p in phases if p.start is not None}
+
+
 def cue_offsets_min(rule: CueRule, horizon_min: float) -> list[float]:
     """Minutes after the anchor at which a rule's cue falls, up to `horizon_min`.
 
@@ -651,8 +658,12 @@ def cue_views(
     readings: Sequence[ReadingView],
     until: float,
     devices_given: Sequence[float],
+    phase_starts: Mapping[str, float],
 ) -> list[CueView]:
     """Every cue of the session up to `until`: the preset's rules, and the dose's next device.
+
+    `phase_starts`: each phase's start, actual or planned (`phase_starts_of`), for cues that count
+    from a phase: they move when it does.
 
     Device n falls due `interval_min` after device n-1 was recorded, not on a grid from the first:
     a late second device moves the third. So device n is listed only once device n-1 is recorded
@@ -660,7 +671,10 @@ def cue_views(
     """
     views: list[CueView] = []
     for rule in preset.cues:
-        anchor = started_at if rule.anchor == "start" else dose_at
+        if rule.phase is not None:
+            anchor = phase_starts.get(rule.phase)  # None while its start is not known (before the dose)
+        else:
+            anchor = started_at if rule.anchor == "start" else dose_at
         if anchor is None:
             continue
         for offset in cue_offsets_min(rule, (until - anchor) / 60):
@@ -839,6 +853,7 @@ def check_ack(
             record.readings,
             until=state.now + _CUE_LOOKAHEAD_S,
             devices_given=record.devices,
+            phase_starts=phase_starts_of(state.phases),
         )
     }
     if cue not in known:

@@ -406,7 +406,7 @@ async def test_acknowledging_a_due_cue_clears_it(service: Service) -> None:
 
     state = await command(c, "/cues/vitals@60/ack", {"readings": VITALS})
     assert [cue["id"] for cue in state["due_cues"]] == ["baseline@0"]
-    assert state["next_cue"]["id"] == "check_in_peak@75"
+    assert state["next_cue"]["id"] == "check_in_peak@0"
     reading, last = (await events(c, sid))[-2:]
     assert (last["type"], last["data"]) == ("cue_acknowledged", {"cue_id": "vitals@60", "by": "http:open"})
     assert (reading["type"], reading["data"]["values"]) == ("reading", VITALS)

@@ -13,6 +13,7 @@ from app.domain.presets import Preset
 from app.domain.readings import Readings
 from app.domain.session import (
     CommandCheck,
+    CueView,
     SessionFold,
     SessionInfo,
     check_ack,
@@ -21,6 +22,8 @@ from app.domain.session import (
     check_end,
     check_extend,
     check_undo_advance,
+    cue_views,
+    phase_starts_of,
     replay,
 )
 
@@ -260,3 +263,54 @@ def test_what_the_state_refuses_is_what_the_command_refuses() -> None:
     with pytest.raises(Conflict) as refused:
         check_advance(state)
     assert state.commands["advance"] == CommandCheck(allowed=False, reason=refused.value.message)
+
+
+def test_a_check_in_counted_from_a_phase_moves_with_the_phase() -> None:
+    log = Log("psilocybin").add(10, EventType.DOSE_GIVEN)
+    peak = nominal_starts(log.preset, 10)["peak"]
+    planned = log.at(11).phases
+    assert {c.id: c.due_at for c in cue_views_at(log, 11)}["check_in_peak@0"] == pytest.approx(peak * MIN)
+    assert [p.start for p in planned if p.name == "peak"] == [pytest.approx(peak * MIN)]
+
+    # Extended: later by the extension. Advanced early: due at once, not at the old time.
+    log.add(20, EventType.PHASE_EXTENDED, minutes=15)
+    assert {c.id: c.due_at for c in cue_views_at(log, 21)}["check_in_peak@0"] == pytest.approx((peak + 15) * MIN)
+    log.add(30, EventType.PHASE_ADVANCED).add(31, EventType.PHASE_ADVANCED)
+    state = log.at(31)
+    assert state.phase == "peak"
+    assert [(c.id, c.due_at) for c in state.due_cues if c.rule_id == "check_in_peak"] == [("check_in_peak@0", 31 * MIN)]
+    # The return's check-in follows the moved peak: planned at the peak's new end.
+    ret = next(p for p in state.phases if p.name == "return")
+    assert {c.id: c.due_at for c in cue_views_at(log, 31)}["check_in_return@0"] == ret.start
+
+    # An advance undone takes it back to the peak's planned start.
+    log.add(32, EventType.PHASE_ADVANCE_UNDONE)
+    assert [c.id for c in log.at(32).due_cues if c.rule_id == "check_in_peak"] == []
+
+
+def cue_views_at(log: Log, minutes: float) -> list[CueView]:
+    """Every cue of the log's session from the state at `minutes` on, as the state computes them."""
+    state = log.at(minutes)
+    return cue_views(
+        log.preset,
+        0.0,
+        state.dose_at,
+        None,
+        {},
+        [],
+        until=minutes * MIN + 24 * 3600,
+        devices_given=[],
+        phase_starts=phase_starts_of(state.phases),
+    )
+
+
+def test_a_cue_counts_from_a_phase_the_preset_has_and_from_one_moment_only() -> None:
+    data = PRESETS["psilocybin"].model_dump()
+    data["cues"][3]["phase"] = "plateau"
+    with pytest.raises(
+        ValueError, match=r"cues count from a phase this preset does not have \(check_in_peak: plateau\)"
+    ):
+        Preset.model_validate(data)
+    data["cues"][3].update(phase="peak", anchor="start")
+    with pytest.raises(ValueError, match="give anchor or phase, not both"):
+        Preset.model_validate(data)

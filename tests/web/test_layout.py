@@ -23,7 +23,7 @@ TABLET = SIZES["tablet landscape"]
 async def session_in_peak_with_a_due_check(service: Service) -> None:
     await start_session(service, client_label="P-3")
     await session_command(service, "/dose", {"amount": "25 mg"})
-    await service.clock.advance(76 * MIN)  # peak; vitals@60 and check_in_peak@75 due
+    await service.clock.advance(76 * MIN)  # peak; vitals@60 and check_in_peak@0 (the peak began at 75) due
     await session_command(service, "/cues/vitals@60/ack", {"not_taken_reason": "client asleep"})
 
 

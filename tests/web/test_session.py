@@ -210,3 +210,20 @@ async def test_a_booster_is_offered_with_its_window_and_asks_first(service: Serv
     await expect(booster).to_be_hidden()  # the preset allows one
     await expect(page.locator("#since-dose-label")).to_contain_text("booster")
     assert len((await room_state(service))["session"]["boosters_at"]) == 1
+
+
+async def test_a_check_in_at_the_peak_moves_with_the_peak_when_it_is_reached_early(
+    service: Service, open_page: OpenPage
+) -> None:
+    await start_session(service, preset="psilocybin")
+    await session_command(service, "/dose", {})
+    page = await open_room(open_page, service)
+    await expect(page.locator("#cue-list li", has_text="Peak beginning")).to_have_count(0)
+    await service.clock.advance(10 * MIN)
+    for _ in range(2):  # onset -> ascent -> peak, an hour before the peak's planned start
+        await session_command(service, "/advance", {})
+    await expect(page.locator("#phase-name")).to_have_text("peak")
+    # Due now, on the tablet, not at the old time.
+    await expect(page.locator("#cue-list li", has_text="Peak beginning - quiet check-in")).to_have_count(1)
+    state = await room_state(service)
+    assert [c["id"] for c in state["session"]["due_cues"] if c["rule_id"] == "check_in_peak"] == ["check_in_peak@0"]
