@@ -129,20 +129,29 @@ async def test_now_playing_next_volume_and_transport(service: Service, open_page
     await expect(slider).to_have_attribute("max", "70")
     await expect(card.locator("#volume-hint")).to_contain_text("ceiling is 70 %")
 
-    # Two quick taps make one change (the service ramps it); never past the ceiling.
+    # Quick taps are gathered into few changes (the service ramps each), the last one what was
+    # asked, and never past the ceiling. (How many changes depends on how quickly the taps come:
+    # a loaded machine spaced them past the gathering window, so only "fewer than the taps" holds.)
     up = card.get_by_role("button", name="Volume up")
     await up.click()
     await up.click()
     await expect(card.locator("#volume-value")).to_have_text("50 %")
-    await eventually(lambda: posted == [{"volume": 50}], f"one volume change to 50, got {posted}")
+    await eventually(lambda: posted[-1:] == [{"volume": 50}], f"the last change 50, got {posted}")
+    first = len(posted)
+    assert 1 <= first <= 2 and all(p["volume"] <= 50 for p in posted), posted
     for _ in range(6):
         await up.click()
-    await eventually(lambda: posted[1:] == [{"volume": 70}], f"then one to the ceiling, 70, got {posted}")
     await expect(card.locator("#volume-value")).to_have_text("70 %")
+    await eventually(lambda: posted[-1:] == [{"volume": 70}], f"then the ceiling, 70, got {posted}")
+    assert 1 <= len(posted) - first < 6 and all(p["volume"] <= 70 for p in posted), posted
+    volume_changes = len(posted)
 
     await card.get_by_role("button", name="Pause music").click()
     await card.get_by_role("button", name="Skip track").click()
-    await eventually(lambda: posted[2:] == [{"action": "pause"}, {"action": "skip"}], f"pause, skip: {posted}")
+    await eventually(
+        lambda: [p for p in posted[volume_changes:] if "action" in p] == [{"action": "pause"}, {"action": "skip"}],
+        f"pause, skip: {posted}",
+    )
 
     # The plan is drawn on the timeline, a block per music segment, the track playing marked.
     await page.get_by_role("tab", name="Timeline").click()

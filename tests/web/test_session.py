@@ -5,6 +5,8 @@ first; hold, resume and extend act at once."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from playwright.async_api import Page, expect
 
@@ -227,3 +229,41 @@ async def test_a_check_in_at_the_peak_moves_with_the_peak_when_it_is_reached_ear
     await expect(page.locator("#cue-list li", has_text="Peak beginning - quiet check-in")).to_have_count(1)
     state = await room_state(service)
     assert [c["id"] for c in state["session"]["due_cues"] if c["rule_id"] == "check_in_peak"] == ["check_in_peak@0"]
+
+
+async def test_the_music_card_shows_what_comes_next_in_this_phase_and_when_the_next_phase_s_music_begins(
+    service: Service, open_page: OpenPage
+) -> None:
+    await start_session(service, preset="psilocybin")
+    await session_command(service, "/dose", {})
+    page = await open_room(open_page, service)
+    tracks = (await service.client.get("/api/rooms/one/plan")).json()["tracks"]
+    zone = ZoneInfo((await service.client.get("/api/health")).json()["timezone"])
+    now = service.clock.now()
+
+    def hhmm(t: float) -> str:
+        return datetime.fromtimestamp(t, zone).strftime("%H:%M")
+
+    onset = [t for t in tracks if t["phase"] == "onset" and t["start"] > now]
+    ascent = next(t for t in tracks if t["phase"] == "ascent")
+    card = page.locator("#audio-card")
+    await expect(card.locator("#next-track")).to_contain_text(f"Next: {onset[0]['title']}")
+    # After the next track, the rest of the onset's (up to three), each with its planned time.
+    # Behind the next phase's line (one line on the card): opened with a tap.
+    await card.locator("#next-phase-music").click()
+    coming = card.locator("#later-tracks li")
+    await expect(coming).to_have_count(min(3, len(onset) - 1))
+    await expect(coming.first).to_have_text(
+        re.compile(rf"^Then {re.escape(onset[1]['title'])}.* at {hhmm(onset[1]['start'])}$")
+    )
+    await expect(card.locator("#next-phase-music")).to_have_text(
+        f"The ascent's music begins at {hhmm(ascent['start'])} (planned)."
+    )
+
+    # Reaching the ascent by hand moves it: the card then speaks of the ascent and the peak.
+    await session_command(service, "/advance", {})
+    await expect(page.locator("#phase-name")).to_have_text("ascent")
+    peak = next(t for t in (await service.client.get("/api/rooms/one/plan")).json()["tracks"] if t["phase"] == "peak")
+    await expect(card.locator("#next-phase-music")).to_have_text(
+        f"The peak's music begins at {hhmm(peak['start'])} (planned)."
+    )

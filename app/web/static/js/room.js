@@ -250,6 +250,26 @@ async function refreshPreset(presetId) {
   render();
 }
 
+/**
+ * What the plan has next in this phase (after the track named above), and when the next phase's
+ * music begins: planned times, which move when the arc does (the plan is fetched again then).
+ */
+function renderComingUp(s, next) {
+  const tracks = s ? cache.plan?.tracks ?? [] : [];
+  const now = serverNow();
+  const later = tracks.filter((t) => t.start > now && t.phase === s?.phase && t.start !== next?.starts_at).slice(0, 3);
+  syncList($("#later-tracks"), later, (t) => `${t.path}@${t.start}`, () => el("li"), (li, t) => {
+    li.textContent = `Then ${t.title}${t.artist ? ` — ${t.artist}` : ""} at ${fmtClock(t.start)}`;
+  });
+  const nextPhase = s?.phases[s.phase_index + 1];
+  const first = nextPhase && tracks.find((t) => t.phase === nextPhase.name && t.start > now);
+  // One line (the next track, and the next phase's music), the rest of this phase's behind it when
+  // tapped: the card stays as short as it was, so the essentials still fit a tablet's screen.
+  show("#coming-music", !!next || !!first);
+  show("#next-phase-music", !!first);
+  setText("#next-phase-music", first ? `The ${nextPhase.name}'s music begins at ${fmtClock(first.start)} (planned).` : "");
+}
+
 async function refreshPlan(session) {
   const key = `${session.session_id}:${session.event_count}:${session.phase}`;
   if (cache.planKey === key) return;
@@ -667,8 +687,9 @@ function renderAudio(a, inSession) {
   const next = inSession && !failed ? a.next : null;
   show("#next-track", !!next);
   if (next) {
-    setText("#next-track", `Next: ${next.title}${next.artist ? ` — ${next.artist}` : ""} at ${fmtClock(next.starts_at)}`);
+    setText("#next-track", `Next: ${next.title}${next.artist ? ` — ${next.artist}` : ""} at ${fmtClock(next.starts_at)}.`);
   }
+  renderComingUp(inSession && !failed ? view?.session : null, next);
   const slider = $("#volume");
   slider.max = String(a.ceiling_pct);
   if (volume.target === null && !volume.dragging) {
