@@ -12,7 +12,16 @@ from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -29,6 +38,15 @@ INSTALLED_CONFIG_DIR = Path("/etc/arcroom")
 
 Role = Literal["therapist", "observer", "device"]
 MIN_TOKEN_LENGTH = 16
+# What facilitators write most often, so it takes one tap (the clinic replaces them: quick_notes).
+DEFAULT_QUICK_NOTES = (
+    "Resting quietly",
+    "Tearful, supported",
+    "Water offered",
+    "Bathroom break, accompanied",
+    "Asked for the music to change",
+    "Talking; facilitator listening",
+)
 
 
 class Token(BaseModel):
@@ -208,6 +226,10 @@ class Settings(BaseSettings):
     # The clinic's time zone (an IANA name, e.g. Europe/Berlin): the dates and times of the reports
     # and of the REMS form (its treatment date is the clinic's date, not UTC's). Default: this machine's.
     timezone: str = Field(default_factory=local_timezone)
+    # One-tap notes on the tablet's Notes tab, in the clinic's words (ARCROOM_QUICK_NOTES, a JSON list).
+    quick_notes: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]] = Field(
+        default_factory=lambda: list(DEFAULT_QUICK_NOTES), max_length=24
+    )
     # Data retention (README, "Data retention"): a session's personal data is destroyed this many
     # days after it ended; unset: kept until `arcroom purge`.
     retention_days: float | None = Field(default=None, gt=0, le=36500)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from app.settings import Settings
+from app.settings import DEFAULT_QUICK_NOTES, Settings
 
 
 def test_tokens_and_broker_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,3 +35,12 @@ def test_open_service_is_refused_elsewhere() -> None:
 def test_a_broker_url_must_be_mqtt() -> None:
     with pytest.raises(ValidationError, match="mqtt://host"):
         Settings(_env_file=None, mqtt_url="http://broker")  # type: ignore[call-arg]
+
+
+def test_quick_notes_are_the_clinic_s_and_each_is_a_short_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(_env_file=None).quick_notes == list(DEFAULT_QUICK_NOTES)  # type: ignore[call-arg]
+    monkeypatch.setenv("ARCROOM_QUICK_NOTES", '["Blanket added", "  Eyeshades off  "]')
+    assert Settings(_env_file=None).quick_notes == ["Blanket added", "Eyeshades off"]  # type: ignore[call-arg]
+    monkeypatch.setenv("ARCROOM_QUICK_NOTES", '["Blanket added", ""]')
+    with pytest.raises(ValidationError, match=r"quick_notes\.1"):
+        Settings(_env_file=None)  # type: ignore[call-arg]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel
 
 from app import __version__
@@ -22,6 +22,7 @@ from app.domain.report import Report, build_report, iso, report_csv
 from app.engine import SessionEngine
 from app.report_pdf import report_pdf
 from app.runtime import Runtime
+from app.settings import Settings
 
 router = APIRouter(prefix="/api", tags=["records"], responses=NOT_FOUND)
 
@@ -83,6 +84,13 @@ async def session_events(session_id: str, e: SessionEngine = Depends(engine)) ->
 async def reading_fields() -> dict[str, dict[str, Any]]:
     """Every field a reading can have, with its label, unit and the physiologically possible range."""
     return {name: spec.describe() for name, spec in FIELDS.items()}
+
+
+@router.get("/quick-notes", dependencies=[Read], summary="The clinic's one-tap notes, for the tablet's Notes tab")
+async def quick_notes(request: Request) -> list[str]:
+    """The notes the tablet offers as one tap each (ARCROOM_QUICK_NOTES); a tap records one as a session note."""
+    settings: Settings = request.app.state.settings
+    return list(settings.quick_notes)
 
 
 @router.get(

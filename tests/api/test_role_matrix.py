@@ -68,6 +68,7 @@ ROWS = [
     Row("GET", "/api/sessions/{session_id}/report", "read", "/api/sessions/{session}/report"),
     Row("GET", "/api/sessions", "read"),
     Row("GET", "/api/readings", "read"),
+    Row("GET", "/api/quick-notes", "read"),
     Row("GET", "/metrics", "read"),
     Row("POST", "/api/stream-tickets", "read"),
     Row("POST", "/api/rooms/{room}/session", "control", "/api/rooms/two/session", {"preset": "esketamine"}),

@@ -10,8 +10,11 @@ from zoneinfo import ZoneInfo
 
 from playwright.async_api import Page, expect
 
+from app.domain.clock import ManualClock
+from app.settings import Settings
 from tests.conftest import Service
-from tests.web.conftest import OpenPage, room_state, session_command, start_session, url
+from tests.support import free_port
+from tests.web.conftest import OpenPage, room_state, serve_on, session_command, start_session, url
 
 MIN = 60.0
 
@@ -267,3 +270,21 @@ async def test_the_music_card_shows_what_comes_next_in_this_phase_and_when_the_n
     await expect(card.locator("#next-phase-music")).to_have_text(
         f"The peak's music begins at {hhmm(peak['start'])} (planned)."
     )
+
+
+async def test_a_quick_note_from_the_clinic_s_list_is_one_tap(
+    settings: Settings, clock: ManualClock, open_page: OpenPage
+) -> None:
+    clinic = settings.model_copy(update={"quick_notes": ["Eyeshades off for a moment", "Blanket added"]})
+    async with serve_on(clinic, clock, free_port()) as service:
+        started = await start_session(service)
+        page = await open_room(open_page, service)
+        await page.get_by_role("tab", name="Notes").click()
+        buttons = page.get_by_role("group", name="One-tap notes").get_by_role("button")
+        await expect(buttons).to_have_text(["Eyeshades off for a moment", "Blanket added"])
+        await page.get_by_role("button", name="Blanket added").click()  # one tap: nothing typed, nothing asked
+        await expect(page.locator("#note-list")).to_contain_text("Blanket added")
+        events = (await service.client.get(f"/api/sessions/{started['session_id']}/events")).json()
+        assert [(e["data"]["text"], e["data"]["by"]) for e in events if e["type"] == "note"] == [
+            ("Blanket added", "http:open")
+        ]

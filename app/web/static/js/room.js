@@ -97,6 +97,7 @@ async function main() {
   loadScenes();
   loadPresets();
   loadFields().then(render).catch(() => {});
+  loadQuickNotes();
   stream = new RoomStream(() => streamUrl(roomId), {
     state: onState, phase: onPhase, cue: onCue, alert: onAlert, status: onLink,
     // The stream is down but the service answers: keep the screen current by plain requests
@@ -268,6 +269,20 @@ function renderComingUp(s, next) {
   show("#coming-music", !!next || !!first);
   show("#next-phase-music", !!first);
   setText("#next-phase-music", first ? `The ${nextPhase.name}'s music begins at ${fmtClock(first.start)} (planned).` : "");
+}
+
+/** The clinic's one-tap notes: a tap records that note, as whoever the tablet is acting as. */
+async function loadQuickNotes() {
+  let notes = [];
+  try { notes = await get("/api/quick-notes"); } catch { return; }
+  $("#quick-notes").replaceChildren(...notes.map((text) => el("button.secondary.quick-note", {
+    type: "button",
+    onclick: (e) => act(e.currentTarget, "save the note", async () => {
+      await command("/note", { text });
+      toast(`Noted at ${fmtClock(serverNow())}: ${text}`);
+    }),
+  }, text)));
+  show("#quick-notes", notes.length > 0);
 }
 
 async function refreshPlan(session) {
