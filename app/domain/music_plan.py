@@ -44,9 +44,12 @@ Rules:
   the new phase's music comes in as usual.
 - Gentler steering (`gentler_from`: the time, or times, a facilitator asked for gentler
   music). A request applies to the segment of the phase that is current when it is made, and
-  to tracks chosen from that segment at or after it (the earliest request in a phase counts);
-  the track sounding then plays on. Pass every request made so far, not only the latest: an
-  earlier phase's steering is part of what already played.
+  to tracks chosen from that segment at or after it (the earliest request in a phase counts).
+  The track sounding then, if more intense than the median, gives way at once: it fades out
+  over the segment's crossfade (at least GENTLER_FADE_S) while the next gentle piece fades in;
+  in a crossfade, the track coming in is judged when the crossfade ends. A calm track plays
+  on. Pass every request made so far, not only the latest: an earlier phase's steering is
+  part of what already played.
   When such a choice is made, the next *piece* in order (a track and those joined gaplessly
   after it) is taken if its intensity (the highest tagged in it) is at or below the segment's
   median intensity (over its tagged pieces) or it has none; otherwise the plan passes over it
@@ -84,6 +87,8 @@ from app.domain.session import PhaseSpan
 START_FADE_S = 3.0
 RESUME_FADE_S = 3.0
 END_FADE_S = 3.0
+# Asked for gentler music, an intense track gives way over at least this long (never a cut).
+GENTLER_FADE_S = 8.0
 _EPS = 1e-6
 
 
@@ -220,6 +225,7 @@ class _Moment(IntEnum):
     PAUSE = 3
     NEXT_TRACK = 4  # the sounding track's successor starts (its crossfade begins, or a gapless join)
     SKIP = 5  # applies to the latest started track
+    GENTLER = 6  # gentler music asked for: an intense track sounding gives way
 
 
 class _Builder:
@@ -393,6 +399,22 @@ class _Builder:
         cur.end, cur.fade_out = t + x, x
         self.prev, self.cur = cur, self.new(self.next_for(cur, t), t, x)
 
+    def gentler(self, t: float) -> None:
+        """Gentler music asked for at t: a track more intense than its segment's median, sounding in
+        the steered phase, gives way now to the next gentle piece, crossfading over the segment's
+        crossfade (at least GENTLER_FADE_S, so even a segment without crossfades changes gently)."""
+        cur = self.cur
+        if cur is None or cur.start > t + _EPS:
+            return
+        median = self.gentle_median(cur.k, t)
+        if median is None or cur.track.intensity is None or cur.track.intensity <= median:
+            return
+        x = min(self.fade(max(self.crossfade(cur.k), GENTLER_FADE_S)), cur.end - t)
+        if x <= _EPS:
+            return  # ends now anyway
+        cur.end, cur.fade_out = t + x, x
+        self.prev, self.cur = cur, self.new(self.next_for(cur, t), t, x)
+
     def skip(self, s: float) -> None:
         cur = self.cur
         if cur is None or cur.start > s:
@@ -496,16 +518,21 @@ def build_plan(
     skip_times = sorted(s for s in skips if s >= t0)
     if paused_at is not None:
         skip_times = [s for s in skip_times if s < paused_at]
+    gentle_since = _gentle_since(gentler_from, boundaries)
+    # Each phase's first request, from t0 on, outside any pause (the music resumes gentle anyway).
+    gentle_times = sorted(g for g in gentle_since.values() if g >= t0 and not any(a <= g < end for a, end in closed))
+    if paused_at is not None:
+        gentle_times = [g for g in gentle_times if g < paused_at]
 
-    b = _Builder(playlist, phases, gains=gains or {}, gentle_since=_gentle_since(gentler_from, boundaries))
-    bi = pi = si = 0
+    b = _Builder(playlist, phases, gains=gains or {}, gentle_since=gentle_since)
+    bi = pi = si = gi = 0
     while bi < len(boundaries) and boundaries[bi][0] <= t0:
         b.arc_k = max(b.arc_k, boundaries[bi][1])
         bi += 1
     b.begin(t0, start_fade_s)
 
     # Moments in time order; at equal times in the order of _Moment (bound to locals: this loop is hot).
-    plan_end_, crossfade_end, phase_change, pause, next_track, skip = _Moment
+    plan_end_, crossfade_end, phase_change, pause, next_track, skip, gentler = _Moment
     while True:
         assert b.cur is not None
         candidates: list[tuple[float, _Moment]] = [(plan_end, plan_end_)]
@@ -518,6 +545,8 @@ def build_plan(
         candidates.append((b.natural_next_at(), next_track))
         if si < len(skip_times):
             candidates.append((skip_times[si], skip))
+        if gi < len(gentle_times):
+            candidates.append((gentle_times[gi], gentler))
         t, kind = min(candidates)
         b.now = t
         if kind is plan_end_:
@@ -540,9 +569,14 @@ def build_plan(
                 si += 1
         elif kind is next_track:
             b.natural_next(t)
-        else:
+        elif kind is skip:
             b.skip(t)
             si += 1
+        elif b.prev is not None:
+            gentle_times[gi] = b.prev.end  # in a crossfade: the track coming in is judged when it is alone
+        else:
+            b.gentler(t)
+            gi += 1
     b.finish(plan_end, ended)
     b.out.sort(key=lambda p: (p.start, p.end))
     return MusicPlan(tracks=b.out, end=plan_end, paused_at=paused_at)

@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 
 from app.catalog import load_playlists, load_presets
 from app.domain.events import Event, EventType
-from app.domain.music_plan import END_FADE_S, RESUME_FADE_S, START_FADE_S, MusicPlan, PlannedTrack, build_plan
+from app.domain.music_plan import (
+    END_FADE_S,
+    GENTLER_FADE_S,
+    RESUME_FADE_S,
+    START_FADE_S,
+    MusicPlan,
+    PlannedTrack,
+    build_plan,
+)
 from app.domain.playlists import Playlist
 from app.domain.presets import Preset
 from app.domain.session import PhaseSpan, SessionInfo, replay
@@ -342,8 +350,21 @@ def test_gentler_takes_the_segment_s_gentle_half_from_then_on_and_keeps_the_past
     before = build_plan(pl, s.phases(150), 150)
     after = build_plan(pl, s.phases(150), 150, gentler_from=150)
     assert [t.index for t in before.tracks[:7]] == [0, 1, 2, 3, 4, 0, 1]
-    # Track 1 sounds at 150 and plays on; from then on only intensities at or below 3, in order, looping.
-    assert [(t.index, t.start) for t in after.tracks[:6]] == [(0, 0), (1, 100), (2, 200), (4, 300), (0, 400), (2, 500)]
+    # Track 1 (intensity 5) sounds at 150: it gives way at once, fading out over 8 s (the segment has
+    # no crossfade: never a cut) while the next gentle track fades in; from then on only intensities
+    # at or below 3, in order, looping.
+    assert [(t.index, t.start) for t in after.tracks[:6]] == [(0, 0), (1, 100), (2, 150), (4, 250), (0, 350), (2, 450)]
+    intense, gentle = after.tracks[1], after.tracks[2]
+    assert (intense.end, intense.fade_out_s, gentle.fade_in_s) == (150 + GENTLER_FADE_S, GENTLER_FADE_S, GENTLER_FADE_S)
+    assert after.tracks[:1] == before.tracks[:1]  # what played before the request is unchanged
+
+
+def test_gentler_lets_a_calm_track_play_on() -> None:
+    s = Session()
+    pl = gentle_playlist(s.info.preset)
+    # Track 2 (intensity 1) sounds at 250: it plays to its end, and the steering takes the next ones.
+    plan = build_plan(pl, s.phases(250), 250, gentler_from=250)
+    assert [(t.index, t.start, t.end) for t in plan.tracks[2:4]] == [(2, 200, 300), (4, 300, 400)]
 
 
 def test_gentler_steering_ends_with_its_phase_and_never_runs_ahead() -> None:

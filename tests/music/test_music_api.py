@@ -266,3 +266,19 @@ async def test_plans_carry_the_gains_of_the_library_s_loudness_cache(
         assert gains == {name: gain_db(loudness, target) for name, loudness in measured.items()}
         assert gains["quiet.m4a"] - gains["loud.mp3"] == pytest.approx(12, abs=0.01)
         assert (await audio(svc))["now_playing"]["gain_db"] == gains["loud.mp3"]
+
+
+async def test_gentler_takes_an_intense_track_away_within_seconds(service: Service, clock: ManualClock) -> None:
+    await started(service, playlist="calm_ketamine_im")
+    await playing(service)
+    await clock.advance(110)  # Slow Tide (intensity 1) has crossfaded into Open Sky (4) at 94 s
+    assert (await audio(service))["now_playing"]["title"] == "Open Sky"
+    asked = clock.now()
+    assert (await service.client.post(f"{ROOM}/audio/gentler")).status_code == 200
+    plan = (await service.client.get(f"{ROOM}/plan")).json()["tracks"]
+    sky = next(t for t in plan if t["path"] == "open-sky.wav" and t["start"] < asked)
+    # Not "next track" (Open Sky had 104 s to go): it fades out over the segment's crossfade (at
+    # least 8 s) from the moment gentler was asked for, while a gentle track fades in.
+    assert sky["end"] == pytest.approx(asked + 8) and sky["fade_out_s"] == pytest.approx(8)
+    await clock.advance(30)
+    assert (await audio(service))["now_playing"]["title"] == "Homeward"
