@@ -33,6 +33,8 @@ SERVICE_STATE_EVERY_S = 5.0
 # Room changes that Home Assistant's event entity fires on (the bridge adds advance_armed and refused).
 FORWARDED = {"cue": "cue", "alert": "alert", "phase": "phase", "panic": "panic", "panic_cleared": "panic_cleared"}
 _DETAIL_MAX_CHARS = 200
+# Between two events of one room (see MqttBridge._event): well past Home Assistant's millisecond.
+EVENT_SPACING_S = 0.02
 
 Parser = commands.Parser
 
@@ -59,6 +61,7 @@ class MqttBridge:
         self._service_state = ""
         self._advance_armed: dict[str, float] = {}  # room -> until (room clock)
         self._scanned = False
+        self._next_event_at: dict[str, float] = {}  # room -> the loop time its next event may go out
         self.stale_cleared: list[str] = []  # config topics deleted at start-up, for the log and tests
 
     # --- wiring ----------------------------------------------------------------------------
@@ -193,8 +196,21 @@ class MqttBridge:
             self.link.publish(topics.SERVICE_STATE, state, qos=1, retain=True)
 
     def _event(self, room_id: str, event_type: str, detail: Mapping[str, Any]) -> None:
-        payload = {"event_type": event_type, **_flat(detail)}
-        self.link.publish(topics.events(room_id), json.dumps(payload), qos=1)
+        """One event on the room's event entity, at least EVENT_SPACING_S after the one before it.
+
+        Home Assistant's MQTT event entity keeps an event only if its state, the time it came in
+        to the millisecond, differs from the last one's: a cue that fell due with a phase change
+        (a check-in at the start of the peak) arrived in the same millisecond and was lost. So
+        events of one room go out in order, spaced; other rooms' are not held up."""
+        payload = json.dumps({"event_type": event_type, **_flat(detail)})
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        at = max(now, self._next_event_at.get(room_id, now))
+        self._next_event_at[room_id] = at + EVENT_SPACING_S
+        if at <= now:
+            self.link.publish(topics.events(room_id), payload, qos=1)
+        else:
+            loop.call_at(at, lambda: self.link.publish(topics.events(room_id), payload, qos=1))
 
     # --- commands --------------------------------------------------------------------------
 

@@ -124,14 +124,20 @@ async def test_a_note_sends_a_new_state_with_one_more_event(service: Service) ->
         count = first.data["session"]["event_count"]
 
         await post(c, "/note", {"text": "Client resting"})
-        update = await stream.next()
-        assert update.event == "state"
-        assert update.data["session"]["event_count"] == count + 1
-
+        await state_with(stream, count + 1)
         await post(c, "/note", {"text": "Second note"})
-        update = await stream.next()
-        assert update.event == "state"
-        assert update.data["session"]["event_count"] == count + 2
+        await state_with(stream, count + 2)
+
+
+async def state_with(stream: EventStream, count: int) -> dict[str, Any]:
+    """The first state whose session has `count` events: only states come before it, none with more.
+    (The room's own music and lights may send states of their own as they settle.)"""
+    while True:
+        sse = await stream.next()
+        assert sse.event == "state", sse
+        assert sse.data["session"]["event_count"] <= count, sse.data["session"]
+        if sse.data["session"]["event_count"] == count:
+            return dict(sse.data)
 
 
 async def test_every_command_sends_a_state(service: Service) -> None:
@@ -140,11 +146,14 @@ async def test_every_command_sends_a_state(service: Service) -> None:
         assert (await stream.next()).data["session"] is None
 
         async def state_after(count: int) -> dict[str, Any]:
-            """The first state that includes the command's event (a change may send more than one)."""
+            """The first state that includes the command's event (a change may send more than one;
+            before the session starts, the idle room's own start-up may send some with no session)."""
             while True:
                 sse = await stream.next_of("state")
                 session = sse.data["session"]
-                assert session is not None
+                if session is None:
+                    assert count == 1, sse.data  # only before the session exists
+                    continue
                 assert session["event_count"] <= count, session
                 if session["event_count"] == count:
                     return dict(session)
@@ -218,10 +227,13 @@ async def test_a_cue_is_sent_once(service: Service) -> None:
         await service.clock.advance(1)
         await post(c, "/note", {"text": "marker"})
         # The start-anchored cue was announced when the session started, before this stream opened:
-        # the next event is the note's state, not a repeat of the cue.
-        state = await stream.next()
-        assert state.event == "state"
-        assert state.data["session"]["event_count"] == 2
+        # up to the note's state, no event repeats the cue. (States of the room's own start-up may
+        # come first: under load one did.)
+        while True:
+            sse = await stream.next()
+            assert sse.event == "state", sse
+            if sse.data["session"]["event_count"] == 2:
+                break
 
 
 async def test_stream_carries_only_its_own_room(service: Service) -> None:

@@ -87,3 +87,18 @@ async def test_another_playlist_and_gentler_music_from_the_card(music_service: S
     await expect(card.get_by_role("button", name="Gentler: asked")).to_be_disabled()
     kinds = [(e["type"], e["data"].get("playlist")) for e in await events(service, session)]
     assert ("playlist_changed", "calm_ketamine_im") in kinds and ("music_gentler", None) in kinds
+
+
+async def test_gentler_from_the_card_takes_an_intense_track_away_within_seconds(
+    music_service: Service, open_page: OpenPage
+) -> None:
+    service = music_service
+    await start_session(service, preset="ketamine_im", playlist="calm_ketamine_im")
+    page = await open_page(url(service, "/?room=one"))
+    card = page.locator("#audio-card")
+    await service.clock.advance(110)  # Slow Tide (intensity 1) has crossfaded into Open Sky (4)
+    await expect(card.locator("#np-title")).to_have_text("Open Sky")
+    await card.get_by_role("button", name="Gentler music").click()
+    await expect(card.get_by_role("button", name="Gentler: asked")).to_be_disabled()
+    await service.clock.advance(30)  # not at Open Sky's end, 100 s away: within the 8 s crossfade
+    await expect(card.locator("#np-title")).to_have_text("Homeward")
