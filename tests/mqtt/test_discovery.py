@@ -142,12 +142,20 @@ async def test_home_assistant_restarting_gets_the_configs_again(
     settings: Settings, clock: ManualClock, mosquitto: Mosquitto
 ) -> None:
     config = "homeassistant/button/arcroom_two/panic/config"
-    async with serve(settings, clock) as svc, observer(mosquitto.port, config) as ha:
+    async with serve(settings, clock) as svc:
         await connected(svc)
-        await next_message(ha, config, lambda m: m.retain)
-        await ha.publish(topics.HA_STATUS, b"online")
-        live = await next_message(ha, config, lambda m: not m.retain)
-        assert json.loads(live.payload)["unique_id"] == "arcroom_two_panic"  # type: ignore[arg-type]
+
+        async def kept() -> bool:
+            return await retained_payload(mosquitto.port, config) is not None
+
+        # Subscribed before the broker has the config, an observer would get it as a live (not
+        # retained) message: wait until it is kept, as it is when Home Assistant starts later.
+        await until(kept)
+        async with observer(mosquitto.port, config) as ha:
+            await next_message(ha, config, lambda m: m.retain)
+            await ha.publish(topics.HA_STATUS, b"online")
+            live = await next_message(ha, config, lambda m: not m.retain)
+            assert json.loads(live.payload)["unique_id"] == "arcroom_two_panic"  # type: ignore[arg-type]
 
 
 async def test_a_retained_press_is_ignored_and_cleared_and_a_live_one_panics(
