@@ -1,4 +1,7 @@
-"""Access to the running service from a request."""
+"""Access to the running service from a request.
+
+Each is `async def` although none awaits: FastAPI runs a plain `def` dependency in its thread pool,
+and the hop there and back waits behind everything else the loop has ready (a panic under load)."""
 
 from __future__ import annotations
 
@@ -9,16 +12,20 @@ from app.room import RoomController
 from app.runtime import Runtime
 
 
-def runtime(request: Request) -> Runtime:
+def _runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
 
 
-def room(room: str, request: Request) -> RoomController:
+async def runtime(request: Request) -> Runtime:
+    return _runtime(request)
+
+
+async def room(room: str, request: Request) -> RoomController:
     """The room named in the path (404 before anything else, and before a stream starts)."""
-    return runtime(request).room(room)
+    return _runtime(request).room(room)
 
 
-def engine(request: Request) -> SessionEngine:
+async def engine(request: Request) -> SessionEngine:
     """The sessions' records (a room's session is driven through its room)."""
-    return runtime(request).engine
+    return _runtime(request).engine
