@@ -225,7 +225,7 @@ def _serve(settings: Settings, log_level: str) -> int:
 
 def _data_command(settings: Settings, args: argparse.Namespace) -> int:
     from app import backup
-    from app.health_probe import probe
+    from app.health_probe import degraded_because, probe
 
     if args.command == "backup":
         dest = Path(args.dest)
@@ -253,7 +253,13 @@ def _data_command(settings: Settings, args: argparse.Namespace) -> int:
     else:
         answered, text = probe(settings.host, settings.port, args.timeout)
         print(text, file=sys.stdout if answered else sys.stderr)
-        return 0 if answered else 1
+        if not answered:
+            return 1
+        problems = degraded_because(text)
+        for problem in problems:
+            print(f"arcroom: degraded: {problem}", file=sys.stderr)
+        # Non-zero when degraded: Docker then shows "unhealthy", which someone sees (it restarts nothing).
+        return 1 if problems else 0
     return 0
 
 

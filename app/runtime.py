@@ -65,6 +65,17 @@ class Runtime:
         except KeyError:
             raise NotFound(f"no room {room_id!r}") from None
 
+    def problems(self) -> list[str]:
+        """Why the service is not fully working, one line each naming the cause (and the setting to
+        check): health says "degraded" with these, so a mistake at install time is never silent."""
+        lines: list[str] = []
+        if not self.link.connected:
+            lines.append(self.link.problem or f"not connected to the broker {self.link.address} yet")
+        library = self.settings.music_library
+        if library is not None and not library.is_dir():
+            lines.append(f"the music library {library} (ARCROOM_MUSIC_LIBRARY) is not a folder on this machine")
+        return lines + self.supervisor.problems()
+
     def view(self, room_id: str) -> RoomView:
         return room_view(self.room(room_id), self.link.connected)
 
@@ -95,6 +106,13 @@ class Runtime:
             supervisor = Supervisor()
             changes: Hub[RoomChange] = Hub()
             libraries = library_folders(settings)
+            if settings.music_library is not None and not settings.music_library.is_dir():
+                # Started all the same: the lights and panic need no music. Health says so until fixed.
+                log.error(
+                    "the music library %s (ARCROOM_MUSIC_LIBRARY) is not a folder on this machine: "
+                    "playlists from the clinic's library cannot play",
+                    settings.music_library,
+                )
             if any(p.library == "demo" for p in catalog.playlists.values()):
                 # Made once, at the first start: a few minutes of generated ambient audio.
                 await asyncio.to_thread(generate_demo_library, settings.demo_music_dir)

@@ -6,6 +6,7 @@ import contextlib
 import ipaddress
 import os
 import re
+import secrets
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -47,6 +48,11 @@ DEFAULT_QUICK_NOTES = (
     "Asked for the music to change",
     "Talking; facilitator listening",
 )
+
+
+def instance_client_id() -> str:
+    host = "".join(c for c in socket.gethostname() if c.isalnum() or c in "-_")[:20] or "host"
+    return f"arcroom-{host}-{secrets.token_hex(3)}"
 
 
 class Token(BaseModel):
@@ -208,7 +214,9 @@ class Settings(BaseSettings):
     # requires of the service (and of the simulated lights, which run inside it).
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
-    mqtt_client_id: str = "arcroom"
+    # Unique per running instance by default (arcroom-<host>-<random>): a fixed id shared by two
+    # instances on one broker makes each knock the other off, over and over.
+    mqtt_client_id: str = Field(default_factory=lambda: instance_client_id(), min_length=1, max_length=64)
     embedded_broker_host: str = "127.0.0.1"
     embedded_broker_port: int = Field(default=1883, ge=0, le=65535)
     # More accounts on the embedded broker, as JSON: [{"username", "password", "publish": [filters]}].
@@ -308,6 +316,18 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
             raise ValueError("must look like mqtt://host[:port] or mqtts://host[:port]")
+        return value
+
+    @field_validator("database", mode="before")
+    @classmethod
+    def _database_is_a_file(cls, value: Any) -> Any:
+        # A URL would otherwise be taken as a relative path: a SQLite file in a folder "postgresql:".
+        if isinstance(value, str) and "://" in value:
+            scheme = value.split("://", 1)[0]
+            raise ValueError(
+                f"is a {scheme}:// URL, but this release keeps its record in a SQLite file: "
+                "give a file path, e.g. /var/lib/arcroom/arcroom.db"
+            )
         return value
 
     @field_validator("public_url")

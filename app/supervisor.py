@@ -68,6 +68,17 @@ class Supervisor:
             not task.done() for task in self._services.values()
         )
 
+    def problems(self) -> list[str]:
+        """What keeps the service from being healthy, one line each (for /api/health)."""
+        now = time.time()
+        lines = [
+            f"background task {name!r} failed {f.count} time(s), last: {f.error}"
+            for name, f in self.failures.items()
+            if now - f.last_at <= RECENT_S
+        ]
+        lines += [f"background task {name!r} has stopped" for name, task in self._services.items() if task.done()]
+        return lines
+
     def running(self) -> list[str]:
         return [name for name, task in self._services.items() if not task.done()]
 

@@ -29,12 +29,15 @@ router = APIRouter(prefix="/api", tags=["records"], responses=NOT_FOUND)
 
 @router.get("/health", summary="Is the service up, and are its parts?")
 async def health(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
-    """Service, broker link and background tasks. `status` is `degraded` while the broker is away or a task failed
-    in the last 10 minutes; `failed_tasks` names each failure. No token needed (for probes).
+    """Service, broker link and background tasks. `status` is `degraded` while anything in `problems` is wrong:
+    the broker away or refusing the login, the music library missing, a task failed in the last 10 minutes. Each
+    problem is one line naming its cause and the setting to check. No token needed (for probes).
     """
     supervisor = rt.supervisor
+    problems = rt.problems()
     return {
-        "status": "ok" if supervisor.healthy() and rt.link.connected else "degraded",
+        "status": "degraded" if problems else "ok",
+        "problems": problems,
         "version": __version__,
         "mqtt": {
             "broker": str(rt.link.address),

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,19 @@ STATUS_TOPIC = "arcroom/status"
 KEEPALIVE_S = 2
 HEARTBEAT_S = 1.0
 HEARTBEAT_TOPIC = "arcroom/service/heartbeat"
+LOGIN_SETTINGS = "ARCROOM_MQTT_USERNAME and ARCROOM_MQTT_PASSWORD (or the user:password in ARCROOM_MQTT_URL)"
+RETRY_LOG_EVERY_S = 300.0  # the same failure is said again this often, not at every retry
+# CONNACK refusals that mean the credentials, in MQTT 3.1.1 (4, 5) and 5 (134, 135) numbering.
+_LOGIN_REFUSED = {4, 5, 134, 135}
+
+
+def login_refused(exc: aiomqtt.MqttError) -> bool:
+    """Did the broker refuse the service's username or password (not merely go away)?"""
+    if not isinstance(exc, aiomqtt.MqttCodeError):
+        return False
+    rc = exc.rc
+    value = rc.value if isinstance(rc, ReasonCode) else rc
+    return value in _LOGIN_REFUSED
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,7 @@ class MqttLink:
     # within seconds of its return.
     backoff_max_s = 1.0
     outbox_limit = 10_000
+    login_backoff_max_s = 30.0
 
     def __init__(
         self,
@@ -97,6 +112,11 @@ class MqttLink:
         self._pending: set[asyncio.Task[None]] = set()  # subscribes in flight
         self.connects = 0
         self.last_error: str | None = None
+        self.problem: str | None = None  # why it is not connected, in the clinic's terms (for health)
+        self._closing = False
+        # Each instance has its own client id, so after a crash (kill -9, power cut) the old
+        # connection's last will can reach the broker after this run has said "online": say it again.
+        self._handlers[status_topic] = [self._on_status]
 
     @property
     def connected(self) -> bool:
@@ -195,28 +215,57 @@ class MqttLink:
     async def run(self) -> None:
         """Stay connected until cancelled."""
         delay = self.backoff_start_s
+        said: tuple[str, float] | None = None  # (what the log last said, when): a retry is not news
+        cap = self.backoff_max_s
         while True:
             try:
                 async with self._make_client() as client:
                     self._client = client
                     await self._on_connect(client)
                     delay = self.backoff_start_s
+                    said = None
                     heartbeat = asyncio.get_running_loop().create_task(self._heartbeat())
                     try:
                         await self._receive(client)
                     finally:
                         heartbeat.cancel()
             except aiomqtt.MqttError as exc:
+                refused = login_refused(exc)
+                cap = self.login_backoff_max_s if refused else self.backoff_max_s
                 self.last_error = str(exc)
-                log.warning("MQTT %s unavailable (%s); retrying in %.2f s", self.address, self.last_error, delay)
+                self.problem = (
+                    f"the broker {self.address} refused the login of user {self.address.username or '(none)'!r} "
+                    f"({exc}): check {LOGIN_SETTINGS}"
+                    if refused
+                    else f"the broker {self.address} is unavailable ({exc})"
+                )
+                now = asyncio.get_running_loop().time()
+                if said is None or said[0] != self.problem or now - said[1] >= RETRY_LOG_EVERY_S:
+                    said = (self.problem, now)
+                    log.log(
+                        logging.ERROR if refused else logging.WARNING,
+                        "MQTT: %s; retrying every %.0f s at most",
+                        self.problem,
+                        cap,
+                    )
+                if refused:
+                    # A wrong password does not fix itself within a second: ask again now and then,
+                    # so an account made on the broker is still found without a restart.
+                    delay = max(delay, self.login_backoff_max_s / 8)
             finally:
                 self._connected.clear()
                 self._client = None
             await asyncio.sleep(delay)
-            delay = min(delay * 2, self.backoff_max_s)
+            delay = min(delay * 2, cap)
+
+    def _on_status(self, topic: str, payload: bytes, retained: bool) -> None:
+        if payload == b"offline" and not retained and self.connected and not self._closing:
+            log.info("MQTT: an earlier connection's last will said %s is offline; saying online again", topic)
+            self._send_now(_Outgoing(self.status_topic, b"online", 1, True))
 
     async def close(self) -> None:
         """Say goodbye cleanly; the broker's last will covers the ungraceful case."""
+        self._closing = True
         if self._client is not None and self.connected:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await asyncio.wait_for(self._client.publish(self.status_topic, b"offline", qos=1, retain=True), 2)
@@ -239,6 +288,7 @@ class MqttLink:
         _no_delay(client)
         self.connects += 1
         self.last_error = None
+        self.problem = None
         log.info("MQTT connected to %s", self.address)
         for topic_filter in list(self._handlers):
             await client.subscribe(topic_filter, qos=1)

@@ -74,6 +74,11 @@ CUT_SHORT = f'[{{"name": "tablet", "role": "therapist", "token": "{SECRET}"}}'
             "arcroom: invalid setting ARCROOM_TIMEZONE: 'Europe/Berlln' is not an IANA time zone name "
             "(e.g. Europe/Berlin, America/New_York, UTC)",
         ),
+        (
+            {"ARCROOM_DATABASE": "postgresql://arcroom@db.clinic/arcroom"},
+            "arcroom: invalid setting ARCROOM_DATABASE: is a postgresql:// URL, but this release keeps its record "
+            "in a SQLite file: give a file path, e.g. /var/lib/arcroom/arcroom.db",
+        ),
     ],
     ids=[
         "tokens-cut-short",
@@ -88,6 +93,7 @@ CUT_SHORT = f'[{{"name": "tablet", "role": "therapist", "token": "{SECRET}"}}'
         "origin-without-scheme",
         "mqtt-scheme",
         "timezone",
+        "database-url",
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(

@@ -4,12 +4,15 @@ the event log and the report."""
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from app.domain.clock import ManualClock
+from app.health_probe import degraded_because
 from app.settings import Settings
 from tests.conftest import T0, Service, free_port, serve
 
@@ -65,7 +68,7 @@ async def test_health_reports_ok_with_the_broker_connected(service: Service) -> 
             await asyncio.sleep(0.05)
     assert r.status_code == 200
     health = r.json()
-    assert health["status"] == "ok"
+    assert health["status"] == "ok" and health["problems"] == []
     assert health["rooms"] == 2
     assert health["failed_tasks"] == {}
     assert health["mqtt"]["embedded"] is False
@@ -82,9 +85,32 @@ async def test_health_reports_degraded_when_the_broker_is_unreachable(settings: 
         assert r.status_code == 200
         assert r.json()["status"] == "degraded"
         assert r.json()["mqtt"]["connected"] is False
+        assert r.json()["problems"][0].startswith(f"the broker {unreachable.mqtt_url} is unavailable (")
         # The rest of the service still works without the broker.
         r = await svc.client.post(SESSION, json={"preset": "psilocybin"})
         assert r.status_code == 201, r.text
+
+
+async def test_a_misspelt_music_library_is_a_named_problem_and_the_room_still_works(
+    settings: Settings, clock: ManualClock, tmp_path: Path
+) -> None:
+    missing = tmp_path / "Musik"  # the clinic's folder is "music"
+    async with serve(settings.model_copy(update={"music_library": missing}), clock) as svc:
+        health = (await svc.client.get("/api/health")).json()
+        assert health["status"] == "degraded"
+        assert (
+            f"the music library {missing} (ARCROOM_MUSIC_LIBRARY) is not a folder on this machine" in health["problems"]
+        )
+        r = await svc.client.post("/api/rooms/one/panic")
+        assert r.status_code == 200, r.text
+
+
+def test_arcroom_health_reads_the_problems_of_a_degraded_answer() -> None:
+    assert degraded_because(json.dumps({"status": "ok", "problems": []})) == []
+    assert degraded_because(json.dumps({"status": "degraded", "problems": ["the broker is away"]})) == [
+        "the broker is away"
+    ]
+    assert degraded_because("<html>") == ["not a health answer: '<html>'"]
 
 
 async def test_presets_list(service: Service) -> None:

@@ -137,3 +137,29 @@ async def test_arcroom_runs_on_the_clinic_broker_and_only_room_ones_button_panic
                 await asyncio.sleep(0.02)
         assert rooms["one"].panic_status().by == "mqtt:wall-button"
         assert not rooms["two"].in_panic()
+
+
+async def test_a_wrong_broker_password_makes_health_degraded_naming_the_settings_said_once(
+    clinic_broker: Mosquitto, settings: Settings, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = settings.model_copy(
+        update={
+            "mqtt_url": clinic_broker.url,
+            "mqtt_username": "arcroom",
+            "mqtt_password": SecretStr("not-the-password"),
+        }
+    )
+    async with serve(s, clock) as svc:
+        async with asyncio.timeout(WAIT_S):
+            while not (health := (await svc.client.get("/api/health")).json())["problems"]:
+                await asyncio.sleep(0.05)
+        assert health["status"] == "degraded"
+        (problem,) = health["problems"]
+        assert problem.startswith(f"the broker {clinic_broker.url} refused the login of user 'arcroom'")
+        assert problem.endswith(
+            "check ARCROOM_MQTT_USERNAME and ARCROOM_MQTT_PASSWORD (or the user:password in ARCROOM_MQTT_URL)"
+        )
+        assert "not-the-password" not in problem
+        await asyncio.sleep(1.5)  # a second's retries would have said it again
+        said = [r for r in caplog.records if "refused the login" in r.getMessage()]
+        assert len(said) == 1 and said[0].levelname == "ERROR"

@@ -94,6 +94,22 @@ async def test_an_ungraceful_drop_makes_the_broker_publish_the_will_offline(mosq
         assert not link.connected
 
 
+async def test_a_crashed_runs_will_arriving_after_the_new_run_said_online_is_answered(mosquitto: Mosquitto) -> None:
+    """Each run has its own client id: after a kill -9 the broker notices the old connection only at
+    its keepalive, and its will "offline" can come after the new run's "online"."""
+    old, new = link_for(mosquitto), link_for(mosquitto)
+    old.backoff_start_s = 60  # the crashed run does not come back
+    async with running(old), running(new), observer(mosquitto.port, STATUS_TOPIC) as watcher:
+        async with asyncio.timeout(WAIT_S):
+            await old.wait_connected()
+            await new.wait_connected()
+        drop_connection(old)
+        await next_message(watcher, STATUS_TOPIC, lambda m: m.payload == b"offline")  # the old run's will
+        await next_message(watcher, STATUS_TOPIC, lambda m: m.payload == b"online")
+        assert await retained(mosquitto.port, STATUS_TOPIC) == b"online"
+        await new.close()
+
+
 async def test_close_publishes_offline_itself_and_it_stays_retained(mosquitto: Mosquitto) -> None:
     link = link_for(mosquitto)
     async with running(link) as task, observer(mosquitto.port, STATUS_TOPIC) as watcher:
