@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import socket
 import sys
 from collections.abc import Iterable, Sequence
@@ -26,7 +27,7 @@ from app.domain.presets import Preset
 from app.domain.report import clock_offset
 from app.domain.rooms import Room
 from app.engine import Notice, SessionEngine
-from app.settings import Settings, data_folder_problems
+from app.settings import Settings, Token, data_folder_problems, token_weakness
 from app.store import EventStore
 
 
@@ -98,7 +99,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     health.add_argument("--port", type=int, help="overrides ARCROOM_PORT")
     health.add_argument("--timeout", type=float, default=4.0, metavar="S")
 
+    token = sub.add_parser("token", help="tokens for tablets, wall buttons and Home Assistant")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    new_token = token_sub.add_parser("new", help="print a new strong token as an entry for ARCROOM_TOKENS")
+    new_token.add_argument("--name", required=True, help="who holds it, for the log: e.g. tablet-room-1")
+    new_token.add_argument("--role", required=True, choices=["therapist", "observer", "device"])
+    new_token.add_argument("--rooms", help="the rooms it is for, comma-separated (default: every room)")
+
     args = parser.parse_args(argv)
+    if args.command == "token":
+        # Before the settings are read: a weak token there is what this command replaces.
+        return _new_token(args.name, args.role, args.rooms)
     try:
         settings = Settings(
             **{k: v for k, v in {"host": getattr(args, "host", None), "port": getattr(args, "port", None)}.items() if v}
@@ -135,6 +146,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as exc:  # what the API would answer with a 404 or 409
         print(f"arcroom {args.command}: {exc.message}", file=sys.stderr)
         return 2
+
+
+def _new_token(name: str, role: str, rooms: str | None) -> int:
+    secret = secrets.token_urlsafe(24)  # 192 bits, 32 characters
+    while token_weakness(secret) is not None:  # by chance "your" or "xxxx" in it: about 1 in 20,000
+        secret = secrets.token_urlsafe(24)
+    entry: dict[str, object] = {"name": name, "role": role, "token": secret}
+    if rooms:
+        entry["rooms"] = [r.strip() for r in rooms.split(",") if r.strip()]
+    try:
+        Token.model_validate(entry)
+    except ValidationError as exc:
+        print(f"arcroom token new: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    print(json.dumps(entry))
+    print(
+        "arcroom: add this entry to the JSON list in ARCROOM_TOKENS, restart the service, and give the token to "
+        f"{name} (the tablet asks for it once)",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def _port_taken(host: str, port: int) -> str | None:

@@ -114,6 +114,15 @@ class SessionEngine:
         state = arc.replay(stored.info, events, self.clock.now(), panic_counts_toward_arc=self._panic_counts)
         return stored.info, events, state
 
+    def room_of(self, session_id: str) -> str | None:
+        """The room a session was held in, or None if there is no such session."""
+        for room, handle in self.sessions_by_room.items():
+            running = handle.running()
+            if running is not None and running[0].id == session_id:
+                return room
+        stored = self.store.session(session_id)
+        return stored.info.room if stored is not None else None
+
     def mark_rems_filed(self, session_id: str, reference: str | None = None, by: str | None = None) -> Event:
         """The REMS Patient Monitoring Form of this session was filed (recorded once)."""
         info, events, _ = self.session_record(session_id)

@@ -55,16 +55,41 @@ def instance_client_id() -> str:
     return f"arcroom-{host}-{secrets.token_hex(3)}"
 
 
+# Words of a placeholder copied from a document rather than a token made for the clinic.
+_PLACEHOLDER_WORDS = ("change", "example", "placeholder", "random", "xxxx", "your")
+MIN_DISTINCT_CHARACTERS = 8
+MAKE_ONE = "make one with: arcroom token new --name NAME --role ROLE"
+
+
+def token_weakness(secret: str) -> str | None:
+    """Why `secret` is too weak to stand between the network and a room, or None."""
+    if len(secret) < MIN_TOKEN_LENGTH:
+        return f"tokens must be at least {MIN_TOKEN_LENGTH} characters ({MAKE_ONE})"
+    if not all(33 <= ord(c) < 127 for c in secret):
+        return f"a token may hold only printable ASCII characters, without spaces ({MAKE_ONE})"
+    lowered = secret.lower()
+    if word := next((w for w in _PLACEHOLDER_WORDS if w in lowered), None):
+        return f"this token looks like a placeholder (it has {word!r} in it), not one made for the clinic ({MAKE_ONE})"
+    if len(set(secret)) < MIN_DISTINCT_CHARACTERS:
+        return f"this token has fewer than {MIN_DISTINCT_CHARACTERS} different characters: easy to guess ({MAKE_ONE})"
+    return None
+
+
 class Token(BaseModel):
     name: str = Field(min_length=1, description="Who holds it, for the log: e.g. tablet-room-1")
     role: Role
     token: SecretStr
+    rooms: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="The rooms it may act in and read (every room when left out); panic is allowed in every room",
+    )
 
     @field_validator("token")
     @classmethod
-    def _long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
-            raise ValueError(f"tokens must be at least {MIN_TOKEN_LENGTH} characters")
+    def _strong_enough(cls, value: SecretStr) -> SecretStr:
+        if (weakness := token_weakness(value.get_secret_value())) is not None:
+            raise ValueError(weakness)
         return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from app.catalog import load_presets
 from app.cli import main
+from app.settings import Settings
 
 PRESETS = load_presets(Path(__file__).resolve().parents[1] / "presets")
 
@@ -71,6 +73,27 @@ def test_serve_refuses_short_tokens(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     assert "at least 16 characters" in capsys.readouterr().err
 
 
+def test_token_new_prints_a_strong_entry_that_the_settings_take_even_while_they_hold_a_weak_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ARCROOM_TOKENS", '[{"name": "tablet", "role": "therapist", "token": "…32 random characters…"}]')
+    entries = []
+    for _ in range(2):
+        assert main(["token", "new", "--name", "tablet-room-1", "--role", "therapist", "--rooms", "one, two"]) == 0
+        out = capsys.readouterr()
+        entries.append(json.loads(out.out))
+        assert "add this entry to the JSON list in ARCROOM_TOKENS" in out.err
+    first, second = entries
+    assert first["token"] != second["token"] and len(first["token"]) == 32
+    assert {k: v for k, v in first.items() if k != "token"} == {
+        "name": "tablet-room-1",
+        "role": "therapist",
+        "rooms": ["one", "two"],
+    }
+    monkeypatch.setenv("ARCROOM_TOKENS", json.dumps(entries[:1]))
+    assert Settings().tokens[0].rooms == ["one", "two"]
+
+
 def test_serve_names_the_broken_rooms_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -115,5 +138,16 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for command in ("serve", "presets", "simulate", "playlists", "library", "backup", "restore", "export", "health"):
+    for command in (
+        "serve",
+        "presets",
+        "simulate",
+        "playlists",
+        "library",
+        "backup",
+        "restore",
+        "export",
+        "health",
+        "token",
+    ):
         assert command in out

@@ -264,12 +264,12 @@ async def test_a_second_panic_is_harmless_and_a_room_without_session_still_brigh
 
 async def test_roles_device_may_only_panic_observer_may_not(panic_settings: Settings, clock: ManualClock) -> None:
     tokens = [
-        Token(name="wall", role="device", token=SecretStr("d" * 20)),
-        Token(name="watcher", role="observer", token=SecretStr("o" * 20)),
+        Token(name="wall", role="device", token=SecretStr("device-WallButton-3p")),
+        Token(name="watcher", role="observer", token=SecretStr("observer-Nurse-4kW7a")),
     ]
     async with serve(panic_settings.model_copy(update={"tokens": tokens}), clock) as svc:
-        device = {"Authorization": "Bearer " + "d" * 20}
-        observer = {"Authorization": "Bearer " + "o" * 20}
+        device = {"Authorization": "Bearer " + "device-WallButton-3p"}
+        observer = {"Authorization": "Bearer " + "observer-Nurse-4kW7a"}
         r = await svc.client.post("/api/rooms/one/panic", headers=device)
         assert r.status_code == 200 and r.json()["panic"] is True
         assert svc.runtime.rooms["one"].panic_status().by == "http:wall"

@@ -29,6 +29,7 @@ from app.api.guard import HostPatterns, RequestGuard
 from app.api.openapi import TAGS
 from app.api.tickets import StreamTickets
 from app.catalog import Catalog
+from app.config_files import ConfigFileError
 from app.domain.clock import Clock
 from app.domain.errors import DomainError
 from app.runtime import PlayerFactory, Runtime, vlc_player_for
@@ -49,6 +50,15 @@ def create_app(
     settings = settings or Settings()
     # Data files are read here, not in the lifespan, so a broken file fails before anything starts.
     catalog = catalog or Catalog.from_settings(settings)
+    unknown = [
+        f"ARCROOM_TOKENS: token {t.name!r} is for room {room!r}, which {settings.rooms_file} does not have "
+        f"(rooms: {', '.join(catalog.rooms)})"
+        for t in settings.tokens
+        for room in t.rooms or ()
+        if room not in catalog.rooms
+    ]
+    if unknown:
+        raise ConfigFileError(settings.rooms_file, unknown)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

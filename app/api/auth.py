@@ -12,6 +12,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.tickets import StreamTickets
+from app.runtime import Runtime
 from app.settings import Settings
 
 Permission = Literal["read", "control", "panic"]
@@ -34,6 +35,10 @@ class Principal:
     name: str
     role: str
     acting_as: str | None = None
+    rooms: frozenset[str] | None = None  # the rooms its token is for; None: every room
+
+    def may_use(self, room: str) -> bool:
+        return self.rooms is None or room in self.rooms
 
     @property
     def by(self) -> str:
@@ -72,7 +77,8 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
             for token in settings.tokens:
                 expected = token.token.get_secret_value().encode()
                 if secrets.compare_digest(presented.encode("utf-8", "replace"), expected):
-                    principal = Principal(token.name, token.role)
+                    rooms = frozenset(token.rooms) if token.rooms is not None else None
+                    principal = Principal(token.name, token.role, rooms=rooms)
         if principal is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
@@ -81,9 +87,25 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not {permission} (token {principal.name!r})"
             )
+        # Panic is allowed in every room, whatever rooms a token is for: a clinic's safety rule.
+        if permission != "panic" and principal.rooms is not None:
+            room = request.path_params.get("room") or _room_of_session(request)
+            if room is not None and not principal.may_use(room):
+                raise HTTPException(
+                    status.HTTP_403_FORBIDDEN,
+                    f"token {principal.name!r} is for room(s) {', '.join(sorted(principal.rooms))}, not {room!r}",
+                )
         return replace(principal, acting_as=acting_as(request))
 
     return check
+
+
+def _room_of_session(request: Request) -> str | None:
+    session_id = request.path_params.get("session_id")
+    if session_id is None:
+        return None
+    runtime: Runtime = request.app.state.runtime
+    return runtime.engine.room_of(session_id)
 
 
 def stream_tickets(request: Request) -> StreamTickets[Principal]:

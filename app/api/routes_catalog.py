@@ -147,8 +147,9 @@ class SessionSummary(BaseModel):
     rems: RemsForm | None  # for Spravato sessions: the form's state, days left, filed or not
 
 
-@router.get("/sessions", dependencies=[Read], summary="Recent sessions, newest first; ?rems=pending for forms to file")
+@router.get("/sessions", summary="Recent sessions, newest first; ?rems=pending for forms to file")
 async def sessions(
+    principal: Principal = Read,
     days: float = Query(14, gt=0, le=366),
     room: str | None = Query(None, max_length=40),
     rems: Literal["pending"] | None = Query(None),
@@ -163,7 +164,7 @@ async def sessions(
     out: list[SessionSummary] = []
     for stored in reversed(e.rems_unfiled() if rems else e.sessions(now - days * 86400)):
         info = stored.info
-        if room is not None and info.room != room:
+        if (room is not None and info.room != room) or not principal.may_use(info.room):
             continue
         _, events, state = e.session_record(info.id)
         report = build_report(info, events, now, state, tz=tz)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import StreamingResponse
 
-from app.api.auth import Read
+from app.api.auth import Principal, Read
 from app.api.deps import room, runtime
 from app.api.openapi import NOT_FOUND
 from app.room import RoomController
@@ -21,10 +21,10 @@ router = APIRouter(prefix="/api/rooms", tags=["rooms"], responses=NOT_FOUND)
 KEEPALIVE_S = 15.0
 
 
-@router.get("", dependencies=[Read], summary="Every room's state")
-async def rooms(rt: Runtime = Depends(runtime)) -> list[RoomView]:
-    """The same document as `GET /api/rooms/{room}/state`, for every room."""
-    return [rt.view(room_id) for room_id in rt.rooms]
+@router.get("", summary="Every room's state")
+async def rooms(principal: Principal = Read, rt: Runtime = Depends(runtime)) -> list[RoomView]:
+    """The same document as `GET /api/rooms/{room}/state`, for every room (that the token is for)."""
+    return [rt.view(room_id) for room_id in rt.rooms if principal.may_use(room_id)]
 
 
 @router.get("/{room}", dependencies=[Read], response_model=RoomView, summary="A room's state")

@@ -38,7 +38,23 @@ CUT_SHORT = f'[{{"name": "tablet", "role": "therapist", "token": "{SECRET}"}}'
         ),
         (
             {"ARCROOM_TOKENS": '[{"name": "tablet", "role": "therapist", "token": "short"}]'},
-            "arcroom: invalid setting ARCROOM_TOKENS[0].token: tokens must be at least 16 characters",
+            "arcroom: invalid setting ARCROOM_TOKENS[0].token: tokens must be at least 16 characters "
+            "(make one with: arcroom token new --name NAME --role ROLE)",
+        ),
+        (
+            {"ARCROOM_TOKENS": '[{"name": "tablet", "role": "therapist", "token": "…32 random characters…"}]'},
+            "arcroom: invalid setting ARCROOM_TOKENS[0].token: a token may hold only printable ASCII characters, "
+            "without spaces (make one with: arcroom token new --name NAME --role ROLE)",
+        ),
+        (
+            {"ARCROOM_TOKENS": '[{"name": "tablet", "role": "therapist", "token": "CHANGE-ME-before-use-1"}]'},
+            "arcroom: invalid setting ARCROOM_TOKENS[0].token: this token looks like a placeholder (it has 'change' "
+            "in it), not one made for the clinic (make one with: arcroom token new --name NAME --role ROLE)",
+        ),
+        (
+            {"ARCROOM_TOKENS": '[{"name": "tablet", "role": "therapist", "token": "abababab12121212"}]'},
+            "arcroom: invalid setting ARCROOM_TOKENS[0].token: this token has fewer than 8 different characters: "
+            "easy to guess (make one with: arcroom token new --name NAME --role ROLE)",
         ),
         (
             {
@@ -86,6 +102,9 @@ CUT_SHORT = f'[{{"name": "tablet", "role": "therapist", "token": "{SECRET}"}}'
         "tokens-not-a-list",
         "unknown-role",
         "short-token",
+        "placeholder-from-the-docs",
+        "placeholder-word",
+        "few-characters",
         "same-token-twice",
         "port",
         "log-format",

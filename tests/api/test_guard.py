@@ -159,7 +159,7 @@ async def test_configured_names_and_origins_for_a_clinic_behind_a_proxy(proxied:
 async def test_with_tokens_any_name_is_served_and_origin_is_still_checked(
     settings: Settings, clock: ManualClock
 ) -> None:
-    token = "t" * 20
+    token = "tablet-Therapist-9xQ"
     secured = settings.model_copy(update={"tokens": [Token(name="tablet", role="therapist", token=SecretStr(token))]})
     async with serve_in_process(secured, clock) as svc:
         c, auth = svc.client, {"Authorization": f"Bearer {token}"}
@@ -198,7 +198,7 @@ def test_origins_are_compared_in_one_form() -> None:
 
 
 async def test_the_address_listened_on_is_always_served(settings: Settings, clock: ManualClock) -> None:
-    token = "t" * 20
+    token = "tablet-Therapist-9xQ"
     lan = settings.model_copy(
         update={
             "host": "192.0.2.10",  # documentation range: never bound here, only named

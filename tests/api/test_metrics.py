@@ -162,7 +162,7 @@ def test_cue_lateness_is_the_time_since_it_fell_due() -> None:
     assert lateness_sum("late-room") - before == pytest.approx(2.5)
 
 
-THERAPIST, OBSERVER, DEVICE = "t" * 20, "o" * 20, "d" * 20
+THERAPIST, OBSERVER, DEVICE = "tablet-Therapist-9xQ", "observer-Nurse-4kW7a", "device-WallButton-3p"
 
 
 async def test_metrics_need_a_reading_role_when_tokens_are_set(settings: Settings, clock: ManualClock) -> None:

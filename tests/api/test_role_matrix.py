@@ -23,8 +23,9 @@ from app.domain.clock import ManualClock
 from app.settings import Settings, Token
 from tests.conftest import Service, serve
 
-TOKENS = {"therapist": "t" * 20, "observer": "o" * 20, "device": "d" * 20}
+TOKENS = {"therapist": "tablet-Therapist-9xQ", "observer": "observer-Nurse-4kW7a", "device": "device-WallButton-3p"}
 WRONG = "w" * 20
+ROOM_TWO = "room-Two-tablet-5Rk8"  # a therapist's token for room two only
 PERMISSIONS = {"therapist": {"read", "control", "panic"}, "observer": {"read"}, "device": {"panic"}}
 CALLERS = [*TOKENS, "none", "wrong"]
 
@@ -185,6 +186,7 @@ async def secured(settings: Settings, clock: ManualClock, tmp_path: Path) -> Asy
         "  - id: two\n    name: Room two\n    audio: {output: dummy}\n"
     )
     tokens = [Token(name=f"{role}-1", role=role, token=SecretStr(token)) for role, token in TOKENS.items()]  # type: ignore[arg-type]
+    tokens.append(Token(name="tablet-room-two", role="therapist", token=SecretStr(ROOM_TWO), rooms=["two"]))
     async with serve(settings.model_copy(update={"tokens": tokens, "rooms_file": rooms}), clock) as svc:
         yield svc
 
@@ -247,3 +249,56 @@ async def test_every_route_answers_every_caller_as_its_role_allows(secured: Serv
 
     # The dashboard's files are public too.
     assert (await c.get("/static/js/api.js")).status_code == 200
+
+
+def room_of(row: Row) -> str | None:
+    """The room a row acts in or reads (its session's room for the session routes), or None for a global one."""
+    url = row.url
+    if url.startswith("/api/rooms/"):
+        return url.split("/")[3]
+    if "{session}" in url:
+        return "one"
+    if "{session_two}" in url:
+        return "two"
+    return None
+
+
+async def test_a_token_for_one_room_is_refused_in_the_others_except_for_panic(secured: Service) -> None:
+    c = secured.client
+    therapist, two = headers("therapist"), {"Authorization": f"Bearer {ROOM_TWO}"}
+    r = await c.post("/api/rooms/one/session", json={"preset": "psilocybin", "client_label": "P-1"}, headers=therapist)
+    session = r.json()["session_id"]
+    before = (await c.get("/api/rooms/one", headers=therapist)).json()["session"]["event_count"]
+
+    elsewhere = [row for row in ROWS if row.needs in ("read", "control") and room_of(row) == "one"]
+    assert len(elsewhere) > 20
+    for row in elsewhere:
+        url = row.url.replace("{session}", session).replace("{alert}", "none").replace("{cue}", "none")
+        r = await c.request(row.method, url, json=row.body, headers=two)
+        assert r.status_code == 403, (row.method, url, r.status_code, r.text)
+        assert r.json()["detail"] == "token 'tablet-room-two' is for room(s) two, not 'one'"
+    assert (await c.get("/api/rooms/one", headers=therapist)).json()["session"]["event_count"] == before
+
+    # Its own room, and the lists, which show only its room.
+    assert (await c.post("/api/rooms/two/session", json={"preset": "esketamine"}, headers=two)).status_code == 201
+    assert [v["id"] for v in (await c.get("/api/rooms", headers=two)).json()] == ["two"]
+    assert {s["room"] for s in (await c.get("/api/sessions", headers=two)).json()} == {"two"}
+    assert {s["room"] for s in (await c.get("/api/sessions", headers=therapist)).json()} == {"one", "two"}
+
+    # Panic in any room: a clinic's safety rule. Clearing it is a room's command, for room one's tablets.
+    r = await c.post("/api/rooms/one/panic", headers=two)
+    assert r.status_code == 200, r.text
+    assert (await c.post("/api/rooms/one/panic/clear", json={"mode": "restore"}, headers=two)).status_code == 403
+    assert (await c.post("/api/rooms/one/panic/clear", json={"mode": "restore"}, headers=therapist)).status_code == 200
+
+
+def test_a_token_for_a_room_the_rooms_file_lacks_stops_the_start(settings: Settings) -> None:
+    from app.api.app import create_app
+    from app.config_files import ConfigFileError
+
+    token = Token(name="tablet-3", role="therapist", token=SecretStr(ROOM_TWO), rooms=["three"])
+    with pytest.raises(ConfigFileError) as raised:
+        create_app(settings.model_copy(update={"tokens": [token]}))
+    assert raised.value.problems == [
+        f"ARCROOM_TOKENS: token 'tablet-3' is for room 'three', which {settings.rooms_file} does not have (rooms: one, two)"
+    ]

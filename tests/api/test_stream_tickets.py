@@ -16,9 +16,9 @@ from app.domain.clock import ManualClock
 from app.settings import Settings, Token
 from tests.conftest import Service, serve
 
-THERAPIST = "t" * 20
-OBSERVER = "o" * 20
-DEVICE = "d" * 20
+THERAPIST = "tablet-Therapist-9xQ"
+OBSERVER = "observer-Nurse-4kW7a"
+DEVICE = "device-WallButton-3p"
 
 
 def bearer(token: str) -> dict[str, str]:

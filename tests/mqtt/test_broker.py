@@ -350,7 +350,7 @@ def test_the_rules_follow_the_settings() -> None:
     open_ = embedded_access(Settings(_env_file=None))  # type: ignore[call-arg]
     assert open_.anonymous and open_.anonymous_denied == () and open_.accounts == {}
     with_tokens = embedded_access(
-        Settings(_env_file=None, tokens=[{"name": "tablet", "role": "therapist", "token": "t" * 20}])  # type: ignore[call-arg,list-item]
+        Settings(_env_file=None, tokens=[{"name": "tablet", "role": "therapist", "token": "tablet-Therapist-9xQ"}])  # type: ignore[call-arg,list-item]
     )
     assert with_tokens.anonymous_denied == ("arcroom/#",)  # tokens: no anonymous panic or command
     users = embedded_access(

@@ -49,7 +49,9 @@ def test_broker_accounts_come_from_the_environment(monkeypatch: pytest.MonkeyPat
 def test_the_dashboard_address_for_home_assistant() -> None:
     assert make().dashboard_url() == "http://127.0.0.1:8000"
     assert make(public_url="https://arcroom.clinic.lan/").dashboard_url() == "https://arcroom.clinic.lan"
-    wildcard = make(host="0.0.0.0", tokens=[{"name": "t", "role": "therapist", "token": "t" * 20}], port=8100)
+    wildcard = make(
+        host="0.0.0.0", tokens=[{"name": "t", "role": "therapist", "token": "tablet-Therapist-9xQ"}], port=8100
+    )
     assert wildcard.dashboard_url() == f"http://{socket.gethostname()}:8100"
     with pytest.raises(ValidationError, match="must look like http://host"):
         make(public_url="arcroom.lan")
