@@ -99,6 +99,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     health.add_argument("--port", type=int, help="overrides ARCROOM_PORT")
     health.add_argument("--timeout", type=float, default=4.0, metavar="S")
 
+    broker = sub.add_parser("broker", help="the clinic's MQTT broker")
+    broker_sub = broker.add_subparsers(dest="broker_command", required=True)
+    acl = broker_sub.add_parser(
+        "acl", help="print the Mosquitto ACL for the rooms file and device profiles (every light, every account)"
+    )
+    acl.add_argument(
+        "--service-user", help="the service's broker account (default: ARCROOM_MQTT_USERNAME, else arcroom)"
+    )
+    acl.add_argument("--ha-user", default="homeassistant", help="Home Assistant's account ('' for none)")
+    acl.add_argument("--no-wall-buttons", action="store_true", help="no wallbutton-<room> accounts")
+
     token = sub.add_parser("token", help="tokens for tablets, wall buttons and Home Assistant")
     token_sub = token.add_subparsers(dest="token_command", required=True)
     new_token = token_sub.add_parser("new", help="print a new strong token as an entry for ARCROOM_TOKENS")
@@ -122,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _data_command(settings, args)
         if args.command == "library":
             return _scan_library(settings, args)
+        if args.command == "broker":
+            return _broker_acl(settings, args)
         presets = load_presets(settings.presets_dir)
         if args.command == "playlists":
             return _check_playlists(settings, presets, args)
@@ -146,6 +159,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as exc:  # what the API would answer with a 404 or 409
         print(f"arcroom {args.command}: {exc.message}", file=sys.stderr)
         return 2
+
+
+def _broker_acl(settings: Settings, args: argparse.Namespace) -> int:
+    from app.catalog import load_profiles, load_rooms
+    from app.mqtt.acl import mosquitto_acl
+
+    profiles = load_profiles(settings.device_profiles_dir)
+    rooms = load_rooms(settings.rooms_file, profiles)
+    print(
+        mosquitto_acl(
+            rooms.values(),
+            profiles,
+            service=args.service_user or settings.mqtt_username or "arcroom",
+            home_assistant=args.ha_user or None,
+            wall_buttons=not args.no_wall_buttons,
+        ),
+        end="",
+    )
+    return 0
 
 
 def _new_token(name: str, role: str, rooms: str | None) -> int:

@@ -74,6 +74,8 @@ class Runtime:
         library = self.settings.music_library
         if library is not None and not library.is_dir():
             lines.append(f"the music library {library} (ARCROOM_MUSIC_LIBRARY) is not a folder on this machine")
+        for room in self.rooms.values():
+            lines += room.lights.problems()
         return lines + self.supervisor.problems()
 
     def view(self, room_id: str) -> RoomView:

@@ -115,6 +115,12 @@ class Profile(_Strict):
     topic_is: str = Field(description="What the light's `topic` in the rooms file means for this family")
     docs: str = ""
     simulator: str | None = Field(default=None, description="The virtual device that speaks this dialect")
+    bridge: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The broker account every light of this family goes through (a bridge such as Zigbee2MQTT); "
+        "without one, each light's device logs in as <room>-<light> (arcroom broker acl)",
+    )
     command: CommandSpec
     state: StateSpec | None = None
     availability: AvailabilitySpec | None = None

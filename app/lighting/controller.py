@@ -60,6 +60,11 @@ class Link(Protocol):
     def on_connect(self, hook: Callable[[], None]) -> None: ...
 
 
+# A device answers a command with its state within a second or two; this long without a word, it
+# is not getting them (or cannot answer).
+UNANSWERED_S = 15.0
+
+
 class FadeView(BaseModel):
     native: bool
     started_at: float
@@ -93,6 +98,9 @@ class _Channel:
     reported: LightState | None = None
     last_seen: float | None = None
     online: bool | None = None
+    # Since when commands have gone unanswered (no report since the first sent while connected):
+    # a broker drops a publish its ACL refuses without a word, so silence is all there is to see.
+    unanswered_since: float | None = None
 
     def intended(self, now: float) -> LightState | None:
         return self.fade.at(now) if self.fade else None
@@ -218,6 +226,22 @@ class RoomLights:
 
     # --- views -------------------------------------------------------------------------------
 
+    def problems(self) -> list[str]:
+        """Lights that are offline or silent after commands, one line each (for /api/health)."""
+        now = self.clock.now()
+        lines = []
+        for ch in self._channels.values():
+            name = f"room {self.room_id}: light {ch.light.name!r}"
+            if ch.online is False:
+                lines.append(f"{name} is offline (its device says so)")
+            elif ch.unanswered_since is not None and now - ch.unanswered_since >= UNANSWERED_S:
+                topic = ch.profile.render(ch.profile.command.topic, ch.light.topic)
+                lines.append(
+                    f"{name} has not answered its commands for {now - ch.unanswered_since:.0f} s: is it on the "
+                    f"network, and may the service publish to {topic}? (a broker drops what its ACL refuses, silently)"
+                )
+        return lines
+
     def view(self) -> list[LightView]:
         now = self.clock.now()
         return [
@@ -321,6 +345,8 @@ class RoomLights:
         self.link.publish(out.topic, out.payload, qos=out.qos, retain=out.retain, queue_offline=False)
         counters.LIGHT_COMMANDS_SENT.labels(self.room_id).inc()
         ch.commanded, ch.commanded_at = state, self.clock.now()
+        if ch.unanswered_since is None and ch.profile.state is not None and self.link.connected:
+            ch.unanswered_since = ch.commanded_at
         self._changed()
 
     @staticmethod
@@ -344,6 +370,7 @@ class RoomLights:
             log.warning("ignored a report from %s/%s (%s): %s", self.room_id, ch.light.name, ch.profile.id, exc)
             return
         ch.last_seen = self.clock.now()
+        ch.unanswered_since = None
         if ch.profile.availability is None:
             ch.online = True
         if all(c.reported is not None for c in self._channels.values()):

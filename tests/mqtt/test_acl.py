@@ -1,10 +1,13 @@
-"""The example Mosquitto ACL (deploy/mosquitto/), in a real Mosquitto, with real clients and Arcroom."""
+"""The ACL `arcroom broker acl` makes, with deploy/mosquitto/auth.conf.example, in a real Mosquitto,
+with real clients and Arcroom."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -20,24 +23,49 @@ from tests.conftest import serve
 from tests.support import WAIT_S, Mosquitto, probes_before_marker
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
+# Rooms as a clinic fits them: the ACL is made from this file by `arcroom broker acl`.
+CLINIC_ROOMS = """\
+rooms:
+  - id: one
+    name: Room one
+    audio: {output: dummy}
+    lights:
+      - {name: ceiling, profile: zigbee2mqtt, topic: ceiling, role: ceiling}
+      - {name: lamp, profile: tasmota, topic: lamp-one, role: lamp}
+  - id: two
+    name: Room two
+    audio: {output: dummy}
+    lights:
+      - {name: lamp, profile: tasmota, topic: lamp-two, role: lamp}
+"""
 PASSWORDS = {
     "arcroom": "arcroom-password-1",
     "homeassistant": "homeassistant-password-1",
     "wallbutton-one": "wallbutton-password-1",
     "zigbee2mqtt": "zigbee2mqtt-password-1",
-    "lamp-one": "lamp-one-password-1",  # a Tasmota light whose %topic% is lamp-one
+    "one-lamp": "lamp-one-password-1",  # the Tasmota light "lamp" in room one, whose %topic% is lamp-one
+    "watcher": "watcher-password-1",  # the test's own: reads everything, to see what got through
 }
 
 
 @pytest.fixture(scope="module")
 def clinic_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
-    """Mosquitto configured as deploy/mosquitto/auth.conf.example says, with acl.example."""
+    """Mosquitto configured as deploy/mosquitto/auth.conf.example says, with the generated ACL."""
     workdir = tmp_path_factory.mktemp("clinic-mosquitto")
     passwd = workdir / "passwd"
     passwd.touch()
     for user, password in PASSWORDS.items():
         subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True, capture_output=True)
-    (workdir / "acl").write_text((DEPLOY / "acl.example").read_text())
+    rooms = workdir / "rooms.yaml"
+    rooms.write_text(CLINIC_ROOMS)
+    acl = subprocess.run(
+        [sys.executable, "-m", "app", "broker", "acl"],
+        env={**os.environ, "ARCROOM_ROOMS_FILE": str(rooms)},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    (workdir / "acl").write_text(acl + "\nuser watcher\ntopic read #\n")
     broker = Mosquitto(workdir)
     conf = (DEPLOY / "auth.conf.example").read_text()
     conf = re.sub(r"^listener 1883$", f"listener {broker.port} 127.0.0.1", conf, flags=re.M)
@@ -73,10 +101,10 @@ async def delivered(broker: Mosquitto, user: str, topic: str) -> bool:
     marker = {
         "wallbutton-one": "arcroom/one/panic",
         "homeassistant": "arcroom/one/session/set",
-        "lamp-one": "stat/lamp-one/RESULT",
+        "one-lamp": "stat/lamp-one/RESULT",
         "zigbee2mqtt": "zigbee2mqtt/ceiling",
     }[user]
-    async with as_user(broker, "arcroom", "arcroom/#", "stat/#", "zigbee2mqtt/#", "tele/#") as arcroom:
+    async with as_user(broker, "watcher", "#") as arcroom:
         async with as_user(broker, user) as client:
             await client.publish(topic, b"probe", qos=1)
             await client.publish(marker, b"marker", qos=1)
@@ -93,9 +121,12 @@ async def delivered(broker: Mosquitto, user: str, topic: str) -> bool:
         ("homeassistant", "arcroom/one/scene/set", True),
         ("homeassistant", "arcroom/one/state", False),  # a fake state
         ("homeassistant", "arcroom/status", False),  # a fake "online"
-        ("lamp-one", "stat/lamp-one/RESULT", True),
-        ("lamp-one", "stat/lamp-two/RESULT", False),  # another light's
-        ("lamp-one", "arcroom/one/panic", False),
+        ("one-lamp", "stat/lamp-one/RESULT", True),
+        ("one-lamp", "stat/lamp-two/RESULT", False),  # another light's
+        ("one-lamp", "cmnd/lamp-one/Power", False),  # its own commands: only read
+        ("one-lamp", "arcroom/one/panic", False),
+        ("homeassistant", "cmnd/lamp-one/Backlog", True),  # its panic fallback drives the lights
+        ("wallbutton-one", "cmnd/lamp-one/Backlog", False),
         ("zigbee2mqtt", "zigbee2mqtt/ceiling", True),
         ("zigbee2mqtt", "arcroom/one/panic", False),
     ],

@@ -1,0 +1,160 @@
+"""`arcroom broker acl` in a real Mosquitto with accounts: two rooms with a light of every family,
+each light a simulated device logging in with its own account, the service on its own. Every
+light answers; and a light the ACL does not know (added after the ACL was made) is named by
+/api/health, since the broker drops what it refuses without a word."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from app.catalog import load_profiles, load_rooms
+from app.cli import main
+from app.domain.clock import ManualClock
+from app.lighting.controller import UNANSWERED_S
+from app.mqtt.acl import device_account
+from app.settings import Settings
+from app.simulators.lights import make_simulator
+from tests.conftest import serve
+from tests.support import WAIT_S, Mosquitto
+
+PROFILES = Path(__file__).resolve().parents[2] / "device_profiles"
+TAG = uuid.uuid4().hex[:6]
+LIGHTS = {  # room -> (name, profile, topic, role): every family the service ships a profile for
+    "one": [
+        ("ceiling", "zigbee2mqtt", f"acl{TAG}_ceiling", "ceiling"),
+        ("lamp", "tasmota", f"acl{TAG}_lamp", "lamp"),
+        ("duo", "shelly_gen1", f"acl{TAG}-duo", "lamp"),
+        ("dimmer", "shelly_gen2", f"acl{TAG}-dimmer", "accent"),
+    ],
+    "two": [
+        ("strip", "wled", f"acl{TAG}_strip", "accent"),
+        ("esp", "esphome", f"acl{TAG}-esp/light/lamp", "lamp"),
+        ("ha", "ha_json", f"clinic/acl{TAG}/ha", "ceiling"),
+        ("diy", "generic_template", f"clinic/acl{TAG}/diy", "lamp"),
+    ],
+}
+LATE = ("late", "esphome", f"acl{TAG}-late/light/lamp", "lamp")  # fitted after the ACL was made
+
+
+def rooms_yaml(lights: dict[str, list[tuple[str, str, str, str]]]) -> str:
+    out = ["rooms:"]
+    for room, room_lights in lights.items():
+        out += [f"  - id: {room}", f"    name: Room {room}", "    audio: {output: dummy}", "    lights:"]
+        out += [f"      - {{name: {n}, profile: {p}, topic: '{t}', role: {r}}}" for n, p, t, r in room_lights]
+    return "\n".join(out) + "\n"
+
+
+def password(account: str) -> str:
+    return f"{account}-pw-{TAG}"
+
+
+@pytest.fixture
+def generated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Path:
+    """The rooms file as fitted (with the late light), and the ACL made before the late light."""
+    before = tmp_path / "rooms-before.yaml"
+    before.write_text(rooms_yaml(LIGHTS))
+    monkeypatch.setenv("ARCROOM_ROOMS_FILE", str(before))
+    monkeypatch.setenv("ARCROOM_MQTT_USERNAME", "arcroom")
+    assert main(["broker", "acl"]) == 0
+    (tmp_path / "acl").write_text(capsys.readouterr().out)
+    after = tmp_path / "rooms-fitted.yaml"
+    after.write_text(rooms_yaml({"one": LIGHTS["one"], "two": [*LIGHTS["two"], LATE]}))
+    return after
+
+
+@pytest.fixture
+def broker(tmp_path: Path, generated: Path) -> AsyncIterator[Mosquitto]:
+    profiles = load_profiles(PROFILES)
+    rooms = load_rooms(generated, profiles)
+    accounts = {"arcroom", "homeassistant"} | {
+        device_account(room, light, profiles[light.profile]) for room in rooms.values() for light in room.lights
+    }
+    passwd = tmp_path / "passwd"
+    passwd.touch()
+    for account in sorted(accounts):
+        subprocess.run(["mosquitto_passwd", "-b", str(passwd), account, password(account)], check=True)
+    b = Mosquitto(tmp_path)
+    # `user root`: Mosquitto run as root (CI) would switch to its own user, who cannot read tmp_path.
+    b.config.write_text(
+        f"listener {b.port} 127.0.0.1\nallow_anonymous false\npassword_file {passwd}\nacl_file {tmp_path / 'acl'}\n"
+        "persistence false\nset_tcp_nodelay true\nuser root\n"
+    )
+    b.start()
+    yield b  # type: ignore[misc]
+    b.stop()
+
+
+@asynccontextmanager
+async def devices(broker: Mosquitto, rooms_file: Path) -> AsyncIterator[None]:
+    """Each light's simulated device, logged in with its own account (a bridge's for Zigbee2MQTT)."""
+    profiles = load_profiles(PROFILES)
+    tasks = []
+    for room in load_rooms(rooms_file, profiles).values():
+        for light in room.lights:
+            profile = profiles[light.profile]
+            account = device_account(room, light, profile)
+            assert profile.simulator is not None
+            sim = make_simulator(profile.simulator, light.topic)
+            tasks.append(
+                asyncio.create_task(sim.run("127.0.0.1", broker.port, username=account, password=password(account)))
+            )
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def lights_of(svc: Any, room: str) -> dict[str, dict[str, Any]]:
+    view = (await svc.client.get(f"/api/rooms/{room}")).json()
+    return {light["name"]: light for light in view["lighting"]["lights"]}
+
+
+async def test_every_family_answers_through_the_generated_acl_and_a_light_it_lacks_is_named(
+    broker: Mosquitto, generated: Path, settings: Settings, clock: ManualClock
+) -> None:
+    s = settings.model_copy(
+        update={
+            "rooms_file": generated,
+            "mqtt_url": broker.url,
+            "mqtt_username": "arcroom",
+            "mqtt_password": SecretStr(password("arcroom")),
+        }
+    )
+    async with devices(broker, generated), serve(s, clock) as svc:
+        for room in ("one", "two"):
+            r = await svc.client.put(f"/api/rooms/{room}/lights", json={"brightness": 40})
+            assert r.status_code == 200, r.text
+        expected = {n for room in LIGHTS.values() for n, *_ in room}
+        answered: set[str] = set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(WAIT_S):
+                while not answered >= expected:
+                    await asyncio.sleep(0.05)
+                    lights = {**await lights_of(svc, "one"), **await lights_of(svc, "two")}
+                    answered = {name for name, light in lights.items() if light["confirmed"]}
+        assert answered >= expected, f"never answered: {sorted(expected - answered)}"
+        assert "late" not in answered  # its account may log in, but no rule lets anything through
+
+        await clock.advance(UNANSWERED_S + 1)
+        # The clock jumps: a command sent just before it is answered a moment later, in real time.
+        async with asyncio.timeout(WAIT_S):
+            while len((health := (await svc.client.get("/api/health")).json())["problems"]) != 1:
+                await asyncio.sleep(0.05)
+        assert health["status"] == "degraded"
+        (problem,) = health["problems"]
+        assert problem.startswith("room two: light 'late' has not answered its commands for 16 s")
+        assert f"may the service publish to acl{TAG}-late/light/lamp/command?" in problem
