@@ -97,9 +97,15 @@ def transition_fits(seconds: float, unit: TransitionUnit, max_s: float, change_p
     """Can the device do this fade natively in one command?"""
     if unit == "tasmota_speed":
         return transition_value(seconds, unit, change_pct) <= 40
-    if unit == "whole_seconds" and seconds != round(seconds):
-        return False
-    return seconds <= max_s
+    # Whole seconds (ESPHome): rounded, at most half a second off the plan. Refusing a fraction
+    # would step a fade resumed after a restart from the device's reported *target* (ESPHome
+    # reports where a transition goes, not where it is), a jump in the dark.
+    return native_seconds(seconds, unit) <= max_s
+
+
+def native_seconds(seconds: float, unit: TransitionUnit) -> float:
+    """How long the device will really take for a transition asked of `seconds`."""
+    return float(round(seconds)) if unit == "whole_seconds" else seconds
 
 
 def longest_native(seconds: float, unit: TransitionUnit, max_s: float) -> float:

@@ -27,7 +27,16 @@ from pydantic import BaseModel
 from app import counters
 from app.domain.clock import Clock, sleep_until_or_woken
 from app.domain.errors import NotFound
-from app.domain.light import Fade, LightState, clamp_kelvin, longest_native, matches, merge, transition_fits
+from app.domain.light import (
+    Fade,
+    LightState,
+    clamp_kelvin,
+    longest_native,
+    matches,
+    merge,
+    native_seconds,
+    transition_fits,
+)
 from app.domain.profiles import Profile
 from app.domain.rooms import Light, Room
 from app.lighting.codec import (
@@ -297,6 +306,8 @@ class RoomLights:
         )
         if not native and duration_s <= self.step_s:
             duration_s, native = 0.0, True  # too short to step: go there now (the panic scene, say)
+        elif native and transition is not None:
+            duration_s = native_seconds(duration_s, transition.unit)  # the fade the device will do
         ch.fade = Fade(start, target, now, max(0.0, duration_s), native)
         if native:
             ch.next_step_at = None

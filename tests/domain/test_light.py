@@ -14,6 +14,7 @@ from app.domain.light import (
     longest_native,
     matches,
     mired_to_kelvin,
+    native_seconds,
     pct_to_scale,
     scale_to_pct,
     transition_fits,
@@ -84,7 +85,10 @@ def test_what_fits_natively() -> None:
     assert transition_fits(300, "seconds", 600)
     assert not transition_fits(900, "seconds", 600)
     assert transition_fits(3, "whole_seconds", 3600)
-    assert not transition_fits(2.5, "whole_seconds", 3600)  # ESPHome rejects fractions
+    # ESPHome takes whole seconds: a fraction is rounded (what is left of a fade after a restart)
+    assert transition_fits(55.6, "whole_seconds", 3600) and native_seconds(55.6, "whole_seconds") == 56
+    assert not transition_fits(3600.6, "whole_seconds", 3600)
+    assert native_seconds(55.6, "seconds") == 55.6
 
 
 def test_interpolation_is_even_to_the_eye_not_in_percent() -> None:
