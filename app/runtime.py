@@ -25,6 +25,7 @@ from app.engine import SessionEngine
 from app.mqtt import BrokerAddress, EmbeddedBroker, MqttLink
 from app.mqtt.bridge import MqttBridge, catalogue_for
 from app.mqtt.broker import embedded_access
+from app.mqtt.instances import InstanceClaim
 from app.music.demo import generate_demo_library
 from app.music.options import music_options
 from app.pubsub import Hub
@@ -105,6 +106,7 @@ class Runtime:
             )
             engine.load()
             link = MqttLink(address, settings.mqtt_client_id)
+            InstanceClaim(link, catalog.rooms, settings.mqtt_claim_wait_ms / 1000).attach()
             supervisor = Supervisor()
             changes: Hub[RoomChange] = Hub()
             libraries = library_folders(settings)

@@ -242,6 +242,9 @@ class Settings(BaseSettings):
     # Unique per running instance by default (arcroom-<host>-<random>): a fixed id shared by two
     # instances on one broker makes each knock the other off, over and over.
     mqtt_client_id: str = Field(default_factory=lambda: instance_client_id(), min_length=1, max_length=64)
+    # At start-up, how long to listen for another instance that already runs these rooms on the
+    # broker before the lights are told anything (see app/mqtt/instances.py).
+    mqtt_claim_wait_ms: int = Field(default=300, ge=0, le=5000)
     embedded_broker_host: str = "127.0.0.1"
     embedded_broker_port: int = Field(default=1883, ge=0, le=65535)
     # More accounts on the embedded broker, as JSON: [{"username", "password", "publish": [filters]}].

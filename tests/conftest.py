@@ -112,6 +112,7 @@ def settings(tmp_path: Path, rooms_file: Path, mosquitto: Mosquitto, demo_music:
         rooms_file=rooms_file,  # type: ignore[call-arg]
         mqtt_url=mosquitto.url,
         mqtt_client_id=f"arcroom-test-{free_port()}",
+        mqtt_claim_wait_ms=0,  # no other instance to wait for (tests/mqtt/test_instances.py waits)
         demo_music_dir=demo_music,
         # The tests' times are UTC whatever zone the machine running them is in.
         timezone="UTC",

@@ -8,7 +8,7 @@ import logging
 import socket
 import ssl
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -114,6 +114,11 @@ class MqttLink:
         self.last_error: str | None = None
         self.problem: str | None = None  # why it is not connected, in the clinic's terms (for health)
         self._closing = False
+        # Awaited on each connection before the service says anything (True on the first): it may
+        # refuse() the connection, as the instance claim does when another instance runs the rooms.
+        self.gate: Callable[[bool], Awaitable[None]] | None = None
+        self.refusal: str | None = None
+        self._refused = asyncio.Event()
         # Each instance has its own client id, so after a crash (kill -9, power cut) the old
         # connection's last will can reach the broker after this run has said "online": say it again.
         self._handlers[status_topic] = [self._on_status]
@@ -221,14 +226,24 @@ class MqttLink:
             try:
                 async with self._make_client() as client:
                     self._client = client
-                    await self._on_connect(client)
-                    delay = self.backoff_start_s
-                    said = None
-                    heartbeat = asyncio.get_running_loop().create_task(self._heartbeat())
+                    await self._subscribe_all(client)
+                    loop = asyncio.get_running_loop()
+                    # Messages flow from here on: the gate's answers, a refusal at any time.
+                    tasks = [loop.create_task(self._receive(client)), loop.create_task(self._refused.wait())]
                     try:
-                        await self._receive(client)
+                        if self.gate is not None:
+                            await self.gate(self.connects == 0)
+                        if self.refusal is None:
+                            self._announce()
+                            delay = self.backoff_start_s
+                            said = None
+                            tasks.append(loop.create_task(self._heartbeat()))
+                            await asyncio.wait(tasks[:2], return_when=asyncio.FIRST_COMPLETED)
+                            if tasks[0].done():
+                                tasks[0].result()  # the connection was lost: MqttError
                     finally:
-                        heartbeat.cancel()
+                        for task in tasks:
+                            task.cancel()
             except aiomqtt.MqttError as exc:
                 refused = login_refused(exc)
                 cap = self.login_backoff_max_s if refused else self.backoff_max_s
@@ -255,8 +270,27 @@ class MqttLink:
             finally:
                 self._connected.clear()
                 self._client = None
+            if self.refusal is not None:
+                self.problem = self.refusal
+                await asyncio.Event().wait()  # for good: a person must stop one of the two
             await asyncio.sleep(delay)
             delay = min(delay * 2, cap)
+
+    def refuse(self, reason: str) -> None:
+        """Leave the broker for good (another instance runs these rooms): `reason` is the problem."""
+        if self.refusal is None:
+            self.refusal = reason
+            self._refused.set()
+
+    def send_early(self, topic: str, payload: bytes) -> None:
+        """Send on the current connection before "online" (the gate's claim); dropped if there is none."""
+        self._send_now(_Outgoing(topic, payload, 1, False))
+
+    def republish_retained(self) -> None:
+        """Send every retained topic again (another client may have overwritten them)."""
+        if self.connected:
+            for message in self._retained.values():
+                self._send_now(message)
 
     def _on_status(self, topic: str, payload: bytes, retained: bool) -> None:
         if payload == b"offline" and not retained and self.connected and not self._closing:
@@ -284,14 +318,16 @@ class MqttLink:
             timeout=5,
         )
 
-    async def _on_connect(self, client: aiomqtt.Client) -> None:
+    async def _subscribe_all(self, client: aiomqtt.Client) -> None:
         _no_delay(client)
+        for topic_filter in list(self._handlers):
+            await client.subscribe(topic_filter, qos=1)
+
+    def _announce(self) -> None:
         self.connects += 1
         self.last_error = None
         self.problem = None
         log.info("MQTT connected to %s", self.address)
-        for topic_filter in list(self._handlers):
-            await client.subscribe(topic_filter, qos=1)
         self._connected.set()
         # First what the lights must show now (the hooks re-assert them: in a panic, every second
         # counts), then the retained state the broker may have lost, and only then "online", so
