@@ -61,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = playlists_sub.add_parser(
         "check", help="missing or unreadable files, declared vs probed lengths, each segment's total against its phase"
     )
+    check.add_argument("playlist", nargs="*", help="the playlists to check (default: every one)")
     check.add_argument("--library", type=Path, help="the clinic's music library (default: ARCROOM_MUSIC_LIBRARY)")
     check.add_argument("--no-probe", action="store_true", help="do not open the files with libVLC to measure them")
     check.add_argument("--no-loudness", action="store_true", help="do not report the tracks' loudness")
@@ -331,15 +332,29 @@ def _check_playlists(settings: Settings, presets: dict[str, Preset], args: argpa
     import shutil
 
     from app.music.check import LoudnessCheck, playlist_report
-    from app.music.demo import generate_demo_library
     from app.music.loudness import DEBIAN_PACKAGE, LoudnessCache
     from app.runtime import library_folders
 
     playlists = load_playlists(settings.playlists_dir)
+    if unknown := [name for name in args.playlist if name not in playlists]:
+        print(
+            f"arcroom: no playlist {', '.join(map(repr, unknown))}; have: {', '.join(sorted(playlists))}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.playlist:
+        playlists = {name: playlists[name] for name in args.playlist}
     clinic = args.library or settings.music_library
     libraries = library_folders(settings.model_copy(update={"music_library": clinic}))
-    if any(p.library == "demo" for p in playlists.values()):
-        generate_demo_library(settings.demo_music_dir)
+    demo = [p.id for p in playlists.values() if p.library == "demo"]
+    if demo and not any(settings.demo_music_dir.glob("*.wav")):
+        # Checking changes nothing: the demo music is made by the service's first start, not here.
+        print(
+            f"arcroom: the demo playlists ({', '.join(demo)}) are not checked: their music is generated "
+            f"at the service's first start, into {settings.demo_music_dir}",
+            file=sys.stderr,
+        )
+        playlists = {k: p for k, p in playlists.items() if p.library != "demo"}
     loudness = None
     if not args.no_loudness:
         if shutil.which("ffmpeg") is None:

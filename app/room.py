@@ -43,7 +43,7 @@ from app.domain.session import SessionState
 from app.engine import SessionEngine
 from app.lighting.controller import LightView, Link, RoomLights
 from app.music.decks import MusicStatus
-from app.music.director import AudioAction, MusicDirector, PlaylistOption, choose_playlist
+from app.music.director import AudioAction, MusicDirector, PlaylistOption
 from app.music.options import MusicOptions
 from app.panic import AUDIO_CONFIRM_S, ClearMode, LightDelivery, PanicResult, audio_outcome
 from app.pubsub import Hub
@@ -252,7 +252,7 @@ class RoomController:
         intention: str | None = None,
     ) -> SessionState:
         self.sessions.preset(preset_id)
-        playlist = choose_playlist(preset_id, playlist_id, self.music.playlists, self._libraries)
+        playlist = self.music.playlist_for_new_session(preset_id, playlist_id)
         state = self.sessions.start(preset_id, client_label, playlist, by=by, intention=intention)
         panic = self._record.panic
         if panic.active:

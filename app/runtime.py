@@ -77,6 +77,8 @@ class Runtime:
             lines.append(f"the music library {library} (ARCROOM_MUSIC_LIBRARY) is not a folder on this machine")
         for room in self.rooms.values():
             lines += room.lights.problems()
+            if (music := room.music.library_problem()) is not None:
+                lines.append(f"room {room.id}: music: {music.describe()}")
         return lines + self.supervisor.problems()
 
     def view(self, room_id: str) -> RoomView:

@@ -230,6 +230,9 @@ class Settings(BaseSettings):
     scenes_file: Path = Field(default_factory=_config_file("scenes.yaml", "scenes.yaml"))
     # The clinic's own music; playlists with `library: clinic` resolve their paths against it.
     music_library: Path | None = None
+    # Preset id -> the playlist its sessions play when none is chosen, as JSON. Without an entry:
+    # the first of the clinic's playlists for it whose files are all there, else the demo one.
+    default_playlists: dict[str, str] = Field(default_factory=dict)
     # Generated ambient audio for the demo playlists, made at the first start.
     demo_music_dir: Path = Field(default_factory=_in_data_dir("demo-music"))
 

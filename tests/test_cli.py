@@ -151,3 +151,22 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         "token",
     ):
         assert command in out
+
+
+def test_playlists_check_checks_the_named_playlist_only_and_makes_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo = tmp_path / "demo-music"
+    monkeypatch.setenv("ARCROOM_DEMO_MUSIC_DIR", str(demo))
+    library = tmp_path / "music"
+    library.mkdir()
+    args = ["playlists", "check", "hopkins_psilocybin", "--library", str(library), "--no-probe", "--no-loudness"]
+    assert main(args) == 1  # the library has none of its files
+    out = capsys.readouterr().out
+    assert "hopkins_psilocybin" in out and "demo_psilocybin" not in out and "hopkins_psilocybin_2020" not in out
+    assert main(["playlists", "check", "--library", str(library), "--no-probe", "--no-loudness"]) == 1
+    err = capsys.readouterr().err
+    assert "the demo playlists (demo_esketamine," in err and "generated at the service's first start" in err
+    assert not demo.exists()  # 30 MB of demo audio is the service's to make, not a check's
+    assert main(["playlists", "check", "hopkins"]) == 2
+    assert "no playlist 'hopkins'; have: demo_esketamine" in capsys.readouterr().err

@@ -57,6 +57,19 @@ def create_app(
         for room in t.rooms or ()
         if room not in catalog.rooms
     ]
+    for preset_id, playlist_id in settings.default_playlists.items():
+        playlist = catalog.playlists.get(playlist_id)
+        if preset_id not in catalog.presets:
+            unknown.append(
+                f"ARCROOM_DEFAULT_PLAYLISTS: no preset {preset_id!r} (presets: {', '.join(catalog.presets)})"
+            )
+        elif playlist is None:
+            unknown.append(f"ARCROOM_DEFAULT_PLAYLISTS: no playlist {playlist_id!r} for preset {preset_id!r}")
+        elif preset_id not in playlist.presets:
+            unknown.append(
+                f"ARCROOM_DEFAULT_PLAYLISTS: playlist {playlist_id!r} is not made for preset {preset_id!r} "
+                f"(it suits: {', '.join(playlist.presets)})"
+            )
     if unknown:
         raise ConfigFileError(settings.rooms_file, unknown)
 

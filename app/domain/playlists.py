@@ -201,8 +201,9 @@ def check_against_presets(playlists: Mapping[str, Playlist], presets: Mapping[st
     return problems
 
 
-def default_playlist(preset_id: str, playlists: Mapping[str, Playlist], libraries: Collection[str]) -> Playlist | None:
-    """The playlist to use for a preset: a clinic playlist whose library is configured, else the demo one."""
+def default_candidates(preset_id: str, playlists: Mapping[str, Playlist], libraries: Collection[str]) -> list[Playlist]:
+    """The playlists a preset may play by default, best first: the clinic's (its library configured),
+    then the demo's. Whether their files are there is the caller's to check (app/music/availability.py)."""
     suited = [p for p in playlists.values() if preset_id in p.presets and p.library in libraries]
     suited.sort(key=lambda p: (p.library == "demo", p.id))
-    return suited[0] if suited else None
+    return suited

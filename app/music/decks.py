@@ -110,6 +110,9 @@ class MusicStatus(BaseModel):
     volume_pct: int = Field(description="The room's volume, percent of the player's scale")
     ceiling_pct: int = Field(description="The room's ceiling: the music never goes louder, percent")
     error: str | None = Field(description="What is wrong with the audio, as the player reports it; None if nothing")
+    missing_tracks: str | None = Field(
+        default=None, description="How many of the playlist's files are not in the library, and where it looked"
+    )
     playlist: str | None = Field(default=None, description="The playlist playing")
     paused_since: float | None = Field(default=None, description="When the music paused, epoch seconds")
     output: str | None = Field(default=None, description='The decks\' audio output ("dummy": deliberately none)')

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -29,8 +30,9 @@ from app.domain.music_events import (
     talk_on,
 )
 from app.domain.music_plan import MusicPlan, PlaylistChoice, build_session_plan
-from app.domain.playlists import Playlist, default_playlist
+from app.domain.playlists import Playlist, default_candidates
 from app.domain.session import SessionState
+from app.music.availability import Availability, availability
 from app.music.decks import DeckPair, MusicStatus
 from app.music.loudness import PlaylistGains
 from app.music.options import MusicOptions
@@ -38,6 +40,8 @@ from app.room_session import RoomSession
 from app.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
+
+AVAILABILITY_EVERY_S = 30.0
 
 AudioAction = Literal["pause", "resume", "skip"]
 
@@ -103,6 +107,7 @@ class MusicDirector:
         self._talk_restored = False  # after a (re)start, a Talk still in force is taken up once
         self._gentler = False  # asked for in the current phase
         self._gentler_available = False  # the current segment has intensity tags to steer by
+        self._availability: tuple[Availability, float] | None = None  # and when it was checked (monotonic)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -167,14 +172,33 @@ class MusicDirector:
 
     def status(self) -> MusicStatus:
         talking = self._talk_until is not None
-        return self.decks.status().model_copy(
-            update={
-                "talking": talking,
-                "talk_until": self._talk_until,
-                "gentler": self._gentler and self._plan is not None,
-                "gentler_available": self._gentler_available and self._plan is not None,
-            }
-        )
+        status = self.decks.status()
+        update: dict[str, Any] = {
+            "talking": talking,
+            "talk_until": self._talk_until,
+            "gentler": self._gentler and self._plan is not None,
+            "gentler_available": self._gentler_available and self._plan is not None,
+        }
+        if (found := self.library_problem()) is not None:
+            update["missing_tracks"] = found.describe()
+            if found.unplayable and status.error is None:
+                update |= {"state": "error", "error": found.describe()}
+        return status.model_copy(update=update)
+
+    def library_problem(self) -> Availability | None:
+        """The session's playlist, if some of its files are not there (checked at most every
+        AVAILABILITY_EVERY_S: a library mounted late is found without a restart)."""
+        playlist = self.playlist()
+        if playlist is None:
+            return None
+        now = time.monotonic()
+        cached = self._availability
+        if cached is None or cached[0].playlist != playlist.id or now - cached[1] >= AVAILABILITY_EVERY_S:
+            self._availability = cached = (availability(playlist, self.libraries), now)
+        return None if cached[0].complete else cached[0]
+
+    def playlist_for_new_session(self, preset_id: str, playlist_id: str | None) -> str | None:
+        return choose_playlist(preset_id, playlist_id, self.playlists, self.libraries, self.options.default_playlists)
 
     # --- following the session -----------------------------------------------------------------
 
@@ -406,12 +430,24 @@ class MusicDirector:
 
 
 def choose_playlist(
-    preset_id: str, playlist_id: str | None, playlists: Mapping[str, Playlist], libraries: Mapping[str, object]
+    preset_id: str,
+    playlist_id: str | None,
+    playlists: Mapping[str, Playlist],
+    libraries: Mapping[str, Path],
+    defaults: Mapping[str, str] | None = None,
 ) -> str | None:
-    """The playlist a new session will use: the one asked for, or the preset's default."""
+    """The playlist a new session will use: the one asked for, else the preset's default (the
+    setting's, else the first candidate whose files are all there; the demo's always are)."""
     if playlist_id is None:
-        chosen = default_playlist(preset_id, playlists, libraries.keys())
-        return chosen.id if chosen else None
+        if defaults and (configured := defaults.get(preset_id)) is not None:
+            return configured  # checked at start-up; if its files are missing, the session says so
+        candidates = default_candidates(preset_id, playlists, libraries.keys())
+        for candidate in candidates:
+            found = availability(candidate, libraries)
+            if found.complete:
+                return candidate.id
+            log.warning("playlist %r is not a default for %s: %s", candidate.id, preset_id, found.describe())
+        return candidates[0].id if candidates else None  # every one incomplete: the session will say so
     playlist = playlists.get(playlist_id)
     if playlist is None:
         raise NotFound(f"no playlist {playlist_id!r}")

@@ -25,6 +25,8 @@ class MusicOptions:
     talk_fade_s: float = TALK_FADE_S  # ... over this long
     talk_restore_s: float = TALK_RESTORE_S  # and brings it back over this long
     talk_timeout_s: float = TALK_TIMEOUT_S  # Talk ends by itself after this long
+    # Preset id -> the playlist a session plays when none is asked for (ARCROOM_DEFAULT_PLAYLISTS).
+    default_playlists: Mapping[str, str] = field(default_factory=dict)
 
 
 def music_options(settings: Settings) -> MusicOptions:
@@ -46,4 +48,5 @@ def music_options(settings: Settings) -> MusicOptions:
         talk_fade_s=settings.talk_fade_s,
         talk_restore_s=settings.talk_restore_s,
         talk_timeout_s=settings.talk_timeout_s,
+        default_playlists=dict(settings.default_playlists),
     )

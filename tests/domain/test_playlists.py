@@ -13,7 +13,7 @@ from app.domain.playlists import (
     Playlist,
     Track,
     check_against_presets,
-    default_playlist,
+    default_candidates,
     format_duration,
     parse_duration,
 )
@@ -187,14 +187,15 @@ def test_the_2020_hopkins_playlist_keeps_what_is_known_and_says_what_is_not() ->
     now = [t for name in v2020.segments for t in v2020.segments[name].tracks]
     assert sorted(t.path for t in now) == sorted(t.path for t in same) and now[:44] == same[:44]
     assert [t.join for t in v2020.segments["return"].tracks[1:3]] == ["crossfade", "gapless"]
-    assert default_playlist("psilocybin", SHIPPED, {"demo", "clinic"}) is v2016  # the sourced list stays the default
+    assert default_candidates("psilocybin", SHIPPED, {"demo", "clinic"})[0] is v2016  # the sourced list comes first
 
 
-def test_the_default_playlist_is_the_clinics_when_its_library_is_configured() -> None:
-    assert default_playlist("psilocybin", SHIPPED, {"demo", "clinic"}) is SHIPPED["hopkins_psilocybin"]
-    assert default_playlist("psilocybin", SHIPPED, {"demo"}) is SHIPPED["demo_psilocybin"]
-    assert default_playlist("mdma", SHIPPED, {"demo", "clinic"}) is SHIPPED["demo_mdma"]
-    assert default_playlist("mdma", SHIPPED, set()) is None
+def test_the_clinics_playlists_come_first_when_its_library_is_configured_then_the_demos() -> None:
+    ids = [p.id for p in default_candidates("psilocybin", SHIPPED, {"demo", "clinic"})]
+    assert ids == ["hopkins_psilocybin", "hopkins_psilocybin_2020", "demo_psilocybin"]
+    assert [p.id for p in default_candidates("psilocybin", SHIPPED, {"demo"})] == ["demo_psilocybin"]
+    assert [p.id for p in default_candidates("mdma", SHIPPED, {"demo", "clinic"})] == ["demo_mdma"]
+    assert default_candidates("mdma", SHIPPED, set()) == []
 
 
 def test_join_and_intensity_are_per_track_and_checked(tmp_path: Path) -> None:

@@ -190,6 +190,22 @@ async def test_a_failed_deck_is_shown_as_failed_with_its_reason(service: Service
         await expect(card).not_to_contain_text("Playing", use_inner_text=True)
 
 
+async def test_missing_tracks_are_named_on_the_music_card_and_a_playlist_that_cannot_play_failed(
+    service: Service, open_page: OpenPage
+) -> None:
+    view = music_view(await dosed_view(service))
+    few = "2 of 49 tracks of playlist 'hopkins_psilocybin' missing in /srv/music"
+    page = await open_with_audio(open_page, service, view, {"missing_tracks": few})
+    card = page.locator("#audio-card")
+    await expect(card.locator("#audio-missing")).to_have_text(f"Library: {few}; they are skipped.")
+    await expect(card.locator("#audio-state")).not_to_have_text("Failed")
+    most = "47 of 49 tracks of playlist 'hopkins_psilocybin' missing in /srv/music"
+    page = await open_with_audio(open_page, service, view, {"state": "error", "error": most, "missing_tracks": most})
+    card = page.locator("#audio-card")
+    await expect(card.locator("#audio-error")).to_have_text(f"Music failed: {most}")
+    await expect(card.locator("#audio-missing")).to_be_hidden()
+
+
 async def test_without_a_session_the_music_card_offers_nothing_it_cannot_do(
     service: Service, open_page: OpenPage
 ) -> None:

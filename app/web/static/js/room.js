@@ -699,6 +699,10 @@ function renderAudio(a, inSession) {
   }
   show("#audio-error", failed);
   setText("#audio-error", failed ? `Music failed: ${a.error ?? "the player reports an error"}` : "");
+  // Some of the playlist's files are not in the library: it plays what is there, and says so.
+  const missing = inSession && !failed && !!a.missing_tracks;
+  show("#audio-missing", missing);
+  setText("#audio-missing", missing ? `Library: ${a.missing_tracks}; they are skipped.` : "");
   const next = inSession && !failed ? a.next : null;
   show("#next-track", !!next);
   if (next) {
