@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from app.domain.rooms import Room
 from app.engine import SessionEngine
 from app.mqtt import BrokerAddress, EmbeddedBroker, MqttLink
 from app.mqtt.bridge import MqttBridge, catalogue_for
-from app.mqtt.broker import embedded_access
+from app.mqtt.broker import SERVICE_ACCOUNT, embedded_access
 from app.mqtt.instances import InstanceClaim
 from app.music.demo import generate_demo_library
 from app.music.options import music_options
@@ -215,21 +216,22 @@ async def _broker(settings: Settings, stack: AsyncExitStack) -> tuple[EmbeddedBr
     if settings.mqtt_url:
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
         return None, BrokerAddress.from_url(settings.mqtt_url, settings.mqtt_username, password)
+    if settings.embedded_broker_auth and settings.mqtt_password:
+        username, password = settings.mqtt_username, settings.mqtt_password.get_secret_value()
+    else:
+        # No account set for the service: it gets one for this run, so that its own messages pass
+        # however closed the broker is (tokens set: no anonymous clients).
+        username, password = SERVICE_ACCOUNT, secrets.token_urlsafe(24)
     broker = EmbeddedBroker(
         settings.embedded_broker_host,
         settings.embedded_broker_port,
         strict_port="embedded_broker_port" in settings.model_fields_set,
-        access=embedded_access(settings),
+        access=embedded_access(settings, None if settings.embedded_broker_auth else password),
     )
     await broker.start()
     stack.push_async_callback(broker.stop)
-    password = (
-        settings.mqtt_password.get_secret_value() if settings.embedded_broker_auth and settings.mqtt_password else None
-    )
     host = "127.0.0.1" if settings.embedded_broker_host in {"0.0.0.0", "::", ""} else settings.embedded_broker_host
-    return broker, BrokerAddress(
-        host, broker.port, username=settings.mqtt_username if password else None, password=password
-    )
+    return broker, BrokerAddress(host, broker.port, username=username, password=password)
 
 
 def library_folders(settings: Settings) -> dict[str, Path]:

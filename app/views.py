@@ -65,6 +65,7 @@ class ViewCache:
         self._clock = clock
         self._cache: dict[str, tuple[tuple[object, ...], RoomView, bytes]] = {}
         self._frames: dict[str, tuple[bytes, bytes]] = {}  # the SSE frame of each room's cached view
+        self._public: dict[str, tuple[bytes, bytes]] = {}  # its public (MQTT) form
 
     def view(self, room_id: str, mqtt_connected: bool) -> RoomView:
         """The room's view, built once per change (or per 1/VIEW_CACHE_PER_S) for every reader."""
@@ -84,6 +85,22 @@ class ViewCache:
         self._cache[room_id] = entry
         self._frames.pop(room_id, None)
         return entry
+
+    def public_json(self, room_id: str, mqtt_connected: bool) -> bytes:
+        """The view for the broker's state topic, which more clients may read than the API's: without
+        the client's label or intention (personal data stays behind the API's tokens)."""
+        entry = self._entry(room_id, mqtt_connected)
+        cached = self._public.get(room_id)
+        if cached is not None and cached[0] is entry[2]:
+            return cached[1]
+        view = entry[1]
+        if view.session is not None and (view.session.client_label or view.session.intention):
+            session = view.session.model_copy(update={"client_label": None, "intention": None})
+            data = view.model_copy(update={"session": session}).model_dump_json().encode()
+        else:
+            data = entry[2]
+        self._public[room_id] = (entry[2], data)
+        return data
 
     def sse_state(self, room_id: str, mqtt_connected: bool) -> bytes:
         """The view as a `state` event, made once for every stream of the room."""

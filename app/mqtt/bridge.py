@@ -163,7 +163,7 @@ class MqttBridge:
 
     def _publish_room(self, room_id: str) -> None:
         link = self.link
-        link.publish(topics.state(room_id), self.views.json(room_id, link.connected), qos=1, retain=True)
+        link.publish(topics.state(room_id), self.views.public_json(room_id, link.connected), qos=1, retain=True)
         summary = room_summary(self.views.view(room_id, link.connected))  # the same view, built once
         if self.catalogue.talk:
             summary["talk"] = _talk_state(self.rooms[room_id])

@@ -67,6 +67,10 @@ class SubscriptionsSnapshot(UserDict[str, list[tuple[Any, int]]]):
         return {topic: list(subs) for topic, subs in self.data.items()}.items()
 
 
+# The service's own account on its embedded broker when the clinic sets none (ARCROOM_MQTT_USERNAME).
+SERVICE_ACCOUNT = "arcroom"
+
+
 @dataclass(frozen=True)
 class Access:
     """Who may connect to the embedded broker and what each may publish.
@@ -105,7 +109,17 @@ class _AccountsPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no t
         allowed = access.may_connect(session.username, session.password)
         if not allowed:
             log.warning("embedded broker: refused a client (username %r)", (session.username or "")[:64] or None)
-        return allowed
+            return False
+        # The broker publishes a last will itself, past the publish rules: a client may not leave
+        # one where it could not publish (a will of "PRESS" on a room's panic topic).
+        if session.will_flag and not access.may_publish(session.username, session.will_topic or ""):
+            log.warning(
+                "embedded broker: refused %s: its last will goes to %s, where it may not publish",
+                session.username or "an anonymous client",
+                (session.will_topic or "")[:120],
+            )
+            return False
+        return True
 
 
 class _PublishRulesPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships no type information
@@ -213,22 +227,25 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
-def embedded_access(settings: Settings) -> Access:
+def embedded_access(settings: Settings, service_password: str | None = None) -> Access:
     """The embedded broker's rules from the settings.
 
     - With the service's account set (ARCROOM_MQTT_USERNAME/PASSWORD), it and every account in
       ARCROOM_EMBEDDED_BROKER_USERS log in with their password; the service may publish anything.
-    - Anonymous clients may connect only to a broker on a loopback address (lights on this machine).
-    - Once the service has access tokens or the broker has accounts, anonymous clients may not
-      publish under arcroom/: a panic, a command or a fake state takes an account."""
+      Without one, `service_password` (made at each start) is the service's own account's.
+    - Anonymous clients may connect only to a broker on a loopback address (lights on this machine),
+      and only while the service is open (no tokens, no accounts): once it has either, every client
+      needs an account, so no one without one can panic, command a light or read a room's state."""
     accounts: dict[str, tuple[str, Sequence[str]]] = {}
     if settings.embedded_broker_auth and settings.mqtt_username and settings.mqtt_password:
         accounts[settings.mqtt_username] = (settings.mqtt_password.get_secret_value(), ("#",))
         for user in settings.embedded_broker_users:
             accounts[user.username] = (user.password.get_secret_value(), tuple(user.publish))
     locked = bool(settings.tokens) or bool(accounts)
+    if service_password is not None and not accounts:
+        accounts[SERVICE_ACCOUNT] = (service_password, ("#",))
     return Access(
         accounts=accounts,
-        anonymous=is_loopback(settings.embedded_broker_host),
+        anonymous=is_loopback(settings.embedded_broker_host) and not locked,
         anonymous_denied=("arcroom/#",) if locked else (),
     )

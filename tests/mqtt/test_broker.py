@@ -25,7 +25,7 @@ from app.domain.clock import ManualClock
 from app.domain.rooms import Room
 from app.mqtt import EmbeddedBroker
 from app.mqtt.broker import Access, embedded_access
-from app.settings import Settings
+from app.settings import Settings, Token
 from tests.conftest import free_port, serve
 from tests.support import probes_before_marker
 
@@ -372,8 +372,8 @@ def test_the_rules_follow_the_settings() -> None:
 async def test_the_app_with_an_authenticated_embedded_broker_and_its_simulated_lights(
     settings: Settings, clock: ManualClock, tmp_path: Path
 ) -> None:
-    """The service and its simulated lights log in with the service's account; an anonymous
-    client can read the state but cannot panic the room."""
+    """The service and its simulated lights log in with the service's account; a client without
+    one is refused outright (it could otherwise read the room or command its lights)."""
     rooms = tmp_path / "rooms-sim.yaml"
     rooms.write_text(
         "rooms:\n  - id: one\n    name: Room one\n    audio: {output: dummy}\n    lights:\n"
@@ -388,13 +388,63 @@ async def test_the_app_with_an_authenticated_embedded_broker_and_its_simulated_l
         async with asyncio.timeout(WAIT_S):
             while not any(light.online for light in room.lights.view()):
                 await asyncio.sleep(0.05)
-        anonymous = await observers.enter_async_context(client(port, "arcroom/one/state"))
-        await next_message(anonymous, "arcroom/one/state")
-        await anonymous.publish("arcroom/one/panic", b"PRESS", qos=1)
-        async with login(port, ("arcroom", "service-password-123")) as service:
-            await service.publish("arcroom/two/panic", b"marker", qos=1)  # processed after the anonymous one
-        await asyncio.sleep(0.3)
+        with pytest.raises(aiomqtt.MqttCodeError):
+            await observers.enter_async_context(client(port, "arcroom/one/state"))
         assert not room.in_panic()
+
+
+async def test_a_last_will_may_go_only_where_its_client_may_publish() -> None:
+    """The broker publishes a will itself: one on a panic topic would panic the room when its
+    client drops, past the publish rules, so such a client is refused at connect."""
+    async with embedded(0, access=locked_access()) as broker:
+        for account, will_topic in [(None, "arcroom/one/panic"), (HA, "arcroom/one/state")]:
+            user, password = account or (None, None)
+            with pytest.raises(aiomqtt.MqttCodeError):
+                async with aiomqtt.Client(
+                    "127.0.0.1",
+                    broker.port,
+                    username=user,
+                    password=password,
+                    will=aiomqtt.Will(will_topic, b"PRESS", qos=1, retain=True),
+                ):
+                    pass  # pragma: no cover - refused
+        # A light's will on its own availability topic, and Home Assistant's on a command topic it may use.
+        for account, will_topic in [(None, "tele/lamp/LWT"), (HA, "arcroom/one/panic")]:
+            user, password = account or (None, None)
+            will = aiomqtt.Will(will_topic, b"Offline", qos=1, retain=True)
+            async with aiomqtt.Client("127.0.0.1", broker.port, username=user, password=password, will=will):
+                pass
+
+
+async def test_with_tokens_and_no_broker_account_the_service_still_speaks_and_strangers_are_refused(
+    settings: Settings, clock: ManualClock
+) -> None:
+    port = free_port()
+    token = Token(name="tablet", role="therapist", token=SecretStr("tablet-Therapist-9xQ"))
+    s = embedded_settings(settings, port).model_copy(update={"tokens": [token]})
+    async with serve(s, clock) as svc:
+        async with asyncio.timeout(WAIT_S):
+            await svc.runtime.link.wait_connected()
+        r = await svc.client.post(
+            "/api/rooms/one/session",
+            json={"preset": "psilocybin", "client_label": "J.D."},
+            headers={"Authorization": "Bearer tablet-Therapist-9xQ"},
+        )
+        assert r.status_code == 201, r.text
+        assert (await svc.client.get("/api/health")).json()["problems"] == []
+        with pytest.raises(aiomqtt.MqttCodeError):
+            async with client(port, "arcroom/#"):
+                pass  # pragma: no cover - refused
+        # What the service published, as its own account reads it back: no client label on the broker.
+        address = svc.runtime.link.address
+        async with aiomqtt.Client("127.0.0.1", port, username=address.username, password=address.password) as reader:
+            await reader.subscribe("arcroom/one/state", qos=1)
+            state = json.loads(
+                (await next_message(reader, "arcroom/one/state", lambda m: b'"session":{' in m.payload)).payload
+            )  # type: ignore[arg-type]
+        assert state["session"]["preset_id"] == "psilocybin" and state["session"]["client_label"] is None
+        view = (await svc.client.get("/api/rooms/one", headers={"Authorization": "Bearer tablet-Therapist-9xQ"})).json()
+        assert view["session"]["client_label"] == "J.D."  # behind the API's tokens
 
 
 async def test_a_simulated_light_refused_by_the_broker_backs_off(caplog: pytest.LogCaptureFixture) -> None:
