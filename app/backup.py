@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.request import pathname2url
 from zoneinfo import ZoneInfo
 
+from app.domain.errors import Conflict
 from app.domain.report import UTC_ZONE, build_report, iso, report_csv
 from app.service_lock import DatabaseInUse, database_lock, lock_path
 from app.store import EventStore
@@ -127,10 +128,14 @@ def export_session(
     _open_existing(database).close()  # the store would create a missing file; say it is missing instead
     store = EventStore(database)
     try:
-        stored = store.session(session_id)
+        try:
+            full_id = store.resolve(session_id)
+        except Conflict as exc:
+            raise BackupError(exc.message) from None
+        stored = store.session(full_id) if full_id else None
         if stored is None:
             raise BackupError(f"no session {session_id!r} in {database}")
-        events = store.events(session_id)
+        events = store.events(stored.info.id)
     finally:
         store.close()
     info = stored.info

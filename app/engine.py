@@ -103,6 +103,7 @@ class SessionEngine:
             raise NotFound(f"no preset {preset_id!r}") from None
 
     def session_record(self, session_id: str) -> tuple[SessionInfo, list[Event], SessionState]:
+        session_id = self.store.resolve(session_id) or session_id
         for handle in self.sessions_by_room.values():
             running = handle.running()
             if running is not None and running[0].id == session_id:
@@ -116,6 +117,7 @@ class SessionEngine:
 
     def room_of(self, session_id: str) -> str | None:
         """The room a session was held in, or None if there is no such session."""
+        session_id = self.store.resolve(session_id) or session_id
         for room, handle in self.sessions_by_room.items():
             running = handle.running()
             if running is not None and running[0].id == session_id:
@@ -126,6 +128,7 @@ class SessionEngine:
     def mark_rems_filed(self, session_id: str, reference: str | None = None, by: str | None = None) -> Event:
         """The REMS Patient Monitoring Form of this session was filed (recorded once)."""
         info, events, _ = self.session_record(session_id)
+        session_id = info.id
         if not info.preset.rems_form:
             raise Conflict(f"preset {info.preset.id!r} has no REMS form to file")
         filed = [e for e in events if e.type is EventType.REMS_FILED]

@@ -18,10 +18,13 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from app.domain.errors import Conflict
 from app.domain.events import Event, EventType
 from app.domain.room_log import RoomEvent, RoomEventType
 from app.domain.session import SessionInfo
 from app.domain.versions import PRESET_SNAPSHOT, ROOM_EVENTS, SESSION_EVENTS, Chain, load_preset_snapshot
+
+MIN_SHORT_ID = 6  # characters of a session id that may stand for it, if no other id starts so
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -186,6 +189,21 @@ class EventStore:
     def _cipher(self, session_id: str) -> Fernet | None:
         row = self._db.execute("SELECT key FROM session_keys WHERE session_id = ?", (session_id,)).fetchone()
         return Fernet(row[0]) if row else None
+
+    def resolve(self, session_id: str) -> str | None:
+        """The full id of the session `session_id` names: itself, or the one session whose id starts
+        with it (the 8 characters of a downloaded file's name); None if none. Two: Conflict."""
+        with self._lock:
+            if self._db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
+                return session_id
+            if len(session_id) < MIN_SHORT_ID or not all(c in "0123456789abcdef" for c in session_id):
+                return None
+            rows = self._db.execute(
+                "SELECT id FROM sessions WHERE id LIKE ? ORDER BY id LIMIT 2", (session_id + "%",)
+            ).fetchall()
+        if len(rows) > 1:
+            raise Conflict(f"{session_id!r} is the start of more than one session's id: give more of it")
+        return str(rows[0][0]) if rows else None
 
     def session(self, session_id: str) -> StoredSession | None:
         with self._lock:

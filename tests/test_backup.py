@@ -15,6 +15,7 @@ import pytest
 from app.backup import BackupError, backup, export_session, restore
 from app.catalog import load_presets
 from app.cli import main
+from app.domain.errors import Conflict
 from app.domain.events import EventType
 from app.domain.report import Report, build_report, report_csv
 from app.domain.session import SessionInfo, replay
@@ -193,6 +194,26 @@ def test_export_writes_the_events_and_the_report(tmp_path: Path) -> None:
     assert [r["kind"] for r in rows if r["kind"] != "phase"] == ["started", "dose_given", "note"]
     with pytest.raises(BackupError, match="no session 'nope'"):
         export_session(db, "nope", tmp_path / "export")
+
+
+def test_export_takes_the_short_id_a_downloaded_file_is_named_by(tmp_path: Path) -> None:
+    db = tmp_path / "arcroom.db"
+    store = EventStore(db)
+    a_session(store, "3f2a9c41d0e84b7fa1c2d3e4f5a6b7c8")
+    a_session(store, "7b10aa00c0ffee0011223344556677aa")
+    a_session(store, "7b10aa01c0ffee0011223344556677aa")
+    assert store.resolve("3f2a9c41") == "3f2a9c41d0e84b7fa1c2d3e4f5a6b7c8"  # as the dashboard names files
+    assert store.resolve("3f2a9c41d0e84b7fa1c2d3e4f5a6b7c8") == "3f2a9c41d0e84b7fa1c2d3e4f5a6b7c8"
+    assert store.resolve("3f2a9") is None  # too short to stand for one
+    assert store.resolve("7b10aa00") == "7b10aa00c0ffee0011223344556677aa"
+    with pytest.raises(Conflict, match="'7b10aa' is the start of more than one session's id"):
+        store.resolve("7b10aa")
+    store.close()
+
+    files = export_session(db, "3f2a9c41", tmp_path / "export", now=T0 + 900)
+    assert files[0].name == "session-3f2a9c41d0e84b7fa1c2d3e4f5a6b7c8-events.json"
+    with pytest.raises(BackupError, match="more than one session's id: give more of it"):
+        export_session(db, "7b10aa", tmp_path / "export")
 
 
 def test_the_commands_back_up_restore_and_export(

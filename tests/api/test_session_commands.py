@@ -551,3 +551,14 @@ async def test_rooms_are_independent(service: Service) -> None:
     two = (await c.get("/api/rooms/two/state")).json()["session"]
     assert (two["preset_id"], two["phase"], two["event_count"]) == ("mdma", "arrival", 1)
     assert (await session(c))["session_id"] == one["session_id"]
+
+
+async def test_a_sessions_record_answers_to_the_short_id_its_files_are_named_by(service: Service) -> None:
+    r = await service.client.post(SESSION, json={"preset": "psilocybin"})
+    session_id = r.json()["session_id"]
+    full = await service.client.get(f"/api/sessions/{session_id}/events")
+    short = await service.client.get(f"/api/sessions/{session_id[:8]}/events")
+    assert short.status_code == 200 and short.json() == full.json()
+    report = await service.client.get(f"/api/sessions/{session_id[:8]}/report")
+    assert report.json()["session_id"] == session_id
+    assert (await service.client.get(f"/api/sessions/{session_id[:4]}/events")).status_code == 404
