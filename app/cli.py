@@ -100,6 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     health.add_argument("--port", type=int, help="overrides ARCROOM_PORT")
     health.add_argument("--timeout", type=float, default=4.0, metavar="S")
 
+    sub.add_parser(
+        "check",
+        help="check the settings, data files, music library and broker as the service would use them; "
+        "one line per problem, exit 1 if any",
+    )
+
     broker = sub.add_parser("broker", help="the clinic's MQTT broker")
     broker_sub = broker.add_subparsers(dest="broker_command", required=True)
     acl = broker_sub.add_parser(
@@ -136,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _scan_library(settings, args)
         if args.command == "broker":
             return _broker_acl(settings, args)
+        if args.command == "check":
+            return _check(settings)
         presets = load_presets(settings.presets_dir)
         if args.command == "playlists":
             return _check_playlists(settings, presets, args)
@@ -160,6 +168,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as exc:  # what the API would answer with a 404 or 409
         print(f"arcroom {args.command}: {exc.message}", file=sys.stderr)
         return 2
+
+
+def _check(settings: Settings) -> int:
+    from app.catalog import Catalog
+    from app.checks import broker_problems, music_problems, settings_against_files
+    from app.mqtt.link import BrokerAddress
+
+    catalog = Catalog.from_settings(settings)  # a broken file: main() says which, line and field
+    problems = settings_against_files(settings, catalog) + music_problems(settings, catalog)
+    if settings.mqtt_url:
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        problems += broker_problems(
+            BrokerAddress.from_url(settings.mqtt_url, settings.mqtt_username, password), catalog
+        )
+    for problem in problems:
+        print(problem)
+    lights = sum(len(room.lights) for room in catalog.rooms.values())
+    broker = settings.mqtt_url or "the embedded broker (nothing to check)"
+    print(
+        f"arcroom check: {len(problems) or 'no'} problem(s); {len(catalog.rooms)} room(s), {lights} light(s), "
+        f"{len(catalog.playlists)} playlist(s), broker {broker}",
+        file=sys.stderr,
+    )
+    return 1 if problems else 0
 
 
 def _broker_acl(settings: Settings, args: argparse.Namespace) -> int:

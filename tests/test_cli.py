@@ -149,6 +149,8 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         "export",
         "health",
         "token",
+        "check",
+        "broker",
     ):
         assert command in out
 

@@ -54,7 +54,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("the room's view", ["app.views"]),
     ("the rooms over MQTT", ["app.mqtt.bridge", "app.mqtt.commands", "app.mqtt.discovery", "app.mqtt.summary"]),
     ("the runtime", ["app.runtime"]),
-    ("the HTTP API and the command line", ["app.api", "app.cli", "app.health_probe", "app.__main__"]),
+    ("the HTTP API and the command line", ["app.api", "app.cli", "app.checks", "app.health_probe", "app.__main__"]),
 ]
 
 

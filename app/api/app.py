@@ -29,6 +29,7 @@ from app.api.guard import HostPatterns, RequestGuard
 from app.api.openapi import TAGS
 from app.api.tickets import StreamTickets
 from app.catalog import Catalog
+from app.checks import settings_against_files
 from app.config_files import ConfigFileError
 from app.domain.clock import Clock
 from app.domain.errors import DomainError
@@ -50,26 +51,7 @@ def create_app(
     settings = settings or Settings()
     # Data files are read here, not in the lifespan, so a broken file fails before anything starts.
     catalog = catalog or Catalog.from_settings(settings)
-    unknown = [
-        f"ARCROOM_TOKENS: token {t.name!r} is for room {room!r}, which {settings.rooms_file} does not have "
-        f"(rooms: {', '.join(catalog.rooms)})"
-        for t in settings.tokens
-        for room in t.rooms or ()
-        if room not in catalog.rooms
-    ]
-    for preset_id, playlist_id in settings.default_playlists.items():
-        playlist = catalog.playlists.get(playlist_id)
-        if preset_id not in catalog.presets:
-            unknown.append(
-                f"ARCROOM_DEFAULT_PLAYLISTS: no preset {preset_id!r} (presets: {', '.join(catalog.presets)})"
-            )
-        elif playlist is None:
-            unknown.append(f"ARCROOM_DEFAULT_PLAYLISTS: no playlist {playlist_id!r} for preset {preset_id!r}")
-        elif preset_id not in playlist.presets:
-            unknown.append(
-                f"ARCROOM_DEFAULT_PLAYLISTS: playlist {playlist_id!r} is not made for preset {preset_id!r} "
-                f"(it suits: {', '.join(playlist.presets)})"
-            )
+    unknown = settings_against_files(settings, catalog)
     if unknown:
         raise ConfigFileError(settings.rooms_file, unknown)
 

@@ -158,3 +158,41 @@ async def test_every_family_answers_through_the_generated_acl_and_a_light_it_lac
         (problem,) = health["problems"]
         assert problem.startswith("room two: light 'late' has not answered its commands for 16 s")
         assert f"may the service publish to acl{TAG}-late/light/lamp/command?" in problem
+
+
+def test_arcroom_check_names_each_mistake_and_passes_a_right_install(
+    broker: Mosquitto,
+    generated: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("ARCROOM_MQTT_URL", broker.url)
+    monkeypatch.setenv("ARCROOM_MQTT_PASSWORD", password("arcroom"))
+    monkeypatch.setenv("ARCROOM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ARCROOM_ROOMS_FILE", str(tmp_path / "rooms-before.yaml"))  # what the ACL was made from
+    assert main(["check"]) == 0, capsys.readouterr()
+    assert "arcroom check: no problem(s); 2 room(s), 8 light(s)" in capsys.readouterr().err
+
+    # The late light, a misspelt library and a preset default that does not fit.
+    monkeypatch.setenv("ARCROOM_ROOMS_FILE", str(generated))
+    monkeypatch.setenv("ARCROOM_MUSIC_LIBRARY", str(tmp_path / "Musik"))
+    assert main(["check"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"ARCROOM_MUSIC_LIBRARY: {tmp_path / 'Musik'} is not a folder on this machine",
+        "preset 'psilocybin': not its default, 49 of 49 tracks of playlist 'hopkins_psilocybin' missing "
+        f"(the 'clinic' music library {tmp_path / 'Musik'} is not a folder (ARCROOM_MUSIC_LIBRARY))",
+        "preset 'psilocybin': not its default, 49 of 49 tracks of playlist 'hopkins_psilocybin_2020' missing "
+        f"(the 'clinic' music library {tmp_path / 'Musik'} is not a folder (ARCROOM_MUSIC_LIBRARY))",
+        f"room two: light 'late': the broker refuses the service's messages on acl{TAG}-late/light/lamp/command "
+        "(Not authorized): make its ACL with `arcroom broker acl`",
+    ]
+
+    monkeypatch.setenv("ARCROOM_MQTT_PASSWORD", "not-the-password")
+    monkeypatch.delenv("ARCROOM_MUSIC_LIBRARY")
+    assert main(["check"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"the broker {broker.url} refused the login of user 'arcroom' (Not authorized): check "
+        "ARCROOM_MQTT_USERNAME and ARCROOM_MQTT_PASSWORD (or the user:password in ARCROOM_MQTT_URL)"
+    ]
