@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -100,6 +101,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     health.add_argument("--port", type=int, help="overrides ARCROOM_PORT")
     health.add_argument("--timeout", type=float, default=4.0, metavar="S")
 
+    devices = sub.add_parser(
+        "simulate-lights",
+        help="run every light of a rooms file as a simulated device with its own broker account, until Ctrl-C",
+    )
+    devices.add_argument("rooms_file", nargs="?", type=Path, help="default: ARCROOM_ROOMS_FILE")
+    devices.add_argument("--broker", help="mqtt://host[:port] (default: ARCROOM_MQTT_URL)")
+    devices.add_argument(
+        "--passwords", type=Path, help="a file of account:password lines (default: every device anonymous)"
+    )
+
     sub.add_parser(
         "check",
         help="check the settings, data files, music library and broker as the service would use them; "
@@ -144,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _broker_acl(settings, args)
         if args.command == "check":
             return _check(settings)
+        if args.command == "simulate-lights":
+            return _simulate_lights(settings, args)
         presets = load_presets(settings.presets_dir)
         if args.command == "playlists":
             return _check_playlists(settings, presets, args)
@@ -168,6 +181,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as exc:  # what the API would answer with a 404 or 409
         print(f"arcroom {args.command}: {exc.message}", file=sys.stderr)
         return 2
+
+
+def _simulate_lights(settings: Settings, args: argparse.Namespace) -> int:
+    from app.catalog import load_profiles, load_rooms
+    from app.mqtt.link import BrokerAddress
+    from app.simulators.devices import read_passwords, run_devices
+
+    url = args.broker or settings.mqtt_url
+    if not url:
+        print("arcroom simulate-lights: give --broker mqtt://host[:port] (or set ARCROOM_MQTT_URL)", file=sys.stderr)
+        return 2
+    profiles = load_profiles(settings.device_profiles_dir)
+    rooms = load_rooms(args.rooms_file or settings.rooms_file, profiles)
+    try:
+        passwords = read_passwords(args.passwords) if args.passwords else {}
+    except (OSError, ValueError) as exc:
+        print(f"arcroom simulate-lights: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the devices leave the broker
+        asyncio.run(run_devices(rooms, profiles, BrokerAddress.from_url(url), passwords))
+    return 0
 
 
 def _check(settings: Settings) -> int:

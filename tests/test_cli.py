@@ -172,3 +172,16 @@ def test_playlists_check_checks_the_named_playlist_only_and_makes_nothing(
     assert not demo.exists()  # 30 MB of demo audio is the service's to make, not a check's
     assert main(["playlists", "check", "hopkins"]) == 2
     assert "no playlist 'hopkins'; have: demo_esketamine" in capsys.readouterr().err
+
+
+def test_simulate_lights_reads_account_passwords_and_names_a_bad_line(tmp_path: Path) -> None:
+    from app.simulators.devices import read_passwords
+
+    good = tmp_path / "device-passwords"
+    good.write_text("# account:password\n\none-lamp:lamp-pw:with-colon\nzigbee2mqtt:z2m-password\n")
+    assert read_passwords(good) == {"one-lamp": "lamp-pw:with-colon", "zigbee2mqtt": "z2m-password"}
+    bad = tmp_path / "bad"
+    bad.write_text("one-lamp:pw\njust-a-name\n")
+    with pytest.raises(ValueError, match=f"{bad}, line 2: expected account:password"):
+        read_passwords(bad)
+    assert main(["simulate-lights", "--passwords", str(bad), "--broker", "mqtt://127.0.0.1:1"]) == 2

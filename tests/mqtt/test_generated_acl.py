@@ -1,5 +1,6 @@
 """`arcroom broker acl` in a real Mosquitto with accounts: two rooms with a light of every family,
-each light a simulated device logging in with its own account, the service on its own. Every
+each light a simulated device logging in with its own account (`arcroom simulate-lights`, its
+own process), the service on its own. Every
 light answers; and a light the ACL does not know (added after the ACL was made) is named by
 /api/health, since the broker drops what it refuses without a word."""
 
@@ -7,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,11 +26,11 @@ from app.domain.clock import ManualClock
 from app.lighting.controller import UNANSWERED_S
 from app.mqtt.acl import device_account
 from app.settings import Settings
-from app.simulators.lights import make_simulator
 from tests.conftest import serve
 from tests.support import WAIT_S, Mosquitto
 
-PROFILES = Path(__file__).resolve().parents[2] / "device_profiles"
+ROOT = Path(__file__).resolve().parents[2]
+PROFILES = ROOT / "device_profiles"
 TAG = uuid.uuid4().hex[:6]
 LIGHTS = {  # room -> (name, profile, topic, role): every family the service ships a profile for
     "one": [
@@ -96,26 +99,30 @@ def broker(tmp_path: Path, generated: Path) -> AsyncIterator[Mosquitto]:
 
 @asynccontextmanager
 async def devices(broker: Mosquitto, rooms_file: Path) -> AsyncIterator[None]:
-    """Each light's simulated device, logged in with its own account (a bridge's for Zigbee2MQTT)."""
+    """`arcroom simulate-lights` in its own process: each light a simulated device logging in with
+    its own account (a bridge's for Zigbee2MQTT), as the installer runs it before the hardware."""
     profiles = load_profiles(PROFILES)
-    tasks = []
-    for room in load_rooms(rooms_file, profiles).values():
-        for light in room.lights:
-            profile = profiles[light.profile]
-            account = device_account(room, light, profile)
-            assert profile.simulator is not None
-            sim = make_simulator(profile.simulator, light.topic)
-            tasks.append(
-                asyncio.create_task(sim.run("127.0.0.1", broker.port, username=account, password=password(account)))
-            )
+    accounts = {
+        device_account(room, light, profiles[light.profile])
+        for room in load_rooms(rooms_file, profiles).values()
+        for light in room.lights
+    }
+    passwords = rooms_file.parent / "device-passwords"
+    passwords.write_text("# account:password\n" + "".join(f"{a}:{password(a)}\n" for a in sorted(accounts)))
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "app", "simulate-lights", str(rooms_file), "--broker", broker.url],
+        *["--passwords", str(passwords)],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ARCROOM_")},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        process.terminate()
+        _, err = await asyncio.wait_for(process.communicate(), 10)
+        assert b"Traceback" not in err, err.decode()
 
 
 async def lights_of(svc: Any, room: str) -> dict[str, dict[str, Any]]:
