@@ -1,5 +1,5 @@
 # Arcroom service image: the wheel, installed (not editable), run as a non-root user.
-# Build: docker build -t arcroom .   (see README, "Install as a service")
+# Build: docker build -t arcroom .   (see docs/operations.md, "Install as a service")
 
 # Stage 1: the wheels of Arcroom (with its shipped data files) and of everything it depends on.
 FROM python:3.11-slim-bookworm AS build

@@ -269,11 +269,11 @@ class Settings(BaseSettings):
     quick_notes: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]] = Field(
         default_factory=lambda: list(DEFAULT_QUICK_NOTES), max_length=24
     )
-    # Data retention (README, "Data retention"): a session's personal data is destroyed this many
+    # Data retention (docs/operations.md, "Data retention"): a session's personal data is destroyed this many
     # days after it ended; unset: kept until `arcroom purge`.
     retention_days: float | None = Field(default=None, gt=0, le=36500)
 
-    # Loudness matching (README, Music, Loudness): every track is turned toward this integrated
+    # Loudness matching (docs/music.md, "Loudness"): every track is turned toward this integrated
     # loudness with its true peak kept under the ceiling, from the measurements of `arcroom library scan`.
     loudness_match: bool = True
     loudness_target_lufs: float = Field(default=-18.0, ge=-40, le=-5)
@@ -288,7 +288,7 @@ class Settings(BaseSettings):
     talk_restore_s: float = Field(default=3.0, ge=0.1, le=30)
     talk_timeout_s: float = Field(default=300.0, ge=10, le=3600)
 
-    # --- Access, names and logs (README: "Access", "Reliability") -------------------------------
+    # --- Access, names and logs (docs/configuration.md, "Access"; docs/architecture.md, "Reliability") ---
     tokens: list[Token] = Field(default_factory=list)
     # The names this service answers to (the Host header), comma-separated; "*.clinic.example" and "*"
     # allowed. Loopback names and addresses always are. Default: loopback only without tokens (a web
@@ -389,7 +389,7 @@ class Settings(BaseSettings):
         if not self.tokens and not is_loopback(self.host):
             raise ValueError(
                 f"refusing to listen on {self.host} with no access tokens: anyone on the network could "
-                "control the room. Set ARCROOM_TOKENS (see README, 'Access') or listen on 127.0.0.1."
+                "control the room. Set ARCROOM_TOKENS (see docs/configuration.md, 'Access') or listen on 127.0.0.1."
             )
         return self
 
@@ -399,12 +399,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"refusing to run the embedded MQTT broker on {self.embedded_broker_host} without authentication: "
                 "anyone on the network could trigger a panic or drive a room. Set ARCROOM_MQTT_USERNAME and "
-                "ARCROOM_MQTT_PASSWORD (see README, 'MQTT'), or listen on 127.0.0.1."
+                "ARCROOM_MQTT_PASSWORD (see docs/mqtt.md), or listen on 127.0.0.1."
             )
         if self.mqtt_url is None and self.embedded_broker_users and not self.embedded_broker_auth:
             raise ValueError(
                 "ARCROOM_EMBEDDED_BROKER_USERS needs the service's own account as well: set ARCROOM_MQTT_USERNAME "
-                "and ARCROOM_MQTT_PASSWORD (see README, 'MQTT')"
+                "and ARCROOM_MQTT_PASSWORD (see docs/mqtt.md)"
             )
         return self
 
@@ -456,6 +456,6 @@ def data_folder_problems(settings: Settings) -> list[str]:
     if problems:
         problems.append(
             "set ARCROOM_DATA_DIR to a folder this user may write to, or run Arcroom as the "
-            "service (see README, 'Install as a service')"
+            "service (see docs/operations.md, 'Install as a service')"
         )
     return problems

@@ -71,7 +71,7 @@ class Mosquitto:
         self.config = workdir / "mosquitto.conf"
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            # as we recommend for a clinic's broker: see README, MQTT
+            # as we recommend for a clinic's broker: see docs/mqtt.md
             "set_tcp_nodelay true\n"
         )
         self.log = workdir / "mosquitto.log"

@@ -18,7 +18,7 @@ from tests.support import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT = ROOT / "deploy" / "arcroom.service"
-README = ROOT / "README.md"
+OPERATIONS = ROOT / "docs" / "operations.md"
 # Hardening regressions show up here: `systemd-analyze security --offline=true deploy/arcroom.service`.
 MAX_EXPOSURE = 2.0
 
@@ -99,9 +99,14 @@ def test_dockerfile_compose_and_unit_agree_on_folders_ports_and_broker() -> None
     assert env["ARCROOM_CONFIG_DIR"] == "/etc/arcroom"
     assert "arcroom-data:/var/lib/arcroom" in arcroom["volumes"]
     assert "./arcroom-config:/etc/arcroom:ro" in arcroom["volumes"]
-    assert f"{env['ARCROOM_PORT']}:{env['ARCROOM_PORT']}" in arcroom["ports"]
+    assert f"127.0.0.1:{env['ARCROOM_PORT']}:{env['ARCROOM_PORT']}" in arcroom["ports"]  # the rest via the proxy
     assert f"EXPOSE {env['ARCROOM_PORT']}" in dockerfile
     assert arcroom["environment"]["ARCROOM_MQTT_URL"] == "mqtt://mosquitto:1883" and "mosquitto" in services
+    proxy = services["proxy"]  # HTTPS for the tablets, with the shipped Caddyfile (tests/test_caddy.py runs it)
+    assert "./deploy/caddy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    assert proxy["environment"]["ARCROOM_UPSTREAM"] == f"arcroom:{env['ARCROOM_PORT']}"
+    assert arcroom["environment"]["ARCROOM_MUSIC_LIBRARY"] == "/srv/music"
+    assert any(v.endswith(":/srv/music:ro") for v in arcroom["volumes"])
     for volume in mosquitto["volumes"]:
         source = volume.split(":")[0]
         assert not source.startswith("./") or (ROOT / source).is_file(), volume
@@ -127,7 +132,9 @@ def test_the_image_and_the_systemd_install_get_every_package_the_service_needs()
     dockerfile = (ROOT / "Dockerfile").read_text()
     installed = set(re.findall(r"apt-get install [^\n]*?--no-install-recommends ([^\\\n]+)", dockerfile)[0].split())
     assert run_packages() <= installed
-    systemd_line = re.search(r"^sudo apt-get install --no-install-recommends (.+)$", README.read_text(), re.MULTILINE)
+    systemd_line = re.search(
+        r"^sudo apt-get install --no-install-recommends (.+)$", OPERATIONS.read_text(), re.MULTILINE
+    )
     assert systemd_line and run_packages() <= set(systemd_line.group(1).split())
 
 

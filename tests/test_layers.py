@@ -1,5 +1,5 @@
 """The house's layering, checked from the source: no import cycle in app/, and no module imports
-one in a layer above its own (the README's Layout section draws the same layers)."""
+one in a layer above its own (docs/architecture.md's Layout draws the same layers)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def layer_of(module: str) -> int:
         for prefix in prefixes:
             if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > best[0]):
                 best = (len(prefix), index)
-    assert best is not None, f"{module} is in no layer: add it to LAYERS (and the README's Layout)"
+    assert best is not None, f"{module} is in no layer: add it to LAYERS (and docs/architecture.md's Layout)"
     return best[1]
 
 

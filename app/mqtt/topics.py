@@ -1,4 +1,4 @@
-"""Every MQTT topic the service publishes or listens to, in one place (the README's MQTT table)."""
+"""Every MQTT topic the service publishes or listens to, in one place (the table in docs/mqtt.md)."""
 
 from __future__ import annotations
 

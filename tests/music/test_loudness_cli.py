@@ -1,6 +1,6 @@
-"""The README's loudness walk-through, run as written: a folder of mp3/m4a/flac tones a newcomer makes,
+"""The loudness walk-through in docs/music.md, run as written: a folder of mp3/m4a/flac tones a newcomer makes,
 `arcroom library scan` twice (the second measures nothing) and `arcroom playlists check`; and the
-figures the README quotes are the ones these commands print."""
+figures it quotes are the ones these commands print."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def readme_part() -> tuple[str, list[str]]:
     """The walk-through's commands and the output lines it quotes (without the "..." elisions)."""
-    text = (ROOT / "README.md").read_text()
-    part = text[text.index("### Loudness") :]
+    text = (ROOT / "docs" / "music.md").read_text()
+    part = text[text.index("## Loudness") :]
     commands = re.search(r"```sh\n(.*?)```", part, re.DOTALL)
     assert commands is not None
     quoted = re.search(r"```\n(.*?)```", part[commands.end() :], re.DOTALL)
@@ -47,7 +47,7 @@ def same_figures(quoted: str, printed: str) -> bool:
 def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     home = tmp_path_factory.mktemp("home")
     commands, _ = readme_part()
-    # The README calls the installed command; here it is this interpreter's, whatever its venv.
+    # The page calls the installed command; here it is this interpreter's, whatever its venv.
     script = commands.replace(".venv/bin/arcroom", f"{shlex.quote(sys.executable)} -m app")
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
@@ -104,7 +104,7 @@ def test_the_readme_quotes_what_the_commands_print(walkthrough: tuple[Path, str,
     _, quoted = readme_part()
     printed = out.splitlines()
     for line in quoted:
-        assert any(same_figures(line, p) for p in printed), f"the README quotes a line nothing printed: {line}"
+        assert any(same_figures(line, p) for p in printed), f"docs/music.md quotes a line nothing printed: {line}"
 
 
 def test_a_scan_without_a_library_or_of_a_missing_one_says_so(
