@@ -73,6 +73,10 @@ class Runtime:
         lines: list[str] = []
         if not self.link.connected:
             lines.append(self.link.problem or f"not connected to the broker {self.link.address} yet")
+        lines += [
+            f"the broker refuses the service's messages on {topic} ({why}): make its ACL with `arcroom broker acl`"
+            for topic, why in sorted(self.link.refused.items())
+        ]
         library = self.settings.music_library
         if library is not None and not library.is_dir():
             lines.append(f"the music library {library} (ARCROOM_MUSIC_LIBRARY) is not a folder on this machine")
@@ -108,7 +112,7 @@ class Runtime:
                 store, catalog.presets, catalog.rooms, clock, panic_counts_toward_arc=settings.panic_counts_toward_arc
             )
             engine.load()
-            link = MqttLink(address, settings.mqtt_client_id)
+            link = MqttLink(address, settings.mqtt_client_id, mqtt5=broker is None)
             InstanceClaim(link, catalog.rooms, settings.mqtt_claim_wait_ms / 1000).attach()
             supervisor = Supervisor()
             changes: Hub[RoomChange] = Hub()

@@ -57,6 +57,7 @@ class InstanceClaim:
     def attach(self) -> None:
         self.link.subscribe(CLAIM_TOPIC, self._on_claim)
         self.link.gate = self._gate
+        self.link.gate_filters = (CLAIM_TOPIC,)
 
     async def _gate(self, first: bool) -> None:
         self._say(answer=False)

@@ -97,9 +97,16 @@ class MqttLink:
         client_id: str = "arcroom",
         status_topic: str = STATUS_TOPIC,
         keepalive_s: int = KEEPALIVE_S,
+        *,
+        mqtt5: bool = False,
     ) -> None:
         self.address = address
         self.client_id = client_id
+        # MQTT 5: the broker answers a publish its ACL refuses with "Not authorized" (to MQTT 3
+        # clients it drops it without a word). Not for the embedded broker, which speaks 3.1.1.
+        self.mqtt5 = mqtt5
+        self._in_flight: dict[int, str] = {}  # message id -> topic, until its PUBACK
+        self.refused: dict[str, str] = {}  # topic -> the broker's reason, until a publish there passes
         self.status_topic = status_topic
         self.keepalive_s = keepalive_s
         self._retained: dict[str, _Outgoing] = {}
@@ -117,6 +124,10 @@ class MqttLink:
         # Awaited on each connection before the service says anything (True on the first): it may
         # refuse() the connection, as the instance claim does when another instance runs the rooms.
         self.gate: Callable[[bool], Awaitable[None]] | None = None
+        # While the gate runs, only these topics' messages are handled; the rest wait for the
+        # announce, so nothing acts on the broker's retained news before the link may speak.
+        self.gate_filters: tuple[str, ...] = ()
+        self._held: list[aiomqtt.Message] | None = None
         self.refusal: str | None = None
         self._refused = asyncio.Event()
         # Each instance has its own client id, so after a crash (kill -9, power cut) the old
@@ -154,8 +165,13 @@ class MqttLink:
         paho = getattr(self._client, "_client", None)
         if paho is None:
             return False
-        if paho.publish(m.topic, m.payload, m.qos, m.retain).rc != mqtt.MQTT_ERR_SUCCESS:
+        info = paho.publish(m.topic, m.payload, m.qos, m.retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
             return False
+        if self.mqtt5 and m.qos > 0:
+            if len(self._in_flight) >= self.outbox_limit:  # never acknowledged (a lost connection's)
+                self._in_flight.pop(next(iter(self._in_flight)))
+            self._in_flight[info.mid] = m.topic
         # Write it to the socket now rather than a loop turn or two later, behind whatever else is
         # ready to run (the socket is non-blocking: what does not fit waits for the writer callback).
         paho.loop_write()
@@ -232,9 +248,13 @@ class MqttLink:
                     tasks = [loop.create_task(self._receive(client)), loop.create_task(self._refused.wait())]
                     try:
                         if self.gate is not None:
+                            self._held = []
                             await self.gate(self.connects == 0)
                         if self.refusal is None:
                             self._announce()
+                            held, self._held = self._held or [], None
+                            for message in held:
+                                self._dispatch(message)
                             delay = self.backoff_start_s
                             said = None
                             tasks.append(loop.create_task(self._heartbeat()))
@@ -242,6 +262,7 @@ class MqttLink:
                             if tasks[0].done():
                                 tasks[0].result()  # the connection was lost: MqttError
                     finally:
+                        self._held = None
                         for task in tasks:
                             task.cancel()
             except aiomqtt.MqttError as exc:
@@ -292,6 +313,30 @@ class MqttLink:
             for message in self._retained.values():
                 self._send_now(message)
 
+    def _watch_acknowledgements(self, client: aiomqtt.Client) -> None:
+        paho = getattr(client, "_client", None)  # aiomqtt has no hook of its own for PUBACK reason codes
+        if paho is None:
+            return
+        inner = paho.on_publish
+
+        def on_publish(c: mqtt.Client, userdata: object, mid: int, code: ReasonCode, props: object) -> None:
+            topic = self._in_flight.pop(mid, None)
+            if topic is not None:
+                if code.is_failure:
+                    if topic not in self.refused:
+                        log.error(
+                            "MQTT: the broker refuses the service's messages on %s (%s): make its ACL with "
+                            "`arcroom broker acl`",
+                            topic,
+                            code,
+                        )
+                    self.refused[topic] = str(code)
+                else:
+                    self.refused.pop(topic, None)
+            inner(c, userdata, mid, code, props)
+
+        paho.on_publish = on_publish
+
     def _on_status(self, topic: str, payload: bytes, retained: bool) -> None:
         if payload == b"offline" and not retained and self.connected and not self._closing:
             log.info("MQTT: an earlier connection's last will said %s is offline; saying online again", topic)
@@ -312,6 +357,7 @@ class MqttLink:
             username=a.username,
             password=a.password,
             identifier=self.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5 if self.mqtt5 else aiomqtt.ProtocolVersion.V311,
             will=aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True),
             tls_context=ssl.create_default_context() if a.tls else None,
             keepalive=self.keepalive_s,
@@ -320,6 +366,9 @@ class MqttLink:
 
     async def _subscribe_all(self, client: aiomqtt.Client) -> None:
         _no_delay(client)
+        self._in_flight.clear()
+        if self.mqtt5:
+            self._watch_acknowledgements(client)
         for topic_filter in list(self._handlers):
             await client.subscribe(topic_filter, qos=1)
 
@@ -350,18 +399,24 @@ class MqttLink:
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            topic = message.topic.value
-            raw = message.payload
-            payload = raw if isinstance(raw, bytes | bytearray) else str(raw or "").encode()
-            for topic_filter, handlers in list(self._handlers.items()):
-                if message.topic.matches(topic_filter):
-                    if topic_filter in self._command_filters and not self._is_command(topic, bytes(payload), message):
-                        continue
-                    for handler in handlers:
-                        try:
-                            handler(topic, bytes(payload), bool(message.retain))
-                        except Exception:  # a device's bad message must never take the link down
-                            log.exception("handler for %s failed on a message on %s", topic_filter, topic)
+            if self._held is not None and not any(message.topic.matches(f) for f in self.gate_filters):
+                self._held.append(message)  # the room acts on it once the link is announced
+                continue
+            self._dispatch(message)
+
+    def _dispatch(self, message: aiomqtt.Message) -> None:
+        topic = message.topic.value
+        raw = message.payload
+        payload = raw if isinstance(raw, bytes | bytearray) else str(raw or "").encode()
+        for topic_filter, handlers in list(self._handlers.items()):
+            if message.topic.matches(topic_filter):
+                if topic_filter in self._command_filters and not self._is_command(topic, bytes(payload), message):
+                    continue
+                for handler in handlers:
+                    try:
+                        handler(topic, bytes(payload), bool(message.retain))
+                    except Exception:  # a device's bad message must never take the link down
+                        log.exception("handler for %s failed on a message on %s", topic_filter, topic)
 
     def _is_command(self, topic: str, payload: bytes, message: aiomqtt.Message) -> bool:
         if not payload:

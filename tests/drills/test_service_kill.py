@@ -125,7 +125,9 @@ async def test_kill_9_mid_fade_the_lamp_goes_on_from_where_it_is_and_the_fade_en
         assert all(10 - 0.5 <= b <= at_kill + 1 for b in shown), (shown, light.received[mark:])
         assert all(b <= a + 0.5 for a, b in itertools.pairwise(shown)), shown
         # Nor a drop faster than the fade's own pace (at most 1.4 %/s here): 20 samples are a second.
-        assert all(a - b <= 5 for a, b in zip(shown, shown[20:], strict=False)), shown
+        assert all(a - b <= 5 for a, b in zip(shown, shown[20:], strict=False)), (
+            f"{shown} {light.received[mark:]} {service.log.read_text()[-6000:]}"
+        )
         assert shown[-1] < at_kill - 1, shown  # and it is still fading down
         lighting = (await state(c))["lighting"]
         lamp_view = lighting["lights"][0]  # type: ignore[index]
