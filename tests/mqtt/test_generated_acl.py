@@ -8,24 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
+import struct
 import subprocess
 import sys
 import uuid
+import wave
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
-from app.catalog import load_profiles, load_rooms
+from app.catalog import load_playlists, load_profiles, load_rooms
 from app.cli import main
 from app.domain.clock import ManualClock
 from app.lighting.controller import UNANSWERED_S
 from app.mqtt.acl import device_account
-from app.settings import Settings
+from app.music import director
+from app.settings import Settings, Token
 from tests.conftest import serve
 from tests.support import WAIT_S, Mosquitto
 
@@ -211,3 +215,99 @@ def test_arcroom_check_names_each_mistake_and_passes_a_right_install(
         f"the broker {broker.url} refused the login of user 'arcroom' (Not authorized): check "
         "ARCROOM_MQTT_USERNAME and ARCROOM_MQTT_PASSWORD (or the user:password in ARCROOM_MQTT_URL)"
     ]
+
+
+def short_tones(library: Path, paths: list[str]) -> None:
+    """A second of quiet tone at each path (a library's files, as small as a test can afford)."""
+    frames = b"".join(struct.pack("<h", int(3000 * math.sin(2 * math.pi * 440 * i / 8000))) for i in range(8000))
+    for relative in paths:
+        path = library / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(frames)
+
+
+async def test_a_clinic_install_end_to_end_then_each_mistake_named_in_health(
+    broker: Mosquitto,
+    generated: Path,
+    settings: Settings,
+    clock: ManualClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two rooms, every family as its own device process on the generated ACL, a scanned library,
+    tokens scoped to rooms: all well. Then each install mistake, and health names it."""
+    hopkins = [
+        t.path for seg in load_playlists(ROOT / "playlists")["hopkins_psilocybin"].segments.values() for t in seg.tracks
+    ]
+    library = tmp_path / "music"
+    short_tones(library, hopkins)
+    assert main(["library", "scan", "--library", str(library)]) == 0
+    capsys.readouterr()
+    fitted = tmp_path / "rooms-before.yaml"  # the rooms the ACL was made for
+    one, two = "tablet-Room1-7Hq2xLp9", "tablet-Room2-4kW7aZq1"
+    tokens = [
+        Token(name="tablet-1", role="therapist", token=SecretStr(one), rooms=["one"]),
+        Token(name="tablet-2", role="therapist", token=SecretStr(two), rooms=["two"]),
+    ]
+    right = settings.model_copy(
+        update={
+            "rooms_file": fitted,
+            "mqtt_url": broker.url,
+            "mqtt_username": "arcroom",
+            "mqtt_password": SecretStr(password("arcroom")),
+            "tokens": tokens,
+            "music_library": library,
+            "mqtt_claim_wait_ms": 300,
+        }
+    )
+    as_one = {"Authorization": f"Bearer {one}"}
+    async with devices(broker, fitted), serve(right, clock) as svc:
+        async with asyncio.timeout(WAIT_S):
+            while (health := (await svc.client.get("/api/health")).json())["problems"]:
+                await asyncio.sleep(0.05)
+        assert health["status"] == "ok"
+        r = await svc.client.post("/api/rooms/one/session", json={"preset": "psilocybin"}, headers=as_one)
+        assert r.status_code == 201, r.text
+        assert svc.runtime.rooms["one"].music.playlist().id == "hopkins_psilocybin"  # type: ignore[union-attr]
+        assert (
+            await svc.client.post("/api/rooms/two/session", json={"preset": "psilocybin"}, headers=as_one)
+        ).status_code == 403
+
+        # A second instance for the same rooms: refused, naming this one.
+        again = right.model_copy(update={"mqtt_client_id": f"{right.mqtt_client_id}-again"})
+        async with serve(again, clock) as other:
+            async with asyncio.timeout(WAIT_S):
+                while "already run by another Arcroom instance" not in str(
+                    (await other.client.get("/api/health")).json()["problems"]
+                ):
+                    await asyncio.sleep(0.05)
+
+        # Most of the library taken away: the session says so, and so does health.
+        for relative in hopkins[2:]:
+            (library / relative).unlink()
+        monkeypatch.setattr(director, "AVAILABILITY_EVERY_S", 0.0)
+        health = (await svc.client.get("/api/health")).json()
+        assert health["problems"] == [
+            f"room one: music: {len(hopkins) - 2} of {len(hopkins)} tracks of playlist 'hopkins_psilocybin' "
+            f"missing in {library}"
+        ]
+
+    # Mistakes at install time, each named by the health of a service started with it.
+    mistakes = [
+        ({"mqtt_password": SecretStr("not-the-password")}, "refused the login of user 'arcroom'"),
+        ({"music_library": tmp_path / "Musik"}, f"the music library {tmp_path / 'Musik'} (ARCROOM_MUSIC_LIBRARY)"),
+        ({"rooms_file": generated}, f"refuses the service's messages on acl{TAG}-late/light/lamp/command"),
+    ]
+    for change, named in mistakes:
+        async with serve(right.model_copy(update=change), clock) as svc:
+            async with asyncio.timeout(WAIT_S):
+                while named not in str((health := (await svc.client.get("/api/health")).json())["problems"]):
+                    await asyncio.sleep(0.05)
+            assert health["status"] == "degraded"
+    with pytest.raises(ValidationError, match="looks like a placeholder"):
+        Token(name="tablet-3", role="therapist", token=SecretStr("your-token-goes-here"))
