@@ -131,10 +131,8 @@ def _service_topics(catalog: Catalog) -> list[tuple[str, str]]:
     for room in catalog.rooms.values():
         for light in room.lights:
             profile = catalog.profiles[light.profile]
-            templates = [profile.command.topic]
-            if profile.state is not None and profile.state.request_topic:
-                templates.append(profile.state.request_topic)
-            out += [(f"room {room.id}: light {light.name!r}", profile.render(t, light.topic)) for t in templates]
+            what = f"room {room.id}: light {light.name!r}"
+            out += [(what, profile.render(t, light.topic)) for t in profile.command_templates()]
     return out
 
 

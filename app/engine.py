@@ -117,12 +117,8 @@ class SessionEngine:
 
     def room_of(self, session_id: str) -> str | None:
         """The room a session was held in, or None if there is no such session."""
-        session_id = self.store.resolve(session_id) or session_id
-        for room, handle in self.sessions_by_room.items():
-            running = handle.running()
-            if running is not None and running[0].id == session_id:
-                return room
-        stored = self.store.session(session_id)
+        full_id = self.store.resolve(session_id)
+        stored = self.store.session(full_id) if full_id is not None else None  # a running one is stored too
         return stored.info.room if stored is not None else None
 
     def mark_rems_filed(self, session_id: str, reference: str | None = None, by: str | None = None) -> Event:

@@ -136,16 +136,23 @@ class Profile(_Strict):
     def render(self, template: str, topic: str) -> str:
         return template.format(topic=topic, node=topic.split("/", 1)[0])
 
-    def topics(self, topic: str) -> list[str]:
-        """Every topic a light of this profile is commanded, read and watched on."""
+    def command_templates(self) -> list[str]:
+        """The topics the service sends to: commands, and the request for a fresh report."""
         templates = [self.command.topic]
-        if self.state is not None:
-            templates += self.state.topics
-            if self.state.request_topic:
-                templates.append(self.state.request_topic)
+        if self.state is not None and self.state.request_topic:
+            templates.append(self.state.request_topic)
+        return templates
+
+    def report_templates(self) -> list[str]:
+        """The topics the device reports on: its state and its availability."""
+        templates = list(self.state.topics) if self.state is not None else []
         if self.availability is not None:
             templates.append(self.availability.topic)
-        return [self.render(t, topic) for t in templates]
+        return templates
+
+    def topics(self, topic: str) -> list[str]:
+        """Every topic a light of this profile is commanded, read and watched on."""
+        return [self.render(t, topic) for t in self.command_templates() + self.report_templates()]
 
 
 # MQTT 3.1.1/5: a topic name is UTF-8 of at most 65535 bytes; `+` and `#` are filter wildcards.

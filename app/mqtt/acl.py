@@ -121,29 +121,17 @@ def _light_rules(arcroom: Account, accounts: dict[str, Account], room: Room, lig
         bridge.allow("readwrite", f"{profile.render(command.topic, light.topic).split('/', 1)[0]}/#")
         return
     device = accounts.setdefault(name, Account(name, f"{room.name}, light {light.name} ({profile.name})"))
-    templates = [command.topic]
-    if profile.state is not None and profile.state.request_topic:
-        templates.append(profile.state.request_topic)
-    for template in templates:
+    for template in profile.command_templates():
         device.allow("read", own_part(profile, template, light.topic))
-    templates = list(profile.state.topics) if profile.state is not None else []
-    if profile.availability is not None:
-        templates.append(profile.availability.topic)
-    for template in templates:
+    for template in profile.report_templates():
         device.allow("write", own_part(profile, template, light.topic))
     if command.encoding == "jsonrpc":  # its answers go to "<src>/rpc"
         device.allow("write", f"{command.rpc_source}/rpc")
 
 
 def _commands(profile: Profile, light: Light) -> list[str]:
-    templates = [profile.command.topic]
-    if profile.state is not None and profile.state.request_topic:
-        templates.append(profile.state.request_topic)
-    return [profile.render(t, light.topic) for t in templates]
+    return [profile.render(t, light.topic) for t in profile.command_templates()]
 
 
 def _reports(profile: Profile, light: Light) -> list[str]:
-    templates = list(profile.state.topics) if profile.state is not None else []
-    if profile.availability is not None:
-        templates.append(profile.availability.topic)
-    return [profile.render(t, light.topic) for t in templates]
+    return [profile.render(t, light.topic) for t in profile.report_templates()]

@@ -181,7 +181,8 @@ class MusicDirector:
         }
         if (found := self.library_problem()) is not None:
             update["missing_tracks"] = found.describe()
-            if found.unplayable and status.error is None:
+            # Failed only while nothing sounds: what the decks play is the truth, missing files or not.
+            if found.unplayable and status.state in ("stopped", "error"):
                 update |= {"state": "error", "error": found.describe()}
         return status.model_copy(update=update)
 

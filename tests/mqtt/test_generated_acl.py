@@ -129,6 +129,12 @@ async def devices(broker: Mosquitto, rooms_file: Path) -> AsyncIterator[None]:
         assert b"Traceback" not in err, err.decode()
 
 
+def on_broker(settings: Settings, broker: Mosquitto, rooms_file: Path, **more: Any) -> Settings:
+    """The service as the clinic runs it: these rooms, on the broker, with its own account."""
+    update = {"rooms_file": rooms_file, "mqtt_url": broker.url, "mqtt_username": "arcroom"}
+    return settings.model_copy(update={**update, "mqtt_password": SecretStr(password("arcroom")), **more})
+
+
 async def lights_of(svc: Any, room: str) -> dict[str, dict[str, Any]]:
     view = (await svc.client.get(f"/api/rooms/{room}")).json()
     return {light["name"]: light for light in view["lighting"]["lights"]}
@@ -137,14 +143,7 @@ async def lights_of(svc: Any, room: str) -> dict[str, dict[str, Any]]:
 async def test_every_family_answers_through_the_generated_acl_and_a_light_it_lacks_is_named(
     broker: Mosquitto, generated: Path, settings: Settings, clock: ManualClock
 ) -> None:
-    s = settings.model_copy(
-        update={
-            "rooms_file": generated,
-            "mqtt_url": broker.url,
-            "mqtt_username": "arcroom",
-            "mqtt_password": SecretStr(password("arcroom")),
-        }
-    )
+    s = on_broker(settings, broker, generated)
     async with devices(broker, generated), serve(s, clock) as svc:
         for room in ("one", "two"):
             r = await svc.client.put(f"/api/rooms/{room}/lights", json={"brightness": 40})
@@ -254,17 +253,7 @@ async def test_a_clinic_install_end_to_end_then_each_mistake_named_in_health(
         Token(name="tablet-1", role="therapist", token=SecretStr(one), rooms=["one"]),
         Token(name="tablet-2", role="therapist", token=SecretStr(two), rooms=["two"]),
     ]
-    right = settings.model_copy(
-        update={
-            "rooms_file": fitted,
-            "mqtt_url": broker.url,
-            "mqtt_username": "arcroom",
-            "mqtt_password": SecretStr(password("arcroom")),
-            "tokens": tokens,
-            "music_library": library,
-            "mqtt_claim_wait_ms": 300,
-        }
-    )
+    right = on_broker(settings, broker, fitted, tokens=tokens, music_library=library, mqtt_claim_wait_ms=300)
     as_one = {"Authorization": f"Bearer {one}"}
     async with devices(broker, fitted), serve(right, clock) as svc:
         async with asyncio.timeout(WAIT_S):

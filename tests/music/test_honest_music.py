@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from app.audio import FakePlayer
 from app.catalog import load_playlists
 from app.domain.clock import ManualClock
 from app.settings import Settings
@@ -67,11 +68,13 @@ async def test_a_complete_clinic_playlist_is_the_default(
 async def test_the_clinics_default_setting_is_played_and_a_session_that_cannot_play_says_so(
     settings: Settings, clock: ManualClock, tmp_path: Path
 ) -> None:
-    library = library_with(tmp_path, TRACKS[:2])
+    library = library_with(tmp_path, TRACKS[-2:])  # none of the first phases' music
     configured = settings.model_copy(
         update={"music_library": library, "default_playlists": {"psilocybin": "hopkins_psilocybin"}}
     )
-    async with serve_in_process(configured, clock) as svc:
+    # Players that fail on a missing file, as libVLC does: nothing sounds, and the card says why.
+    fails_on_missing = lambda room, s: FakePlayer(room.audio.output, clock=clock, check_files=True)  # noqa: E731
+    async with serve_in_process(configured, clock, fails_on_missing) as svc:
         assert (await svc.client.post("/api/rooms/one/session", json={"preset": "psilocybin"})).status_code == 201
         assert (await svc.client.post("/api/rooms/one/session/dose", json={})).status_code == 200
         audio = (await svc.client.get("/api/rooms/one")).json()["audio"]
