@@ -315,6 +315,7 @@ def _purge(settings: Settings, session_id: str | None, older_than_days: float | 
 def _serve(settings: Settings, log_level: str) -> int:
     import uvicorn
 
+    from app import heap
     from app.api.app import create_app
     from app.logs import configure_logging
     from app.service_lock import DatabaseInUse, database_lock
@@ -337,6 +338,8 @@ def _serve(settings: Settings, log_level: str) -> int:
         print(f"arcroom: {problem}", file=sys.stderr)
         return 2
     app = create_app(settings)
+    frozen = heap.settle()
+    logging.getLogger("app.cli").debug("start-up heap frozen: %d objects", frozen)
     try:
         # Held for as long as the service runs: `arcroom restore` (or a second service) is refused.
         with database_lock(settings.database, "arcroom serve"):

@@ -228,9 +228,13 @@ class RoomController:
         session = None if self._record.panic.active else self.session()
         return intended_state(self.room, self.scenes, self._record, session)
 
-    def lighting(self) -> RoomLighting:
+    def lighting(self, session: SessionState | None = None) -> RoomLighting:
+        """What the lights show and why; `session`: the state just read, if the caller has it (one
+        projection per view), else it is read here."""
         shown = self._shown
-        override = None if self._record.panic.active else override_in_force(self._record, self.session())
+        if session is None and not self._record.panic.active:
+            session = self.session()
+        override = None if self._record.panic.active else override_in_force(self._record, session)
         return RoomLighting(
             scene=shown.scene if shown else None,
             source=shown.source if shown else None,

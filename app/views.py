@@ -41,13 +41,14 @@ class RoomView(BaseModel):
 
 
 def room_view(room: RoomController, mqtt_connected: bool) -> RoomView:
+    session = room.session()
     return RoomView(
         id=room.id,
         name=room.room.name,
         now=room.clock.now(),
-        session=room.session(),
+        session=session,
         panic=room.panic_status(),
-        lighting=room.lighting(),
+        lighting=room.lighting(session),
         audio=room.audio_status(),
         mqtt_connected=mqtt_connected,
         refused=room.refused(),

@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "app.report_pdf",
             "app.retention",
             "app.backup",
+            "app.heap",
         ],
     ),
     (

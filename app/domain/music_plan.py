@@ -74,7 +74,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Any
@@ -90,6 +90,9 @@ END_FADE_S = 3.0
 # Asked for gentler music, an intense track gives way over at least this long (never a cut).
 GENTLER_FADE_S = 8.0
 _EPS = 1e-6
+# A plan of hundreds of tracks takes milliseconds to build: its steps yield this often (about
+# every 0.3 ms on the clinic's box), so a panic arriving meanwhile is not kept waiting.
+STEP_MOMENTS = 64
 
 
 class PlannedTrack(BaseModel):
@@ -199,6 +202,10 @@ class MusicPlan(BaseModel):
             cached = max((t.end - t.start for t in self.tracks), default=0.0)
             self.__dict__["_longest_cache"] = cached
         return cached
+
+
+# A plan being built: each `next` does a slice of the work; the plan is StopIteration's value.
+PlanSteps = Generator[None, None, MusicPlan]
 
 
 @dataclass
@@ -499,6 +506,46 @@ def build_plan(
     `gains`: track path -> gain_db (tracks not in it get 0). `gentler_from`: see the module docstring.
     `start_fade_s`: the first track's fade-in.
     """
+    return run_steps(
+        _plan_steps(
+            playlist,
+            phases,
+            now,
+            pauses=pauses,
+            skips=skips,
+            horizon_s=horizon_s,
+            arc_frozen=arc_frozen,
+            gains=gains,
+            gentler_from=gentler_from,
+            start_fade_s=start_fade_s,
+        )
+    )
+
+
+def run_steps(steps: PlanSteps) -> MusicPlan:
+    """The plan a `*_steps` generator builds, built at one go."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            plan: MusicPlan = done.value
+            return plan
+
+
+def _plan_steps(
+    playlist: Playlist,
+    phases: Sequence[PhaseSpan],
+    now: float,
+    *,
+    pauses: Sequence[tuple[float, float | None]] = (),
+    skips: Sequence[float] = (),
+    horizon_s: float = 4 * 3600,
+    arc_frozen: bool = False,
+    gains: Mapping[str, float] | None = None,
+    gentler_from: float | Sequence[float] | None = None,
+    start_fade_s: float = START_FADE_S,
+) -> PlanSteps:
+    """`build_plan`, yielding every STEP_MOMENTS moments."""
     phases = list(phases)
     if not phases or phases[0].start is None:
         return MusicPlan(tracks=[])
@@ -533,7 +580,11 @@ def build_plan(
 
     # Moments in time order; at equal times in the order of _Moment (bound to locals: this loop is hot).
     plan_end_, crossfade_end, phase_change, pause, next_track, skip, gentler = _Moment
+    moments = 0
     while True:
+        moments += 1
+        if moments % STEP_MOMENTS == 0:
+            yield
         assert b.cur is not None
         candidates: list[tuple[float, _Moment]] = [(plan_end, plan_end_)]
         if b.prev is not None:
@@ -602,12 +653,40 @@ def build_session_plan(
     arc_frozen: bool = False,
     gentler_from: Sequence[float] = (),
 ) -> MusicPlan:
+    """The plan of a session whose playlist may have changed on the way (see `session_plan_steps`)."""
+    return run_steps(
+        session_plan_steps(
+            choices,
+            phases,
+            now,
+            pauses=pauses,
+            skips=skips,
+            horizon_s=horizon_s,
+            arc_frozen=arc_frozen,
+            gentler_from=gentler_from,
+        )
+    )
+
+
+def session_plan_steps(
+    choices: Sequence[PlaylistChoice],
+    phases: Sequence[PhaseSpan],
+    now: float,
+    *,
+    pauses: Sequence[tuple[float, float | None]] = (),
+    skips: Sequence[float] = (),
+    horizon_s: float = 4 * 3600,
+    arc_frozen: bool = False,
+    gentler_from: Sequence[float] = (),
+) -> PlanSteps:
     """The plan of a session whose playlist may have changed on the way (choices in time order).
 
     Each choice plays from its `since` to the next one's: the first as `build_plan` plans it,
     a later one from the start of the current phase's segment at its `since` (the rule is in
     the module docstring); a change during a crossfade takes effect when the crossfade is over.
     Tracks of an earlier playlist carry its library when it is not the last one's.
+    A generator: it yields every STEP_MOMENTS moments of the plan, so an event loop can build a
+    long plan between its other work (`run_steps` builds it at one go).
     """
     phases = list(phases)
     if not choices:
@@ -634,7 +713,7 @@ def build_session_plan(
         if until is not None and part_phases[0].start is not None and until <= part_phases[0].start + _EPS:
             since[i + 1] = max(since[i + 1], since[i])
             continue  # replaced at once
-        plan = build_plan(
+        plan = yield from _plan_steps(
             playlist,
             part_phases,
             now if until is None else min(now, until),

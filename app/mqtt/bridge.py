@@ -4,6 +4,7 @@ command topics, each of which goes through the room's own RoomController methods
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -30,6 +31,10 @@ ADVANCE_CONFIRM_S = 30.0  # "Next phase" over MQTT: a second press within this c
 FALLBACK_PANIC_MAX_AGE_S = 12 * 3600  # a panic Home Assistant handled while we were down: honoured this long
 DISCOVERY_SCAN_S = 2.0  # how long to collect the retained configs under the discovery prefix at start-up
 SERVICE_STATE_EVERY_S = 5.0
+# A room's state topic follows its lights' reports at most this often (every other change goes out
+# at once): a fade makes reports every second per room, and the whole room's view on the broker
+# each time was most of what a clinic's rooms cost the box at rest (bench/room_cost.py).
+LIGHTS_STATE_EVERY_S = 5.0
 # Room changes that Home Assistant's event entity fires on (the bridge adds advance_armed and refused).
 FORWARDED = {"cue": "cue", "alert": "alert", "phase": "phase", "panic": "panic", "panic_cleared": "panic_cleared"}
 _DETAIL_MAX_CHARS = 200
@@ -62,6 +67,8 @@ class MqttBridge:
         self._advance_armed: dict[str, float] = {}  # room -> until (room clock)
         self._scanned = False
         self._next_event_at: dict[str, float] = {}  # room -> the loop time its next event may go out
+        self._published_at: dict[str, float] = {}  # room -> the loop time its state last went out
+        self._lights_due: dict[str, asyncio.TimerHandle] = {}  # room -> its light reports' publication
         self.stale_cleared: list[str] = []  # config topics deleted at start-up, for the log and tests
 
     # --- wiring ----------------------------------------------------------------------------
@@ -95,6 +102,9 @@ class MqttBridge:
             while True:
                 change = await changes.get()
                 if change.room not in self.rooms:
+                    continue
+                if change.kind == "lights":
+                    self._publish_lights_later(change.room)
                     continue
                 self._publish_room(change.room)
                 if change.kind in FORWARDED:
@@ -161,7 +171,18 @@ class MqttBridge:
 
     # --- publishing ------------------------------------------------------------------------
 
+    def _publish_lights_later(self, room_id: str) -> None:
+        if room_id in self._lights_due:
+            return  # it will carry this change too
+        loop = asyncio.get_running_loop()
+        due = self._published_at.get(room_id, -math.inf) + LIGHTS_STATE_EVERY_S
+        self._lights_due[room_id] = loop.call_at(max(due, loop.time()), self._publish_room, room_id)
+
     def _publish_room(self, room_id: str) -> None:
+        if (pending := self._lights_due.pop(room_id, None)) is not None:
+            pending.cancel()  # this publication carries the lights as they are now
+        with contextlib.suppress(RuntimeError):  # attach() publishes before the loop runs
+            self._published_at[room_id] = asyncio.get_running_loop().time()
         link = self.link
         link.publish(topics.state(room_id), self.views.public_json(room_id, link.connected), qos=1, retain=True)
         summary = room_summary(self.views.view(room_id, link.connected))  # the same view, built once

@@ -10,9 +10,10 @@ loudness gains, read from the libraries' loudness caches off the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,7 +30,7 @@ from app.domain.music_events import (
     playlist_choices,
     talk_on,
 )
-from app.domain.music_plan import MusicPlan, PlaylistChoice, build_session_plan
+from app.domain.music_plan import MusicPlan, PlanSteps, PlaylistChoice, session_plan_steps
 from app.domain.playlists import Playlist, default_candidates
 from app.domain.session import SessionState
 from app.music.availability import Availability, availability
@@ -62,6 +63,7 @@ GAINS_REFRESH_S = 300.0  # a library scan made meanwhile applies to tracks start
 PAUSE_FADE_S = 2.0  # the therapist's pause: quick, but not a cut
 RESUME_FADE_S = 3.0
 REFRESH_S = 30 * 60
+PANIC_PAUSE_FIRST_S = 1.0  # the longest a re-plan waits for a panic's pause to be confirmed
 
 
 class MusicDirector:
@@ -102,6 +104,8 @@ class MusicDirector:
         self._plan: MusicPlan | None = None
         self._lock = asyncio.Lock()
         self._replan_pending = False
+        self._quiet = asyncio.Event()  # cleared while a panic's pause is under way
+        self._quiet.set()
         self._talk_until: float | None = None  # Talk is on until then
         self._talk_generation = 0  # a timeout ends only the press that set it
         self._talk_restored = False  # after a (re)start, a Talk still in force is taken up once
@@ -212,44 +216,64 @@ class MusicDirector:
 
     async def _replan_when_due(self) -> None:
         await asyncio.sleep(0)
-        self._replan_pending = False
-        await self.replan()
+        if not self._quiet.is_set():
+            # The panic's own re-plan waits for its pause: nothing stands between the panic and its
+            # confirmation (the decks are quiet meanwhile whatever the plan says). A hung player
+            # holds it up for a second at most.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._quiet.wait(), PANIC_PAUSE_FIRST_S)
+        if self._replan_pending:  # else a re-plan since the request has read what it was for
+            await self.replan()
 
     async def replan(self) -> None:
         async with self._lock:
-            events = self.session.events()
-            state = self.session.state()
             before = self._plan
-            choices = [] if events is None else playlist_choices(events)
-            known = [(since, self.playlists[pid]) for since, pid in choices if pid in self.playlists]
-            if events is None or state is None or not known:
-                self._plan = None
-                self._gentler = self._gentler_available = False
-                await self.decks.follow(None, None)
-                if self._talk_until is not None:  # the session is over: nobody to talk over
-                    await self._end_talk()
-            else:
-                playlist = known[-1][1]  # the one playing (a change during a pause waits for the resume)
-                gains = self._playlist_gains
-                requests = gentler_requests(events)
-                # In panic or held the plan says the music is paused (since the panic), so following
-                # it keeps the decks quiet, and a restart in panic comes back paused, not stopped.
-                self._plan = build_session_plan(
-                    [PlaylistChoice(since, p, gains.get(p.id)) for since, p in known],
-                    state.phases,
-                    self.clock.now(),
-                    pauses=music_pauses(events),
-                    skips=music_skips(events),
-                    arc_frozen=state.frozen,
-                    gentler_from=requests,
-                )
-                self._steering(state, playlist, requests)
-                await self.decks.follow(self._plan, playlist)
-                if not self._talk_restored:
-                    await self._restore_talk(events)
+            while not await self._replan_once():
+                pass  # the session changed while its plan was being built: built again from the new record
             self._talk_restored = True
         if self._plan != before:
             self._on_change({"plan": "changed"})
+
+    async def _replan_once(self) -> bool:
+        """The decks follow a plan made from the session's record as it is now; False (and nothing
+        followed) if the record changed while the plan was being built."""
+        self._replan_pending = False
+        events = self.session.events()
+        state = self.session.state()
+        choices = [] if events is None else playlist_choices(events)
+        known = [(since, self.playlists[pid]) for since, pid in choices if pid in self.playlists]
+        if events is None or state is None or not known:
+            self._plan = None
+            self._gentler = self._gentler_available = False
+            await self.decks.follow(None, None)
+            if self._talk_until is not None:  # the session is over: nobody to talk over
+                await self._end_talk()
+            return True
+        playlist = known[-1][1]  # the one playing (a change during a pause waits for the resume)
+        gains = self._playlist_gains
+        requests = gentler_requests(events)
+        # In panic or held the plan says the music is paused (since the panic), so following it
+        # keeps the decks quiet, and a restart in panic comes back paused, not stopped. Built a
+        # slice at a time between the loop's other work: a long plan takes milliseconds, and a
+        # panic arriving meanwhile must not wait for all of them.
+        steps = session_plan_steps(
+            [PlaylistChoice(since, p, gains.get(p.id)) for since, p in known],
+            state.phases,
+            self.clock.now(),
+            pauses=music_pauses(events),
+            skips=music_skips(events),
+            arc_frozen=state.frozen,
+            gentler_from=requests,
+        )
+        plan = await _interleaved(steps)
+        if self._replan_pending:
+            return False  # every change to the record asks for a re-plan (replan_soon)
+        self._plan = plan
+        self._steering(state, playlist, requests)
+        await self.decks.follow(plan, playlist)
+        if not self._talk_restored:
+            await self._restore_talk(events)
+        return True
 
     def _gains_for(self, playlists: list[Playlist]) -> dict[str, dict[str, float]]:
         return {p.id: self._gains.for_playlist(p) for p in playlists}
@@ -265,9 +289,17 @@ class MusicDirector:
 
     # --- the panic path's audio --------------------------------------------------------------
 
-    async def pause_for_panic(self, fade_s: float = 0.0) -> None:
-        """The music stops at once (the panic event itself marks the pause in the log)."""
-        await self.decks.pause(fade_s)
+    def pause_for_panic(self, fade_s: float = 0.0) -> Coroutine[Any, Any, None]:
+        """The music stops at once (the panic event itself marks the pause in the log); re-plans
+        wait from the call until it has."""
+        self._quiet.clear()
+        return self._pause_for_panic(fade_s)
+
+    async def _pause_for_panic(self, fade_s: float) -> None:
+        try:
+            await self.decks.pause(fade_s)
+        finally:
+            self._quiet.set()
 
     async def resume_after_panic(self, fade_in_s: float) -> None:
         self.session.record(EventType.AUDIO_RESUMED, {"reason": "panic cleared"})
@@ -462,3 +494,14 @@ def choose_playlist(
             "which is not configured (ARCROOM_MUSIC_LIBRARY)"
         )
     return playlist.id
+
+
+async def _interleaved(steps: PlanSteps) -> MusicPlan:
+    """The plan `steps` build, with the event loop's other work run between the steps."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            plan: MusicPlan = done.value
+            return plan
+        await asyncio.sleep(0)

@@ -18,9 +18,13 @@ from app.domain.music_plan import (
     GENTLER_FADE_S,
     RESUME_FADE_S,
     START_FADE_S,
+    STEP_MOMENTS,
     MusicPlan,
     PlannedTrack,
+    PlaylistChoice,
     build_plan,
+    build_session_plan,
+    session_plan_steps,
 )
 from app.domain.playlists import Playlist
 from app.domain.presets import Preset
@@ -603,3 +607,30 @@ def test_a_twelve_hour_lsd_arc_with_the_demo_music_has_no_dead_air() -> None:
     for span in phases:
         assert span.start is not None
         assert plan.at(span.start + 60)[-1].segment == span.music, span.name
+
+
+def test_a_long_plan_is_built_in_slices_that_give_the_same_plan() -> None:
+    """The service builds plans a slice at a time between its other work (a panic must not wait
+    for a plan of hundreds of tracks): the slices make exactly the plan built at one go."""
+    preset = PRESETS["lsd"]
+    demo = PLAYLISTS["demo_lsd"]
+    t0 = 1_800_000_000.0
+    events = [
+        Event(seq=0, at=t0, type=EventType.STARTED, data={"preset": "lsd", "playlist": demo.id}),
+        Event(seq=1, at=t0 + 60, type=EventType.DOSE_GIVEN, data={}),
+    ]
+    now = t0 + 600
+    phases = replay(SessionInfo(id="s", room="r", preset=preset), events, now).phases
+    choices = [PlaylistChoice(t0, demo)]
+    steps = session_plan_steps(choices, phases, now, pauses=[(t0 + 300, t0 + 320)])
+    slices = 0
+    while True:
+        try:
+            next(steps)
+            slices += 1
+        except StopIteration as done:
+            sliced: MusicPlan = done.value
+            break
+    whole = build_session_plan(choices, phases, now, pauses=[(t0 + 300, t0 + 320)])
+    assert sliced == whole and len(whole.tracks) > 300
+    assert slices >= len(whole.tracks) // STEP_MOMENTS  # about a slice per STEP_MOMENTS tracks
