@@ -73,4 +73,4 @@ async def plan(r: RoomController = Depends(room)) -> MusicPlan:
     """Every planned track of the session's music: start and end (epoch seconds), fades (seconds), segment, gain
     (dB).
     """
-    return r.music.plan or MusicPlan(tracks=[])
+    return await r.music.settled_plan() or MusicPlan(tracks=[])

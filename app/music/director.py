@@ -106,6 +106,9 @@ class MusicDirector:
         self._replan_pending = False
         self._quiet = asyncio.Event()  # cleared while a panic's pause is under way
         self._quiet.set()
+        self._settled = asyncio.Event()  # set when no re-plan is asked for or being made
+        self._settled.set()
+        self._replanning = 0  # re-plans begun and not yet done (waiting for the lock included)
         self._talk_until: float | None = None  # Talk is on until then
         self._talk_generation = 0  # a timeout ends only the press that set it
         self._talk_restored = False  # after a (re)start, a Talk still in force is taken up once
@@ -210,6 +213,7 @@ class MusicDirector:
     def replan_soon(self) -> None:
         """Re-plan once for everything that has happened up to the next turn of the loop (one
         action can make several session notices)."""
+        self._settled.clear()
         if not self._replan_pending:
             self._replan_pending = True
             self._jobs.spawn(f"music plan {self.room_id}", self._replan_when_due())
@@ -226,13 +230,26 @@ class MusicDirector:
             await self.replan()
 
     async def replan(self) -> None:
-        async with self._lock:
-            before = self._plan
-            while not await self._replan_once():
-                pass  # the session changed while its plan was being built: built again from the new record
-            self._talk_restored = True
+        self._settled.clear()
+        self._replanning += 1
+        try:
+            async with self._lock:
+                before = self._plan
+                while not await self._replan_once():
+                    pass  # the session changed while its plan was being built: built again from the new record
+                self._talk_restored = True
+        finally:
+            self._replanning -= 1
+            if not self._replan_pending and not self._replanning:
+                self._settled.set()
         if self._plan != before:
             self._on_change({"plan": "changed"})
+
+    async def settled_plan(self) -> MusicPlan | None:
+        """The plan once every re-plan asked for so far is made: a change's plan is built in slices,
+        and whoever asks for the plan just after a change must get the new one."""
+        await self._settled.wait()
+        return self._plan
 
     async def _replan_once(self) -> bool:
         """The decks follow a plan made from the session's record as it is now; False (and nothing

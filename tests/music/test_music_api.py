@@ -282,3 +282,20 @@ async def test_gentler_takes_an_intense_track_away_within_seconds(service: Servi
     assert sky["end"] == pytest.approx(asked + 8) and sky["fade_out_s"] == pytest.approx(8)
     await clock.advance(30)
     assert (await audio(service))["now_playing"]["title"] == "Homeward"
+
+
+async def test_the_plan_asked_for_just_after_a_change_is_the_new_one(service: Service, clock: ManualClock) -> None:
+    """A long plan is built in slices between other work; a reader asking at once still gets the
+    plan that follows the change, not the one from before it."""
+    r = await service.client.post(f"{ROOM}/session", json={"preset": "lsd", "playlist": "demo_lsd"})
+    assert r.status_code == 201, r.text
+    await service.client.post(f"{ROOM}/session/dose", json={})
+    await clock.advance(60)
+    for _ in range(3):
+        r = await service.client.post(f"{ROOM}/session/advance", json={})
+        assert r.status_code == 200, r.text
+        state = r.json()
+        tracks = (await service.client.get(f"{ROOM}/plan")).json()["tracks"]
+        assert len(tracks) > 100  # long enough to be built in several slices
+        first = next(t for t in tracks if t["phase"] == state["phase"])
+        assert first["start"] == pytest.approx(state["phase_started_at"])
