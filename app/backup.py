@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from app.domain.errors import Conflict
 from app.domain.report import UTC_ZONE, build_report, iso, report_csv
 from app.service_lock import DatabaseInUse, database_lock, lock_path
-from app.store import EventStore
+from app.store import SqliteStore
 
 
 class BackupError(Exception):
@@ -126,7 +126,7 @@ def export_session(
 ) -> list[Path]:
     """Write a session's events (JSON) and its report as of `now` (JSON and CSV, times in `tz`) into `directory`."""
     _open_existing(database).close()  # the store would create a missing file; say it is missing instead
-    store = EventStore(database)
+    store = SqliteStore(database)
     try:
         try:
             full_id = store.resolve(session_id)

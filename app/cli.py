@@ -29,7 +29,8 @@ from app.domain.report import clock_offset
 from app.domain.rooms import Room
 from app.engine import Notice, SessionEngine
 from app.settings import Settings, Token, data_folder_problems, token_weakness
-from app.store import EventStore
+from app.store import SqliteStore
+from app.stores import open_store
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -288,10 +289,10 @@ def _purge(settings: Settings, session_id: str | None, older_than_days: float | 
 
     from app.retention import purge_older_than
 
-    if not settings.database.exists():
-        print(f"arcroom purge: no database at {settings.database}", file=sys.stderr)
+    if settings.database_file is not None and not settings.database_file.exists():
+        print(f"arcroom purge: no database at {settings.database_file}", file=sys.stderr)
         return 2
-    store = EventStore(settings.database)
+    store = open_store(settings.database, settings.database_secret())
     try:
         if older_than_days is not None:
             purged = purge_older_than(store, older_than_days, time.time(), "arcroom purge")
@@ -332,7 +333,7 @@ def _serve(settings: Settings, log_level: str) -> int:
         describe_folders(settings.playlists_dir),
         settings.scenes_file,
         settings.rooms_file,
-        settings.database,
+        settings.database_shown(),
     )
     if (problem := _port_taken(settings.host, settings.port)) is not None:
         print(f"arcroom: {problem}", file=sys.stderr)
@@ -342,7 +343,13 @@ def _serve(settings: Settings, log_level: str) -> int:
     logging.getLogger("app.cli").debug("start-up heap frozen: %d objects", frozen)
     try:
         # Held for as long as the service runs: `arcroom restore` (or a second service) is refused.
-        with database_lock(settings.database, "arcroom serve"):
+        # (On PostgreSQL the server keeps the record whole with several writers: no file to lock.)
+        lock = (
+            contextlib.nullcontext()
+            if settings.database_file is None
+            else database_lock(settings.database_file, "arcroom serve")
+        )
+        with lock:
             # Open event streams (every tablet holds one) would otherwise keep a shutdown waiting for ever.
             uvicorn.run(
                 app,
@@ -362,17 +369,27 @@ def _data_command(settings: Settings, args: argparse.Namespace) -> int:
     from app import backup
     from app.health_probe import degraded_because, probe
 
+    database = settings.database_file
+    if database is None and args.command in ("backup", "restore", "export"):
+        print(
+            f"arcroom {args.command}: the record is on a PostgreSQL server ({settings.database_shown()}); this "
+            "command works on a SQLite file. Back the server up with pg_dump (docs/operations.md)",
+            file=sys.stderr,
+        )
+        return 2
     if args.command == "backup":
         dest = Path(args.dest)
         if args.dest.endswith("/"):  # a folder, which Path() would not tell from a file name
             dest.mkdir(mode=0o700, parents=True, exist_ok=True)
-        copy = backup.backup(settings.database, dest)
+        assert database is not None
+        copy = backup.backup(database, dest)
         print(
-            f"backed up {settings.database} to {copy.path}: {copy.sessions} sessions, {copy.events} events, "
+            f"backed up {database} to {copy.path}: {copy.sessions} sessions, {copy.events} events, "
             f"{copy.size_bytes} bytes"
         )
     elif args.command == "restore":
-        restored = backup.restore(args.src, settings.database)
+        assert database is not None
+        restored = backup.restore(args.src, database)
         if restored.previous is not None:
             print(
                 f"kept the replaced database as {restored.previous.path} ({restored.previous.sessions} sessions, "
@@ -383,7 +400,8 @@ def _data_command(settings: Settings, args: argparse.Namespace) -> int:
             f"{restored.database.events} events"
         )
     elif args.command == "export":
-        for path in backup.export_session(settings.database, args.session, args.dir, tz=settings.tz):
+        assert database is not None
+        for path in backup.export_session(database, args.session, args.dir, tz=settings.tz):
             print(path)
     else:
         answered, text = probe(settings.host, settings.port, args.timeout)
@@ -607,7 +625,7 @@ async def simulate(preset: Preset, booster_at_min: float | None = None, extend: 
             )
     clock = ManualClock(0.0)
     engine = SessionEngine(
-        EventStore(":memory:"), {preset.id: preset}, {"sim": Room(id="sim", name="simulation")}, clock
+        SqliteStore(":memory:"), {preset.id: preset}, {"sim": Room(id="sim", name="simulation")}, clock
     )
     lines = [f"{preset.name} ({preset.id})", f"source: {preset.source}", f"{'time':>6}  what"]
     notices: list[Notice] = []

@@ -34,7 +34,7 @@ from app.retention import keep_purging
 from app.room import RoomChange, RoomController
 from app.settings import Settings
 from app.simulators.start import run_simulator
-from app.store import EventStore
+from app.stores import open_store
 from app.supervisor import Supervisor
 from app.views import RoomView, ViewCache, room_view
 
@@ -105,7 +105,7 @@ class Runtime:
     ) -> AsyncIterator[Runtime]:
         clock = clock or SystemClock()
         async with AsyncExitStack() as stack:
-            store = EventStore(settings.database)
+            store = open_store(settings.database, settings.database_secret())
             stack.callback(store.close)
             broker, address = await _broker(settings, stack)
             engine = SessionEngine(

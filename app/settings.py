@@ -222,7 +222,11 @@ class Settings(BaseSettings):
     config_dir: Path | None = Field(default_factory=default_config_dir)
     # What the service writes: the database and the generated demo music.
     data_dir: Path = Field(default_factory=default_data_dir)
-    database: Path = Field(default_factory=_in_data_dir("arcroom.db"))
+    # A SQLite file's path, or a PostgreSQL server's postgresql://user@host[:port]/dbname URL.
+    database: Path | str = Field(default_factory=_in_data_dir("arcroom.db"))
+    # The PostgreSQL user's password, when not in the URL: given here, or in a file (a secret).
+    database_password: SecretStr | None = None
+    database_password_file: Path | None = None
     rooms_file: Path = Field(default_factory=_config_file("rooms.yaml", "rooms.demo.yaml"))
     presets_dir: Folders = Field(default_factory=_overlaid("presets"))
     device_profiles_dir: Folders = Field(default_factory=_overlaid("device_profiles"))
@@ -312,12 +316,17 @@ class Settings(BaseSettings):
         return value
 
     def secret_values(self) -> list[str]:
-        """What must never appear in a log: every token, and the MQTT password (alone or in the URL)."""
+        """What must never appear in a log: every token, the MQTT password and the database's (alone or in
+        a URL)."""
         values = [t.token.get_secret_value() for t in self.tokens]
         if self.mqtt_password is not None:
             values.append(self.mqtt_password.get_secret_value())
         if self.mqtt_url and (password := urlsplit(self.mqtt_url).password):
             values += [password, unquote(password)]
+        if self.database_file is None and (password := urlsplit(str(self.database)).password):
+            values += [password, unquote(password)]
+        if self.database_password is not None:
+            values.append(self.database_password.get_secret_value())
         return values
 
     @field_validator("timezone", mode="before")
@@ -351,15 +360,40 @@ class Settings(BaseSettings):
 
     @field_validator("database", mode="before")
     @classmethod
-    def _database_is_a_file(cls, value: Any) -> Any:
-        # A URL would otherwise be taken as a relative path: a SQLite file in a folder "postgresql:".
+    def _database_is_a_file_or_postgres(cls, value: Any) -> Any:
         if isinstance(value, str) and "://" in value:
-            scheme = value.split("://", 1)[0]
-            raise ValueError(
-                f"is a {scheme}:// URL, but this release keeps its record in a SQLite file: "
-                "give a file path, e.g. /var/lib/arcroom/arcroom.db"
-            )
-        return value
+            # Any other URL would otherwise be taken as a relative path: a SQLite file in a folder "mysql:".
+            if not value.startswith(("postgresql://", "postgres://")):
+                scheme = value.split("://", 1)[0]
+                raise ValueError(
+                    f"is a {scheme}:// URL: give a SQLite file's path (/var/lib/arcroom/arcroom.db) or a "
+                    "PostgreSQL URL (postgresql://arcroom@db.clinic.lan/arcroom)"
+                )
+            return value
+        return Path(value) if isinstance(value, str) else value
+
+    @property
+    def database_file(self) -> Path | None:
+        """The SQLite file the record is in; None when it is on a PostgreSQL server."""
+        return self.database if isinstance(self.database, Path) else None
+
+    def database_secret(self) -> str | None:
+        """The PostgreSQL user's password from ARCROOM_DATABASE_PASSWORD or its file, if either is set."""
+        if self.database_password is not None:
+            return self.database_password.get_secret_value()
+        if self.database_password_file is not None:
+            return self.database_password_file.read_text().strip()
+        return None
+
+    def database_shown(self) -> str:
+        """The database as a log line may show it: a URL without its password."""
+        if self.database_file is not None:
+            return str(self.database_file)
+        parts = urlsplit(str(self.database))
+        if parts.password is None:
+            return str(self.database)
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
 
     @field_validator("public_url")
     @classmethod
@@ -444,7 +478,8 @@ def is_loopback(host: str) -> bool:
 def data_folder_problems(settings: Settings) -> list[str]:
     """Create the folders the service writes to; say which cannot be written, and what to do."""
     problems = []
-    for folder in dict.fromkeys([settings.database.parent, settings.demo_music_dir]):
+    folders = [settings.demo_music_dir] if settings.database_file is None else [settings.database_file.parent]
+    for folder in dict.fromkeys([*folders, settings.demo_music_dir]):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             writable = os.access(folder, os.W_OK)

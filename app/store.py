@@ -1,10 +1,14 @@
-"""SQLite event store: sessions and their append-only event logs.
+"""The record: sessions, their append-only event logs and the rooms' own logs, in SQLite or PostgreSQL.
+
+`EventStore` holds the record's rules, the same on both engines; `SqliteStore` (one file, the
+embedded default) and `PostgresStore` (a database server) only say how to reach them. A
+`postgresql://` URL in ARCROOM_DATABASE picks the server (`open_store`).
 
 Personal data is crypto-shredded: each session has its own key (in `session_keys`, the one table
 rows are deleted from), and its client label and every event's data are stored encrypted with
 it (Fernet: AES-128-CBC with an HMAC). Purging a session deletes its key: the log keeps every
 event's place, time and type, and the append-only triggers stay as they are, but what the events
-said can no longer be read by anyone, from the database or from its free pages (secure_delete).
+said can no longer be read by anyone (on SQLite not from its free pages either: secure_delete).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,12 +93,188 @@ class StoredSession:
     created_at: float
 
 
-class EventStore:
-    """Sessions and events in one SQLite file.
+# A query in a transaction: SQL with `?` placeholders and its parameters -> the rows.
+Query = Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
+# How many times an append is tried again after another writer took the same place in a log.
+APPEND_ATTEMPTS = 20
 
-    Calls are synchronous: a WAL-mode append on a local disk takes well under a millisecond,
-    and doing it inline keeps event order identical to command order without a queue.
+
+class EventStore:
+    """The record's rules, whatever the engine: an engine gives transactions (`_transaction`) and
+    says which errors mean another writer got there first (`_conflicts`).
+
+    Calls are synchronous: an append on a local disk or a server on the LAN takes about a
+    millisecond, and doing it inline keeps event order identical to command order without a queue.
     """
+
+    # Exceptions that mean an append lost a race for its place in a log: tried again at the next.
+    _conflicts: tuple[type[Exception], ...] = ()
+    # SQL that is true when a session's preset snapshot (preset_json, alias s) has a REMS form.
+    _rems_form_sql = "json_extract(s.preset_json, '$.rems_form') = 1"
+
+    def _transaction(self, write: bool) -> AbstractContextManager[Query]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _after_purge(self) -> None:
+        """After a key is deleted: what the engine must do so no copy of it survives."""
+
+    def _queue_for(self, q: Query, log: str) -> None:
+        """Make this transaction wait for any other appending to the same log (`log`: a session's or a
+        room's), where the engine does not do that for every write already."""
+
+    def create_session(self, info: SessionInfo, at: float, data: dict[str, Any] | None = None) -> Event:
+        """Record a new session and its `started` event, atomically."""
+        key = Fernet.generate_key()
+        label = None if info.client_label is None else _seal(Fernet(key), info.client_label)
+        with self._transaction(write=True) as q:
+            q(
+                "INSERT INTO sessions (id, room, preset_json, client_label, created_at, preset_v) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (info.id, info.room, info.preset.model_dump_json(), label, at, PRESET_SNAPSHOT.version("preset")),
+            )
+            q("INSERT INTO session_keys (session_id, key) VALUES (?, ?)", (info.id, key))
+            return self._insert(q, info.id, 0, at, EventType.STARTED, data or {})
+
+    def append(self, session_id: str, at: float, type_: EventType, data: dict[str, Any] | None = None) -> Event:
+        """The event, at the end of the session's log. Two writers never take the same place: they
+        queue for the log, and should one get past, the database refuses it (the key is session and
+        place) and it goes after."""
+        for attempt in range(APPEND_ATTEMPTS):
+            try:
+                with self._transaction(write=True) as q:
+                    self._queue_for(q, f"session:{session_id}")
+                    return self._insert(q, session_id, _next_seq(q, session_id), at, type_, data or {})
+            except self._conflicts:
+                if attempt == APPEND_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _insert(self, q: Query, session_id: str, seq: int, at: float, type_: EventType, data: dict[str, Any]) -> Event:
+        text = json.dumps(data)
+        cipher = _cipher(q, session_id)
+        if cipher is not None and type_ is not EventType.PURGED:
+            text = _seal(cipher, text)
+        q(
+            "INSERT INTO events (session_id, seq, at, type, data, v) VALUES (?, ?, ?, ?, ?, ?)",
+            (session_id, seq, at, type_.value, text, SESSION_EVENTS.version(type_.value)),
+        )
+        return Event(seq=seq, at=at, type=type_, data=data)
+
+    def events(self, session_id: str) -> list[Event]:
+        with self._transaction(write=False) as q:
+            rows = q("SELECT seq, at, type, data, v FROM events WHERE session_id = ? ORDER BY seq", (session_id,))
+            cipher = _cipher(q, session_id)
+        return [
+            Event(seq=s, at=a, type=EventType(t), data=_current(SESSION_EVENTS, t, v, _open(cipher, d)))
+            for s, a, t, d, v in rows
+        ]
+
+    def purge(self, session_id: str, at: float, reason: str, by: str) -> bool:
+        """Destroy a finished session's personal data (its key); False if it was already purged."""
+        with self._transaction(write=True) as q:
+            self._queue_for(q, f"session:{session_id}")
+            if _cipher(q, session_id) is None:
+                return False
+            types = {t for (t,) in q("SELECT type FROM events WHERE session_id = ?", (session_id,))}
+            if EventType.ENDED.value not in types:
+                raise ValueError(f"session {session_id} is still running: end it before purging it")
+            seq = _next_seq(q, session_id)
+            self._insert(q, session_id, seq, at, EventType.PURGED, {"reason": reason, "by": by})
+            q("DELETE FROM session_keys WHERE session_id = ?", (session_id,))
+        self._after_purge()
+        return True
+
+    def purgeable(self, ended_before: float) -> list[str]:
+        """Sessions that ended before `ended_before` and still hold personal data."""
+        with self._transaction(write=False) as q:
+            rows = q(
+                "SELECT e.session_id FROM events e JOIN session_keys k ON k.session_id = e.session_id "
+                "WHERE e.type = 'ended' AND e.at < ? ORDER BY e.at",
+                (ended_before,),
+            )
+        return [str(sid) for (sid,) in rows]
+
+    def resolve(self, session_id: str) -> str | None:
+        """The full id of the session `session_id` names: itself, or the one session whose id starts
+        with it (the 8 characters of a downloaded file's name); None if none. Two: Conflict."""
+        with self._transaction(write=False) as q:
+            if q("SELECT 1 FROM sessions WHERE id = ?", (session_id,)):
+                return session_id
+            if len(session_id) < MIN_SHORT_ID or not all(c in "0123456789abcdef" for c in session_id):
+                return None
+            rows = q("SELECT id FROM sessions WHERE id LIKE ? ORDER BY id LIMIT 2", (session_id + "%",))
+        if len(rows) > 1:
+            raise Conflict(f"{session_id!r} is the start of more than one session's id: give more of it")
+        return str(rows[0][0]) if rows else None
+
+    def session(self, session_id: str) -> StoredSession | None:
+        rows = self._sessions("WHERE s.id = ?", (session_id,))
+        return rows[0] if rows else None
+
+    def sessions_since(self, since: float) -> list[StoredSession]:
+        """Sessions created at or after `since`, oldest first."""
+        return self._sessions("WHERE s.created_at >= ? ORDER BY s.created_at", (since,))
+
+    def rems_unfiled(self) -> list[StoredSession]:
+        """Sessions of a preset with a REMS form, dosed, whose form is not marked filed: oldest first, however old.
+
+        A dose is what makes a form due (one per treatment session); an overdue form is still owed.
+        """
+        return self._sessions(
+            f"WHERE {self._rems_form_sql} "
+            "AND EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND e.type = 'dose_given') "
+            "AND NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND e.type = 'rems_filed') "
+            "ORDER BY s.created_at",
+            (),
+        )
+
+    def unfinished_sessions(self) -> list[StoredSession]:
+        return self._sessions(
+            "WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND e.type = 'ended') "
+            "ORDER BY s.created_at",
+            (),
+        )
+
+    def _sessions(self, where: str, params: tuple[Any, ...]) -> list[StoredSession]:
+        with self._transaction(write=False) as q:
+            rows = q(
+                "SELECT s.id, s.room, s.preset_json, s.client_label, s.created_at, s.preset_v, k.key "
+                f"FROM sessions s LEFT JOIN session_keys k ON k.session_id = s.id {where}",
+                params,
+            )
+        return [_stored(row) for row in rows]
+
+    def append_room_event(
+        self, room: str, at: float, type_: RoomEventType, data: dict[str, Any] | None = None
+    ) -> RoomEvent:
+        for attempt in range(APPEND_ATTEMPTS):
+            try:
+                with self._transaction(write=True) as q:
+                    self._queue_for(q, f"room:{room}")
+                    ((seq,),) = q("SELECT COALESCE(MAX(seq), -1) + 1 FROM room_events WHERE room = ?", (room,))
+                    q(
+                        "INSERT INTO room_events (room, seq, at, type, data, v) VALUES (?, ?, ?, ?, ?, ?)",
+                        (room, seq, at, type_.value, json.dumps(data or {}), ROOM_EVENTS.version(type_.value)),
+                    )
+                return RoomEvent(seq=seq, at=at, type=type_, data=data or {})
+            except self._conflicts:
+                if attempt == APPEND_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def room_events(self, room: str) -> list[RoomEvent]:
+        with self._transaction(write=False) as q:
+            rows = q("SELECT seq, at, type, data, v FROM room_events WHERE room = ? ORDER BY seq", (room,))
+        return [
+            RoomEvent(seq=s, at=a, type=RoomEventType(t), data=_current(ROOM_EVENTS, t, v, d)) for s, a, t, d, v in rows
+        ]
+
+
+class SqliteStore(EventStore):
+    """The record in one SQLite file (WAL; a write transaction takes the file's lock at once)."""
 
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":
@@ -113,170 +295,37 @@ class EventStore:
         with self._lock:
             self._db.close()
 
-    def create_session(self, info: SessionInfo, at: float, data: dict[str, Any] | None = None) -> Event:
-        """Record a new session and its `started` event, atomically."""
-        key = Fernet.generate_key()
-        label = None if info.client_label is None else _seal(Fernet(key), info.client_label)
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Query]:
+        def query(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+            return self._db.execute(sql, params).fetchall()
+
         with self._lock, self._db:
-            self._db.execute("BEGIN")
-            self._db.execute(
-                "INSERT INTO sessions (id, room, preset_json, client_label, created_at, preset_v) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (info.id, info.room, info.preset.model_dump_json(), label, at, PRESET_SNAPSHOT.version("preset")),
-            )
-            self._db.execute("INSERT INTO session_keys (session_id, key) VALUES (?, ?)", (info.id, key))
-            return self._insert(info.id, 0, at, EventType.STARTED, data or {})
+            self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            yield query
 
-    def append(self, session_id: str, at: float, type_: EventType, data: dict[str, Any] | None = None) -> Event:
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            (seq,) = self._db.execute(
-                "SELECT COALESCE(MAX(seq), -1) + 1 FROM events WHERE session_id = ?", (session_id,)
-            ).fetchone()
-            return self._insert(session_id, seq, at, type_, data or {})
-
-    def _insert(self, session_id: str, seq: int, at: float, type_: EventType, data: dict[str, Any]) -> Event:
-        text = json.dumps(data)
-        cipher = self._cipher(session_id)
-        if cipher is not None and type_ is not EventType.PURGED:
-            text = _seal(cipher, text)
-        self._db.execute(
-            "INSERT INTO events (session_id, seq, at, type, data, v) VALUES (?, ?, ?, ?, ?, ?)",
-            (session_id, seq, at, type_.value, text, SESSION_EVENTS.version(type_.value)),
-        )
-        return Event(seq=seq, at=at, type=type_, data=data)
-
-    def events(self, session_id: str) -> list[Event]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, at, type, data, v FROM events WHERE session_id = ? ORDER BY seq", (session_id,)
-            ).fetchall()
-            cipher = self._cipher(session_id)
-        return [
-            Event(seq=s, at=a, type=EventType(t), data=_current(SESSION_EVENTS, t, v, _open(cipher, d)))
-            for s, a, t, d, v in rows
-        ]
-
-    def purge(self, session_id: str, at: float, reason: str, by: str) -> bool:
-        """Destroy a finished session's personal data (its key); False if it was already purged."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            if self._cipher(session_id) is None:
-                return False
-            types = {t for (t,) in self._db.execute("SELECT type FROM events WHERE session_id = ?", (session_id,))}
-            if EventType.ENDED.value not in types:
-                raise ValueError(f"session {session_id} is still running: end it before purging it")
-            (seq,) = self._db.execute(
-                "SELECT COALESCE(MAX(seq), -1) + 1 FROM events WHERE session_id = ?", (session_id,)
-            ).fetchone()
-            self._insert(session_id, seq, at, EventType.PURGED, {"reason": reason, "by": by})
-            self._db.execute("DELETE FROM session_keys WHERE session_id = ?", (session_id,))
+    def _after_purge(self) -> None:
         with self._lock:
             # The old key must not survive in the write-ahead log either.
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return True
 
-    def purgeable(self, ended_before: float) -> list[str]:
-        """Sessions that ended before `ended_before` and still hold personal data."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT e.session_id FROM events e JOIN session_keys k ON k.session_id = e.session_id "
-                "WHERE e.type = 'ended' AND e.at < ? ORDER BY e.at",
-                (ended_before,),
-            ).fetchall()
-        return [sid for (sid,) in rows]
 
-    def _cipher(self, session_id: str) -> Fernet | None:
-        row = self._db.execute("SELECT key FROM session_keys WHERE session_id = ?", (session_id,)).fetchone()
-        return Fernet(row[0]) if row else None
+def _next_seq(q: Query, session_id: str) -> int:
+    ((seq,),) = q("SELECT COALESCE(MAX(seq), -1) + 1 FROM events WHERE session_id = ?", (session_id,))
+    return int(seq)
 
-    def resolve(self, session_id: str) -> str | None:
-        """The full id of the session `session_id` names: itself, or the one session whose id starts
-        with it (the 8 characters of a downloaded file's name); None if none. Two: Conflict."""
-        with self._lock:
-            if self._db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
-                return session_id
-            if len(session_id) < MIN_SHORT_ID or not all(c in "0123456789abcdef" for c in session_id):
-                return None
-            rows = self._db.execute(
-                "SELECT id FROM sessions WHERE id LIKE ? ORDER BY id LIMIT 2", (session_id + "%",)
-            ).fetchall()
-        if len(rows) > 1:
-            raise Conflict(f"{session_id!r} is the start of more than one session's id: give more of it")
-        return str(rows[0][0]) if rows else None
 
-    def session(self, session_id: str) -> StoredSession | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT id, room, preset_json, client_label, created_at, preset_v FROM sessions WHERE id = ?",
-                (session_id,),
-            ).fetchone()
-        return self._stored(row) if row else None
+def _cipher(q: Query, session_id: str) -> Fernet | None:
+    rows = q("SELECT key FROM session_keys WHERE session_id = ?", (session_id,))
+    return Fernet(bytes(rows[0][0])) if rows else None
 
-    def sessions_since(self, since: float) -> list[StoredSession]:
-        """Sessions created at or after `since`, oldest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, room, preset_json, client_label, created_at, preset_v FROM sessions WHERE created_at >= ? "
-                "ORDER BY created_at",
-                (since,),
-            ).fetchall()
-        return [self._stored(r) for r in rows]
 
-    def rems_unfiled(self) -> list[StoredSession]:
-        """Sessions of a preset with a REMS form, dosed, whose form is not marked filed: oldest first, however old.
-
-        A dose is what makes a form due (one per treatment session); an overdue form is still owed.
-        """
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, room, preset_json, client_label, created_at, preset_v FROM sessions s "
-                "WHERE json_extract(s.preset_json, '$.rems_form') = 1 "
-                "AND EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND e.type = 'dose_given') "
-                "AND NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND e.type = 'rems_filed') "
-                "ORDER BY created_at"
-            ).fetchall()
-        return [self._stored(r) for r in rows]
-
-    def unfinished_sessions(self) -> list[StoredSession]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, room, preset_json, client_label, created_at, preset_v FROM sessions s "
-                "WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND e.type = 'ended') "
-                "ORDER BY created_at"
-            ).fetchall()
-        return [self._stored(r) for r in rows]
-
-    def append_room_event(
-        self, room: str, at: float, type_: RoomEventType, data: dict[str, Any] | None = None
-    ) -> RoomEvent:
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            (seq,) = self._db.execute(
-                "SELECT COALESCE(MAX(seq), -1) + 1 FROM room_events WHERE room = ?", (room,)
-            ).fetchone()
-            self._db.execute(
-                "INSERT INTO room_events (room, seq, at, type, data, v) VALUES (?, ?, ?, ?, ?, ?)",
-                (room, seq, at, type_.value, json.dumps(data or {}), ROOM_EVENTS.version(type_.value)),
-            )
-        return RoomEvent(seq=seq, at=at, type=type_, data=data or {})
-
-    def room_events(self, room: str) -> list[RoomEvent]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, at, type, data, v FROM room_events WHERE room = ? ORDER BY seq", (room,)
-            ).fetchall()
-        return [
-            RoomEvent(seq=s, at=a, type=RoomEventType(t), data=_current(ROOM_EVENTS, t, v, d)) for s, a, t, d, v in rows
-        ]
-
-    def _stored(self, row: tuple[str, str, str, str | None, float, int]) -> StoredSession:
-        sid, room, preset_json, label, created, preset_v = row
-        preset = load_preset_snapshot(json.loads(preset_json), preset_v, session=sid)
-        with self._lock:
-            cipher = self._cipher(sid)
-        client_label = None if label is None else _open(cipher, label)
-        return StoredSession(SessionInfo(id=sid, room=room, preset=preset, client_label=client_label), created)
+def _stored(row: tuple[Any, ...]) -> StoredSession:
+    sid, room, preset_json, label, created, preset_v, key = row
+    preset = load_preset_snapshot(json.loads(preset_json), preset_v, session=sid)
+    cipher = Fernet(bytes(key)) if key is not None else None
+    client_label = None if label is None else _open(cipher, label)
+    return StoredSession(SessionInfo(id=sid, room=room, preset=preset, client_label=client_label), float(created))
 
 
 def _seal(cipher: Fernet, text: str) -> str:

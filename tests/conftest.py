@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,7 +23,7 @@ from app.domain.clock import ManualClock
 from app.music.demo import generate_demo_library
 from app.runtime import PlayerFactory
 from app.settings import Settings
-from tests.support import CLIENT_LIMITS, Mosquitto, free_port
+from tests.support import CLIENT_LIMITS, Mosquitto, Postgres, free_port
 
 T0 = 1_800_000_000.0  # a fixed start time for manual clocks
 
@@ -87,6 +89,17 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
     broker.start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A private PostgreSQL server for this worker (in /tmp itself: its user must reach the folder)."""
+    workdir = Path(tempfile.mkdtemp(prefix="arcroom-pg-"))
+    server = Postgres(workdir)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture

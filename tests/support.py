@@ -96,6 +96,49 @@ class Mosquitto:
             self.process = None
 
 
+class Postgres:
+    """A private PostgreSQL cluster on a free port (Debian's server binaries, `initdb` in a
+    temporary folder), run as an unprivileged user as PostgreSQL requires; `fsync` off: tests only."""
+
+    def __init__(self, workdir: Path) -> None:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if not found:
+            raise RuntimeError("PostgreSQL is not installed: run ./dev test, or apt-get install postgresql")
+        self.bin = found[-1].parent
+        self.port = free_port()
+        self.dir = workdir / "pgdata"
+        self.log = workdir / "postgres.log"
+        self._as: list[str] = []
+        if os.geteuid() == 0:  # initdb and postgres refuse to run as root
+            self._as = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(workdir, "postgres")
+            workdir.chmod(0o700)
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._initialised = False
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self._as, *args], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        if not self._initialised:
+            self._run(str(self.bin / "initdb"), "-D", str(self.dir), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+            self._initialised = True
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir), "-l", str(self.log), "-o", options, "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """`fast`: a clean shutdown; `immediate`: as a crash or a power cut would."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir), "-m", mode, "-w", "stop")
+
+    def database(self, name: str) -> str:
+        """A new, empty database on this server: its URL."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 

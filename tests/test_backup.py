@@ -20,13 +20,13 @@ from app.domain.events import EventType
 from app.domain.report import Report, build_report, report_csv
 from app.domain.session import SessionInfo, replay
 from app.service_lock import database_lock
-from app.store import EventStore
+from app.store import SqliteStore
 
 PRESETS = load_presets(Path(__file__).resolve().parents[1] / "presets")
 T0 = 1_800_000_000.0
 
 
-def a_session(store: EventStore, session_id: str = "s1", label: str | None = "P-017") -> SessionInfo:
+def a_session(store: SqliteStore, session_id: str = "s1", label: str | None = "P-017") -> SessionInfo:
     info = SessionInfo(id=session_id, room="room1", preset=PRESETS["psilocybin"], client_label=label)
     store.create_session(info, T0)
     store.append(session_id, T0 + 600, EventType.DOSE_GIVEN, {"amount": "25 mg"})
@@ -39,7 +39,7 @@ def private(path: Path) -> bool:
 
 def test_a_backup_taken_under_writes_restores_into_a_store_that_continues_the_session(tmp_path: Path) -> None:
     live_db = tmp_path / "live" / "arcroom.db"
-    store = EventStore(live_db)
+    store = SqliteStore(live_db)
     info = a_session(store)
     appended = threading.Semaphore(0)
     stop = threading.Event()
@@ -72,7 +72,7 @@ def test_a_backup_taken_under_writes_restores_into_a_store_that_continues_the_se
 
     restored = restore(copy.path, tmp_path / "new" / "arcroom.db")
     assert restored.previous is None and restored.database.events == copy.events
-    new_store = EventStore(tmp_path / "new" / "arcroom.db")
+    new_store = SqliteStore(tmp_path / "new" / "arcroom.db")
     events = new_store.events("s1")
     assert events == live_events[: copy.events]
     assert [s.info for s in new_store.unfinished_sessions()] == [info]
@@ -87,27 +87,27 @@ def test_a_backup_taken_under_writes_restores_into_a_store_that_continues_the_se
 
 def test_restore_is_refused_while_the_service_holds_the_database(tmp_path: Path) -> None:
     db, other = tmp_path / "arcroom.db", tmp_path / "other.db"
-    store = EventStore(db)
+    store = SqliteStore(db)
     a_session(store)
     store.close()
     copy = backup(db, tmp_path / "backup.db")
-    store = EventStore(other)
+    store = SqliteStore(other)
     a_session(store, "s2")
     store.close()
     refused = pytest.raises(BackupError, match=r"in use by arcroom serve \(pid \d+\): stop the service first")
     with database_lock(other, "arcroom serve"), refused:  # the lock: what the service holds while it runs
         restore(copy.path, other)
-    assert [e.seq for e in EventStore(other).events("s2")] == [0, 1]  # untouched
+    assert [e.seq for e in SqliteStore(other).events("s2")] == [0, 1]  # untouched
     assert not list(tmp_path.glob("other.db.before-restore*"))
 
 
 def test_restore_is_refused_while_another_process_has_the_database_open(tmp_path: Path) -> None:
     db = tmp_path / "arcroom.db"
-    copy_source = EventStore(tmp_path / "src.db")
+    copy_source = SqliteStore(tmp_path / "src.db")
     a_session(copy_source, "from-backup")
     copy_source.close()
     copy = backup(tmp_path / "src.db", tmp_path / "backup.db")
-    store = EventStore(db)  # open, as a service that does not take the lock file would have it
+    store = SqliteStore(db)  # open, as a service that does not take the lock file would have it
     a_session(store)
     with pytest.raises(BackupError, match="open in another process"):
         restore(copy.path, db)
@@ -117,10 +117,10 @@ def test_restore_is_refused_while_another_process_has_the_database_open(tmp_path
 
 def test_restore_keeps_the_database_it_replaces(tmp_path: Path) -> None:
     db = tmp_path / "arcroom.db"
-    store = EventStore(db)
+    store = SqliteStore(db)
     a_session(store, "old")
     store.close()
-    src = EventStore(tmp_path / "src.db")
+    src = SqliteStore(tmp_path / "src.db")
     a_session(src, "new")
     src.close()
     copy = backup(tmp_path / "src.db", tmp_path / "backup.db")
@@ -128,17 +128,17 @@ def test_restore_keeps_the_database_it_replaces(tmp_path: Path) -> None:
     restored = restore(copy.path, db)
     assert restored.previous is not None and restored.previous.path.name.startswith("arcroom.db.before-restore-")
     assert private(restored.previous.path)
-    kept = EventStore(restored.previous.path)
+    kept = SqliteStore(restored.previous.path)
     assert kept.session("old") is not None and kept.session("new") is None
     kept.close()
-    now = EventStore(db)
+    now = SqliteStore(db)
     assert now.session("new") is not None and now.session("old") is None
     now.close()
 
 
 def test_restore_refuses_a_file_that_is_not_an_arcroom_backup(tmp_path: Path) -> None:
     db = tmp_path / "arcroom.db"
-    store = EventStore(db)
+    store = SqliteStore(db)
     a_session(store)
     store.close()
     junk = tmp_path / "junk.db"
@@ -149,12 +149,12 @@ def test_restore_refuses_a_file_that_is_not_an_arcroom_backup(tmp_path: Path) ->
         restore(tmp_path / "missing.db", db)
     with pytest.raises(BackupError, match="is the database itself"):
         restore(db, db)
-    assert len(EventStore(db).events("s1")) == 2
+    assert len(SqliteStore(db).events("s1")) == 2
 
 
 def test_backup_never_overwrites_and_never_invents_a_database(tmp_path: Path) -> None:
     db = tmp_path / "arcroom.db"
-    EventStore(db).close()
+    SqliteStore(db).close()
     (tmp_path / "taken.db").write_text("keep me")
     with pytest.raises(BackupError, match="already exists"):
         backup(db, tmp_path / "taken.db")
@@ -166,7 +166,7 @@ def test_backup_never_overwrites_and_never_invents_a_database(tmp_path: Path) ->
 
 def test_export_writes_the_events_and_the_report(tmp_path: Path) -> None:
     db = tmp_path / "arcroom.db"
-    store = EventStore(db)
+    store = SqliteStore(db)
     info = a_session(store)
     store.append("s1", T0 + 900, EventType.NOTE, {"text": "calm, eyes closed"})
     events = store.events("s1")
@@ -198,7 +198,7 @@ def test_export_writes_the_events_and_the_report(tmp_path: Path) -> None:
 
 def test_export_takes_the_short_id_a_downloaded_file_is_named_by(tmp_path: Path) -> None:
     db = tmp_path / "arcroom.db"
-    store = EventStore(db)
+    store = SqliteStore(db)
     a_session(store, "3f2a9c41d0e84b7fa1c2d3e4f5a6b7c8")
     a_session(store, "7b10aa00c0ffee0011223344556677aa")
     a_session(store, "7b10aa01c0ffee0011223344556677aa")
@@ -221,7 +221,7 @@ def test_the_commands_back_up_restore_and_export(
 ) -> None:
     db = tmp_path / "arcroom.db"
     monkeypatch.setenv("ARCROOM_DATABASE", str(db))
-    store = EventStore(db)
+    store = SqliteStore(db)
     a_session(store)
     store.close()
 
@@ -247,7 +247,7 @@ def test_a_restore_run_as_root_leaves_the_files_to_the_services_user(tmp_path: P
     data = tmp_path / "var-lib-arcroom"
     data.mkdir()
     os.chown(data, 4321, 4321)  # the folder belongs to the service's user
-    src = EventStore(tmp_path / "src.db")
+    src = SqliteStore(tmp_path / "src.db")
     a_session(src)
     src.close()
     copy = backup(tmp_path / "src.db", tmp_path / "backup.db")
@@ -258,7 +258,7 @@ def test_a_restore_run_as_root_leaves_the_files_to_the_services_user(tmp_path: P
 
 def test_a_backup_folder_given_with_a_slash_is_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db = tmp_path / "arcroom.db"
-    EventStore(db).close()
+    SqliteStore(db).close()
     monkeypatch.setenv("ARCROOM_DATABASE", str(db))
     assert main(["backup", f"{tmp_path}/backups/"]) == 0
     (copy,) = (tmp_path / "backups").iterdir()

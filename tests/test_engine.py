@@ -15,7 +15,7 @@ from app.domain.errors import Conflict
 from app.domain.rooms import Room
 from app.domain.session import cue_id, cue_offsets_min
 from app.engine import Notice, SessionEngine
-from app.store import EventStore
+from app.store import SqliteStore
 from tests.conftest import T0
 
 PRESETS = load_presets(Path(__file__).resolve().parents[1] / "presets")
@@ -33,7 +33,7 @@ class Recorder:
 
 @asynccontextmanager
 async def running(db: Path | str, clock: ManualClock) -> AsyncIterator[tuple[SessionEngine, Recorder]]:
-    engine = SessionEngine(EventStore(db), PRESETS, ROOMS, clock)
+    engine = SessionEngine(SqliteStore(db), PRESETS, ROOMS, clock)
     engine.load()
     recorder = Recorder()
     engine.listen(recorder.notices.append)

@@ -25,6 +25,8 @@ LAYERS: list[tuple[str, list[str]]] = [
             "app.config_files",
             "app.catalog",
             "app.store",
+            "app.store_postgres",
+            "app.stores",
             "app.service_lock",
             "app.systemd",
             "app.report_pdf",

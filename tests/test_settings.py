@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -44,3 +46,22 @@ def test_quick_notes_are_the_clinic_s_and_each_is_a_short_line(monkeypatch: pyte
     monkeypatch.setenv("ARCROOM_QUICK_NOTES", '["Blanket added", ""]')
     with pytest.raises(ValidationError, match=r"quick_notes\.1"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_the_database_is_a_sqlite_file_or_a_postgresql_server_and_its_password_stays_out_of_the_log(
+    tmp_path: Path,
+) -> None:
+    assert Settings(_env_file=None, database="/var/lib/arcroom/arcroom.db").database_file == Path(  # type: ignore[call-arg]
+        "/var/lib/arcroom/arcroom.db"
+    )
+    url = "postgresql://arcroom:s3cret-pw@db.clinic.lan:5433/arcroom"
+    on_server = Settings(_env_file=None, database=url)  # type: ignore[call-arg]
+    assert on_server.database_file is None and on_server.database == url
+    assert on_server.database_shown() == "postgresql://arcroom:***@db.clinic.lan:5433/arcroom"
+    assert "s3cret-pw" in on_server.secret_values()  # the log filter hides it wherever it appears
+    secret = tmp_path / "db-password"
+    secret.write_text("from-a-file\n")
+    from_file = Settings(_env_file=None, database="postgresql://arcroom@db/arcroom", database_password_file=secret)  # type: ignore[call-arg]
+    assert from_file.database_secret() == "from-a-file"
+    given = Settings(_env_file=None, database="postgresql://arcroom@db/arcroom", database_password="pw-in-env")  # type: ignore[call-arg]
+    assert given.database_secret() == "pw-in-env" and "pw-in-env" in given.secret_values()

@@ -10,14 +10,14 @@ import pytest
 from app.catalog import load_presets
 from app.domain.events import EventType
 from app.domain.session import SessionInfo
-from app.store import EventStore
+from app.store import SqliteStore
 
 PRESETS = load_presets(Path(__file__).resolve().parents[1] / "presets")
 
 
 def test_events_survive_reopening_and_unfinished_sessions_are_listed(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
-    store = EventStore(db)
+    store = SqliteStore(db)
     info = SessionInfo(id="a", room="one", preset=PRESETS["esketamine"], client_label="E-1")
     store.create_session(info, 100.0)
     store.append("a", 160.0, EventType.DOSE_GIVEN, {"amount": "56 mg"})
@@ -25,7 +25,7 @@ def test_events_survive_reopening_and_unfinished_sessions_are_listed(tmp_path: P
     store.append("b", 300.0, EventType.ENDED)
     store.close()
 
-    reopened = EventStore(db)
+    reopened = SqliteStore(db)
     assert [s.info.id for s in reopened.unfinished_sessions()] == ["a"]
     stored = reopened.session("a")
     assert stored is not None and stored.info.preset == PRESETS["esketamine"] and stored.info.client_label == "E-1"
@@ -38,7 +38,7 @@ def test_events_survive_reopening_and_unfinished_sessions_are_listed(tmp_path: P
 
 def test_the_log_is_append_only(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
-    store = EventStore(db)
+    store = SqliteStore(db)
     store.create_session(SessionInfo(id="a", room="one", preset=PRESETS["lsd"]), 1.0)
     store.close()
     raw = sqlite3.connect(db)

@@ -15,7 +15,7 @@ from app.domain.events import EventType
 from app.domain.room_log import RoomEventType
 from app.domain.session import SessionInfo, replay
 from app.domain.versions import PRESET_SNAPSHOT, ROOM_EVENTS, SESSION_EVENTS, Chain, StoredTooNew
-from app.store import EventStore
+from app.store import SqliteStore
 
 PRESETS = load_presets(Path(__file__).resolve().parents[1] / "presets")
 
@@ -63,7 +63,7 @@ def test_a_first_release_database_opens_and_its_v1_alert_reads_in_todays_shape(t
             (600.0, "alert", alert_v1),
         ],
     )
-    store = EventStore(db)
+    store = SqliteStore(db)
     events = store.events("old")
     assert events[3].type is EventType.ALERT
     assert events[3].data == {**alert_v1, "reading_seq": None}
@@ -88,7 +88,7 @@ def test_a_first_release_database_opens_and_its_v1_alert_reads_in_todays_shape(t
 
 def test_an_event_written_by_a_newer_release_is_refused_by_name(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
-    store = EventStore(db)
+    store = SqliteStore(db)
     store.create_session(SessionInfo(id="s", room="one", preset=PRESETS["lsd"]), 0.0)
     store.close()
     raw = sqlite3.connect(db)
@@ -98,11 +98,11 @@ def test_an_event_written_by_a_newer_release_is_refused_by_name(tmp_path: Path) 
     with pytest.raises(
         StoredTooNew, match="session event 'note' is at version 7, and this release reads up to version 1"
     ):
-        EventStore(db).events("s")
+        SqliteStore(db).events("s")
 
 
 def test_a_purged_alert_stays_empty_whatever_its_version(tmp_path: Path) -> None:
-    store = EventStore(tmp_path / "s.db")
+    store = SqliteStore(tmp_path / "s.db")
     store.create_session(SessionInfo(id="s", room="one", preset=PRESETS["mdma"]), 0.0)
     store.append("s", 1.0, EventType.ALERT, {"kind": "fluids", "message": "drink", "reading_seq": None})
     store.append("s", 2.0, EventType.ENDED)
@@ -119,7 +119,7 @@ def test_a_stored_preset_with_a_field_since_removed_still_loads(
     preset["phases"][1]["colour"] = "amber"
     first_release_database(db, preset, [(0.0, "started", {"preset": "psilocybin"})])
     with caplog.at_level(logging.WARNING):
-        stored = EventStore(db).session("old")
+        stored = SqliteStore(db).session("old")
     assert stored is not None and stored.info.preset == PRESETS["psilocybin"]
     assert "session old" in caplog.text and "music_vendor" in caplog.text and "phases.1.colour" in caplog.text
 
@@ -130,4 +130,4 @@ def test_a_stored_preset_that_is_broken_says_which_session(tmp_path: Path) -> No
     del preset["phases"]
     first_release_database(db, preset, [(0.0, "started", {"preset": "psilocybin"})])
     with pytest.raises(ValueError, match="the preset stored with session old cannot be read"):
-        EventStore(db).session("old")
+        SqliteStore(db).session("old")

@@ -91,9 +91,9 @@ CUT_SHORT = f'[{{"name": "tablet", "role": "therapist", "token": "{SECRET}"}}'
             "(e.g. Europe/Berlin, America/New_York, UTC)",
         ),
         (
-            {"ARCROOM_DATABASE": "postgresql://arcroom@db.clinic/arcroom"},
-            "arcroom: invalid setting ARCROOM_DATABASE: is a postgresql:// URL, but this release keeps its record "
-            "in a SQLite file: give a file path, e.g. /var/lib/arcroom/arcroom.db",
+            {"ARCROOM_DATABASE": "mysql://arcroom@db.clinic/arcroom"},
+            "arcroom: invalid setting ARCROOM_DATABASE: is a mysql:// URL: give a SQLite file's path "
+            "(/var/lib/arcroom/arcroom.db) or a PostgreSQL URL (postgresql://arcroom@db.clinic.lan/arcroom)",
         ),
     ],
     ids=[

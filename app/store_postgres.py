@@ -1,0 +1,110 @@
+"""The record on a PostgreSQL server: the same rules as the SQLite file (app/store.py), for a
+clinic whose IT keeps its data on a database server (backups, point-in-time recovery, replicas).
+
+psycopg 3 with its connection pool: the store's calls are synchronous like SQLite's (an append is
+one round trip on the LAN, and order is kept without a queue), and the pool replaces a connection
+the server dropped (a restart, a failover) instead of failing every call after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from psycopg import errors
+from psycopg_pool import ConnectionPool
+
+from app.store import EventStore, Query
+
+# Taken for the schema's creation, so two services starting at once do not race to create it.
+_SCHEMA_LOCK = 0x4172_6372  # "Arcr"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    room TEXT NOT NULL,
+    preset_json TEXT NOT NULL,
+    client_label TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    preset_v INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS events (
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    seq INTEGER NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL,
+    v INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (session_id, seq)
+);
+CREATE INDEX IF NOT EXISTS events_by_type ON events(type);
+-- A room's own log (panic, manual lighting), kept whether or not a session runs.
+CREATE TABLE IF NOT EXISTS room_events (
+    room TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL,
+    v INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (room, seq)
+);
+-- One key per session for its personal data; deleting the row is purging the session.
+CREATE TABLE IF NOT EXISTS session_keys (
+    session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+    key BYTEA NOT NULL
+);
+-- The logs are append-only: corrections are new events, never edits (TRUNCATE included).
+CREATE OR REPLACE FUNCTION arcroom_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'events are append-only'; END $$;
+CREATE OR REPLACE TRIGGER events_no_change BEFORE UPDATE OR DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION arcroom_append_only();
+CREATE OR REPLACE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION arcroom_append_only();
+CREATE OR REPLACE TRIGGER room_events_no_change BEFORE UPDATE OR DELETE ON room_events
+    FOR EACH ROW EXECUTE FUNCTION arcroom_append_only();
+CREATE OR REPLACE TRIGGER room_events_no_truncate BEFORE TRUNCATE ON room_events
+    FOR EACH STATEMENT EXECUTE FUNCTION arcroom_append_only();
+"""
+# How long a call waits for a connection (the server unreachable: the call fails after this).
+CONNECT_TIMEOUT_S = 5.0
+
+
+class PostgresStore(EventStore):
+    """The record in a PostgreSQL database (`postgresql://user@host[:port]/dbname`)."""
+
+    # Two writers that computed the same next place in a log (they queue for it, so only a writer
+    # that did not: an older release, a hand-made insert): the second's insert violates the
+    # (session, seq) key, and its append is made again at the place after.
+    _conflicts = (errors.UniqueViolation,)
+    _rems_form_sql = "(s.preset_json::jsonb ->> 'rems_form') = 'true'"
+
+    def __init__(self, url: str, password: str | None = None) -> None:
+        kwargs: dict[str, Any] = {"connect_timeout": max(1, round(CONNECT_TIMEOUT_S))}
+        if password is not None:
+            kwargs["password"] = password
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=4, kwargs=kwargs, timeout=CONNECT_TIMEOUT_S, open=False, name="arcroom"
+        )
+        self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+        with self._pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            conn.execute(_SCHEMA)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _queue_for(self, q: Query, log: str) -> None:
+        # Writers of one log take turns (a lock held until the transaction ends). Without it two
+        # busy writers kept computing the same next place and one lost the race again and again.
+        q("SELECT pg_advisory_xact_lock(hashtext(?))", (log,))
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Query]:
+        with self._pool.connection() as conn:  # commits when the block ends, rolls back on an error
+            cursor = conn.cursor()
+
+            def query(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+                cursor.execute(sql.replace("?", "%s"), params)
+                return cursor.fetchall() if cursor.description is not None else []
+
+            yield query
