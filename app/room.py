@@ -355,6 +355,7 @@ class RoomController:
             errors.append(f"lights: {type(exc).__name__}: {exc}")
         # 2. Audio: on its own thread; we wait a little for the answer, never for a hung player.
         pause = self._jobs.spawn(f"panic audio {self.id}", self.music.pause_for_panic(self._panic_audio_fade_s))
+        await asyncio.sleep(0)  # the pause is on the player's thread before anything waits for the database
         self._store(panic_event, errors)
         # 3. Session: recorded and frozen (no cue, phase change or scene fade fires in panic).
         session_id = None

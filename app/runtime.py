@@ -77,6 +77,8 @@ class Runtime:
             f"the broker refuses the service's messages on {topic} ({why}): make its ACL with `arcroom broker acl`"
             for topic, why in sorted(self.link.refused.items())
         ]
+        if (record := self.engine.store.problem) is not None:
+            lines.append(record)
         library = self.settings.music_library
         if library is not None and not library.is_dir():
             lines.append(f"the music library {library} (ARCROOM_MUSIC_LIBRARY) is not a folder on this machine")

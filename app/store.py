@@ -112,6 +112,11 @@ class EventStore:
     # SQL that is true when a session's preset snapshot (preset_json, alias s) has a REMS form.
     _rems_form_sql = "json_extract(s.preset_json, '$.rems_form') = 1"
 
+    @property
+    def problem(self) -> str | None:
+        """Why the record cannot be written now (for health), or None."""
+        return None
+
     def _transaction(self, write: bool) -> AbstractContextManager[Query]:
         raise NotImplementedError
 

@@ -8,14 +8,21 @@ the server dropped (a restart, a failover) instead of failing every call after i
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from psycopg import errors
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
+from app.domain.errors import Unavailable
 from app.store import EventStore, Query
+
+log = logging.getLogger(__name__)
 
 # Taken for the schema's creation, so two services starting at once do not race to create it.
 _SCHEMA_LOCK = 0x4172_6372  # "Arcr"
@@ -65,8 +72,16 @@ CREATE OR REPLACE TRIGGER room_events_no_change BEFORE UPDATE OR DELETE ON room_
 CREATE OR REPLACE TRIGGER room_events_no_truncate BEFORE TRUNCATE ON room_events
     FOR EACH STATEMENT EXECUTE FUNCTION arcroom_append_only();
 """
-# How long a call waits for a connection (the server unreachable: the call fails after this).
-CONNECT_TIMEOUT_S = 5.0
+# How long a call waits for a connection (the server unreachable: the call fails after this). The
+# store's calls are made on the event loop, so this is how long one can hold it up.
+CONNECT_TIMEOUT_S = 2.0
+# After a call found the server unreachable, calls fail at once for this long rather than each
+# waiting CONNECT_TIMEOUT_S: a room must not stall while the server is away.
+FAIL_FAST_S = 5.0
+
+
+class RecordUnavailable(Unavailable):
+    """The database server cannot be reached: nothing was recorded, so nothing was done."""
 
 
 class PostgresStore(EventStore):
@@ -82,8 +97,19 @@ class PostgresStore(EventStore):
         kwargs: dict[str, Any] = {"connect_timeout": max(1, round(CONNECT_TIMEOUT_S))}
         if password is not None:
             kwargs["password"] = password
+        self._shown = url.split("@", 1)[-1]  # host, port and database: nothing secret
+        self._problem: str | None = None
+        self._down_until = 0.0
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=4, kwargs=kwargs, timeout=CONNECT_TIMEOUT_S, open=False, name="arcroom"
+            url,
+            min_size=1,
+            max_size=4,
+            kwargs=kwargs,
+            timeout=CONNECT_TIMEOUT_S,
+            # A connection the server dropped (a restart, a failover) is replaced before use.
+            check=ConnectionPool.check_connection,
+            open=False,
+            name="arcroom",
         )
         self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
         with self._pool.connection() as conn:
@@ -98,13 +124,37 @@ class PostgresStore(EventStore):
         # busy writers kept computing the same next place and one lost the race again and again.
         q("SELECT pg_advisory_xact_lock(hashtext(?))", (log,))
 
+    @property
+    def problem(self) -> str | None:
+        if self._problem is not None and time.monotonic() >= self._down_until:
+            # Asked (by health) while nothing else writes: see whether the server is back.
+            with contextlib.suppress(RecordUnavailable), self._transaction(write=False) as q:
+                q("SELECT 1", ())
+        return self._problem
+
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Query]:
-        with self._pool.connection() as conn:  # commits when the block ends, rolls back on an error
-            cursor = conn.cursor()
+        if self._problem is not None and time.monotonic() < self._down_until:
+            raise RecordUnavailable(self._problem)
+        try:
+            with self._pool.connection() as conn:  # commits when the block ends, rolls back on an error
+                cursor = conn.cursor()
 
-            def query(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-                cursor.execute(sql.replace("?", "%s"), params)
-                return cursor.fetchall() if cursor.description is not None else []
+                def query(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+                    cursor.execute(sql.replace("?", "%s"), params)
+                    return cursor.fetchall() if cursor.description is not None else []
 
-            yield query
+                yield query
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if self._problem is None:
+                log.error("the record's database %s cannot be reached: %s", self._shown, reason)
+            self._problem = (
+                f"the record's database {self._shown} cannot be reached ({reason}): "
+                "what must be recorded is refused until it is back"
+            )
+            self._down_until = time.monotonic() + FAIL_FAST_S
+            raise RecordUnavailable(self._problem) from exc
+        if self._problem is not None:
+            log.warning("the record's database %s is back", self._shown)
+            self._problem = None

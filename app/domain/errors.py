@@ -31,3 +31,10 @@ class Invalid(DomainError):
     """Values that are well-formed but do not fit the preset (a missing reading, a dose in the wrong unit)."""
 
     status = 422
+
+
+class Unavailable(DomainError):
+    """Something the action needs cannot be reached now (the record's database server): the action
+    was not done, and may be asked for again."""
+
+    status = 503
