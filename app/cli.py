@@ -89,6 +89,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     backup.add_argument(
         "dest", help="a new file, or a folder to put arcroom-<UTC time>.db in (ending in /: created if need be)"
     )
+    db = sub.add_parser("db", help="the record's database")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    copy = db_sub.add_parser(
+        "copy",
+        help="copy the whole record to an empty database and check it event for event (e.g. a SQLite file to "
+        "PostgreSQL); stop the service first",
+    )
+    copy.add_argument("source", help="a SQLite file's path or a postgresql:// URL (password: in the URL or PGPASSWORD)")
+    copy.add_argument("target", help="the same, empty")
     restore = sub.add_parser("restore", help="replace the database with a backup; refused while the service runs")
     restore.add_argument("src", type=Path, help="a file made by `arcroom backup`")
     export = sub.add_parser("export", help="a session's events (JSON) and report (JSON, CSV) as files")
@@ -150,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _purge(settings, args.session, args.older_than)
         if args.command in {"backup", "restore", "export", "health"}:
             return _data_command(settings, args)
+        if args.command == "db":
+            return _db_copy(args.source, args.target)
         if args.command == "library":
             return _scan_library(settings, args)
         if args.command == "broker":
@@ -362,6 +373,34 @@ def _serve(settings: Settings, log_level: str) -> int:
     except DatabaseInUse as exc:
         print(f"arcroom: cannot start: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _db_copy(source: str, target: str) -> int:
+    from app.db_copy import CopyRefused, copy_record
+    from app.service_lock import DatabaseInUse, database_lock
+    from app.stores import is_postgres_url
+
+    if not is_postgres_url(source) and not Path(source).is_file():
+        print(f"arcroom db copy: no database at {source}", file=sys.stderr)
+        return 2
+    try:
+        # A SQLite source is locked as the service locks it: a copy of a record still being written is refused.
+        lock = contextlib.nullcontext() if is_postgres_url(source) else database_lock(Path(source), "arcroom db copy")
+        with lock:
+            source_store, target_store = open_store(source), open_store(target)
+            try:
+                copied = copy_record(source_store, target_store)
+            finally:
+                source_store.close()
+                target_store.close()
+    except (CopyRefused, DatabaseInUse, DomainError) as exc:
+        print(f"arcroom db copy: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"copied {copied.sessions} sessions, {copied.events} events, {copied.keys} keys and {copied.room_events} "
+        "room events; every one reads back the same from the target"
+    )
     return 0
 
 

@@ -278,6 +278,31 @@ class EventStore:
         ]
 
 
+# The record's tables, parents first, with their columns: what `arcroom db copy` moves, row for row.
+TABLES = (
+    ("sessions", "id, room, preset_json, client_label, created_at, preset_v"),
+    ("session_keys", "session_id, key"),
+    ("events", "session_id, seq, at, type, data, v"),
+    ("room_events", "room, seq, at, type, data, v"),
+)
+
+
+def table_rows(store: EventStore, table: str) -> list[tuple[Any, ...]]:
+    """Every row of one of the record's TABLES, as stored (sealed data stays sealed)."""
+    columns = dict(TABLES)[table]
+    with store._transaction(write=False) as q:
+        return q(f"SELECT {columns} FROM {table} ORDER BY {columns.split(',')[0]}", ())
+
+
+def insert_rows(store: EventStore, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+    """Write rows of the record's TABLES as they are, all in one transaction (for a copy)."""
+    with store._transaction(write=True) as q:
+        for table, columns in TABLES:
+            marks = ", ".join("?" for _ in columns.split(","))
+            for row in rows.get(table, []):
+                q(f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(row))
+
+
 class SqliteStore(EventStore):
     """The record in one SQLite file (WAL; a write transaction takes the file's lock at once)."""
 

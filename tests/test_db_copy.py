@@ -1,0 +1,82 @@
+"""`arcroom db copy`: a clinic's record moved from its SQLite file to a PostgreSQL server (and back),
+checked event for event; the service then serves it from the server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.catalog import load_presets
+from app.cli import main
+from app.domain.clock import ManualClock
+from app.domain.events import EventType
+from app.domain.room_log import RoomEventType
+from app.domain.session import SessionInfo
+from app.settings import Settings
+from app.store import SqliteStore
+from app.stores import open_store
+from tests.conftest import serve_in_process
+from tests.support import Postgres, unique
+
+PRESETS = load_presets(Path(__file__).resolve().parents[1] / "presets")
+
+
+def a_record(path: Path) -> None:
+    store = SqliteStore(path)
+    store.create_session(SessionInfo(id="kept", room="one", preset=PRESETS["mdma"], client_label="M-3"), 10.0)
+    store.append("kept", 20.0, EventType.DOSE_GIVEN, {"amount": "120 mg"})
+    store.append("kept", 30.0, EventType.NOTE, {"text": "calm"})
+    store.create_session(SessionInfo(id="shredded", room="two", preset=PRESETS["lsd"], client_label="L-1"), 40.0)
+    store.append("shredded", 50.0, EventType.ENDED)
+    store.purge("shredded", 60.0, "retention", "test")
+    store.append_room_event("one", 70.0, RoomEventType.PANIC, {"by": "tablet"})
+    store.close()
+
+
+def test_a_record_moves_to_postgresql_and_back_the_same_and_a_full_target_is_refused(
+    tmp_path: Path, postgres: Postgres, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "arcroom.db"
+    a_record(source)
+    server = postgres.database(unique("copy").replace("-", "_"))
+
+    assert main(["db", "copy", str(source), server]) == 0
+    assert "copied 2 sessions, 6 events, 1 keys and 1 room events" in capsys.readouterr().out
+    on_server = open_store(server)
+    kept = on_server.session("kept")
+    assert kept is not None and kept.info.client_label == "M-3"
+    assert [e.data for e in on_server.events("kept")][1:] == [{"amount": "120 mg"}, {"text": "calm"}]
+    shredded = on_server.session("shredded")
+    assert shredded is not None and shredded.info.client_label is None  # purged stays purged
+    assert [e.type for e in on_server.room_events("one")] == [RoomEventType.PANIC]
+    on_server.close()
+
+    assert main(["db", "copy", str(source), server]) == 1
+    assert "already holds a record (2 sessions, 1 session_keys, 6 events, 1 room_events)" in capsys.readouterr().err
+
+    back = tmp_path / "back.db"
+    assert main(["db", "copy", server, str(back)]) == 0
+    original, returned = SqliteStore(source), SqliteStore(back)
+    assert returned.events("kept") == original.events("kept") and returned.session("kept") == original.session("kept")
+    original.close()
+    returned.close()
+
+
+def test_a_missing_source_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "copy", str(tmp_path / "nowhere.db"), str(tmp_path / "t.db")]) == 2
+    assert "no database at" in capsys.readouterr().err
+
+
+async def test_the_service_serves_the_copied_record_from_the_server(
+    settings: Settings, clock: ManualClock, postgres: Postgres
+) -> None:
+    async with serve_in_process(settings, clock) as svc:
+        r = await svc.client.post("/api/rooms/one/session", json={"preset": "psilocybin", "client_label": "P-2"})
+        session_id = r.json()["session_id"]
+        await svc.client.post("/api/rooms/one/session/dose", json={})
+    server = postgres.database(unique("moved").replace("-", "_"))
+    assert main(["db", "copy", str(settings.database), server]) == 0
+    async with serve_in_process(settings.model_copy(update={"database": server}), clock) as svc:
+        state = (await svc.client.get("/api/rooms/one/state")).json()["session"]
+        assert state["session_id"] == session_id and state["client_label"] == "P-2" and state["phase"] == "onset"
