@@ -412,7 +412,8 @@ def _data_command(settings: Settings, args: argparse.Namespace) -> int:
     if database is None and args.command in ("backup", "restore", "export"):
         print(
             f"arcroom {args.command}: the record is on a PostgreSQL server ({settings.database_shown()}); this "
-            "command works on a SQLite file. Back the server up with pg_dump (docs/operations.md)",
+            "command works on a SQLite file. Back the server up with pg_dump "
+            "(docs/configuration.md, 'The record on PostgreSQL')",
             file=sys.stderr,
         )
         return 2

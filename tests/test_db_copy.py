@@ -80,3 +80,13 @@ async def test_the_service_serves_the_copied_record_from_the_server(
     async with serve_in_process(settings.model_copy(update={"database": server}), clock) as svc:
         state = (await svc.client.get("/api/rooms/one/state")).json()["session"]
         assert state["session_id"] == session_id and state["client_label"] == "P-2" and state["phase"] == "onset"
+
+
+def test_the_sqlite_file_commands_say_so_on_postgresql(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ARCROOM_DATABASE", "postgresql://arcroom:pw-kept-out@db.clinic.lan/arcroom")
+    assert main(["backup", str(tmp_path / "copy.db")]) == 2
+    err = capsys.readouterr().err
+    assert "the record is on a PostgreSQL server (postgresql://arcroom:***@db.clinic.lan/arcroom)" in err
+    assert "pg_dump" in err and "pw-kept-out" not in err
