@@ -11,6 +11,7 @@ session would measure that instead. `--panics-per-session 0` keeps one session t
 200 API requests a second from another process.
 
     .venv/bin/python -m bench.panic_latency [--rounds 500] [--mode idle|loaded|both] [--panics-per-session 20]
+        [--store sqlite|postgres]
 """
 
 from __future__ import annotations
@@ -186,12 +187,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=500)
     parser.add_argument("--mode", choices=["idle", "loaded", "both"], default="both")
     parser.add_argument("--panics-per-session", type=int, default=20)
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite", help="where the record is kept")
     args = parser.parse_args()
 
     ctx = mp.get_context("spawn")
     messages: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     ready = ctx.Event()
-    with running_service(rooms_yaml()) as service:
+    with running_service(rooms_yaml(), postgres=args.store == "postgres") as service:
         base = service.base
         lights = ctx.Process(
             target=subscriber, args=(service.broker.port, [m[3] for m in MEASURED], messages, ready), daemon=True
@@ -204,7 +206,7 @@ def main() -> None:
                 print(
                     f"Arcroom panic latency: {args.rounds} rounds per mode, room r00 with 8 lights "
                     f"(one per device family), {os.cpu_count()} CPUs, "
-                    f"{args.panics_per_session or 'all'} panics per session"
+                    f"{args.panics_per_session or 'all'} panics per session, record on {args.store}"
                 )
                 if args.mode in ("idle", "both"):
                     measure(http, messages, 20, args.panics_per_session)  # warm-up

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import Mosquitto, free_port
+from tests.support import Mosquitto, Postgres, free_port
 
 
 @dataclass(frozen=True)
@@ -25,13 +25,20 @@ class Running:
 
 
 @contextmanager
-def running_service(rooms_yaml: str, *, sessions: bool = True) -> Iterator[Running]:
+def running_service(rooms_yaml: str, *, sessions: bool = True, postgres: bool = False) -> Iterator[Running]:
     """`arcroom serve` (real libVLC on its dummy output) until the block ends; with `sessions`, an
-    LSD session dosed in every room (so every room plays music)."""
+    LSD session dosed in every room (so every room plays music); with `postgres`, its record on a
+    private PostgreSQL server (fsync on) instead of a SQLite file."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         broker = Mosquitto(work)
         broker.start()
+        server = None
+        database = str(work / "bench.db")
+        if postgres:
+            server = Postgres(Path(tempfile.mkdtemp(prefix="arcroom-pg-")), fsync=True)
+            server.start()
+            database = server.database("bench")
         rooms = work / "rooms.yaml"
         rooms.write_text(rooms_yaml)
         port = free_port()
@@ -39,7 +46,7 @@ def running_service(rooms_yaml: str, *, sessions: bool = True) -> Iterator[Runni
             **os.environ,
             "ARCROOM_MQTT_URL": broker.url,
             "ARCROOM_ROOMS_FILE": str(rooms),
-            "ARCROOM_DATABASE": str(work / "bench.db"),
+            "ARCROOM_DATABASE": database,
             "ARCROOM_AUDIO_OUTPUT": "dummy",
         }
         service = subprocess.Popen(
@@ -67,3 +74,5 @@ def running_service(rooms_yaml: str, *, sessions: bool = True) -> Iterator[Runni
             service.terminate()
             service.wait(10)
             broker.stop()
+            if server is not None:
+                server.stop()

@@ -98,9 +98,11 @@ class Mosquitto:
 
 class Postgres:
     """A private PostgreSQL cluster on a free port (Debian's server binaries, `initdb` in a
-    temporary folder), run as an unprivileged user as PostgreSQL requires; `fsync` off: tests only."""
+    temporary folder), run as an unprivileged user as PostgreSQL requires; `fsync` off unless
+    asked for (tests need no durability across a power cut; benchmarks measure it)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, fsync: bool = False) -> None:
+        self.fsync = fsync
         found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
         if not found:
             raise RuntimeError("PostgreSQL is not installed: run ./dev test, or apt-get install postgresql")
@@ -123,7 +125,7 @@ class Postgres:
         if not self._initialised:
             self._run(str(self.bin / "initdb"), "-D", str(self.dir), "-U", "postgres", "--auth=trust", "-E", "UTF8")
             self._initialised = True
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync={'on' if self.fsync else 'off'}"
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir), "-l", str(self.log), "-o", options, "-w", "start")
 
     def stop(self, mode: str = "fast") -> None:
