@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "app.store",
             "app.store_postgres",
             "app.stores",
+            "app.db_copy",
             "app.service_lock",
             "app.systemd",
             "app.report_pdf",
