@@ -409,10 +409,22 @@ def _data_command(settings: Settings, args: argparse.Namespace) -> int:
     from app.health_probe import degraded_because, probe
 
     database = settings.database_file
-    if database is None and args.command in ("backup", "restore", "export"):
+    if database is None and args.command == "backup":
+        from app.backup_postgres import pg_backup
+
+        dest = Path(args.dest)
+        if args.dest.endswith("/"):
+            dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+        dump = pg_backup(str(settings.database), settings.database_secret(), dest)
+        print(
+            f"backed up {settings.database_shown()} to {dump.path} with pg_dump: {dump.size_bytes} bytes "
+            "(pg_restore reads it into an empty database)"
+        )
+        return 0
+    if database is None and args.command in ("restore", "export"):
         print(
             f"arcroom {args.command}: the record is on a PostgreSQL server ({settings.database_shown()}); this "
-            "command works on a SQLite file. Back the server up with pg_dump "
+            "command works on a SQLite file: restore a dump with pg_restore, read a session with the API "
             "(docs/configuration.md, 'The record on PostgreSQL')",
             file=sys.stderr,
         )

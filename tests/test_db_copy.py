@@ -3,6 +3,7 @@ checked event for event; the service then serves it from the server."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -82,11 +83,32 @@ async def test_the_service_serves_the_copied_record_from_the_server(
         assert state["session_id"] == session_id and state["client_label"] == "P-2" and state["phase"] == "onset"
 
 
-def test_the_sqlite_file_commands_say_so_on_postgresql(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_a_backup_on_postgresql_is_a_pg_dump_that_pg_restore_reads_back(
+    tmp_path: Path, postgres: Postgres, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "arcroom.db"
+    a_record(source)
+    server = postgres.database(unique("dumped").replace("-", "_"))
+    assert main(["db", "copy", str(source), server]) == 0
+    monkeypatch.setenv("ARCROOM_DATABASE", server)
+    assert main(["backup", f"{tmp_path}/backups/"]) == 0
+    (dump,) = (tmp_path / "backups").glob("arcroom-*.dump")
+    assert f"to {dump} with pg_dump" in capsys.readouterr().out
+    assert dump.stat().st_mode & 0o077 == 0  # for the service's user alone
+
+    restored = postgres.database(unique("restored").replace("-", "_"))
+    pg_restore = postgres.bin / "pg_restore"
+    subprocess.run([str(pg_restore), "--no-owner", f"--dbname={restored}", str(dump)], check=True, timeout=60)
+    back = open_store(restored)
+    assert back.events("kept") == SqliteStore(source).events("kept")
+    back.close()
+
+
+def test_restore_and_export_say_what_to_use_on_postgresql(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     monkeypatch.setenv("ARCROOM_DATABASE", "postgresql://arcroom:pw-kept-out@db.clinic.lan/arcroom")
-    assert main(["backup", str(tmp_path / "copy.db")]) == 2
+    assert main(["restore", str(tmp_path / "copy.db")]) == 2
     err = capsys.readouterr().err
     assert "the record is on a PostgreSQL server (postgresql://arcroom:***@db.clinic.lan/arcroom)" in err
-    assert "pg_dump" in err and "pw-kept-out" not in err
+    assert "pg_restore" in err and "pw-kept-out" not in err

@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "app.report_pdf",
             "app.retention",
             "app.backup",
+            "app.backup_postgres",
             "app.heap",
         ],
     ),
