@@ -98,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     copy.add_argument("source", help="a SQLite file's path or a postgresql:// URL (password: in the URL or PGPASSWORD)")
     copy.add_argument("target", help="the same, empty")
+    db_sub.add_parser(
+        "upgrade",
+        help="apply the schema migrations the database lacks (the service also does at start-up), and say which",
+    )
     restore = sub.add_parser("restore", help="replace the database with a backup; refused while the service runs")
     restore.add_argument("src", type=Path, help="a file made by `arcroom backup`")
     export = sub.add_parser("export", help="a session's events (JSON) and report (JSON, CSV) as files")
@@ -159,8 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _purge(settings, args.session, args.older_than)
         if args.command in {"backup", "restore", "export", "health"}:
             return _data_command(settings, args)
-        if args.command == "db":
+        if args.command == "db" and args.db_command == "copy":
             return _db_copy(args.source, args.target)
+        if args.command == "db":
+            return _db_upgrade(settings)
         if args.command == "library":
             return _scan_library(settings, args)
         if args.command == "broker":
@@ -373,6 +379,25 @@ def _serve(settings: Settings, log_level: str) -> int:
     except DatabaseInUse as exc:
         print(f"arcroom: cannot start: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _db_upgrade(settings: Settings) -> int:
+    from app import schema
+
+    database = settings.database_file
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+        uri = schema.sqlite_uri(database)
+    else:
+        uri = schema.postgres_uri(str(settings.database), settings.database_secret())
+    try:
+        applied = schema.upgrade(uri)
+    except Exception as exc:  # noqa: BLE001 - whatever the driver says is what the clinic needs to read
+        print(f"arcroom db upgrade: {settings.database_shown()}: {exc}", file=sys.stderr)
+        return 1
+    shown = settings.database_shown()
+    print(f"{shown}: applied {', '.join(applied)}" if applied else f"{shown}: up to date")
     return 0
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from app import schema
 from app.domain.errors import Conflict
 from app.domain.events import Event, EventType
 from app.domain.room_log import RoomEvent, RoomEventType
@@ -32,57 +33,6 @@ from app.domain.versions import PRESET_SNAPSHOT, ROOM_EVENTS, SESSION_EVENTS, Ch
 
 MIN_SHORT_ID = 6  # characters of a session id that may stand for it, if no other id starts so
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY,
-    room TEXT NOT NULL,
-    preset_json TEXT NOT NULL,
-    client_label TEXT,
-    created_at REAL NOT NULL,
-    preset_v INTEGER NOT NULL DEFAULT 1
-);
-CREATE TABLE IF NOT EXISTS events (
-    session_id TEXT NOT NULL REFERENCES sessions(id),
-    seq INTEGER NOT NULL,
-    at REAL NOT NULL,
-    type TEXT NOT NULL,
-    data TEXT NOT NULL,
-    v INTEGER NOT NULL DEFAULT 1,
-    PRIMARY KEY (session_id, seq)
-);
-CREATE INDEX IF NOT EXISTS events_by_type ON events(type);
--- The log is append-only: corrections are new events, never edits.
-CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
-BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
--- A room's own log (panic, manual lighting), kept whether or not a session runs.
-CREATE TABLE IF NOT EXISTS room_events (
-    room TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    at REAL NOT NULL,
-    type TEXT NOT NULL,
-    data TEXT NOT NULL,
-    v INTEGER NOT NULL DEFAULT 1,
-    PRIMARY KEY (room, seq)
-);
-CREATE TRIGGER IF NOT EXISTS room_events_no_update BEFORE UPDATE ON room_events
-BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS room_events_no_delete BEFORE DELETE ON room_events
-BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
--- One key per session for its personal data; deleting the row is purging the session.
-CREATE TABLE IF NOT EXISTS session_keys (
-    session_id TEXT PRIMARY KEY REFERENCES sessions(id),
-    key BLOB NOT NULL
-);
-"""
-# Columns added since the first release: (table, column, definition). A database from before
-# gets them on open; what was stored before versions existed is version 1.
-_ADDED_COLUMNS = (
-    ("sessions", "preset_v", "INTEGER NOT NULL DEFAULT 1"),
-    ("events", "v", "INTEGER NOT NULL DEFAULT 1"),
-    ("room_events", "v", "INTEGER NOT NULL DEFAULT 1"),
-)
 # Sealed values are "enc:" + a Fernet token; anything else is plain JSON (written before keys existed).
 _SEALED = "enc:"
 
@@ -316,10 +266,10 @@ class SqliteStore(EventStore):
         self._db.execute("PRAGMA foreign_keys=ON")
         # A purged key's bytes are overwritten on disk, not left in a free page.
         self._db.execute("PRAGMA secure_delete=ON")
-        self._db.executescript(_SCHEMA)
-        for table, column, definition in _ADDED_COLUMNS:
-            if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
-                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+        if str(path) == ":memory:":
+            schema.apply_in_memory(self._db)
+        else:
+            schema.upgrade(schema.sqlite_uri(path))
 
     def close(self) -> None:
         with self._lock:

@@ -19,59 +19,12 @@ import psycopg
 from psycopg import errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from app import schema
 from app.domain.errors import Unavailable
 from app.store import EventStore, Query
 
 log = logging.getLogger(__name__)
 
-# Taken for the schema's creation, so two services starting at once do not race to create it.
-_SCHEMA_LOCK = 0x4172_6372  # "Arcr"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY,
-    room TEXT NOT NULL,
-    preset_json TEXT NOT NULL,
-    client_label TEXT,
-    created_at DOUBLE PRECISION NOT NULL,
-    preset_v INTEGER NOT NULL DEFAULT 1
-);
-CREATE TABLE IF NOT EXISTS events (
-    session_id TEXT NOT NULL REFERENCES sessions(id),
-    seq INTEGER NOT NULL,
-    at DOUBLE PRECISION NOT NULL,
-    type TEXT NOT NULL,
-    data TEXT NOT NULL,
-    v INTEGER NOT NULL DEFAULT 1,
-    PRIMARY KEY (session_id, seq)
-);
-CREATE INDEX IF NOT EXISTS events_by_type ON events(type);
--- A room's own log (panic, manual lighting), kept whether or not a session runs.
-CREATE TABLE IF NOT EXISTS room_events (
-    room TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    at DOUBLE PRECISION NOT NULL,
-    type TEXT NOT NULL,
-    data TEXT NOT NULL,
-    v INTEGER NOT NULL DEFAULT 1,
-    PRIMARY KEY (room, seq)
-);
--- One key per session for its personal data; deleting the row is purging the session.
-CREATE TABLE IF NOT EXISTS session_keys (
-    session_id TEXT PRIMARY KEY REFERENCES sessions(id),
-    key BYTEA NOT NULL
-);
--- The logs are append-only: corrections are new events, never edits (TRUNCATE included).
-CREATE OR REPLACE FUNCTION arcroom_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN RAISE EXCEPTION 'events are append-only'; END $$;
-CREATE OR REPLACE TRIGGER events_no_change BEFORE UPDATE OR DELETE ON events
-    FOR EACH ROW EXECUTE FUNCTION arcroom_append_only();
-CREATE OR REPLACE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
-    FOR EACH STATEMENT EXECUTE FUNCTION arcroom_append_only();
-CREATE OR REPLACE TRIGGER room_events_no_change BEFORE UPDATE OR DELETE ON room_events
-    FOR EACH ROW EXECUTE FUNCTION arcroom_append_only();
-CREATE OR REPLACE TRIGGER room_events_no_truncate BEFORE TRUNCATE ON room_events
-    FOR EACH STATEMENT EXECUTE FUNCTION arcroom_append_only();
-"""
 # How long a call waits for a connection (the server unreachable: the call fails after this). The
 # store's calls are made on the event loop, so this is how long one can hold it up.
 CONNECT_TIMEOUT_S = 2.0
@@ -111,10 +64,8 @@ class PostgresStore(EventStore):
             open=False,
             name="arcroom",
         )
+        schema.upgrade(schema.postgres_uri(url, password))
         self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
-        with self._pool.connection() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            conn.execute(_SCHEMA)
 
     def close(self) -> None:
         self._pool.close()

@@ -28,6 +28,8 @@ LAYERS: list[tuple[str, list[str]]] = [
             "app.store_postgres",
             "app.stores",
             "app.db_copy",
+            "app.schema",
+            "app.migrations",
             "app.service_lock",
             "app.systemd",
             "app.report_pdf",
