@@ -21,6 +21,7 @@ from tests.conftest import serve_in_process
 from tests.support import Postgres, unique
 
 PRESETS = load_presets(Path(__file__).resolve().parents[1] / "presets")
+DEMO_ROOMS = Path(__file__).resolve().parents[1] / "rooms.demo.yaml"
 
 
 def a_record(path: Path) -> None:
@@ -69,18 +70,22 @@ def test_a_missing_source_is_named(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "no database at" in capsys.readouterr().err
 
 
-async def test_the_service_serves_the_copied_record_from_the_server(
+async def test_the_demo_clinic_moves_to_the_server_and_is_served_from_there(
     settings: Settings, clock: ManualClock, postgres: Postgres
 ) -> None:
-    async with serve_in_process(settings, clock) as svc:
-        r = await svc.client.post("/api/rooms/one/session", json={"preset": "psilocybin", "client_label": "P-2"})
+    demo = settings.model_copy(update={"rooms_file": DEMO_ROOMS})
+    async with serve_in_process(demo, clock) as svc:
+        r = await svc.client.post("/api/rooms/demo/session", json={"preset": "psilocybin", "client_label": "P-2"})
+        assert r.status_code == 201, r.text
         session_id = r.json()["session_id"]
-        await svc.client.post("/api/rooms/one/session/dose", json={})
+        await svc.client.post("/api/rooms/demo/session/dose", json={})
+        await svc.client.post("/api/rooms/demo/panic")
     server = postgres.database(unique("moved").replace("-", "_"))
     assert main(["db", "copy", str(settings.database), server]) == 0
-    async with serve_in_process(settings.model_copy(update={"database": server}), clock) as svc:
-        state = (await svc.client.get("/api/rooms/one/state")).json()["session"]
-        assert state["session_id"] == session_id and state["client_label"] == "P-2" and state["phase"] == "onset"
+    async with serve_in_process(demo.model_copy(update={"database": server}), clock) as svc:
+        view = (await svc.client.get("/api/rooms/demo/state")).json()
+        assert view["session"]["session_id"] == session_id and view["session"]["client_label"] == "P-2"
+        assert view["session"]["phase"] == "onset" and view["panic"]["active"] is True  # the room's own log too
 
 
 def test_a_backup_on_postgresql_is_a_pg_dump_that_pg_restore_reads_back(
