@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -47,9 +48,10 @@ class StoredSession:
 Query = Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
 # How many times an append is tried again after another writer took the same place in a log.
 APPEND_ATTEMPTS = 20
+T = TypeVar("T")
 
 
-class EventStore:
+class EventStore(ABC):
     """The record's rules, whatever the engine: an engine gives transactions (`_transaction`) and
     says which errors mean another writer got there first (`_conflicts`).
 
@@ -67,16 +69,17 @@ class EventStore:
         """Why the record cannot be written now (for health), or None."""
         return None
 
+    @abstractmethod
     def _transaction(self, write: bool) -> AbstractContextManager[Query]:
-        raise NotImplementedError
+        """A transaction; `write`: one that will write (SQLite takes its lock at once)."""
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None: ...
 
-    def _after_purge(self) -> None:
+    def _after_purge(self) -> None:  # noqa: B027 - a hook: most engines need nothing here
         """After a key is deleted: what the engine must do so no copy of it survives."""
 
-    def _queue_for(self, q: Query, log: str) -> None:
+    def _queue_for(self, q: Query, log: str) -> None:  # noqa: B027 - a hook: SQLite queues every write already
         """Make this transaction wait for any other appending to the same log (`log`: a session's or a
         room's), where the engine does not do that for every write already."""
 
@@ -94,14 +97,21 @@ class EventStore:
             return self._insert(q, info.id, 0, at, EventType.STARTED, data or {})
 
     def append(self, session_id: str, at: float, type_: EventType, data: dict[str, Any] | None = None) -> Event:
-        """The event, at the end of the session's log. Two writers never take the same place: they
-        queue for the log, and should one get past, the database refuses it (the key is session and
-        place) and it goes after."""
+        """The event, at the end of the session's log."""
+        return self._appended(
+            f"session:{session_id}",
+            lambda q: self._insert(q, session_id, _next_seq(q, session_id), at, type_, data or {}),
+        )
+
+    def _appended(self, log: str, write: Callable[[Query], T]) -> T:
+        """`write` a log's next entry. Two writers never take the same place: they queue for the
+        log, and should one get past, the database refuses it (the key is log and place) and it
+        goes after."""
         for attempt in range(APPEND_ATTEMPTS):
             try:
                 with self._transaction(write=True) as q:
-                    self._queue_for(q, f"session:{session_id}")
-                    return self._insert(q, session_id, _next_seq(q, session_id), at, type_, data or {})
+                    self._queue_for(q, log)
+                    return write(q)
             except self._conflicts:
                 if attempt == APPEND_ATTEMPTS - 1:
                     raise
@@ -205,20 +215,15 @@ class EventStore:
     def append_room_event(
         self, room: str, at: float, type_: RoomEventType, data: dict[str, Any] | None = None
     ) -> RoomEvent:
-        for attempt in range(APPEND_ATTEMPTS):
-            try:
-                with self._transaction(write=True) as q:
-                    self._queue_for(q, f"room:{room}")
-                    ((seq,),) = q("SELECT COALESCE(MAX(seq), -1) + 1 FROM room_events WHERE room = ?", (room,))
-                    q(
-                        "INSERT INTO room_events (room, seq, at, type, data, v) VALUES (?, ?, ?, ?, ?, ?)",
-                        (room, seq, at, type_.value, json.dumps(data or {}), ROOM_EVENTS.version(type_.value)),
-                    )
-                return RoomEvent(seq=seq, at=at, type=type_, data=data or {})
-            except self._conflicts:
-                if attempt == APPEND_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        def write(q: Query) -> RoomEvent:
+            ((seq,),) = q("SELECT COALESCE(MAX(seq), -1) + 1 FROM room_events WHERE room = ?", (room,))
+            q(
+                "INSERT INTO room_events (room, seq, at, type, data, v) VALUES (?, ?, ?, ?, ?, ?)",
+                (room, seq, at, type_.value, json.dumps(data or {}), ROOM_EVENTS.version(type_.value)),
+            )
+            return RoomEvent(seq=seq, at=at, type=type_, data=data or {})
+
+        return self._appended(f"room:{room}", write)
 
     def room_events(self, room: str) -> list[RoomEvent]:
         with self._transaction(write=False) as q:

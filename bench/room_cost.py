@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from bench.service import running_service
+from bench.soak import rss_mb
 
 ROOMS = 10
 LIGHTS = [
@@ -47,13 +48,6 @@ def cpu_s(pid: int) -> float:
     """User + system CPU time of the process, all threads, in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def main() -> None:

@@ -74,10 +74,10 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
-from typing import Any
+from typing import Any, ParamSpec
 
 from pydantic import BaseModel, ConfigDict
 
@@ -206,6 +206,7 @@ class MusicPlan(BaseModel):
 
 # A plan being built: each `next` does a slice of the work; the plan is StopIteration's value.
 PlanSteps = Generator[None, None, MusicPlan]
+P = ParamSpec("P")
 
 
 @dataclass
@@ -486,42 +487,6 @@ class _Builder:
         self.prev = self.cur = None
 
 
-def build_plan(
-    playlist: Playlist,
-    phases: Sequence[PhaseSpan],
-    now: float,
-    *,
-    pauses: Sequence[tuple[float, float | None]] = (),
-    skips: Sequence[float] = (),
-    horizon_s: float = 4 * 3600,
-    arc_frozen: bool = False,
-    gains: Mapping[str, float] | None = None,
-    gentler_from: float | Sequence[float] | None = None,
-    start_fade_s: float = START_FADE_S,
-) -> MusicPlan:
-    """Every track's start, end, fades, file offset and gain from the first phase to the plan's end.
-
-    `arc_frozen` (SessionState.frozen: on hold or in panic): the current phase's planned end
-    is not a time the arc will reach by itself, so the plan stays in the current phase.
-    `gains`: track path -> gain_db (tracks not in it get 0). `gentler_from`: see the module docstring.
-    `start_fade_s`: the first track's fade-in.
-    """
-    return run_steps(
-        _plan_steps(
-            playlist,
-            phases,
-            now,
-            pauses=pauses,
-            skips=skips,
-            horizon_s=horizon_s,
-            arc_frozen=arc_frozen,
-            gains=gains,
-            gentler_from=gentler_from,
-            start_fade_s=start_fade_s,
-        )
-    )
-
-
 def run_steps(steps: PlanSteps) -> MusicPlan:
     """The plan a `*_steps` generator builds, built at one go."""
     while True:
@@ -532,7 +497,15 @@ def run_steps(steps: PlanSteps) -> MusicPlan:
             return plan
 
 
-def _plan_steps(
+def _at_one_go(steps: Callable[P, PlanSteps]) -> Callable[P, MusicPlan]:
+    def build(*args: P.args, **kwargs: P.kwargs) -> MusicPlan:
+        return run_steps(steps(*args, **kwargs))
+
+    build.__doc__ = steps.__doc__
+    return build
+
+
+def plan_steps(
     playlist: Playlist,
     phases: Sequence[PhaseSpan],
     now: float,
@@ -545,7 +518,14 @@ def _plan_steps(
     gentler_from: float | Sequence[float] | None = None,
     start_fade_s: float = START_FADE_S,
 ) -> PlanSteps:
-    """`build_plan`, yielding every STEP_MOMENTS moments."""
+    """Every track's start, end, fades, file offset and gain from the first phase to the plan's end,
+    yielding every STEP_MOMENTS moments (`build_plan` builds it at one go).
+
+    `arc_frozen` (SessionState.frozen: on hold or in panic): the current phase's planned end
+    is not a time the arc will reach by itself, so the plan stays in the current phase.
+    `gains`: track path -> gain_db (tracks not in it get 0). `gentler_from`: see the module docstring.
+    `start_fade_s`: the first track's fade-in.
+    """
     phases = list(phases)
     if not phases or phases[0].start is None:
         return MusicPlan(tracks=[])
@@ -642,32 +622,6 @@ class PlaylistChoice:
     gains: Mapping[str, float] | None = None
 
 
-def build_session_plan(
-    choices: Sequence[PlaylistChoice],
-    phases: Sequence[PhaseSpan],
-    now: float,
-    *,
-    pauses: Sequence[tuple[float, float | None]] = (),
-    skips: Sequence[float] = (),
-    horizon_s: float = 4 * 3600,
-    arc_frozen: bool = False,
-    gentler_from: Sequence[float] = (),
-) -> MusicPlan:
-    """The plan of a session whose playlist may have changed on the way (see `session_plan_steps`)."""
-    return run_steps(
-        session_plan_steps(
-            choices,
-            phases,
-            now,
-            pauses=pauses,
-            skips=skips,
-            horizon_s=horizon_s,
-            arc_frozen=arc_frozen,
-            gentler_from=gentler_from,
-        )
-    )
-
-
 def session_plan_steps(
     choices: Sequence[PlaylistChoice],
     phases: Sequence[PhaseSpan],
@@ -713,7 +667,7 @@ def session_plan_steps(
         if until is not None and part_phases[0].start is not None and until <= part_phases[0].start + _EPS:
             since[i + 1] = max(since[i + 1], since[i])
             continue  # replaced at once
-        plan = yield from _plan_steps(
+        plan = yield from plan_steps(
             playlist,
             part_phases,
             now if until is None else min(now, until),
@@ -738,6 +692,10 @@ def session_plan_steps(
         tracks.extend(_until(t, until, out_s, library) for t in plan.tracks if t.start < until - _EPS)
     tracks.sort(key=lambda p: (p.start, p.end))
     return MusicPlan(tracks=tracks, end=plan.end, paused_at=plan.paused_at)
+
+
+build_plan = _at_one_go(plan_steps)
+build_session_plan = _at_one_go(session_plan_steps)
 
 
 def _phase_at(phases: Sequence[PhaseSpan], t: float) -> int | None:
