@@ -99,16 +99,21 @@ class MqttBridge:
         with self.changes.subscribe() as changes:
             for room_id in self.rooms:
                 self._publish_room(room_id)
-            while True:
-                change = await changes.get()
-                if change.room not in self.rooms:
-                    continue
-                if change.kind == "lights":
-                    self._publish_lights_later(change.room)
-                    continue
-                self._publish_room(change.room)
-                if change.kind in FORWARDED:
-                    self._event(change.room, FORWARDED[change.kind], change.detail)
+            try:
+                while True:
+                    change = await changes.get()
+                    if change.room not in self.rooms:
+                        continue
+                    if change.kind == "lights":
+                        self._publish_lights_later(change.room)
+                        continue
+                    self._publish_room(change.room)
+                    if change.kind in FORWARDED:
+                        self._event(change.room, FORWARDED[change.kind], change.detail)
+            finally:
+                for pending in self._lights_due.values():  # nothing of this task outlives it
+                    pending.cancel()
+                self._lights_due.clear()
 
     async def publish_service_state(self) -> None:
         """The "Arcroom" device's diagnostics (background-task health, broker link); runs until cancelled."""
