@@ -13,7 +13,7 @@ from app.domain import session as arc
 from app.domain.clock import Clock, sleep_until_or_woken
 from app.domain.errors import Conflict, NotFound
 from app.domain.events import Event, EventType
-from app.domain.presets import Preset
+from app.domain.presets import Preset, find_preset
 from app.domain.rooms import Room
 from app.domain.session import SessionInfo, SessionState
 from app.room_session import Notice, NoticeListener, RoomSession
@@ -97,10 +97,7 @@ class SessionEngine:
     # --- the record ----------------------------------------------------------------------------
 
     def preset(self, preset_id: str) -> Preset:
-        try:
-            return self.presets[preset_id]
-        except KeyError:
-            raise NotFound(f"no preset {preset_id!r}") from None
+        return find_preset(self.presets, preset_id)
 
     def session_record(self, session_id: str) -> tuple[SessionInfo, list[Event], SessionState]:
         session_id = self.store.resolve(session_id) or session_id

@@ -19,9 +19,9 @@ from typing import Any, Literal
 from app.domain import session as arc
 from app.domain.alerts import reading_alerts, staffing_alert
 from app.domain.clock import Clock
-from app.domain.errors import Conflict, NotFound
+from app.domain.errors import Conflict
 from app.domain.events import Event, EventType
-from app.domain.presets import Preset
+from app.domain.presets import Preset, find_preset
 from app.domain.readings import Readings
 from app.domain.session import SessionInfo, SessionState
 from app.store import EventStore, StoredSession
@@ -117,10 +117,7 @@ class RoomSession:
         return (live.info, list(live.events), live.fold.at(self.clock.now())) if live else None
 
     def preset(self, preset_id: str) -> Preset:
-        try:
-            return self.presets[preset_id]
-        except KeyError:
-            raise NotFound(f"no preset {preset_id!r}") from None
+        return find_preset(self.presets, preset_id)
 
     # --- commands ----------------------------------------------------------------------------
 

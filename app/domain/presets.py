@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.domain.errors import NotFound
 from app.domain.readings import FIELDS, NUMERIC_FIELDS, YES_NO_FIELDS, FieldName
 
 Name = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)
@@ -258,3 +260,11 @@ class Preset(_Strict):
     def nominal_arc_min(self) -> float:
         """Length of the timed phases, dose to closing."""
         return sum(p.duration_min or 0 for p in self.phases)
+
+
+def find_preset(presets: Mapping[str, Preset], preset_id: str) -> Preset:
+    """The preset of that id, or NotFound naming it (the one lookup, for the API and the rooms)."""
+    try:
+        return presets[preset_id]
+    except KeyError:
+        raise NotFound(f"no preset {preset_id!r}") from None
