@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from app import counters
 from app.audio.player import Player
+from app.audio.snapcast import SnapcastOutput
 from app.domain.clock import Clock
 from app.domain.errors import Conflict, NotFound
 from app.domain.events import EventType
@@ -122,6 +123,7 @@ class RoomController:
         changes: Hub[RoomChange],
         panic_audio_fade_s: float = 0.0,
         music_options: MusicOptions | None = None,
+        speakers: SnapcastOutput | None = None,
     ) -> None:
         self.room = room
         self.id = room.id
@@ -146,6 +148,7 @@ class RoomController:
             on_change=lambda detail: self._changed("music", detail),
             jobs=jobs,
             options=music_options,
+            speakers=speakers,
         )
         self._events: list[RoomEvent] = []
         self._record: RoomRecord = IDLE
@@ -182,6 +185,7 @@ class RoomController:
         at once; otherwise once the lights had a moment to say where they are, so each fades from there."""
         if self._record.panic.active:
             self._show(0.0)
+            await self.music.silence_speakers()
         self.music.replan_soon()
         if self._record.panic.active:
             return

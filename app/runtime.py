@@ -18,6 +18,7 @@ from pathlib import Path
 from app import systemd
 from app.audio import Player, VlcPlayer
 from app.audio.player import deck_outputs
+from app.audio.snapcast import SnapcastOutput
 from app.catalog import Catalog
 from app.domain.clock import Clock, SystemClock
 from app.domain.errors import NotFound
@@ -133,11 +134,21 @@ class Runtime:
             rooms: dict[str, RoomController] = {}
             for room in catalog.rooms.values():
                 output = settings.audio_output or room.audio.output
+                speakers = (
+                    SnapcastOutput(room.id, room.audio.snapcast)
+                    if output == "snapcast" and room.audio.snapcast is not None
+                    else None
+                )
                 a, b = (
-                    player_factory(
+                    VlcPlayer(deck, name=room.id, tap=tap)
+                    # A test's own players (fakes) get no tap: what they "play" is heard nowhere.
+                    if tap is not None and player_factory is vlc_player_for
+                    else player_factory(
                         room.model_copy(update={"audio": room.audio.model_copy(update={"output": deck})}), settings
                     )
-                    for deck in deck_outputs(output)
+                    for deck, tap in zip(
+                        deck_outputs(output), speakers.feed.taps if speakers else (None, None), strict=True
+                    )
                 )
                 controller = RoomController(
                     room,
@@ -154,6 +165,7 @@ class Runtime:
                     changes=changes,
                     panic_audio_fade_s=settings.panic_audio_fade_ms / 1000,
                     music_options=music_options(settings),
+                    speakers=speakers,
                 )
                 controller.load()
                 await controller.start()

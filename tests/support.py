@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import httpx
@@ -240,3 +241,101 @@ async def probes_before_marker(receiver: aiomqtt.Client) -> list[str]:
             if message.payload == b"marker":
                 break
     return seen
+
+
+class Snapserver:
+    """A private snapserver: its control API and audio port on free ports, one stream per room fed
+    over TCP (snapserver listens, Arcroom connects), nothing from /etc."""
+
+    def __init__(self, workdir: Path, streams: tuple[str, ...] = ("room1",)) -> None:
+        if shutil.which("snapserver") is None:
+            raise RuntimeError("snapserver is not installed: run ./dev test, or apt-get install snapserver")
+        self.workdir = workdir
+        self.control_port = free_port()
+        self.audio_port = free_port()
+        self.sources = {name: f"tcp://127.0.0.1:{free_port()}" for name in streams}
+        self.log = workdir / "snapserver.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._ids = iter(range(1, 1_000_000))
+
+    def start(self) -> None:
+        (self.workdir / "empty.conf").touch()
+        (self.workdir / "data").mkdir(exist_ok=True)
+        sources = [f"--stream.source={uri}?name={name}&mode=server" for name, uri in self.sources.items()]
+        args = [
+            "snapserver", "-c", str(self.workdir / "empty.conf"), f"--server.datadir={self.workdir / 'data'}",
+            "--http.enabled=0", f"--tcp.port={self.control_port}", "--tcp.bind_to_address=127.0.0.1",
+            f"--stream.port={self.audio_port}", "--stream.bind_to_address=127.0.0.1", *sources,
+            "--logging.sink=stderr",
+        ]  # fmt: skip
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(args, stdout=log, stderr=log)
+        wait_for_port(self.control_port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def rpc(self, method: str, params: dict[str, object] | None = None) -> dict[str, Any]:
+        """One request on a connection of its own, as another control app would make it."""
+        request = {"id": next(self._ids), "jsonrpc": "2.0", "method": method, "params": params or {}}
+        with socket.create_connection(("127.0.0.1", self.control_port), timeout=5) as s:
+            s.sendall(json.dumps(request).encode() + b"\r\n")
+            data = b""
+            while True:
+                data += s.recv(65536)
+                for line in data.split(b"\r\n"):
+                    if line.strip() and (answer := json.loads(line)).get("id") == request["id"]:
+                        result: dict[str, Any] = answer["result"]
+                        return result
+
+    def client(self, client_id: str) -> dict[str, Any] | None:
+        """The client as the server reports it now (None: it never connected)."""
+        for group in self.rpc("Server.GetStatus")["server"]["groups"]:
+            for client in group["clients"]:
+                if client["id"] == client_id:
+                    return {**client, "stream_id": group["stream_id"]}
+        return None
+
+
+class Snapclient:
+    """A room's player: snapclient writing what it plays (raw 48000:16:2, in real time) to a file."""
+
+    BYTES_PER_S = 48000 * 2 * 2
+
+    def __init__(self, server: Snapserver, client_id: str, workdir: Path) -> None:
+        self.server = server
+        self.id = client_id
+        self.output = workdir / f"{client_id}.pcm"
+        self.log = workdir / f"{client_id}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.output.unlink(missing_ok=True)
+        args = [
+            "snapclient", "-h", "127.0.0.1", "-p", str(self.server.audio_port), "--hostID", self.id,
+            "--player", f"file:filename={self.output}", "--logsink=stderr",
+        ]  # fmt: skip
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(args, stdout=log, stderr=log)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def level(self, last_s: float = 0.5) -> float:
+        """RMS of the last `last_s` seconds the player wrote (0 if it wrote nothing yet)."""
+        import numpy as np
+
+        size = self.output.stat().st_size if self.output.exists() else 0
+        count = int(last_s * self.BYTES_PER_S) // 4 * 4
+        if size < count:
+            return 0.0
+        with self.output.open("rb") as f:
+            f.seek(size - size % 4 - count)
+            samples = np.frombuffer(f.read(count), dtype=np.int16).astype(np.float64)
+        return float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0

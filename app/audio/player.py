@@ -94,6 +94,8 @@ def vlc_args(output: str, device: str | None = None) -> list[str]:
     if output.startswith("afile:"):
         path = output.removeprefix("afile:")
         return [*args, "--aout=afile", f"--audiofile-file={path}", "--audiofile-wav"]
+    if output == "snapcast":
+        return args  # the player hands its audio to the room's Snapcast feed (app/audio/pcm_feed.py)
     if output in {"pulse", "alsa", "dummy"}:
         args.append(f"--aout={output}")
         if device and output == "alsa":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import threading
 import time
@@ -12,6 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, Literal, TypeVar
 
+import numpy as np
+
+from app.audio.pcm_feed import CHANNELS, FORMAT, RATE, DeckTap
 from app.audio.player import (
     DEBIAN_PACKAGES,
     AudioUnavailable,
@@ -69,8 +73,13 @@ class VlcPlayer:
 
     drain_s = DRAIN_S
 
-    def __init__(self, output: str = "default", device: str | None = None, name: str = "room") -> None:
+    def __init__(
+        self, output: str = "default", device: str | None = None, name: str = "room", tap: DeckTap | None = None
+    ) -> None:
         self.output = output
+        # With a tap, libVLC hands its decoded audio to it (a Snapcast stream's mix) instead of to an output.
+        self._tap = tap
+        self._callbacks: tuple[Any, ...] = ()  # the ctypes callbacks libVLC holds: kept alive while it may call them
         self._args = vlc_args(output, device)
         self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"libvlc-{name}"
@@ -122,6 +131,8 @@ class VlcPlayer:
             self._instance = instance
             self._output_log = OutputLog(vlc, instance, self._on_output_failure)
             self._player = instance.media_player_new()
+            if self._tap is not None:
+                self._send_audio_to(self._tap)
             events = self._player.event_manager()
             events.event_attach(vlc.EventType.MediaPlayerEndReached, self._on_vlc_event, "ended")
             events.event_attach(vlc.EventType.MediaPlayerEncounteredError, self._on_vlc_event, "error")
@@ -150,6 +161,44 @@ class VlcPlayer:
 
     def set_listener(self, listener: Listener | None) -> None:
         self._listener = listener
+
+    def _send_audio_to(self, tap: DeckTap) -> None:
+        """libVLC's audio callbacks, on libVLC's threads: copy the samples out and return at once."""
+        vlc = self._vlc
+        assert vlc is not None
+        decorators = vlc.CallbackDecorators
+
+        @decorators.AudioPlayCb  # type: ignore[untyped-decorator]
+        def play(_data: Any, samples: int, count: int, pts: int) -> None:
+            frames = np.frombuffer(ctypes.string_at(samples, count * CHANNELS * 2), dtype=np.int16)
+            tap.play(frames.reshape(count, CHANNELS), pts)
+
+        @decorators.AudioPauseCb  # type: ignore[untyped-decorator]
+        def pause(_data: Any, pts: int) -> None:
+            tap.pause(pts)
+
+        @decorators.AudioResumeCb  # type: ignore[untyped-decorator]
+        def resume(_data: Any, pts: int) -> None:
+            tap.resume(pts)
+
+        @decorators.AudioFlushCb  # type: ignore[untyped-decorator]
+        def flush(_data: Any, _pts: int) -> None:
+            tap.flush()
+
+        @decorators.AudioDrainCb  # type: ignore[untyped-decorator]
+        def drain(_data: Any) -> None:
+            return None
+
+        # Registered so that libVLC leaves the samples at full scale: the feed applies the volume
+        # as each block is played (set_volume below), not 2 s early as libVLC would when decoding.
+        @decorators.AudioSetVolumeCb  # type: ignore[untyped-decorator]
+        def volume(_data: Any, _volume: float, _mute: bool) -> None:
+            return None
+
+        self._callbacks = (play, pause, resume, flush, drain, volume)
+        self._player.audio_set_callbacks(play, pause, resume, flush, drain, None)
+        self._player.audio_set_volume_callback(volume)
+        self._player.audio_set_format(FORMAT, RATE, CHANNELS)
 
     # --- libVLC's threads -> the loop ---
 
@@ -285,6 +334,8 @@ class VlcPlayer:
     async def _apply_volume(self, volume_pct: int) -> None:
         self._volume = max(0, min(100, int(volume_pct)))
         volume = self._volume
+        if self._tap is not None:
+            self._tap.set_volume(volume)  # heard from the next 20 ms block on
         await self._call(lambda: self._player.audio_set_volume(volume) if self._player is not None else None)
 
     async def ramp_volume(self, points: RampPoints) -> None:

@@ -52,6 +52,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from app.audio.player import Player, PlayerEvent
+from app.audio.snapcast import SnapcastOutputStatus
 from app.domain.clock import Clock, sleep_until_or_woken
 from app.domain.music_plan import MusicPlan, PlannedTrack
 from app.domain.playlists import Playlist
@@ -122,6 +123,9 @@ class MusicStatus(BaseModel):
     gentler: bool = Field(default=False, description="Gentler music was asked for in the current phase")
     gentler_available: bool = Field(
         default=False, description="The current phase's music has intensity tags to steer by"
+    )
+    snapcast: SnapcastOutputStatus | None = Field(
+        default=None, description="With a Snapcast output: the stream, its source and each of the room's players"
     )
 
 

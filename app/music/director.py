@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from app.audio.player import Player
+from app.audio.snapcast import SnapcastOutput
 from app.domain.clock import Clock
 from app.domain.errors import Conflict, NotFound
 from app.domain.events import Event, EventType
@@ -81,8 +82,10 @@ class MusicDirector:
         on_change: Callable[[dict[str, Any]], None],
         jobs: Supervisor,
         options: MusicOptions | None = None,
+        speakers: SnapcastOutput | None = None,
     ) -> None:
         self.room_id = room_id
+        self.speakers = speakers  # where the room hears the decks, when that is not the box itself
         self.session = session  # the room's session: the music reads it and records what it did
         self.playlists = playlists
         self.libraries = libraries
@@ -119,6 +122,8 @@ class MusicDirector:
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.speakers is not None:
+            await self.speakers.start()
         await self.decks.start()
         try:
             await self.refresh_gains()
@@ -127,6 +132,8 @@ class MusicDirector:
 
     async def close(self) -> None:
         await self.decks.close()
+        if self.speakers is not None:
+            await self.speakers.close()
 
     async def run(self) -> None:
         """Drive the decks, and re-plan now and then: an open-ended phase (closing) is planned only
@@ -135,6 +142,8 @@ class MusicDirector:
             group.create_task(self.decks.run())
             group.create_task(self._refresh())
             group.create_task(self._watch_gains())
+            if self.speakers is not None:
+                group.create_task(self.speakers.run())
 
     async def refresh_gains(self) -> bool:
         """Read every playlist's loudness gains from the caches, off the loop; whether any changed.
@@ -191,6 +200,10 @@ class MusicDirector:
             # Failed only while nothing sounds: what the decks play is the truth, missing files or not.
             if found.unplayable and status.state in ("stopped", "error"):
                 update |= {"state": "error", "error": found.describe()}
+        if self.speakers is not None:
+            update["snapcast"] = self.speakers.status()
+            if (problem := self.speakers.problem()) is not None:
+                update |= {"state": "error", "error": problem}
         return status.model_copy(update=update)
 
     def library_problem(self) -> Availability | None:
@@ -314,13 +327,24 @@ class MusicDirector:
 
     async def _pause_for_panic(self, fade_s: float) -> None:
         try:
-            await self.decks.pause(fade_s)
+            if self.speakers is None:
+                await self.decks.pause(fade_s)
+            else:
+                # The players first: what snapserver has buffered (a second or so) must not be heard.
+                await asyncio.gather(self.speakers.silence(), self.decks.pause(fade_s))
         finally:
             self._quiet.set()
+
+    async def silence_speakers(self) -> None:
+        """Keep the room's players muted (a restart in panic): applied as soon as they can be reached."""
+        if self.speakers is not None:
+            await self.speakers.silence()
 
     async def resume_after_panic(self, fade_in_s: float) -> None:
         self.session.record(EventType.AUDIO_RESUMED, {"reason": "panic cleared"})
         await self.decks.resume(fade_in_s)
+        if self.speakers is not None:
+            await self.speakers.unsilence()  # the decks fade in from silence: nothing abrupt is heard
         await self.replan()
 
     # --- the therapist's controls --------------------------------------------------------------

@@ -1,0 +1,140 @@
+"""A room's music on Snapcast, heard at the room's player: real snapserver, real snapclient, real libVLC.
+
+The player writes what it plays to a file in real time (`--player file`), so what the headphones
+would carry is measured from its last half second; the server is asked over its control API, as
+another control app would, whether the player is muted and on the room's stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.api.app import create_app
+from app.domain.clock import SystemClock
+from app.runtime import vlc_player_for
+from app.settings import Settings
+from tests.conftest import catalog_for
+from tests.support import WAIT_S, Snapclient, Snapserver
+
+HEARD = 300.0  # RMS: the demo music at the room's volume is well above it; a muted player writes zeros
+PLAYER = "room1-headphones"
+
+
+@pytest.fixture
+def snapserver(tmp_path: Path) -> Iterator[Snapserver]:
+    server = Snapserver(tmp_path, streams=("room1", "room2"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def player(snapserver: Snapserver, tmp_path: Path) -> Iterator[Snapclient]:
+    client = Snapclient(snapserver, PLAYER, tmp_path)
+    client.start()
+    yield client
+    client.kill()
+
+
+def snapcast_settings(settings: Settings, server: Snapserver, tmp_path: Path) -> Settings:
+    rooms = tmp_path / "snapcast-rooms.yaml"
+    rooms.write_text(
+        "rooms:\n"
+        "  - id: one\n"
+        "    name: Room one\n"
+        "    audio:\n"
+        "      output: snapcast\n"
+        f"      snapcast: {{host: 127.0.0.1, control_port: {server.control_port}, stream: room1,\n"
+        f'                 source: "{server.sources["room1"]}", clients: [{PLAYER}]}}\n'
+    )
+    return settings.model_copy(update={"rooms_file": rooms})
+
+
+@asynccontextmanager
+async def room_service(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The service in this process, on the real clock, with real libVLC decks."""
+    app = create_app(settings, clock=SystemClock(), catalog=catalog_for(settings), player_factory=vlc_player_for)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000", timeout=10) as client:
+            yield client
+
+
+async def until(what: Callable[[], Any], within_s: float = WAIT_S) -> Any:
+    async with asyncio.timeout(within_s):
+        while not (value := what()):
+            await asyncio.sleep(0.02)
+    return value
+
+
+async def snapcast_state(client: httpx.AsyncClient) -> dict[str, Any]:
+    state: dict[str, Any] = (await client.get("/api/rooms/one/state")).json()["audio"]["snapcast"]
+    return state
+
+
+async def test_the_music_reaches_the_player_and_a_panic_mutes_it_before_the_buffer(
+    settings: Settings, snapserver: Snapserver, player: Snapclient, tmp_path: Path
+) -> None:
+    async with room_service(snapcast_settings(settings, snapserver, tmp_path)) as c:
+        r = await c.post("/api/rooms/one/session", json={"preset": "psilocybin"})
+        assert r.status_code == 201, r.text
+        await until(lambda: player.level() > HEARD)
+        shown = await snapcast_state(c)
+        assert shown["feeding"] and shown["error"] is None
+        assert shown["clients"] == [
+            {
+                "id": PLAYER, "connected": True, "known": True, "on_stream": True, "muted": False,
+                "volume_pct": 100, "latency_ms": 0, "gone_since": None, "alert": False,
+            }
+        ]  # fmt: skip
+
+        r = await c.post("/api/rooms/one/panic")
+        assert r.status_code == 200, r.text
+        panicked = time.monotonic()
+        await until(lambda: snapserver.client(PLAYER)["config"]["volume"]["muted"])  # type: ignore[index]
+        muted_after = time.monotonic() - panicked
+        await asyncio.sleep(max(0.0, 2.5 - (time.monotonic() - panicked)))
+        assert player.level(0.5) == 0.0, "the player still sounds 2.5 s after the panic"
+        assert (await snapcast_state(c))["muted"] is True
+
+        r = await c.post("/api/rooms/one/panic/clear", json={"mode": "restore"})
+        assert r.status_code == 200, r.text
+        await until(lambda: not snapserver.client(PLAYER)["config"]["volume"]["muted"])  # type: ignore[index]
+        await until(lambda: player.level() > HEARD)
+    print(f"muted, read back over the control API, {muted_after * 1000:.0f} ms after the panic's answer")
+
+
+async def test_a_player_on_another_stream_is_put_back_and_an_unreachable_server_is_an_error(
+    settings: Settings, snapserver: Snapserver, player: Snapclient, tmp_path: Path
+) -> None:
+    configured = snapcast_settings(settings, snapserver, tmp_path)
+    await until(lambda: snapserver.client(PLAYER) is not None)
+    group = next(g["id"] for g in snapserver.rpc("Server.GetStatus")["server"]["groups"])
+    snapserver.rpc("Group.SetStream", {"id": group, "stream_id": "room2"})  # another room's stream
+    async with room_service(configured) as c:
+        await until(lambda: snapserver.client(PLAYER)["stream_id"] == "room1")  # type: ignore[index]
+        # Another app turns the player down and mutes it: the room puts it back as it wants it.
+        snapserver.rpc("Client.SetVolume", {"id": PLAYER, "volume": {"percent": 20, "muted": True}})
+        await until(lambda: snapserver.client(PLAYER)["config"]["volume"] == {"muted": False, "percent": 100})  # type: ignore[index]
+
+        snapserver.stop()
+        async with asyncio.timeout(WAIT_S):
+            while (shown := await snapcast_state(c))["reachable"]:
+                await asyncio.sleep(0.05)
+        state = (await c.get("/api/rooms/one/state")).json()["audio"]
+        assert state["state"] == "error", state
+        assert "Snapcast source" in state["error"] or "snapserver" in state["error"], state
+        assert shown["error"] == state["error"] and not shown["feeding"]
+
+        snapserver.start()  # back: found again without a restart
+        async with asyncio.timeout(WAIT_S):
+            while (await snapcast_state(c))["error"] is not None:
+                await asyncio.sleep(0.05)
