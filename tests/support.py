@@ -247,13 +247,17 @@ class Snapserver:
     """A private snapserver: its control API and audio port on free ports, one stream per room fed
     over TCP (snapserver listens, Arcroom connects), nothing from /etc."""
 
-    def __init__(self, workdir: Path, streams: tuple[str, ...] = ("room1",)) -> None:
+    def __init__(self, workdir: Path, streams: tuple[str, ...] = ("room1",), *, source: str = "tcp") -> None:
         if shutil.which("snapserver") is None:
             raise RuntimeError("snapserver is not installed: run ./dev test, or apt-get install snapserver")
         self.workdir = workdir
         self.control_port = free_port()
         self.audio_port = free_port()
-        self.sources = {name: f"tcp://127.0.0.1:{free_port()}" for name in streams}
+        # tcp: snapserver listens and Arcroom connects; pipe: snapserver makes the FIFO Arcroom writes to.
+        self.sources = {
+            name: f"tcp://127.0.0.1:{free_port()}" if source == "tcp" else f"pipe://{workdir}/{name}.fifo"
+            for name in streams
+        }
         self.log = workdir / "snapserver.log"
         self.process: subprocess.Popen[bytes] | None = None
         self._ids = iter(range(1, 1_000_000))
@@ -261,7 +265,10 @@ class Snapserver:
     def start(self) -> None:
         (self.workdir / "empty.conf").touch()
         (self.workdir / "data").mkdir(exist_ok=True)
-        sources = [f"--stream.source={uri}?name={name}&mode=server" for name, uri in self.sources.items()]
+        sources = [
+            f"--stream.source={uri}?name={name}" + ("&mode=server" if uri.startswith("tcp:") else "")
+            for name, uri in self.sources.items()
+        ]
         args = [
             "snapserver", "-c", str(self.workdir / "empty.conf"), f"--server.datadir={self.workdir / 'data'}",
             "--http.enabled=0", f"--tcp.port={self.control_port}", "--tcp.bind_to_address=127.0.0.1",

@@ -74,3 +74,39 @@ def test_unknown_keys_are_errors_not_ignored(tmp_path: Path) -> None:
     path = write(tmp_path, "rooms.yaml", "rooms:\n  - id: one\n    name: One\n    colour: blue\n")
     with pytest.raises(ConfigFileError, match=rf"{path}:4: rooms\[0\]\.colour: Extra inputs are not permitted"):
         load_rooms(path, load_profiles(ROOT / "device_profiles"))
+
+
+@pytest.mark.parametrize(
+    ("audio", "error"),
+    [
+        ("{output: snapcast}", r"rooms\[0\]\.audio: .*output snapcast needs a snapcast: section"),
+        (
+            '{output: pulse, snapcast: {stream: room1, source: "tcp://127.0.0.1:4953", clients: [p1]}}',
+            r"rooms\[0\]\.audio: .*only read with output: snapcast",
+        ),
+        (
+            '{output: snapcast, snapcast: {stream: room1, source: "http://x:4953", clients: [p1]}}',
+            r"rooms\[0\]\.audio\.snapcast\.source: .*tcp://HOST:PORT",
+        ),
+        (
+            '{output: snapcast, snapcast: {stream: room1, source: "tcp://127.0.0.1:4953", clients: []}}',
+            r"rooms\[0\]\.audio\.snapcast\.clients: ",
+        ),
+    ],
+)
+def test_a_snapcast_room_is_checked_when_the_file_is_read(tmp_path: Path, audio: str, error: str) -> None:
+    path = write(tmp_path, "rooms.yaml", f"rooms:\n  - id: one\n    name: One\n    audio: {audio}\n")
+    with pytest.raises(ConfigFileError, match=rf"{path}:4: {error}"):
+        load_rooms(path, load_profiles(ROOT / "device_profiles"))
+
+
+def test_a_snapcast_room_reads_with_its_defaults(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "rooms.yaml",
+        "rooms:\n  - id: one\n    name: One\n    audio:\n      output: snapcast\n"
+        '      snapcast: {stream: room1, source: "pipe:///run/snapserver/room1", clients: [p1, p2]}\n',
+    )
+    snapcast = load_rooms(path, load_profiles(ROOT / "device_profiles"))["one"].audio.snapcast
+    assert snapcast is not None
+    assert (snapcast.host, snapcast.control_port, snapcast.clients) == ("127.0.0.1", 1705, ("p1", "p2"))

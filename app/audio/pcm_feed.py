@@ -43,6 +43,9 @@ JOIN_TOLERANCE_FRAMES = 96  # 2 ms
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 10.0
 CONNECT_TIMEOUT_S = 2.0
+# A pipe takes 64 KiB (17 chunks) before a writer finds out nobody reads it: the source counts as
+# fed once more than that has gone in, so a dead snapserver does not flicker between fed and not.
+PROVEN_CHUNKS = 25
 
 Samples = npt.NDArray[np.int16]
 Clock = Callable[[], int]  # microseconds, the clock libVLC stamps its blocks with
@@ -181,18 +184,22 @@ class _Sink:
         path = self.source.removeprefix("pipe://").split("?")[0]
         if not stat.S_ISFIFO(os.stat(path).st_mode):
             raise OSError(errno.EINVAL, f"{path} is not a FIFO (snapserver makes it when it starts)")
-        # Non-blocking open fails (ENXIO) while snapserver is not reading: no thread hangs on it.
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-        os.set_blocking(fd, True)
-        self._fd = fd
+        # Read-write, which Linux opens at once whether or not snapserver has the FIFO open (it
+        # opens it again whenever it read an end of file, so a write-only open would find no reader
+        # most of the time); and non-blocking, so a snapserver that stopped reading is found out.
+        self._fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
 
     def write(self, data: bytes) -> None:
         if self._sock is not None:
             self._sock.sendall(data)
         elif self._fd is not None:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view) :]
+            try:
+                written = os.write(self._fd, data)
+            except BlockingIOError:
+                written = 0
+            if written < len(data):
+                # A full pipe (64 KiB, a third of a second) means nobody reads it.
+                raise OSError(errno.EPIPE, "snapserver is not reading the pipe")
 
     def close(self) -> None:
         if self._sock is not None:
@@ -237,6 +244,7 @@ class PcmFeed:
         due = self._clock()
         retry_at = 0.0
         backoff = RETRY_FIRST_S
+        proven_at = 0
         mix = np.zeros((CHUNK_FRAMES, CHANNELS), dtype=np.float32)
         while not self._stop.is_set():
             mix.fill(0)
@@ -249,17 +257,20 @@ class PcmFeed:
                     retry_at, backoff = time.monotonic() + backoff, min(RETRY_MAX_S, backoff * 2)
                     self._failed(f"cannot reach the Snapcast source {self.source}: {exc.strerror or exc}")
                 else:
-                    backoff = RETRY_FIRST_S
-                    self.connected, self.error = True, None
-                    log.info("music %s: feeding the Snapcast source %s", self.room_id, self.source)
+                    # Taken as working once more has gone in than a pipe or socket holds unread.
+                    proven_at = self.chunks_written + PROVEN_CHUNKS
             if self._sink.open:
                 pcm = np.clip(mix, -32768, 32767).astype(np.int16).tobytes()
                 try:
                     self._sink.write(pcm)
                     self.chunks_written += 1
+                    if not self.connected and self.chunks_written >= proven_at:
+                        backoff = RETRY_FIRST_S
+                        self.connected, self.error = True, None
+                        log.info("music %s: feeding the Snapcast source %s", self.room_id, self.source)
                 except OSError as exc:
                     self._sink.close()
-                    retry_at = time.monotonic() + RETRY_FIRST_S
+                    retry_at, backoff = time.monotonic() + backoff, min(RETRY_MAX_S, backoff * 2)
                     self._failed(f"the Snapcast source {self.source} stopped taking audio: {exc.strerror or exc}")
             due += CHUNK_US
             late = self._clock() - due

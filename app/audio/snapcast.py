@@ -47,8 +47,14 @@ class SnapcastOutput:
         await self.control.unmute()
 
     def problem(self) -> str | None:
-        """What keeps the music from the room's players, if anything."""
-        return self.feed.error or self.control.error
+        """What keeps the music from the room's players, if anything: a player away for more than
+        GONE_ALERT_S is one (a blip on the network is not)."""
+        if (error := self.feed.error or self.control.error) is not None:
+            return error
+        away = [c.id for c in self.control.status().clients if c.alert]
+        if away:
+            return f"the room's Snapcast player {', '.join(away)} is not connected to snapserver"
+        return None
 
     def status(self) -> SnapcastOutputStatus:
         control = self.control.status()

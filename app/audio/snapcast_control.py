@@ -161,8 +161,8 @@ class SnapcastControl:
         )
 
     async def _serve(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            reading = group.create_task(self._read())
+        reading = asyncio.create_task(self._read(), name=f"snapcast-read-{self.room_id}")
+        try:
             await self._sync()
             self.error = None
             log.info(
@@ -171,15 +171,24 @@ class SnapcastControl:
                 ", ".join(self.config.clients),
                 self.config.stream,
             )
-            while not reading.done():
-                await self._dirty.wait()
+            while True:
+                dirty = asyncio.create_task(self._dirty.wait())
+                await asyncio.wait({reading, dirty}, return_when=asyncio.FIRST_COMPLETED)
+                dirty.cancel()
+                if reading.done():
+                    reading.result()  # the connection ended: why
                 self._dirty.clear()
                 await self._sync()
+        finally:
+            reading.cancel()
 
     def _disconnect(self) -> None:
         if self._writer is not None:
             self._writer.close()
         self._reader = self._writer = None
+        self._fail_pending()
+
+    def _fail_pending(self) -> None:
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(SnapcastUnavailable("the connection to snapserver closed"))
@@ -190,6 +199,7 @@ class SnapcastControl:
         while True:
             line = await self._reader.readline()
             if not line:
+                self._fail_pending()  # nobody waits out a deadline for an answer that cannot come
                 raise SnapcastUnavailable("snapserver closed the connection")
             try:
                 message = json.loads(line)

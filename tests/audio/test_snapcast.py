@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from app.api.app import create_app
+from app.audio import snapcast_control
 from app.domain.clock import SystemClock
 from app.runtime import vlc_player_for
 from app.settings import Settings
@@ -28,9 +29,10 @@ HEARD = 300.0  # RMS: the demo music at the room's volume is well above it; a mu
 PLAYER = "room1-headphones"
 
 
-@pytest.fixture
-def snapserver(tmp_path: Path) -> Iterator[Snapserver]:
-    server = Snapserver(tmp_path, streams=("room1", "room2"))
+@pytest.fixture(params=["tcp", "pipe"])
+def snapserver(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Snapserver]:
+    """The stream's source as snapserver's tcp source (server mode) or its pipe."""
+    server = Snapserver(tmp_path, streams=("room1", "room2"), source=request.param)
     server.start()
     yield server
     server.stop()
@@ -127,14 +129,46 @@ async def test_a_player_on_another_stream_is_put_back_and_an_unreachable_server_
 
         snapserver.stop()
         async with asyncio.timeout(WAIT_S):
-            while (shown := await snapcast_state(c))["reachable"]:
+            # A pipe takes a third of a second of audio before it is found full: nobody reads it.
+            while (shown := await snapcast_state(c))["reachable"] or shown["feeding"]:
                 await asyncio.sleep(0.05)
         state = (await c.get("/api/rooms/one/state")).json()["audio"]
         assert state["state"] == "error", state
         assert "Snapcast source" in state["error"] or "snapserver" in state["error"], state
-        assert shown["error"] == state["error"] and not shown["feeding"]
+        assert shown["error"] == state["error"]
 
         snapserver.start()  # back: found again without a restart
         async with asyncio.timeout(WAIT_S):
             while (await snapcast_state(c))["error"] is not None:
                 await asyncio.sleep(0.05)
+
+
+async def test_a_player_that_drops_mid_session_is_an_alert_and_is_put_back_when_it_returns(
+    settings: Settings, snapserver: Snapserver, player: Snapclient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(snapcast_control, "GONE_ALERT_S", 0.5)  # 10 s in a clinic
+    async with room_service(snapcast_settings(settings, snapserver, tmp_path)) as c:
+        r = await c.post("/api/rooms/one/session", json={"preset": "psilocybin"})
+        assert r.status_code == 201, r.text
+        await until(lambda: player.level() > HEARD)
+
+        player.kill()
+        async with asyncio.timeout(WAIT_S):
+            while not (shown := await snapcast_state(c))["clients"][0]["alert"]:
+                await asyncio.sleep(0.05)
+        assert shown["clients"][0]["connected"] is False and shown["clients"][0]["gone_since"] is not None
+        audio = (await c.get("/api/rooms/one/state")).json()["audio"]
+        assert audio["state"] == "error" and PLAYER in audio["error"], audio
+        # Meanwhile another app turns it down: on its return the room sets it as the room wants it.
+        snapserver.rpc("Client.SetVolume", {"id": PLAYER, "volume": {"percent": 10, "muted": False}})
+
+        player.start()
+        await until(lambda: player.level() > HEARD)
+        await until(lambda: snapserver.client(PLAYER)["config"]["volume"] == {"muted": False, "percent": 100})  # type: ignore[index]
+        async with asyncio.timeout(WAIT_S):
+            while (await c.get("/api/rooms/one/state")).json()["audio"]["state"] != "playing":
+                await asyncio.sleep(0.05)
+        assert (await snapcast_state(c))["clients"][0] == {
+            "id": PLAYER, "connected": True, "known": True, "on_stream": True, "muted": False,
+            "volume_pct": 100, "latency_ms": 0, "gone_since": None, "alert": False,
+        }  # fmt: skip

@@ -703,6 +703,10 @@ function renderAudio(a, inSession) {
   const missing = inSession && !failed && !!a.missing_tracks;
   show("#audio-missing", missing);
   setText("#audio-missing", missing ? `Library: ${a.missing_tracks}; they are skipped.` : "");
+  // Heard on the room's Snapcast players: each named, with whether it is there and its latency.
+  const snap = a.snapcast;
+  show("#audio-players", !!snap);
+  setText("#audio-players", snap ? `On Snapcast (${snap.stream}): ${snapPlayers(snap)}` : "");
   const next = inSession && !failed ? a.next : null;
   show("#next-track", !!next);
   if (next) {
@@ -1001,3 +1005,12 @@ main().catch((err) => {
   console.error(err);
   toast(`The dashboard failed to start: ${err.message}`, { kind: "error", timeoutMs: 0 });
 });
+
+function snapPlayers(snap) {
+  return snap.clients
+    .map((c) => {
+      const where = !c.connected ? "not connected" : !c.on_stream ? "on another stream" : c.muted ? "muted" : "connected";
+      return `${c.id} ${where}${c.connected && c.latency_ms ? `, ${c.latency_ms} ms latency` : ""}`;
+    })
+    .join("; ");
+}
