@@ -271,6 +271,19 @@ def room_entities(room: Room, cat: Catalogue) -> list[Entity]:
             if cls:
                 config["device_class"] = cls
             entities.append(_with_room(r, cat, Entity("binary_sensor", f"light_{key}_{what}", config)))
+    players = room.audio.snapcast.clients if room.audio.output == "snapcast" and room.audio.snapcast else ()
+    for player in players:
+        key = "".join(ch if ch.isalnum() else "_" for ch in player)
+        config = {
+            "name": f"Player {player} connected",
+            "state_topic": topics.summary(r),
+            "value_template": f"{{{{ value_json.players[{json.dumps(player)}].connected }}}}",
+            "payload_on": "True",
+            "payload_off": "False",
+            "device_class": "connectivity",
+            "entity_category": "diagnostic",
+        }
+        entities.append(_with_room(r, cat, Entity("binary_sensor", f"player_{key}_connected", config)))
     return entities
 
 

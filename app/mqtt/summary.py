@@ -56,4 +56,6 @@ def room_summary(view: RoomView) -> dict[str, Any]:
             light.name: {"online": light.online, "confirmed": light.confirmed} for light in view.lighting.lights
         },
         "times": times,
+        # A Snapcast room's players: each connected to snapserver or not (empty for the box's own outputs).
+        "players": {c.id: {"connected": c.connected} for c in audio.snapcast.clients} if audio.snapcast else {},
     }

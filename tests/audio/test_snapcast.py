@@ -8,21 +8,30 @@ another control app would, whether the player is muted and on the room's stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+import wave
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from app.api.app import create_app
-from app.audio import snapcast_control
+from app.audio import VlcPlayer, snapcast_control
+from app.audio.pcm_feed import RATE, PcmFeed
 from app.domain.clock import SystemClock
+from app.domain.loudness import LoudnessTarget, gain_db
+from app.music import DeckPair
+from app.music.loudness import measure
 from app.runtime import vlc_player_for
 from app.settings import Settings
+from tests.audio.test_decks_vlc import arrival_playlist, plan_from
 from tests.conftest import catalog_for
+from tests.music.test_loudness import make
 from tests.support import WAIT_S, Snapclient, Snapserver
 
 HEARD = 300.0  # RMS: the demo music at the room's volume is well above it; a muted player writes zeros
@@ -172,3 +181,73 @@ async def test_a_player_that_drops_mid_session_is_an_alert_and_is_put_back_when_
             "id": PLAYER, "connected": True, "known": True, "on_stream": True, "muted": False,
             "volume_pct": 100, "latency_ms": 0, "gone_since": None, "alert": False,
         }  # fmt: skip
+
+
+def heard_wav(player: Snapclient, path: Path, start_s: float, end_s: float) -> Path:
+    """A stretch of what the player wrote, as a WAV file for the loudness analyser."""
+    data = player.output.read_bytes()
+    frames = np.frombuffer(data[: len(data) // 4 * 4], dtype=np.int16).reshape(-1, 2)
+    clip = frames[int(start_s * RATE) : int(end_s * RATE)]
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(clip.tobytes())
+    return path
+
+
+def levels_every(player: Snapclient, window_s: float) -> list[float]:
+    data = player.output.read_bytes()
+    left = np.frombuffer(data[: len(data) // 4 * 4], dtype=np.int16)[0::2].astype(np.float64)
+    n = int(window_s * RATE)
+    return [float(np.sqrt(np.mean(left[i : i + n] ** 2))) for i in range(0, len(left) - n, n)]
+
+
+@pytest.mark.parametrize("snapserver", ["tcp"], indirect=True)  # what is heard does not depend on the source
+async def test_a_crossfade_and_the_loudness_gains_are_heard_at_the_player_as_on_a_local_output(
+    snapserver: Snapserver, player: Snapclient, tmp_path: Path
+) -> None:
+    """The measurement of test_pulse_music.py, at the Snapcast player: two tracks 12 dB apart are
+    heard within 1 LU of each other, and the crossfade between them has no gap."""
+    library = tmp_path / "library"
+    loud = make(library / "loud.wav", seconds=10)
+    quiet = make(library / "quiet.wav", level_db=-12, seconds=10)
+    gains = {p.name: gain_db(measure(p), LoudnessTarget()) for p in (loud, quiet)}
+    playlist = arrival_playlist(("loud.wav", 10), ("quiet.wav", 10), crossfade_s=2)
+    feed = PcmFeed("one", snapserver.sources["room1"])
+    decks = (VlcPlayer("snapcast", name="a", tap=feed.taps[0]), VlcPlayer("snapcast", name="b", tap=feed.taps[1]))
+    music = DeckPair(
+        "one", decks, {"demo": library}, SystemClock(), ceiling_pct=70, volume_pct=40, on_event=lambda k, d: None
+    )
+    feed.start()
+    await music.start()
+    task = asyncio.create_task(music.run())
+    try:
+        await until(lambda: feed.connected)
+        await until(lambda: player.output.exists() and player.output.stat().st_size > 0)
+        now = time.time()
+        info = plan_from(playlist, now, now)
+        plan = info.model_copy(
+            update={"tracks": [t.model_copy(update={"gain_db": gains[t.path]}) for t in info.tracks]}
+        )
+        await music.follow(plan, playlist)
+        await asyncio.sleep(17)
+        await music.follow(None, None)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await music.close()
+        feed.close()
+    windows = levels_every(player, 0.01)
+    t0 = next(i for i, v in enumerate(windows) if v > 30) * 0.01  # the first track's fade-in begins
+    levels = {
+        name: measure(heard_wav(player, tmp_path / f"heard-{name}", t0 + a, t0 + b)).integrated_lufs
+        for name, (a, b) in {"loud.wav": (3.5, 7.5), "quiet.wav": (10.5, 15.5)}.items()
+    }
+    print(f"loudness heard at the player: {levels} ({abs(levels['loud.wav'] - levels['quiet.wav']):.1f} LU apart)")
+    assert abs(levels["loud.wav"] - levels["quiet.wav"]) <= 1.0, levels
+    # The crossfade (8-10 s): one track going down as the other comes up, never a gap between them.
+    during = levels_every(player, 0.1)[int((t0 + 7.5) * 10) : int((t0 + 10.5) * 10)]
+    steady = float(np.median(levels_every(player, 0.1)[int((t0 + 11) * 10) : int((t0 + 15) * 10)]))
+    assert min(during) > 0.5 * steady, (min(during), steady)
