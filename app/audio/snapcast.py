@@ -46,6 +46,14 @@ class SnapcastOutput:
     async def unsilence(self) -> None:
         await self.control.unmute()
 
+    async def duck(self, db: float, over_s: float) -> None:
+        """Talk: the players down by `db` (0: back up) over `over_s`."""
+        await self.control.duck(db, over_s)
+
+    @property
+    def duck_db(self) -> float:
+        return self.control.duck_db
+
     def problem(self) -> str | None:
         """What keeps the music from the room's players, if anything: a player away for more than
         GONE_ALERT_S is one (a blip on the network is not)."""

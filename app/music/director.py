@@ -202,6 +202,7 @@ class MusicDirector:
                 update |= {"state": "error", "error": found.describe()}
         if self.speakers is not None:
             update["snapcast"] = self.speakers.status()
+            update["duck_db"] = round(self.speakers.duck_db, 2)
             if (problem := self.speakers.problem()) is not None:
                 update |= {"state": "error", "error": problem}
         return status.model_copy(update=update)
@@ -402,13 +403,20 @@ class MusicDirector:
     async def _start_talk(self, until: float, fade_s: float) -> None:
         self._talk_generation += 1
         self._talk_until = until
-        await self.decks.duck(self.options.talk_duck_db, fade_s)
+        await self._duck(self.options.talk_duck_db, fade_s)
         self._jobs.spawn(f"talk timeout {self.room_id}", self._talk_timeout(self._talk_generation, until))
 
     async def _end_talk(self) -> None:
         self._talk_generation += 1
         self._talk_until = None
-        await self.decks.duck(0.0, self.options.talk_restore_s)
+        await self._duck(0.0, self.options.talk_restore_s)
+
+    async def _duck(self, db: float, over_s: float) -> None:
+        # A Snapcast room's players are turned down themselves: the mix would be heard a buffer late.
+        if self.speakers is not None:
+            await self.speakers.duck(db, over_s)
+        else:
+            await self.decks.duck(db, over_s)
 
     async def _talk_timeout(self, generation: int, until: float) -> None:
         await self.clock.sleep_until(until)

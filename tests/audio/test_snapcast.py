@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 import wave
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,7 +23,8 @@ import pytest
 
 from app.api.app import create_app
 from app.audio import VlcPlayer, snapcast_control
-from app.audio.pcm_feed import RATE, PcmFeed
+from app.audio.pcm_feed import RATE, PcmFeed, monotonic_us
+from app.audio.snapcast_control import player_percent
 from app.domain.clock import SystemClock
 from app.domain.loudness import LoudnessTarget, gain_db
 from app.music import DeckPair
@@ -106,6 +108,15 @@ async def test_the_music_reaches_the_player_and_a_panic_mutes_it_before_the_buff
                 "volume_pct": 100, "latency_ms": 0, "gone_since": None, "alert": False,
             }
         ]  # fmt: skip
+
+        # Talk turns the players themselves down (the mix's own duck would be heard a buffer late).
+        r = await c.post("/api/rooms/one/audio/talk", json={"on": True})
+        assert r.status_code == 200 and r.json()["duck_db"] == -12.0, r.text
+        lowered = {"muted": False, "percent": player_percent(-12.0)}
+        await until(lambda: snapserver.client(PLAYER)["config"]["volume"] == lowered)  # type: ignore[index]
+        r = await c.post("/api/rooms/one/audio/talk", json={"on": False})
+        assert r.status_code == 200, r.text
+        await until(lambda: snapserver.client(PLAYER)["config"]["volume"] == {"muted": False, "percent": 100})  # type: ignore[index]
 
         r = await c.post("/api/rooms/one/panic")
         assert r.status_code == 200, r.text
@@ -251,3 +262,32 @@ async def test_a_crossfade_and_the_loudness_gains_are_heard_at_the_player_as_on_
     during = levels_every(player, 0.1)[int((t0 + 7.5) * 10) : int((t0 + 10.5) * 10)]
     steady = float(np.median(levels_every(player, 0.1)[int((t0 + 11) * 10) : int((t0 + 15) * 10)]))
     assert min(during) > 0.5 * steady, (min(during), steady)
+
+
+@pytest.mark.parametrize("snapserver", ["tcp"], indirect=True)
+async def test_the_player_volume_talk_sets_turns_a_steady_tone_down_by_as_many_db(
+    snapserver: Snapserver, player: Snapclient
+) -> None:
+    """Talk's dB become a player volume through snapclient's own mixer curve: checked on the player."""
+    feed = PcmFeed("one", snapserver.sources["room1"])
+    tone = (np.sin(2 * np.pi * 440 * np.arange(48_000) / RATE) * 12_000).astype(np.int16)
+    stereo = np.repeat(tone, 2).reshape(-1, 2)
+    feed.taps[0].set_volume(100)
+    feed.start()
+    try:
+        start = monotonic_us() + 200_000
+        for second in range(12):
+            feed.taps[0].play(stereo, start + second * 1_000_000)
+        await until(lambda: player.level(0.5) > HEARD)
+        await asyncio.sleep(1.0)
+        full = player.level(0.5)
+        for db in (-12.0, -24.0):
+            snapserver.rpc(
+                "Client.SetVolume", {"id": PLAYER, "volume": {"percent": player_percent(db), "muted": False}}
+            )
+            await asyncio.sleep(1.5)
+            heard_db = 20 * math.log10(player.level(0.5) / full)
+            print(f"{db} dB asked: player at {player_percent(db)} %, heard {heard_db:.2f} dB")
+            assert heard_db == pytest.approx(db, abs=0.5)
+    finally:
+        feed.close()
