@@ -28,6 +28,7 @@ from app.mqtt import BrokerAddress, EmbeddedBroker, MqttLink
 from app.mqtt.bridge import MqttBridge, catalogue_for
 from app.mqtt.broker import SERVICE_ACCOUNT, embedded_access
 from app.mqtt.instances import InstanceClaim
+from app.mqtt.link import Fence
 from app.music.demo import generate_demo_library
 from app.music.options import music_options
 from app.pubsub import Hub
@@ -105,7 +106,9 @@ class Runtime:
         *,
         clock: Clock | None = None,
         player_factory: PlayerFactory = vlc_player_for,
+        fence: Fence | None = None,
     ) -> AsyncIterator[Runtime]:
+        """`fence`: with a standby, whether this instance still leads (nothing is sent once it does not)."""
         clock = clock or SystemClock()
         async with AsyncExitStack() as stack:
             store = open_store(settings.database, settings.database_secret())
@@ -116,6 +119,7 @@ class Runtime:
             )
             engine.load()
             link = MqttLink(address, settings.mqtt_client_id, mqtt5=broker is None)
+            link.fence = fence
             InstanceClaim(link, catalog.rooms, settings.mqtt_claim_wait_ms / 1000).attach()
             supervisor = Supervisor()
             changes: Hub[RoomChange] = Hub()

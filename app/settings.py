@@ -240,6 +240,10 @@ class Settings(BaseSettings):
     # Generated ambient audio for the demo playlists, made at the first start.
     demo_music_dir: Path = Field(default_factory=_in_data_dir("demo-music"))
 
+    # This instance's name, with a standby: two instances on one PostgreSQL record take turns to
+    # run the rooms, the database deciding which (app/leadership.py, docs/two-machines.md).
+    instance: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=40)
+
     # An external broker; when unset the service runs an embedded one (see mqtt/broker.py).
     mqtt_url: str | None = None
     # The service's own account. With the embedded broker it is also the account the broker

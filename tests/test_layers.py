@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "app.backup",
             "app.backup_postgres",
             "app.heap",
+            "app.leadership",
         ],
     ),
     (

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,8 +37,12 @@ from app.checks import settings_against_files
 from app.config_files import ConfigFileError
 from app.domain.clock import Clock
 from app.domain.errors import DomainError
+from app.leadership import Leadership, LeadershipLost
+from app.mqtt.link import Fence
 from app.runtime import PlayerFactory, Runtime, vlc_player_for
 from app.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # The largest request body taken, in bytes (413 past it, before any JSON is parsed: app/api/guard.py).
 # The largest real body is a 4000-character note: 16 KB in UTF-8, 24 KB as \u escapes.
@@ -56,12 +64,36 @@ def create_app(
         raise ConfigFileError(settings.rooms_file, unknown)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with Runtime.running(settings, catalog, clock=clock, player_factory=player_factory) as runtime:
+    async def run(fence: Fence | None = None) -> AsyncIterator[Runtime]:
+        async with Runtime.running(
+            settings, catalog, clock=clock, player_factory=player_factory, fence=fence
+        ) as runtime:
             app.state.runtime = runtime
             app.state.metrics = metrics.registry_for(runtime)
             runtime.engine.listen(metrics.on_notice)
+            try:
+                yield runtime
+            finally:
+                app.state.runtime = None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        leadership = leadership_for(settings)
+        app.state.leadership = leadership
+        if leadership is None:  # one instance: it runs the rooms from the start
+            async with run():
+                yield
+            return
+        # With a standby: the service answers (as the standby) at once, and runs the rooms while it leads.
+        app.state.runtime = None
+        task = asyncio.create_task(lead(leadership, run), name="leadership")
+        try:
             yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await leadership.close()
 
     # Swagger UI and ReDoc from a package, served by the service itself: a clinic network without
     # internet (or a CDN that is down) still gets working API docs at /docs and /redoc.
@@ -112,3 +144,22 @@ def create_app(
     app.include_router(routes_web.router)
     app.mount("/static", StaticFiles(directory=routes_web.STATIC), name="static")
     return app
+
+
+def leadership_for(settings: Settings) -> Leadership | None:
+    """An election on the record's PostgreSQL when this instance is named (ARCROOM_INSTANCE); else none."""
+    if settings.instance is None or settings.database_file is not None:
+        return None
+    return Leadership(str(settings.database), settings.database_secret(), settings.instance, settings.dashboard_url())
+
+
+async def lead(leadership: Leadership, run: Any) -> None:
+    """Stand by; lead while the lease holds; on losing it, stop the rooms at once and stand by again."""
+    while True:
+        term = await leadership.wait_to_lead()
+        try:
+            async with run(leadership.fence):
+                log.warning("instance %s runs the rooms (term %d)", leadership.instance, term)
+                await leadership.hold()
+        except LeadershipLost as exc:
+            log.error("instance %s stopped running the rooms: %s", leadership.instance, exc)

@@ -104,8 +104,8 @@ def _room_of_session(request: Request) -> str | None:
     session_id = request.path_params.get("session_id")
     if session_id is None:
         return None
-    runtime: Runtime = request.app.state.runtime
-    return runtime.engine.room_of(session_id)
+    runtime: Runtime | None = request.app.state.runtime
+    return runtime.engine.room_of(session_id) if runtime is not None else None
 
 
 def stream_tickets(request: Request) -> StreamTickets[Principal]:

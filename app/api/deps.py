@@ -7,14 +7,26 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from app.domain.errors import Unavailable
 from app.engine import SessionEngine
+from app.leadership import Leadership
 from app.room import RoomController
 from app.runtime import Runtime
 
 
 def _runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
+    rt: Runtime | None = request.app.state.runtime
+    if rt is None:
+        raise Unavailable(standby_says(request.app.state.leadership))
     return rt
+
+
+def standby_says(leadership: Leadership | None) -> str:
+    """What a standby answers: who leads, and where."""
+    leader = leadership.leader if leadership is not None else None
+    if leader is None:
+        return "this instance is standing by and no instance leads yet; ask again in a few seconds"
+    return f"this instance is standing by: {leader.instance} leads (term {leader.term}), at {leader.address}"
 
 
 async def runtime(request: Request) -> Runtime:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from app import __version__
 from app.api.auth import Control, Principal, Read
 from app.api.bodies import RemsFiled
-from app.api.deps import engine, runtime
+from app.api.deps import engine, runtime, standby_says
 from app.api.openapi import NOT_FOUND
 from app.domain.errors import Conflict
 from app.domain.events import Event
@@ -20,6 +20,7 @@ from app.domain.readings import FIELDS
 from app.domain.rems import RemsForm, rems_form
 from app.domain.report import Report, build_report, iso, report_csv
 from app.engine import SessionEngine
+from app.leadership import Leadership
 from app.report_pdf import report_pdf
 from app.runtime import Runtime
 from app.settings import Settings
@@ -28,15 +29,28 @@ router = APIRouter(prefix="/api", tags=["records"], responses=NOT_FOUND)
 
 
 @router.get("/health", summary="Is the service up, and are its parts?")
-async def health(rt: Runtime = Depends(runtime)) -> dict[str, Any]:
+async def health(request: Request) -> dict[str, Any]:
     """Service, broker link and background tasks. `status` is `degraded` while anything in `problems` is wrong:
     the broker away or refusing the login, the music library missing, a task failed in the last 10 minutes. Each
     problem is one line naming its cause and the setting to check. No token needed (for probes).
     """
+    leadership: Leadership | None = request.app.state.leadership
+    rt: Runtime | None = request.app.state.runtime
+    if rt is None:  # the standby (or a leader still starting its rooms)
+        return {
+            "status": "standby",
+            **_roles(leadership, request.app.state.settings),
+            "problems": [leadership.problem] if leadership is not None and leadership.problem else [],
+            "version": __version__,
+            "detail": standby_says(leadership),
+        }
     supervisor = rt.supervisor
     problems = rt.problems()
+    if leadership is not None and leadership.problem:
+        problems.append(leadership.problem)
     return {
         "status": "degraded" if problems else "ok",
+        **_roles(leadership, rt.settings),
         "problems": problems,
         "version": __version__,
         "mqtt": {
@@ -197,3 +211,17 @@ async def rems_filed(
     info, events, state = e.session_record(session_id)
     now = e.clock.now()
     return rems_form(build_report(info, events, now, state, tz=rt.settings.tz), info.preset, events, now)
+
+
+def _roles(leadership: Leadership | None, settings: Settings) -> dict[str, Any]:
+    """This instance's role and who leads (itself, when there is no standby)."""
+    if leadership is None:
+        return {"role": "leader", "instance": settings.instance, "leader": settings.instance}
+    leader = leadership.leader
+    return {
+        "role": leadership.role,
+        "instance": leadership.instance,
+        "leader": leader.instance if leader is not None else None,
+        "leader_address": leader.address if leader is not None else None,
+        "term": leader.term if leader is not None else None,
+    }

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.api import metrics
 from app.api.auth import Read
+from app.api.deps import runtime
 
 router = APIRouter(tags=["service"])
 
@@ -21,4 +22,5 @@ async def prometheus(request: Request) -> Response:
     """Prometheus text format: panic handling and audio-confirm latency, light commands, the broker link,
     sessions, cue lateness and background-task failures. Needs the read role when tokens are set.
     """
+    await runtime(request)  # a standby has no rooms to measure: 503 naming the leader
     return Response(metrics.render(request.app.state.metrics), media_type=metrics.CONTENT_TYPE_LATEST)

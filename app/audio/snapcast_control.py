@@ -15,8 +15,8 @@ import asyncio
 import contextlib
 import itertools
 import json
-import math
 import logging
+import math
 import time
 from typing import Any
 

@@ -10,6 +10,7 @@ import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
@@ -42,6 +43,12 @@ def login_refused(exc: aiomqtt.MqttError) -> bool:
     rc = exc.rc
     value = rc.value if isinstance(rc, ReasonCode) else rc
     return value in _LOGIN_REFUSED
+
+
+class Fence(Protocol):
+    """Whether this instance may send now (app/leadership.py's, when a standby is configured)."""
+
+    def ok(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,9 @@ class MqttLink:
         # announce, so nothing acts on the broker's retained news before the link may speak.
         self.gate_filters: tuple[str, ...] = ()
         self._held: list[aiomqtt.Message] | None = None
+        # With a standby (app/leadership.py): nothing leaves once this instance cannot show it leads.
+        self.fence: Fence | None = None
+        self._fenced_logged = False
         self.refusal: str | None = None
         self._refused = asyncio.Event()
         # Each instance has its own client id, so after a crash (kill -9, power cut) the old
@@ -179,6 +189,11 @@ class MqttLink:
             self._outbox.append(message)
 
     def _send_now(self, m: _Outgoing) -> bool:
+        if self.fence is not None and not self.fence.ok():
+            if not self._fenced_logged:
+                log.error("MQTT: this instance no longer leads: nothing more is sent (first dropped: %s)", m.topic)
+                self._fenced_logged = True
+            return True  # dropped, not queued: the leader now says what the rooms show
         # aiomqtt's publish() awaits each PUBACK; waiting for one before sending the next would put
         # a network round trip per light on the panic path. paho, which aiomqtt wraps and which
         # tracks QoS 1 delivery itself, takes the message at once.

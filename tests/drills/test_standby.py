@@ -1,0 +1,91 @@
+"""Drill: two instances on one PostgreSQL and one Mosquitto. One leads, the other stands by; the
+leader killed with SIGKILL mid-session, the standby takes the rooms over, the session goes on and a
+panic reaches the lamp through it; the old leader started again stands by."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.drills.service import ServiceProcess
+from tests.drills.test_service_kill import brightness_commands, lamp, until
+from tests.support import CLIENT_LIMITS, Mosquitto, Postgres, unique
+
+TAKEOVER_S = 5.0
+
+
+def instance(name: str, workdir: Path, env: dict[str, str]) -> ServiceProcess:
+    home = workdir / name
+    home.mkdir()
+    return ServiceProcess(home, {**env, "ARCROOM_INSTANCE": name, "ARCROOM_MQTT_CLIENT_ID": unique(f"arcroom-{name}")})
+
+
+async def health(client: httpx.AsyncClient, service: ServiceProcess) -> dict[str, Any]:
+    answer: dict[str, Any] = (await client.get(f"{service.url}/api/health")).json()
+    return answer
+
+
+async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_leader_stands_by(
+    tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postgres
+) -> None:
+    lamp_topic = unique("standby")
+    rooms = tmp_path / "rooms.yaml"
+    rooms.write_text(
+        "rooms:\n  - id: one\n    name: Room one\n    audio: {output: dummy}\n    lights:\n"
+        f"      - {{name: lamp, profile: shelly_gen1, topic: {lamp_topic}, role: lamp}}\n"
+    )
+    env = {
+        "ARCROOM_DATABASE": postgres.database(unique("standby").replace("-", "_")),
+        "ARCROOM_MQTT_URL": mosquitto.url,
+        "ARCROOM_ROOMS_FILE": str(rooms),
+        "ARCROOM_DEMO_MUSIC_DIR": str(demo_music),
+    }
+    a, b = instance("a", tmp_path, env), instance("b", tmp_path, env)
+    async with lamp(mosquitto, lamp_topic) as light, httpx.AsyncClient(timeout=10, limits=CLIENT_LIMITS) as c:
+        try:
+            a.start()
+            async with asyncio.timeout(20):
+                while (await health(c, a)).get("role") != "leader" or (await health(c, a))["status"] == "standby":
+                    await asyncio.sleep(0.05)
+            b.start()
+            seen = await health(c, b)
+            assert (seen["status"], seen["role"], seen["leader"]) == ("standby", "standby", "a"), seen
+            r = await c.get(f"{b.url}/api/rooms/one/state")
+            assert r.status_code == 503 and "a leads" in r.json()["detail"], r.text
+
+            r = await c.post(f"{a.url}/api/rooms/one/session", json={"preset": "psilocybin"})
+            assert r.status_code == 201, r.text
+            session_id = r.json()["session_id"]
+            assert (await c.post(f"{a.url}/api/rooms/one/session/dose")).status_code == 200
+            await until(lambda: light.target.brightness_pct is not None, "the lamp commanded by the leader")
+
+            a.kill9()
+            killed = time.monotonic()
+            async with asyncio.timeout(20):
+                while (seen := await health(c, b))["status"] == "standby":
+                    await asyncio.sleep(0.02)
+            took = time.monotonic() - killed
+            print(f"the standby ran the rooms {took:.2f} s after the leader was killed")
+            assert seen["role"] == "leader" and seen["leader"] == "b", seen
+            assert took <= TAKEOVER_S, f"takeover took {took:.2f} s"
+
+            view = (await c.get(f"{b.url}/api/rooms/one/state")).json()
+            assert view["session"]["session_id"] == session_id and view["session"]["status"] == "running"
+            mark = len(light.received)
+            assert (await c.post(f"{b.url}/api/rooms/one/panic")).status_code == 200
+            await until(lambda: light.state().brightness_pct == 100, "the lamp at 100 % by the new leader")
+            assert [cmd["brightness"] for cmd in brightness_commands(light, mark)][-1] == 100
+
+            a.start()  # back: it stands by
+            seen = await health(c, a)
+            assert (seen["role"], seen["leader"]) == ("standby", "b"), seen
+            events = (await c.get(f"{b.url}/api/sessions/{session_id}/events")).json()
+            assert [e["seq"] for e in events] == list(range(len(events)))  # every event once, in order
+            assert [e["type"] for e in events].count("panic") == 1
+        finally:
+            a.stop()
+            b.stop()

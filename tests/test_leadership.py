@@ -1,0 +1,63 @@
+"""Leadership through PostgreSQL: one leader at a time, a new term for each, and a leader that can no
+longer renew has stopped commanding before the other can take the lock. A real server (the suite's)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from app import leadership as election
+from app.leadership import Leadership, LeadershipLost
+from tests.support import Postgres, unique
+
+
+@pytest.fixture
+def database(postgres: Postgres) -> str:
+    return postgres.database(unique("lead").replace("-", "_"))
+
+
+async def test_one_leads_the_other_stands_by_and_takes_over_with_a_new_term_when_the_leader_dies(
+    database: str,
+) -> None:
+    a = Leadership(database, None, "a", "http://a:8000")
+    b = Leadership(database, None, "b", "http://b:8000")
+    try:
+        term_a = await a.wait_to_lead()
+        assert a.role == "leader" and a.fence.ok()
+        waiting = asyncio.create_task(b.wait_to_lead())
+        await asyncio.sleep(3 * election.POLL_S)
+        assert not waiting.done() and b.role == "standby"
+        assert b.leader is not None and (b.leader.instance, b.leader.term) == ("a", term_a)
+
+        await a.close()  # as a kill -9 would: its connection, and the lock with it, gone
+        taken_at = time.monotonic()
+        term_b = await asyncio.wait_for(waiting, 5)
+        print(f"taken over {time.monotonic() - taken_at:.2f} s after the leader's connection closed")
+        assert term_b == term_a + 1 and b.role == "leader" and a.role == "standby"
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_frozen_leader_has_stopped_commanding_before_the_standby_can_lead(database: str) -> None:
+    a = Leadership(database, None, "a", "http://a:8000")
+    b = Leadership(database, None, "b", "http://b:8000")
+    try:
+        await a.wait_to_lead()
+        holding = asyncio.create_task(a.hold())
+        await asyncio.sleep(1.0)
+        assert a.fence.ok()  # renewing: still leading
+        holding.cancel()  # frozen: no more renewals (nor anything else) from a
+        with pytest.raises(asyncio.CancelledError):
+            await holding
+        await b.wait_to_lead()  # the server ended a's idle session after the lease: the lock passed
+        assert not a.fence.ok(), "two instances could command the lights in the same window"
+        # Thawed, a finds out at its first renewal and stands by.
+        with pytest.raises(LeadershipLost):
+            await asyncio.wait_for(a.hold(), 5)
+        assert a.role == "standby" and b.role == "leader"
+    finally:
+        await a.close()
+        await b.close()
