@@ -70,3 +70,12 @@ class ServiceProcess:
                 self.process.kill()
                 self.process.wait()
             self.process = None
+
+    def freeze(self) -> None:
+        """SIGSTOP: a hung machine, a VM paused by its host; its connections stay open."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)

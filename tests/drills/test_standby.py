@@ -29,10 +29,7 @@ async def health(client: httpx.AsyncClient, service: ServiceProcess) -> dict[str
     return answer
 
 
-async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_leader_stands_by(
-    tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postgres
-) -> None:
-    lamp_topic = unique("standby")
+def pair(tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postgres, lamp_topic: str) -> Pair:
     rooms = tmp_path / "rooms.yaml"
     rooms.write_text(
         "rooms:\n  - id: one\n    name: Room one\n    audio: {output: dummy}\n    lights:\n"
@@ -44,13 +41,31 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_lead
         "ARCROOM_ROOMS_FILE": str(rooms),
         "ARCROOM_DEMO_MUSIC_DIR": str(demo_music),
     }
-    a, b = instance("a", tmp_path, env), instance("b", tmp_path, env)
+    return instance("a", tmp_path, env), instance("b", tmp_path, env)
+
+
+Pair = tuple[ServiceProcess, ServiceProcess]
+
+
+async def leads(c: httpx.AsyncClient, service: ServiceProcess) -> float:
+    """Wait until `service` runs the rooms; how long that took."""
+    started = time.monotonic()
+    async with asyncio.timeout(20):
+        while (seen := await health(c, service))["status"] == "standby":
+            await asyncio.sleep(0.02)
+    assert seen["role"] == "leader", seen
+    return time.monotonic() - started
+
+
+async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_leader_stands_by(
+    tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postgres
+) -> None:
+    lamp_topic = unique("standby")
+    a, b = pair(tmp_path, mosquitto, demo_music, postgres, lamp_topic)
     async with lamp(mosquitto, lamp_topic) as light, httpx.AsyncClient(timeout=10, limits=CLIENT_LIMITS) as c:
         try:
             a.start()
-            async with asyncio.timeout(20):
-                while (await health(c, a)).get("role") != "leader" or (await health(c, a))["status"] == "standby":
-                    await asyncio.sleep(0.05)
+            await leads(c, a)
             b.start()
             seen = await health(c, b)
             assert (seen["status"], seen["role"], seen["leader"]) == ("standby", "standby", "a"), seen
@@ -64,13 +79,8 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_lead
             await until(lambda: light.target.brightness_pct is not None, "the lamp commanded by the leader")
 
             a.kill9()
-            killed = time.monotonic()
-            async with asyncio.timeout(20):
-                while (seen := await health(c, b))["status"] == "standby":
-                    await asyncio.sleep(0.02)
-            took = time.monotonic() - killed
+            took = await leads(c, b)
             print(f"the standby ran the rooms {took:.2f} s after the leader was killed")
-            assert seen["role"] == "leader" and seen["leader"] == "b", seen
             assert took <= TAKEOVER_S, f"takeover took {took:.2f} s"
 
             view = (await c.get(f"{b.url}/api/rooms/one/state")).json()
@@ -86,6 +96,43 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_lead
             events = (await c.get(f"{b.url}/api/sessions/{session_id}/events")).json()
             assert [e["seq"] for e in events] == list(range(len(events)))  # every event once, in order
             assert [e["type"] for e in events].count("panic") == 1
+        finally:
+            a.stop()
+            b.stop()
+
+
+async def test_a_frozen_leader_is_replaced_and_once_thawed_sends_nothing_to_the_lights(
+    tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postgres
+) -> None:
+    lamp_topic = unique("standby")
+    a, b = pair(tmp_path, mosquitto, demo_music, postgres, lamp_topic)
+    async with lamp(mosquitto, lamp_topic) as light, httpx.AsyncClient(timeout=10, limits=CLIENT_LIMITS) as c:
+        try:
+            a.start()
+            await leads(c, a)
+            b.start()
+            r = await c.post(f"{a.url}/api/rooms/one/session", json={"preset": "psilocybin"})
+            assert r.status_code == 201, r.text
+            assert (await c.post(f"{a.url}/api/rooms/one/session/dose")).status_code == 200
+            await until(lambda: light.target.brightness_pct is not None, "the lamp commanded by the leader")
+
+            a.freeze()  # its connections stay open: only the lease's timeout can tell
+            took = await leads(c, b)
+            print(f"the standby ran the rooms {took:.2f} s after the leader froze")
+            assert took <= TAKEOVER_S, f"takeover took {took:.2f} s"
+            # The new leader's panic, then quiet: the room at rest sends nothing more.
+            assert (await c.post(f"{b.url}/api/rooms/one/panic")).status_code == 200
+            await until(lambda: light.state().brightness_pct == 100, "the lamp at 100 % by the new leader")
+            await asyncio.sleep(1.0)
+            mark = len(light.received)
+            a.thaw()  # whatever it was about to send (a fade's next step), it must not
+            async with asyncio.timeout(20):
+                while (seen := await health(c, a)).get("status") != "standby":
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(2.0)
+            assert brightness_commands(light, mark) == [], "the thawed leader commanded the lamp"
+            assert (seen["role"], seen["leader"]) == ("standby", "b"), seen
+            assert light.state().brightness_pct == 100
         finally:
             a.stop()
             b.stop()
