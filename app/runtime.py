@@ -107,11 +107,14 @@ class Runtime:
         clock: Clock | None = None,
         player_factory: PlayerFactory = vlc_player_for,
         fence: Fence | None = None,
+        term: int | None = None,
     ) -> AsyncIterator[Runtime]:
-        """`fence`: with a standby, whether this instance still leads (nothing is sent once it does not)."""
+        """With a standby: `fence` says whether this instance still leads (nothing is sent once it
+        does not), and `term` is the lead it writes the record under."""
         clock = clock or SystemClock()
         async with AsyncExitStack() as stack:
             store = open_store(settings.database, settings.database_secret())
+            store.term = term
             stack.callback(store.close)
             broker, address = await _broker(settings, stack)
             engine = SessionEngine(

@@ -59,6 +59,10 @@ class EventStore(ABC):
     millisecond, and doing it inline keeps event order identical to command order without a queue.
     """
 
+    # With a standby: the leader's term its writes are made under (PostgresStore refuses them once a
+    # newer term exists; a SQLite file has no standby).
+    term: int | None = None
+
     # Exceptions that mean an append lost a race for its place in a log: tried again at the next.
     _conflicts: tuple[type[Exception], ...] = ()
     # SQL that is true when a session's preset snapshot (preset_json, alias s) has a REMS form.
@@ -88,6 +92,7 @@ class EventStore(ABC):
         key = Fernet.generate_key()
         label = None if info.client_label is None else _seal(Fernet(key), info.client_label)
         with self._transaction(write=True) as q:
+            self._queue_for(q, f"session:{info.id}")
             q(
                 "INSERT INTO sessions (id, room, preset_json, client_label, created_at, preset_v) "
                 "VALUES (?, ?, ?, ?, ?, ?)",

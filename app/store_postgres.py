@@ -37,6 +37,10 @@ class RecordUnavailable(Unavailable):
     """The database server cannot be reached: nothing was recorded, so nothing was done."""
 
 
+class StaleLeader(Unavailable):
+    """This instance no longer leads (a newer term exists): nothing was recorded."""
+
+
 class PostgresStore(EventStore):
     """The record in a PostgreSQL database (`postgresql://user@host[:port]/dbname`)."""
 
@@ -74,6 +78,15 @@ class PostgresStore(EventStore):
         # Writers of one log take turns (a lock held until the transaction ends). Without it two
         # busy writers kept computing the same next place and one lost the race again and again.
         q("SELECT pg_advisory_xact_lock(hashtext(?))", (log,))
+        if self.term is not None:
+            # Written under this leader's term: refused once another instance has taken the lead
+            # (a leader thawed after a freeze, before it has found out). app/leadership.py.
+            rows = q("SELECT max(term) FROM leader_terms", ())
+            newest = rows[0][0] if rows else None
+            if newest is not None and newest > self.term:
+                raise StaleLeader(
+                    f"not recorded: this instance led under term {self.term}, and term {newest} has begun since"
+                )
 
     @property
     def problem(self) -> str | None:

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 
 from app import leadership as election
+from app.catalog import load_presets
+from app.domain.events import EventType
+from app.domain.session import SessionInfo
 from app.leadership import Leadership, LeadershipLost
+from app.store_postgres import StaleLeader
+from app.stores import open_store
 from tests.support import Postgres, unique
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -59,5 +67,25 @@ async def test_a_frozen_leader_has_stopped_commanding_before_the_standby_can_lea
             await asyncio.wait_for(a.hold(), 5)
         assert a.role == "standby" and b.role == "leader"
     finally:
+        await a.close()
+        await b.close()
+
+
+async def test_the_record_refuses_a_write_under_an_older_term_once_a_newer_one_has_begun(database: str) -> None:
+    a = Leadership(database, None, "a", "http://a:8000")
+    b = Leadership(database, None, "b", "http://b:8000")
+    store = open_store(database)
+    try:
+        store.term = await a.wait_to_lead()
+        info = SessionInfo(id="s1", room="one", preset=load_presets(ROOT / "presets")["lsd"])
+        store.create_session(info, 0.0)
+        store.append("s1", 1.0, EventType.NOTE, {"text": "under a's lead"})
+        await a.close()
+        await b.wait_to_lead()  # a newer term: a's writes, should it still make any, are refused
+        with pytest.raises(StaleLeader, match=r"led under term \d+, and term \d+ has begun"):
+            store.append("s1", 2.0, EventType.NOTE, {"text": "a thawed leader's"})
+        assert [e.data.get("text") for e in store.events("s1")] == [None, "under a's lead"]
+    finally:
+        store.close()
         await a.close()
         await b.close()

@@ -64,9 +64,9 @@ def create_app(
         raise ConfigFileError(settings.rooms_file, unknown)
 
     @asynccontextmanager
-    async def run(fence: Fence | None = None) -> AsyncIterator[Runtime]:
+    async def run(fence: Fence | None = None, term: int | None = None) -> AsyncIterator[Runtime]:
         async with Runtime.running(
-            settings, catalog, clock=clock, player_factory=player_factory, fence=fence
+            settings, catalog, clock=clock, player_factory=player_factory, fence=fence, term=term
         ) as runtime:
             app.state.runtime = runtime
             app.state.metrics = metrics.registry_for(runtime)
@@ -158,7 +158,7 @@ async def lead(leadership: Leadership, run: Any) -> None:
     while True:
         term = await leadership.wait_to_lead()
         try:
-            async with run(leadership.fence):
+            async with run(leadership.fence, term):
                 log.warning("instance %s runs the rooms (term %d)", leadership.instance, term)
                 await leadership.hold()
         except LeadershipLost as exc:
