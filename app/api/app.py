@@ -109,6 +109,7 @@ def create_app(
         static_url="/static/api-docs",
     )
     app.state.settings = settings
+    app.state.catalog = catalog
     app.state.stream_tickets = StreamTickets()
     logs.redact_access_log()
     # Loopback names and the address listened on always (`arcroom health` asks there); others as

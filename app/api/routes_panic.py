@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 
 from app.api.auth import Control, Panic, Principal
 from app.api.bodies import ClearPanic
 from app.api.deps import room, runtime
 from app.api.openapi import ROOM_ERRORS
-from app.panic import PanicResult
+from app.leadership import Leadership
 from app.room import RoomController
 from app.runtime import Runtime
+from app.standby import forward_panic, panic_from_here
 from app.views import RoomView
 
 router = APIRouter(prefix="/api/rooms", tags=["panic"], responses=ROOM_ERRORS)
 
 
 @router.post("/{room}/panic", summary="Lights up bright, audio paused, session frozen: at once")
-async def panic(principal: Principal = Panic, r: RoomController = Depends(room)) -> PanicResult:
+async def panic(room: str, request: Request, principal: Principal = Panic) -> Any:
     """Every light gets the panic scene (100 %, 4000 K) without waiting for the broker, the music pauses at once,
     the session freezes and the panic is recorded; each effect is guarded on its own. The answer lists each
     light as sent, confirmed or unconfirmed, the audio's confirmation and any effect that failed. Roles:
-    therapist, device.
+    therapist, device. Sent to a standby: the leader's answer if it gives one within 0.5 s, else the standby
+    lights the room itself (app/standby.py).
     """
-    return await r.panic(by=principal.by)
+    rt: Runtime | None = request.app.state.runtime
+    if rt is not None:
+        return await rt.room(room).panic(by=principal.by)
+    leadership: Leadership | None = request.app.state.leadership
+    leader = leadership.leader if leadership is not None else None
+    if leader is not None and leadership is not None and leader.instance != leadership.instance:
+        answer = await forward_panic(leader, room, request.headers.get("authorization"))
+        if answer is not None:
+            return JSONResponse(answer[1], status_code=answer[0])
+    return await panic_from_here(request.app.state.settings, request.app.state.catalog, room, principal.by)
 
 
 @router.post("/{room}/panic/clear", summary="restore: fade the room back; hold: keep it bright and quiet")

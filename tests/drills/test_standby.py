@@ -77,6 +77,12 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_lead
             session_id = r.json()["session_id"]
             assert (await c.post(f"{a.url}/api/rooms/one/session/dose")).status_code == 200
             await until(lambda: light.target.brightness_pct is not None, "the lamp commanded by the leader")
+            # A panic sent to the standby: the leader answers it (its answer names the session).
+            r = await c.post(f"{b.url}/api/rooms/one/panic")
+            assert r.status_code == 200 and r.json()["session_id"] == session_id, r.text
+            await until(lambda: light.state().brightness_pct == 100, "the lamp at 100 % through the standby")
+            r = await c.post(f"{a.url}/api/rooms/one/panic/clear", json={"mode": "restore"})
+            assert r.status_code == 200, r.text
 
             a.kill9()
             took = await leads(c, b)
@@ -95,7 +101,7 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_lead
             assert (seen["role"], seen["leader"]) == ("standby", "b"), seen
             events = (await c.get(f"{b.url}/api/sessions/{session_id}/events")).json()
             assert [e["seq"] for e in events] == list(range(len(events)))  # every event once, in order
-            assert [e["type"] for e in events].count("panic") == 1
+            assert [e["type"] for e in events].count("panic") == 2  # through the standby, then the new leader
         finally:
             a.stop()
             b.stop()
@@ -117,12 +123,20 @@ async def test_a_frozen_leader_is_replaced_and_once_thawed_sends_nothing_to_the_
             await until(lambda: light.target.brightness_pct is not None, "the lamp commanded by the leader")
 
             a.freeze()  # its connections stay open: only the lease's timeout can tell
+            # A panic at once, to the standby, during the takeover: it does not wait for the election.
+            panicked = len(light.received)
+            r = await c.post(f"{b.url}/api/rooms/one/panic")
+            assert r.status_code == 200 and r.json()["lights"] == [{"name": "lamp", "status": "sent"}], r.text
+            await until(lambda: light.state().brightness_pct == 100, "the lamp at 100 % from the standby")
             took = await leads(c, b)
             print(f"the standby ran the rooms {took:.2f} s after the leader froze")
             assert took <= TAKEOVER_S, f"takeover took {took:.2f} s"
-            # The new leader's panic, then quiet: the room at rest sends nothing more.
-            assert (await c.post(f"{b.url}/api/rooms/one/panic")).status_code == 200
-            await until(lambda: light.state().brightness_pct == 100, "the lamp at 100 % by the new leader")
+            # The new leader takes the panic up (the standby's report): the room stays in it, no dip.
+            async with asyncio.timeout(10):
+                while (view := (await c.get(f"{b.url}/api/rooms/one/state")).json())["panic"]["mode"] != "panic":
+                    await asyncio.sleep(0.05)
+            assert view["session"]["status"] == "panic"
+            assert {cmd["brightness"] for cmd in brightness_commands(light, panicked)} == {100}
             await asyncio.sleep(1.0)
             mark = len(light.received)
             a.thaw()  # whatever it was about to send (a fade's next step), it must not
