@@ -432,6 +432,24 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _instance_named_everywhere(self) -> Settings:
+        if self.instance is None:
+            return self
+        if self.database_file is not None:
+            raise ValueError(
+                f"ARCROOM_INSTANCE={self.instance} names one of two instances, which share the record on "
+                "PostgreSQL: set ARCROOM_DATABASE to a postgresql:// URL (see docs/two-machines.md)"
+            )
+        if self.mqtt_url is None:
+            raise ValueError(
+                f"ARCROOM_INSTANCE={self.instance}: two instances share an external broker (the embedded one "
+                "stops with its instance): set ARCROOM_MQTT_URL (see docs/two-machines.md)"
+            )
+        if "mqtt_client_id" not in self.model_fields_set:
+            self.mqtt_client_id = f"arcroom-{self.instance}"  # the broker's log and ACLs name it
+        return self
+
+    @model_validator(mode="after")
     def _embedded_broker_open_only_on_loopback(self) -> Settings:
         if self.mqtt_url is None and not is_loopback(self.embedded_broker_host) and not self.embedded_broker_auth:
             raise ValueError(

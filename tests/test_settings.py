@@ -65,3 +65,14 @@ def test_the_database_is_a_sqlite_file_or_a_postgresql_server_and_its_password_s
     assert from_file.database_secret() == "from-a-file"
     given = Settings(_env_file=None, database="postgresql://arcroom@db/arcroom", database_password="pw-in-env")  # type: ignore[call-arg]
     assert given.database_secret() == "pw-in-env" and "pw-in-env" in given.secret_values()
+
+
+def test_an_instance_needs_the_shared_record_and_broker_and_names_its_mqtt_client() -> None:
+    shared = {"database": "postgresql://arcroom@db.clinic.lan/arcroom", "mqtt_url": "mqtt://broker.clinic.lan"}
+    assert Settings(_env_file=None, instance="a", **shared).mqtt_client_id == "arcroom-a"  # type: ignore[arg-type]
+    chosen = Settings(_env_file=None, instance="a", mqtt_client_id="room-box", **shared)  # type: ignore[arg-type]
+    assert chosen.mqtt_client_id == "room-box"
+    with pytest.raises(ValidationError, match=r"ARCROOM_INSTANCE=a .* set ARCROOM_DATABASE to a postgresql:// URL"):
+        Settings(_env_file=None, instance="a", mqtt_url="mqtt://broker.clinic.lan")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="ARCROOM_INSTANCE=a: two instances share an external broker"):
+        Settings(_env_file=None, instance="a", database=shared["database"])  # type: ignore[call-arg]
