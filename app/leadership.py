@@ -156,6 +156,7 @@ class Leadership:
                     self.fence.drop()
                     await self._close()
                     self.term = None
+                    self.leader = None  # not known until the next try for the lock reads it
                     raise LeadershipLost(f"could not renew the lease for {STEP_DOWN_S} s: {exc!r}") from exc
                 log.warning("instance %s: a lease renewal failed (%r); trying again", self.instance, exc)
             else:

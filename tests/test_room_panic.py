@@ -49,7 +49,12 @@ async def ready(svc: Service) -> None:
             await asyncio.sleep(0.01)  # the room took over (idle scene, or what it was)
 
 
-def last(sniffer: Sniffer, topic: str) -> dict[str, object]:
+async def last(sniffer: Sniffer, topic: str) -> dict[str, object]:
+    """The last command on `topic`, once one has come: the room's take-over is under way when its
+    state shows a scene, and its command reaches the broker (and the sniffer) a moment later."""
+    async with asyncio.timeout(10):
+        while not sniffer.json_to(topic):
+            await asyncio.sleep(0.01)
     return sniffer.json_to(topic)[-1]
 
 
@@ -151,7 +156,7 @@ async def test_a_manual_override_survives_a_restart_until_the_next_phase(
         await ready(second)
         lighting = (await state(second))["lighting"]
         assert lighting["source"] == "manual" and "brightness=30" in lighting["override"]["detail"]  # type: ignore[index]
-        assert last(sniffer, CEILING.format(p=prefix))["brightness"] == 76  # 30 % of 254, not the phase's scene
+        assert (await last(sniffer, CEILING.format(p=prefix)))["brightness"] == 76  # 30 % of 254, not the phase's scene
         await post(second, "/session/advance")  # a phase change ends the override
         lighting = (await state(second))["lighting"]
         assert lighting["override"] is None and lighting["source"] == "phase"  # type: ignore[index]

@@ -29,6 +29,7 @@ from app.api import (
     routes_web,
 )
 from app.api.errors import MESSAGE_CHARS, safe_text, validation_detail
+from app.api.forward import ForwardToLeader
 from app.api.guard import HostPatterns, RequestGuard
 from app.api.openapi import TAGS
 from app.api.tickets import StreamTickets
@@ -117,6 +118,8 @@ def create_app(
     hosts = settings.allowed_hosts or (("*",) if settings.tokens else ())
     if settings.host not in ("0.0.0.0", "::", ""):
         hosts = (*hosts, settings.host.strip("[]"))
+    # Inside the guard: what the standby passes to the leader has been checked here first.
+    app.add_middleware(ForwardToLeader)
     app.add_middleware(
         RequestGuard,
         hosts=HostPatterns(hosts, loopback=True),

@@ -47,9 +47,9 @@ def pair(tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postg
 Pair = tuple[ServiceProcess, ServiceProcess]
 
 
-async def leads(c: httpx.AsyncClient, service: ServiceProcess) -> float:
-    """Wait until `service` runs the rooms; how long that took."""
-    started = time.monotonic()
+async def leads(c: httpx.AsyncClient, service: ServiceProcess, since: float | None = None) -> float:
+    """Wait until `service` runs the rooms; how long that took (from `since`, monotonic, if given)."""
+    started = time.monotonic() if since is None else since
     async with asyncio.timeout(20):
         while (seen := await health(c, service))["status"] == "standby":
             await asyncio.sleep(0.02)
@@ -67,14 +67,18 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_lead
             a.start()
             await leads(c, a)
             b.start()
-            seen = await health(c, b)
+            async with asyncio.timeout(10):
+                while (seen := await health(c, b)).get("leader") is None:
+                    await asyncio.sleep(0.05)
             assert (seen["status"], seen["role"], seen["leader"]) == ("standby", "standby", "a"), seen
-            r = await c.get(f"{b.url}/api/rooms/one/state")
-            assert r.status_code == 503 and "a leads" in r.json()["detail"], r.text
-
             r = await c.post(f"{a.url}/api/rooms/one/session", json={"preset": "psilocybin"})
             assert r.status_code == 201, r.text
             session_id = r.json()["session_id"]
+            # The standby answers for the leader: the room's state, and a command passed on.
+            r = await c.get(f"{b.url}/api/rooms/one/state")
+            assert r.status_code == 200 and r.json()["session"]["session_id"] == session_id, r.text
+            r = await c.post(f"{b.url}/api/rooms/one/session/note", json={"text": "through the standby"})
+            assert r.status_code == 200, r.text
             assert (await c.post(f"{a.url}/api/rooms/one/session/dose")).status_code == 200
             await until(lambda: light.target.brightness_pct is not None, "the lamp commanded by the leader")
             # A panic sent to the standby: the leader answers it (its answer names the session).
@@ -96,12 +100,15 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_lead
             await until(lambda: light.state().brightness_pct == 100, "the lamp at 100 % by the new leader")
             assert [cmd["brightness"] for cmd in brightness_commands(light, mark)][-1] == 100
 
-            a.start()  # back: it stands by
-            seen = await health(c, a)
-            assert (seen["role"], seen["leader"]) == ("standby", "b"), seen
+            a.start()  # back: it stands by, and names the leader once it has asked the database
+            async with asyncio.timeout(10):
+                while (seen := await health(c, a)).get("leader") is None:
+                    await asyncio.sleep(0.05)
+            assert (seen["status"], seen["role"], seen["leader"]) == ("standby", "standby", "b"), seen
             events = (await c.get(f"{b.url}/api/sessions/{session_id}/events")).json()
             assert [e["seq"] for e in events] == list(range(len(events)))  # every event once, in order
             assert [e["type"] for e in events].count("panic") == 2  # through the standby, then the new leader
+            assert [e["data"]["text"] for e in events if e["type"] == "note"] == ["through the standby"]
         finally:
             a.stop()
             b.stop()
@@ -123,12 +130,13 @@ async def test_a_frozen_leader_is_replaced_and_once_thawed_sends_nothing_to_the_
             await until(lambda: light.target.brightness_pct is not None, "the lamp commanded by the leader")
 
             a.freeze()  # its connections stay open: only the lease's timeout can tell
+            frozen_at = time.monotonic()
             # A panic at once, to the standby, during the takeover: it does not wait for the election.
             panicked = len(light.received)
             r = await c.post(f"{b.url}/api/rooms/one/panic")
             assert r.status_code == 200 and r.json()["lights"] == [{"name": "lamp", "status": "sent"}], r.text
             await until(lambda: light.state().brightness_pct == 100, "the lamp at 100 % from the standby")
-            took = await leads(c, b)
+            took = await leads(c, b, since=frozen_at)
             print(f"the standby ran the rooms {took:.2f} s after the leader froze")
             assert took <= TAKEOVER_S, f"takeover took {took:.2f} s"
             # The new leader takes the panic up (the standby's report): the room stays in it, no dip.
@@ -141,7 +149,7 @@ async def test_a_frozen_leader_is_replaced_and_once_thawed_sends_nothing_to_the_
             mark = len(light.received)
             a.thaw()  # whatever it was about to send (a fade's next step), it must not
             async with asyncio.timeout(20):
-                while (seen := await health(c, a)).get("status") != "standby":
+                while ((seen := await health(c, a)).get("status"), seen.get("leader")) != ("standby", "b"):
                     await asyncio.sleep(0.05)
             await asyncio.sleep(2.0)
             assert brightness_commands(light, mark) == [], "the thawed leader commanded the lamp"
