@@ -172,6 +172,13 @@ class RoomController:
                 self._record.panic.since,
                 self._record.panic.by,
             )
+            session = self.session()
+            if session is not None and not session.panic and not session.held:
+                # The room's log has the panic and the session's does not: a standby recorded it
+                # (app/standby.py), or the service stopped between the two writes. The session
+                # freezes now, as the room did.
+                log.warning("%s: the running session is frozen by the room's panic", self.id)
+                self._freeze_session(self._record.panic)
 
     async def start(self) -> None:
         self.lights.attach()
@@ -265,11 +272,14 @@ class RoomController:
         panic = self._record.panic
         if panic.active:
             # The room is in panic (or held): the new session begins frozen, as the room is.
-            self.sessions.panic(panic.by or "room")
-            if panic.mode == "held":
-                self.sessions.clear_panic("hold", panic.by or "room")
+            self._freeze_session(panic)
             state = self._require_session()
         return state
+
+    def _freeze_session(self, panic: PanicStatus) -> None:
+        self.sessions.panic(panic.by or "room")
+        if panic.mode == "held":
+            self.sessions.clear_panic("hold", panic.by or "room")
 
     def dose(
         self,

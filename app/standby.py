@@ -6,7 +6,10 @@ frozen, cut off, or there is none yet) the standby acts itself, over an MQTT con
 1. the room's panic command on `arcroom/<room>/panic`: a leader still on the broker acts on it;
 2. the panic scene to each of the room's lights, encoded for its device as the leader would;
 3. a retained panic report on `arcroom/<room>/panic/fallback` (the one Home Assistant's fallback
-   uses): the instance that leads next records the panic and keeps the room in it.
+   uses), for a leader on the broker that missed the command;
+
+and then records the panic in the room's log, so the instance that leads next comes up in panic
+(its first look at the lights shows the panic scene: no dip) and freezes the session with it.
 
 Both instances may then have commanded the panic scene: the same message twice, which is safe.
 """
@@ -25,6 +28,7 @@ import httpx
 from app.catalog import Catalog
 from app.domain.errors import NotFound, Unavailable
 from app.domain.intended import PANIC_SCENE
+from app.domain.room_log import RoomEventType
 from app.leadership import Leader
 from app.lighting.codec import encode_command
 from app.mqtt import topics
@@ -106,3 +110,14 @@ async def panic_from_here(settings: Settings, catalog: Catalog, room_id: str, by
         session_id=None,
         errors=["the leader did not answer: the standby lit the room; the next leader records the panic"],
     )
+
+
+def record_panic(settings: Settings, room_id: str, by: str) -> None:
+    """The panic in the room's own log (blocking: run it off the loop, after the lights)."""
+    from app.stores import open_store
+
+    store = open_store(settings.database, settings.database_secret())
+    try:
+        store.append_room_event(room_id, time.time(), RoomEventType.PANIC, {"by": f"{by} (via the standby)"})
+    finally:
+        store.close()

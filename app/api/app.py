@@ -87,7 +87,7 @@ def create_app(
             return
         # With a standby: the service answers (as the standby) at once, and runs the rooms while it leads.
         app.state.runtime = None
-        task = asyncio.create_task(lead(leadership, run), name="leadership")
+        task = asyncio.create_task(lead(leadership, run, app.state.standby_acting), name="leadership")
         try:
             yield
         finally:
@@ -111,6 +111,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.catalog = catalog
+    app.state.standby_acting = asyncio.Lock()
     app.state.stream_tickets = StreamTickets()
     logs.redact_access_log()
     # Loopback names and the address listened on always (`arcroom health` asks there); others as
@@ -157,10 +158,12 @@ def leadership_for(settings: Settings) -> Leadership | None:
     return Leadership(str(settings.database), settings.database_secret(), settings.instance, settings.dashboard_url())
 
 
-async def lead(leadership: Leadership, run: Any) -> None:
+async def lead(leadership: Leadership, run: Any, standby_acting: asyncio.Lock) -> None:
     """Stand by; lead while the lease holds; on losing it, stop the rooms at once and stand by again."""
     while True:
         term = await leadership.wait_to_lead()
+        async with standby_acting:
+            pass  # a panic this instance is handling as the standby is recorded before the rooms load
         try:
             async with run(leadership.fence, term):
                 log.warning("instance %s runs the rooms (term %d)", leadership.instance, term)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -14,7 +15,7 @@ from app.api.openapi import ROOM_ERRORS
 from app.leadership import Leadership
 from app.room import RoomController
 from app.runtime import Runtime
-from app.standby import forward_panic, panic_from_here
+from app.standby import forward_panic, panic_from_here, record_panic
 from app.views import RoomView
 
 router = APIRouter(prefix="/api/rooms", tags=["panic"], responses=ROOM_ERRORS)
@@ -37,7 +38,17 @@ async def panic(room: str, request: Request, principal: Principal = Panic) -> An
         answer = await forward_panic(leader, room, request.headers.get("authorization"))
         if answer is not None:
             return JSONResponse(answer[1], status_code=answer[0])
-    return await panic_from_here(request.app.state.settings, request.app.state.catalog, room, principal.by)
+    settings = request.app.state.settings
+    # Held while the standby acts: it does not start running the rooms until the panic is recorded.
+    async with request.app.state.standby_acting:
+        result = await panic_from_here(settings, request.app.state.catalog, room, principal.by)
+        try:
+            await asyncio.to_thread(record_panic, settings, room, principal.by)
+        except Exception as exc:  # noqa: BLE001 - the lights are up; the retained report stands in
+            result.errors.append(
+                f"the panic could not be recorded ({type(exc).__name__}): the next leader takes it from the broker"
+            )
+    return result
 
 
 @router.post("/{room}/panic/clear", summary="restore: fade the room back; hold: keep it bright and quiet")
