@@ -39,12 +39,19 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 FORWARD_WITHIN_S = 0.5
+# Set on what a standby passes on: a request that comes back with it (the leader's address led back
+# to a standby, as a floating address can while it moves) is answered, not passed on again.
+FORWARDED_BY = "x-arcroom-forwarded-by"
 CONNECT_TIMEOUT_S = 2
 
 
-async def forward_panic(leader: Leader, room_id: str, authorization: str | None) -> tuple[int, Any] | None:
+async def forward_panic(
+    leader: Leader, room_id: str, authorization: str | None, instance: str
+) -> tuple[int, Any] | None:
     """The leader's own answer to the panic, if it gives one within FORWARD_WITHIN_S."""
-    headers = {"Authorization": authorization} if authorization else {}
+    headers = {FORWARDED_BY: instance}
+    if authorization:
+        headers["Authorization"] = authorization
     try:
         async with httpx.AsyncClient(timeout=FORWARD_WITHIN_S) as client:
             r = await client.post(f"{leader.address.rstrip('/')}/api/rooms/{room_id}/panic", headers=headers)

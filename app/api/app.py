@@ -45,6 +45,8 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
+STAND_DOWN_S = 5.0  # after failing to run the rooms, the lock is left to the other instance this long
+
 # The largest request body taken, in bytes (413 past it, before any JSON is parsed: app/api/guard.py).
 # The largest real body is a 4000-character note: 16 KB in UTF-8, 24 KB as \u escapes.
 MAX_BODY_BYTES = 64 * 1024
@@ -170,3 +172,7 @@ async def lead(leadership: Leadership, run: Any, standby_acting: asyncio.Lock) -
                 await leadership.hold()
         except LeadershipLost as exc:
             log.error("instance %s stopped running the rooms: %s", leadership.instance, exc)
+        except Exception:  # the rooms could not start (or failed): let the other instance lead
+            log.exception("instance %s could not run the rooms: standing down", leadership.instance)
+            await leadership.close()
+            await asyncio.sleep(STAND_DOWN_S)

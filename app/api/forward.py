@@ -14,6 +14,7 @@ import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.leadership import Leadership
+from app.standby import FORWARDED_BY
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,9 @@ def _answered_here(path: str) -> bool:
 
 
 class ForwardToLeader:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, client: httpx.AsyncClient | None = None) -> None:
         self.app = app
-        self._client: httpx.AsyncClient | None = None
+        self._client = client
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or _answered_here(scope["path"]):
@@ -42,7 +43,8 @@ class ForwardToLeader:
         leadership: Leadership | None = getattr(state, "leadership", None)
         leader = leadership.leader if leadership is not None else None
         runs_here = getattr(state, "runtime", None) is not None
-        if runs_here or leadership is None or leader is None or leader.instance == leadership.instance:
+        again = any(k.lower() == FORWARDED_BY.encode() for k, _ in scope["headers"])
+        if runs_here or again or leadership is None or leader is None or leader.instance == leadership.instance:
             await self.app(scope, receive, send)
             return
         body = b""
@@ -60,6 +62,7 @@ class ForwardToLeader:
             for k, v in scope["headers"]
             if k.decode("latin-1").lower() not in NOT_FORWARDED
         ]
+        headers.append((FORWARDED_BY, leadership.instance))
         timeout = STREAM_TIMEOUT if scope["path"].endswith("/stream") else TIMEOUT
         request = self._client.build_request(scope["method"], url, headers=headers, content=body, timeout=timeout)
         try:

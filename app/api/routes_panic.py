@@ -15,7 +15,7 @@ from app.api.openapi import ROOM_ERRORS
 from app.leadership import Leadership
 from app.room import RoomController
 from app.runtime import Runtime
-from app.standby import forward_panic, panic_from_here, record_panic
+from app.standby import FORWARDED_BY, forward_panic, panic_from_here, record_panic
 from app.views import RoomView
 
 router = APIRouter(prefix="/api/rooms", tags=["panic"], responses=ROOM_ERRORS)
@@ -34,8 +34,9 @@ async def panic(room: str, request: Request, principal: Principal = Panic) -> An
         return await rt.room(room).panic(by=principal.by)
     leadership: Leadership | None = request.app.state.leadership
     leader = leadership.leader if leadership is not None else None
-    if leader is not None and leadership is not None and leader.instance != leadership.instance:
-        answer = await forward_panic(leader, room, request.headers.get("authorization"))
+    passed_on = FORWARDED_BY in request.headers  # by the other instance: act here, never pass it back
+    if leader is not None and leadership is not None and leader.instance != leadership.instance and not passed_on:
+        answer = await forward_panic(leader, room, request.headers.get("authorization"), leadership.instance)
         if answer is not None:
             return JSONResponse(answer[1], status_code=answer[0])
     settings = request.app.state.settings
