@@ -20,6 +20,7 @@ No home-made consensus: the database decides, and only one session can hold the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ class Fence:
     def ok(self) -> bool:
         return time.monotonic() < self._until
 
+    def left_s(self) -> float:
+        return self._until - time.monotonic()
+
     def renewed(self, at: float) -> None:
         self._until = at + STEP_DOWN_S
 
@@ -90,6 +94,7 @@ class Leadership:
         self.leader: Leader | None = None  # the newest term's holder, as last read
         self.problem: str | None = None
         self._conn: Any = None
+        self._abandoned: set[asyncio.Task[None]] = set()
 
     @property
     def role(self) -> str:
@@ -148,21 +153,43 @@ class Leadership:
         already dropped: nothing is commanded from then on)."""
         while True:
             started = time.monotonic()
-            try:
-                async with asyncio.timeout(STEP_DOWN_S):
-                    await self._conn.execute("SELECT 1")
-            except Exception as exc:
-                if not self.fence.ok():
-                    self.fence.drop()
-                    await self._close()
-                    self.term = None
-                    self.leader = None  # not known until the next try for the lock reads it
-                    raise LeadershipLost(f"could not renew the lease for {STEP_DOWN_S} s: {exc!r}") from exc
-                log.warning("instance %s: a lease renewal failed (%r); trying again", self.instance, exc)
+            renewal = asyncio.ensure_future(self._conn.execute("SELECT 1"))
+            # Never waits past the fence, nor on the driver: a query on a dead link can take long to
+            # cancel. A leader that cannot renew stops as its fence lapses, before the lock can pass.
+            done, _ = await asyncio.wait({renewal}, timeout=max(0.05, min(STEP_DOWN_S, self.fence.left_s())))
+            failure = (renewal.exception() or None) if renewal in done else TimeoutError("no answer")
+            if failure is None:
+                self.fence.renewed(started)
+            elif self.fence.left_s() <= 0.05:
+                self.fence.drop()
+                self._abandon(renewal)
+                self.term = None
+                self.leader = None  # not known until the next try for the lock reads it
+                log.error(
+                    "instance %s stops commanding: no lease renewal for %.1f s (%r)",
+                    self.instance,
+                    STEP_DOWN_S,
+                    failure,
+                )
+                raise LeadershipLost(f"could not renew the lease for {STEP_DOWN_S} s: {failure!r}")
             else:
-                if time.monotonic() - started < STEP_DOWN_S:
-                    self.fence.renewed(started)
+                log.warning("instance %s: a lease renewal failed (%r); trying again", self.instance, failure)
             await asyncio.sleep(max(0.0, started + RENEW_EVERY_S - time.monotonic()))
+
+    def _abandon(self, renewal: asyncio.Future[Any]) -> None:
+        """Leave the connection and its pending query to end in the background."""
+        conn, self._conn = self._conn, None
+        renewal.cancel()
+
+        async def end() -> None:
+            with contextlib.suppress(BaseException):
+                await renewal
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+        task = asyncio.create_task(end(), name="leadership-abandon")
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
 
     async def _close(self) -> None:
         conn, self._conn = self._conn, None

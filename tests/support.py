@@ -62,7 +62,8 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 class Mosquitto:
     """A private broker on a free port, which a test may stop and start again on the same port."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, also_on: str | None = None) -> None:
+        """`also_on`: one more address to listen on (a namespace's side of a veth pair)."""
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
             raise RuntimeError("mosquitto is not installed: run ./dev test, or apt-get install mosquitto")
@@ -71,7 +72,9 @@ class Mosquitto:
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self.config = workdir / "mosquitto.conf"
         self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            f"listener {self.port} 127.0.0.1\n"
+            + (f"listener {self.port} {also_on}\n" if also_on else "")
+            + "allow_anonymous true\npersistence false\n"
             # as we recommend for a clinic's broker: see docs/mqtt.md
             "set_tcp_nodelay true\n"
         )
@@ -102,8 +105,10 @@ class Postgres:
     temporary folder), run as an unprivileged user as PostgreSQL requires; `fsync` off unless
     asked for (tests need no durability across a power cut; benchmarks measure it)."""
 
-    def __init__(self, workdir: Path, *, fsync: bool = False) -> None:
+    def __init__(self, workdir: Path, *, fsync: bool = False, also_on: str | None = None) -> None:
+        """`also_on`: one more address to listen on and trust (a namespace's side of a veth pair)."""
         self.fsync = fsync
+        self.also_on = also_on
         found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
         if not found:
             raise RuntimeError("PostgreSQL is not installed: run ./dev test, or apt-get install postgresql")
@@ -125,8 +130,12 @@ class Postgres:
     def start(self) -> None:
         if not self._initialised:
             self._run(str(self.bin / "initdb"), "-D", str(self.dir), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+            if self.also_on:
+                with (self.dir / "pg_hba.conf").open("a") as hba:
+                    hba.write(f"host all all {self.also_on}/24 trust\n")
             self._initialised = True
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync={'on' if self.fsync else 'off'}"
+        listen = "127.0.0.1" + (f",{self.also_on}" if self.also_on else "")
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses={listen} -c fsync={'on' if self.fsync else 'off'}"
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir), "-l", str(self.log), "-o", options, "-w", "start")
 
     def stop(self, mode: str = "fast") -> None:

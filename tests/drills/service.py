@@ -19,15 +19,20 @@ ROOT = Path(__file__).resolve().parents[2]
 class ServiceProcess:
     """`python -m app serve` on a free port, on one database, restartable on the same port."""
 
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, workdir: Path, env: dict[str, str], *, prefix: tuple[str, ...] = (), host: str = "127.0.0.1"
+    ) -> None:
+        """`prefix`: run it under this command (`ip netns exec NS`); `host`: the address it listens on."""
         self.workdir = workdir
+        self.prefix = prefix
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self.env = {
             **os.environ,
             "ARCROOM_DATABASE": str(workdir / "arcroom.db"),
             "ARCROOM_AUDIO_OUTPUT": "dummy",
             "ARCROOM_PORT": str(self.port),
+            "ARCROOM_HOST": host,
             **env,
         }
         self.log = workdir / "service.log"
@@ -36,7 +41,7 @@ class ServiceProcess:
     def start(self, timeout_s: float = 30) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "app", "serve", "--log-level", "info"],
+                [*self.prefix, sys.executable, "-m", "app", "serve", "--log-level", "info"],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
