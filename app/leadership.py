@@ -160,7 +160,7 @@ class Leadership:
             failure = (renewal.exception() or None) if renewal in done else TimeoutError("no answer")
             if failure is None:
                 self.fence.renewed(started)
-            elif self.fence.left_s() <= 0.05:
+            elif renewal not in done or self.fence.left_s() <= 0.05:  # no answer before the fence lapsed
                 self.fence.drop()
                 self._abandon(renewal)
                 self.term = None

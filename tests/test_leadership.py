@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from app import leadership as election
+from app.api.app import lead
 from app.catalog import load_presets
 from app.domain.events import EventType
 from app.domain.session import SessionInfo
@@ -87,5 +90,31 @@ async def test_the_record_refuses_a_write_under_an_older_term_once_a_newer_one_h
         assert [e.data.get("text") for e in store.events("s1")] == [None, "under a's lead"]
     finally:
         store.close()
+        await a.close()
+        await b.close()
+
+
+async def test_the_lease_is_renewed_while_the_rooms_are_still_starting(database: str) -> None:
+    a = Leadership(database, None, "a", "http://a:8000")
+    b = Leadership(database, None, "b", "http://b:8000")
+    started = asyncio.Event()
+
+    @asynccontextmanager
+    async def slow_rooms(fence: object, term: int) -> AsyncIterator[None]:
+        await asyncio.sleep(election.LEASE_S + 1.0)  # more sessions to load than the lease lasts
+        started.set()
+        yield
+
+    leading = asyncio.create_task(lead(a, slow_rooms, asyncio.Lock()))
+    waiting = asyncio.create_task(b.wait_to_lead())
+    try:
+        await asyncio.wait_for(started.wait(), 10)
+        assert a.role == "leader" and a.fence.ok()
+        await asyncio.sleep(3 * election.POLL_S)
+        assert not waiting.done() and b.role == "standby"
+    finally:
+        leading.cancel()
+        waiting.cancel()
+        await asyncio.gather(leading, waiting, return_exceptions=True)
         await a.close()
         await b.close()

@@ -164,15 +164,21 @@ async def lead(leadership: Leadership, run: Any, standby_acting: asyncio.Lock) -
     """Stand by; lead while the lease holds; on losing it, stop the rooms at once and stand by again."""
     while True:
         term = await leadership.wait_to_lead()
-        async with standby_acting:
-            pass  # a panic this instance is handling as the standby is recorded before the rooms load
+        # Renewed from the moment the lock is taken: starting the rooms may take longer than the lease.
+        holding = asyncio.create_task(leadership.hold(), name="leadership-hold")
         try:
+            async with standby_acting:
+                pass  # a panic this instance is handling as the standby is recorded before the rooms load
             async with run(leadership.fence, term):
                 log.warning("instance %s runs the rooms (term %d)", leadership.instance, term)
-                await leadership.hold()
+                await holding
         except LeadershipLost as exc:
             log.error("instance %s stopped running the rooms: %s", leadership.instance, exc)
         except Exception:  # the rooms could not start (or failed): let the other instance lead
             log.exception("instance %s could not run the rooms: standing down", leadership.instance)
             await leadership.close()
             await asyncio.sleep(STAND_DOWN_S)
+        finally:
+            holding.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # its outcome is handled above
+                await holding
