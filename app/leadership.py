@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,11 @@ class Fence:
 
     def __init__(self, leading: bool = False) -> None:
         self._until = float("inf") if leading else 0.0
+        self._on_drop: list[Callable[[], None]] = []
+
+    def when_dropped(self, hook: Callable[[], None]) -> None:
+        """Call `hook` as the fence drops (the MQTT link resets its connection then)."""
+        self._on_drop.append(hook)
 
     def ok(self) -> bool:
         return time.monotonic() < self._until
@@ -68,6 +74,11 @@ class Fence:
 
     def drop(self) -> None:
         self._until = 0.0
+        for hook in self._on_drop:
+            try:
+                hook()
+            except Exception:
+                log.exception("a hook on the leadership fence failed")
 
 
 SOLE = Fence(leading=True)  # one instance, no standby: it always leads
@@ -107,8 +118,12 @@ class Leadership:
         if self.password is not None:
             kwargs["password"] = self.password
         conn = await psycopg.AsyncConnection.connect(self.url, **kwargs)
-        await conn.execute(f"SET idle_session_timeout = {int(LEASE_S * 1000)}")
-        await conn.execute(TERMS_SQL)
+        try:
+            await conn.execute(f"SET idle_session_timeout = {int(LEASE_S * 1000)}")
+            await conn.execute(TERMS_SQL)
+        except BaseException:  # cancelled (shutting down) or failed: not left open behind us
+            await conn.close()
+            raise
         return conn
 
     async def wait_to_lead(self) -> int:

@@ -24,11 +24,11 @@ from app.domain.clock import Clock, SystemClock
 from app.domain.errors import NotFound
 from app.domain.rooms import Room
 from app.engine import SessionEngine
+from app.leadership import Fence
 from app.mqtt import BrokerAddress, EmbeddedBroker, MqttLink
 from app.mqtt.bridge import MqttBridge, catalogue_for
 from app.mqtt.broker import SERVICE_ACCOUNT, embedded_access
 from app.mqtt.instances import InstanceClaim
-from app.mqtt.link import Fence
 from app.music.demo import generate_demo_library
 from app.music.options import music_options
 from app.pubsub import Hub
@@ -123,6 +123,8 @@ class Runtime:
             engine.load()
             link = MqttLink(address, settings.mqtt_client_id, mqtt5=broker is None)
             link.fence = fence
+            if fence is not None:
+                fence.when_dropped(link.reset_connection)
             InstanceClaim(link, catalog.rooms, settings.mqtt_claim_wait_ms / 1000).attach()
             supervisor = Supervisor()
             changes: Hub[RoomChange] = Hub()

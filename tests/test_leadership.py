@@ -106,6 +106,9 @@ async def test_the_lease_is_renewed_while_the_rooms_are_still_starting(database:
         yield
 
     leading = asyncio.create_task(lead(a, slow_rooms, asyncio.Lock()))
+    async with asyncio.timeout(10):
+        while a.term is None:
+            await asyncio.sleep(0.01)
     waiting = asyncio.create_task(b.wait_to_lead())
     try:
         await asyncio.wait_for(started.wait(), 10)

@@ -38,8 +38,7 @@ from app.checks import settings_against_files
 from app.config_files import ConfigFileError
 from app.domain.clock import Clock
 from app.domain.errors import DomainError
-from app.leadership import Leadership, LeadershipLost
-from app.mqtt.link import Fence
+from app.leadership import Fence, Leadership, LeadershipLost
 from app.runtime import PlayerFactory, Runtime, vlc_player_for
 from app.settings import Settings
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import socket
 import ssl
+import struct
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -188,11 +189,26 @@ class MqttLink:
         if not retain and queue_offline:
             self._outbox.append(message)
 
+    def reset_connection(self) -> None:
+        """Drop the broker connection so that nothing already sent can still arrive. A link that is
+        down keeps what was written in the kernel and delivers it when the link heals, by then
+        perhaps after another instance has taken the lead (a cut-off leader's fade step overrode the
+        new leader's panic in a drill). A reset (SO_LINGER 0) discards it; a close would not."""
+        paho = getattr(self._client, "_client", None)
+        sock = paho.socket() if paho is not None else None
+        if paho is None or sock is None:
+            return
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        log.warning("MQTT: connection reset: what this instance sent and the broker has not received is dropped")
+        paho._sock_close()  # paho's own close: it unregisters the socket from the loop first
+
     def _send_now(self, m: _Outgoing) -> bool:
         if self.fence is not None and not self.fence.ok():
             if not self._fenced_logged:
                 log.error("MQTT: this instance no longer leads: nothing more is sent (first dropped: %s)", m.topic)
                 self._fenced_logged = True
+                self.reset_connection()
             return True  # dropped, not queued: the leader now says what the rooms show
         # aiomqtt's publish() awaits each PUBACK; waiting for one before sending the next would put
         # a network round trip per light on the panic path. paho, which aiomqtt wraps and which
