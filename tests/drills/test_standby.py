@@ -144,7 +144,10 @@ async def test_a_frozen_leader_is_replaced_and_once_thawed_sends_nothing_to_the_
                 while (view := (await c.get(f"{b.url}/api/rooms/one/state")).json())["panic"]["mode"] != "panic":
                     await asyncio.sleep(0.05)
             assert view["session"]["status"] == "panic"
-            assert {cmd["brightness"] for cmd in brightness_commands(light, panicked)} == {100}
+            # A fade step the leader wrote just before it froze may still land first; after the
+            # standby's panic scene, nothing but the panic scene.
+            sent = [cmd["brightness"] for cmd in brightness_commands(light, panicked)]
+            assert 100 in sent and set(sent[sent.index(100) :]) == {100}, sent
             await asyncio.sleep(1.0)
             mark = len(light.received)
             a.thaw()  # whatever it was about to send (a fade's next step), it must not
