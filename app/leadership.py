@@ -45,6 +45,21 @@ CREATE TABLE IF NOT EXISTS leader_terms (
     since DOUBLE PRECISION NOT NULL
 )
 """
+# Every instance, leading or not, and where its service answers: the dashboard moves to another
+# when the one it is on stops answering (GET /api/health lists them).
+INSTANCES_SQL = """
+CREATE TABLE IF NOT EXISTS arcroom_instances (
+    instance TEXT PRIMARY KEY,
+    address TEXT NOT NULL,
+    seen DOUBLE PRECISION NOT NULL
+)
+"""
+REGISTER_SQL = """
+INSERT INTO arcroom_instances (instance, address, seen) VALUES (%s, %s, %s)
+ON CONFLICT (instance) DO UPDATE SET address = EXCLUDED.address, seen = EXCLUDED.seen
+"""
+# The renewal's round trip reads them too: a leader learns of a standby started after it.
+INSTANCES_READ_SQL = "SELECT instance, address FROM arcroom_instances ORDER BY instance"
 
 
 class LeadershipLost(RuntimeError):
@@ -103,6 +118,7 @@ class Leadership:
         self.fence = Fence()
         self.term: int | None = None
         self.leader: Leader | None = None  # the newest term's holder, as last read
+        self.instances: dict[str, str] = {instance: address}  # every instance's address, as last read
         self.problem: str | None = None
         self._conn: Any = None
         self._abandoned: set[asyncio.Task[None]] = set()
@@ -121,6 +137,8 @@ class Leadership:
         try:
             await conn.execute(f"SET idle_session_timeout = {int(LEASE_S * 1000)}")
             await conn.execute(TERMS_SQL)
+            await conn.execute(INSTANCES_SQL)
+            await conn.execute(REGISTER_SQL, (self.instance, self.address, time.time()))
         except BaseException:  # cancelled (shutting down) or failed: not left open behind us
             await conn.close()
             raise
@@ -162,13 +180,18 @@ class Leadership:
         )
         row = await cur.fetchone()
         self.leader = Leader(row[0], row[1], row[2], int(row[3])) if row is not None else None
+        await self._read_instances(self._conn)
+
+    async def _read_instances(self, conn: Any) -> None:
+        cur = await conn.execute(INSTANCES_READ_SQL)
+        self.instances = {str(name): str(address) for name, address in await cur.fetchall()}
 
     async def hold(self) -> None:
         """Renew the lease until it cannot be shown; then raise LeadershipLost (the fence has
         already dropped: nothing is commanded from then on)."""
         while True:
             started = time.monotonic()
-            renewal = asyncio.ensure_future(self._conn.execute("SELECT 1"))
+            renewal = asyncio.ensure_future(self._read_instances(self._conn))
             # Never waits past the fence, nor on the driver: a query on a dead link can take long to
             # cancel. A leader that cannot renew stops as its fence lapses, before the lock can pass.
             done, _ = await asyncio.wait({renewal}, timeout=max(0.05, min(STEP_DOWN_S, self.fence.left_s())))

@@ -4,6 +4,7 @@ longer renew has stopped commanding before the other can take the lock. A real s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,10 +38,18 @@ async def test_one_leads_the_other_stands_by_and_takes_over_with_a_new_term_when
     try:
         term_a = await a.wait_to_lead()
         assert a.role == "leader" and a.fence.ok()
+        holding = asyncio.create_task(a.hold())
         waiting = asyncio.create_task(b.wait_to_lead())
         await asyncio.sleep(3 * election.POLL_S)
         assert not waiting.done() and b.role == "standby"
         assert b.leader is not None and (b.leader.instance, b.leader.term) == ("a", term_a)
+        # Each knows where the other answers (the dashboard moves by it); the leader learnt of the
+        # standby started after it from its renewals.
+        both = {"a": "http://a:8000", "b": "http://b:8000"}
+        assert (a.instances, b.instances) == (both, both)
+        holding.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await holding
 
         await a.close()  # as a kill -9 would: its connection, and the lock with it, gone
         taken_at = time.monotonic()

@@ -224,4 +224,6 @@ def _roles(leadership: Leadership | None, settings: Settings) -> dict[str, Any]:
         "leader": leader.instance if leader is not None else None,
         "leader_address": leader.address if leader is not None else None,
         "term": leader.term if leader is not None else None,
+        # Where each instance answers: the dashboard moves to another when this one stops answering.
+        "instances": [{"instance": name, "address": address} for name, address in leadership.instances.items()],
     }

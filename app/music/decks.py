@@ -127,6 +127,11 @@ class MusicStatus(BaseModel):
     snapcast: SnapcastOutputStatus | None = Field(
         default=None, description="With a Snapcast output: the stream, its source and each of the room's players"
     )
+    played_by: str | None = Field(
+        default=None,
+        description="With a standby (ARCROOM_INSTANCE): the instance that plays the music, the leader. A room "
+        "on the box's own output is heard only while that instance leads; Snapcast moves with the lead",
+    )
 
 
 class DeckState(Enum):

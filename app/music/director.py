@@ -194,6 +194,7 @@ class MusicDirector:
             "talk_until": self._talk_until,
             "gentler": self._gentler and self._plan is not None,
             "gentler_available": self._gentler_available and self._plan is not None,
+            "played_by": self.options.instance,
         }
         if (found := self.library_problem()) is not None:
             update["missing_tracks"] = found.describe()

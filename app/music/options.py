@@ -27,10 +27,12 @@ class MusicOptions:
     talk_timeout_s: float = TALK_TIMEOUT_S  # Talk ends by itself after this long
     # Preset id -> the playlist a session plays when none is asked for (ARCROOM_DEFAULT_PLAYLISTS).
     default_playlists: Mapping[str, str] = field(default_factory=dict)
+    # With a standby (ARCROOM_INSTANCE): the instance whose box plays, named in the music's state.
+    instance: str | None = None
 
 
 def music_options(settings: Settings) -> MusicOptions:
-    """The ARCROOM_LOUDNESS_* and ARCROOM_TALK_* settings, for every room's music."""
+    """The ARCROOM_LOUDNESS_* and ARCROOM_TALK_* settings (and the instance), for every room's music."""
     target = (
         LoudnessTarget(
             target_lufs=settings.loudness_target_lufs,
@@ -49,4 +51,5 @@ def music_options(settings: Settings) -> MusicOptions:
         talk_restore_s=settings.talk_restore_s,
         talk_timeout_s=settings.talk_timeout_s,
         default_playlists=dict(settings.default_playlists),
+        instance=settings.instance,
     )

@@ -2,13 +2,13 @@
 // during an outage still shows the dashboard (and that it is not live) instead of an error
 // page. The API and the event stream are never cached or touched.
 
-const CACHE = "arcroom-shell-v3";
+const CACHE = "arcroom-shell-v4";
 const SHELL = [
   "/", "/overview", "/manifest.webmanifest", "/static/styles.css",
   "/static/js/api.js", "/static/js/clock.js", "/static/js/overview.js", "/static/js/panic.js",
   "/static/js/room.js", "/static/js/signin.js", "/static/js/stream.js", "/static/js/theme.js",
   "/static/js/timeline.js", "/static/js/ui.js", "/static/js/wakelock.js", "/static/js/music.js",
-  "/static/js/record.js", "/static/icons/icon.svg",
+  "/static/js/record.js", "/static/js/instances.js", "/static/icons/icon.svg",
 ];
 
 self.addEventListener("install", (event) => {

@@ -1,9 +1,23 @@
 // Talking to the Arcroom service: bearer token, timeouts, and readable errors from `detail`.
 
 const TOKEN_KEY = "arcroom.token";
+// A tablet moving to another instance (instances.js) brings its token in the address's fragment:
+// kept here, as this address's own, and taken off the address at once.
+export const CARRIED_TOKEN = "arcroom-token";
+
+function carriedToken() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const token = params.get(CARRIED_TOKEN);
+  if (!token) return null;
+  localStorage.setItem(TOKEN_KEY, token);
+  params.delete(CARRIED_TOKEN);
+  const rest = params.toString();
+  history.replaceState(null, "", `${location.pathname}${location.search}${rest ? `#${rest}` : ""}`);
+  return token;
+}
 
 export const auth = {
-  token: localStorage.getItem(TOKEN_KEY) || null,
+  token: carriedToken() || localStorage.getItem(TOKEN_KEY) || null,
   open: false, // the service has no tokens configured: no sign-in
   actingAs: null, // the facilitator using this tablet now: the record names them, via the tablet's token
 };

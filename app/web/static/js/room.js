@@ -704,9 +704,14 @@ function renderAudio(a, inSession) {
   show("#audio-missing", missing);
   setText("#audio-missing", missing ? `Library: ${a.missing_tracks}; they are skipped.` : "");
   // Heard on the room's Snapcast players: each named, with whether it is there and its latency.
+  // With a standby: the instance that plays (a box's own output is heard only while it leads).
   const snap = a.snapcast;
-  show("#audio-players", !!snap);
-  setText("#audio-players", snap ? `On Snapcast (${snap.stream}): ${snapPlayers(snap)}` : "");
+  const where = [
+    snap ? `On Snapcast (${snap.stream}): ${snapPlayers(snap)}` : "",
+    a.played_by ? `Played by instance ${a.played_by}.` : "",
+  ].filter(Boolean).join(" ");
+  show("#audio-players", !!where);
+  setText("#audio-players", where);
   const next = inSession && !failed ? a.next : null;
   show("#next-track", !!next);
   if (next) {

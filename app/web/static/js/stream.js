@@ -5,9 +5,13 @@
 // when it closes, and a heartbeat to /api/health that declares the link lost when the service
 // stops answering, whatever EventSource believes.
 
+import { learnInstances, moveToAnother } from "./instances.js";
+
 const HEARTBEAT_MS = 4000;
 const HEARTBEAT_TIMEOUT_MS = 3000;
 const BACKOFF_MS = [500, 1000, 2000, 4000];
+// With a standby: this long without an answer, and the page moves to an instance that answers.
+const MOVE_AFTER_MS = 4000;
 
 export class RoomStream {
   /**
@@ -30,6 +34,8 @@ export class RoomStream {
 
   start() {
     this.stopped = false;
+    // Where the other instances answer, known from the start (then from every heartbeat).
+    fetch("/api/health", { cache: "no-store" }).then((r) => r.json()).then(learnInstances).catch(() => {});
     this.open();
     this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
   }
@@ -95,10 +101,15 @@ export class RoomStream {
     try {
       const r = await fetch("/api/health", { cache: "no-store", signal: ctrl.signal });
       ok = r.ok || r.status === 503;
+      if (ok) learnInstances(await r.json().catch(() => null));
     } catch { ok = false; } finally { clearTimeout(timer); }
     if (this.stopped) return;
     if (!ok) {
       this.setLive(false);
+      if (Date.now() - this.lostSince >= MOVE_AFTER_MS && !this.moving) {
+        this.moving = true;
+        this.moving = await moveToAnother();
+      }
       return;
     }
     // The service answers but no state came through: the stream gave up, is half-open or is

@@ -1,0 +1,37 @@
+// With a standby (two instances on one database), the tablet follows the rooms: when the instance
+// it is on stops answering, it opens the same page on another instance that answers. Where the
+// instances answer comes from the service itself (GET /api/health, `instances`).
+//
+// The token is per address (the browser keeps it per origin): it goes along in the new address's
+// fragment, which never reaches a server or its logs; api.js takes it off the address at once.
+
+import { auth, CARRIED_TOKEN } from "./api.js";
+
+const PROBE_MS = 2000; // a frozen machine's kernel may still accept the connection: no answer in time is none
+
+let others = [];
+
+/** The other instances' addresses, from a health answer. */
+export function learnInstances(health) {
+  if (!Array.isArray(health?.instances)) return;
+  others = health.instances.map((i) => i.address).filter((address) => {
+    try { return new URL(address).origin !== location.origin; } catch { return false; }
+  });
+}
+
+/** Open this page on the first other instance that answers; false if none does. */
+export async function moveToAnother() {
+  for (const address of others) {
+    try {
+      // Any answer says the instance is there; its content is not needed (so no CORS either).
+      await fetch(new URL("/api/health", address), {
+        mode: "no-cors", cache: "no-store", signal: AbortSignal.timeout(PROBE_MS),
+      });
+    } catch { continue; }
+    const target = new URL(`${location.pathname}${location.search}`, address);
+    if (auth.token) target.hash = new URLSearchParams({ [CARRIED_TOKEN]: auth.token }).toString();
+    location.assign(target.href);
+    return true;
+  }
+  return false;
+}
