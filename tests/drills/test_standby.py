@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from app.mqtt import topics
+from app.simulators.base import SimulatedLight
 from tests.drills.service import ServiceProcess
 from tests.drills.test_service_kill import brightness_commands, lamp, until
-from tests.support import CLIENT_LIMITS, Mosquitto, Postgres, unique
+from tests.support import CLIENT_LIMITS, Mosquitto, Postgres, next_message, observer, unique
 
 TAKEOVER_S = 5.0
 
@@ -55,6 +59,40 @@ async def leads(c: httpx.AsyncClient, service: ServiceProcess, since: float | No
             await asyncio.sleep(0.02)
     assert seen["role"] == "leader", seen
     return time.monotonic() - started
+
+
+@asynccontextmanager
+async def under_way(
+    tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postgres
+) -> AsyncIterator[tuple[ServiceProcess, ServiceProcess, SimulatedLight, httpx.AsyncClient, str]]:
+    """a leads and b stands by; a session runs in room one, its dose given and the lamp commanded."""
+    lamp_topic = unique("standby")
+    a, b = pair(tmp_path, mosquitto, demo_music, postgres, lamp_topic)
+    async with lamp(mosquitto, lamp_topic) as light, httpx.AsyncClient(timeout=10, limits=CLIENT_LIMITS) as c:
+        try:
+            a.start()
+            await leads(c, a)
+            b.start()
+            r = await c.post(f"{a.url}/api/rooms/one/session", json={"preset": "psilocybin"})
+            assert r.status_code == 201, r.text
+            assert (await c.post(f"{a.url}/api/rooms/one/session/dose")).status_code == 200
+            await until(lambda: light.target.brightness_pct is not None, "the lamp commanded by the leader")
+            yield a, b, light, c, r.json()["session_id"]
+        finally:
+            a.stop()
+            b.stop()
+
+
+async def says_online(mosquitto: Mosquitto) -> None:
+    """Home Assistant's view: the service's availability, as the broker keeps it, is "online" (a
+    dead leader's last will said "offline"; the new leader says "online" over it)."""
+    async with asyncio.timeout(10):
+        while True:
+            async with observer(mosquitto.port, topics.STATUS) as client:
+                retained = await next_message(client, topics.STATUS)
+            if bytes(retained.payload) == b"online":  # type: ignore[arg-type]
+                return
+            await asyncio.sleep(0.1)
 
 
 async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_leader_stands_by(
@@ -117,47 +155,67 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_lead
 async def test_a_frozen_leader_is_replaced_and_once_thawed_sends_nothing_to_the_lights(
     tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postgres
 ) -> None:
-    lamp_topic = unique("standby")
-    a, b = pair(tmp_path, mosquitto, demo_music, postgres, lamp_topic)
-    async with lamp(mosquitto, lamp_topic) as light, httpx.AsyncClient(timeout=10, limits=CLIENT_LIMITS) as c:
-        try:
-            a.start()
-            await leads(c, a)
-            b.start()
-            r = await c.post(f"{a.url}/api/rooms/one/session", json={"preset": "psilocybin"})
-            assert r.status_code == 201, r.text
-            assert (await c.post(f"{a.url}/api/rooms/one/session/dose")).status_code == 200
-            await until(lambda: light.target.brightness_pct is not None, "the lamp commanded by the leader")
+    async with under_way(tmp_path, mosquitto, demo_music, postgres) as (a, b, light, c, _):
+        a.freeze()  # its connections stay open: only the lease's timeout can tell
+        frozen_at = time.monotonic()
+        # A panic at once, to the standby, during the takeover: it does not wait for the election.
+        panicked = len(light.received)
+        r = await c.post(f"{b.url}/api/rooms/one/panic")
+        assert r.status_code == 200 and r.json()["lights"] == [{"name": "lamp", "status": "sent"}], r.text
+        await until(lambda: light.state().brightness_pct == 100, "the lamp at 100 % from the standby")
+        took = await leads(c, b, since=frozen_at)
+        print(f"the standby ran the rooms {took:.2f} s after the leader froze")
+        assert took <= TAKEOVER_S, f"takeover took {took:.2f} s"
+        # The new leader takes the panic up (the standby's report): the room stays in it, no dip.
+        async with asyncio.timeout(10):
+            while (view := (await c.get(f"{b.url}/api/rooms/one/state")).json())["panic"]["mode"] != "panic":
+                await asyncio.sleep(0.05)
+        assert view["session"]["status"] == "panic"
+        # A fade step the leader wrote just before it froze may still land first; after the
+        # standby's panic scene, nothing but the panic scene.
+        sent = [cmd["brightness"] for cmd in brightness_commands(light, panicked)]
+        assert 100 in sent and set(sent[sent.index(100) :]) == {100}, sent
+        await asyncio.sleep(1.0)
+        mark = len(light.received)
+        a.thaw()  # whatever it was about to send (a fade's next step), it must not
+        async with asyncio.timeout(20):
+            while ((seen := await health(c, a)).get("status"), seen.get("leader")) != ("standby", "b"):
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(2.0)
+        assert brightness_commands(light, mark) == [], "the thawed leader commanded the lamp"
+        assert (seen["role"], seen["leader"]) == ("standby", "b"), seen
+        assert light.state().brightness_pct == 100
+        # The frozen leader's last will ("offline") came when the broker gave up on it: Home
+        # Assistant's entities are available again, with the new leader.
+        await says_online(mosquitto)
 
-            a.freeze()  # its connections stay open: only the lease's timeout can tell
-            frozen_at = time.monotonic()
-            # A panic at once, to the standby, during the takeover: it does not wait for the election.
-            panicked = len(light.received)
-            r = await c.post(f"{b.url}/api/rooms/one/panic")
-            assert r.status_code == 200 and r.json()["lights"] == [{"name": "lamp", "status": "sent"}], r.text
-            await until(lambda: light.state().brightness_pct == 100, "the lamp at 100 % from the standby")
-            took = await leads(c, b, since=frozen_at)
-            print(f"the standby ran the rooms {took:.2f} s after the leader froze")
-            assert took <= TAKEOVER_S, f"takeover took {took:.2f} s"
-            # The new leader takes the panic up (the standby's report): the room stays in it, no dip.
-            async with asyncio.timeout(10):
-                while (view := (await c.get(f"{b.url}/api/rooms/one/state")).json())["panic"]["mode"] != "panic":
-                    await asyncio.sleep(0.05)
-            assert view["session"]["status"] == "panic"
-            # A fade step the leader wrote just before it froze may still land first; after the
-            # standby's panic scene, nothing but the panic scene.
-            sent = [cmd["brightness"] for cmd in brightness_commands(light, panicked)]
-            assert 100 in sent and set(sent[sent.index(100) :]) == {100}, sent
-            await asyncio.sleep(1.0)
-            mark = len(light.received)
-            a.thaw()  # whatever it was about to send (a fade's next step), it must not
-            async with asyncio.timeout(20):
-                while ((seen := await health(c, a)).get("status"), seen.get("leader")) != ("standby", "b"):
-                    await asyncio.sleep(0.05)
-            await asyncio.sleep(2.0)
-            assert brightness_commands(light, mark) == [], "the thawed leader commanded the lamp"
-            assert (seen["role"], seen["leader"]) == ("standby", "b"), seen
-            assert light.state().brightness_pct == 100
-        finally:
-            a.stop()
-            b.stop()
+
+async def test_a_leader_killed_mid_panic_leaves_the_room_in_panic_and_the_new_leader_restores_it(
+    tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postgres
+) -> None:
+    async with under_way(tmp_path, mosquitto, demo_music, postgres) as (a, b, light, c, session_id):
+        r = await c.post(f"{a.url}/api/rooms/one/panic")
+        assert r.status_code == 200, r.text
+        await until(lambda: light.state().brightness_pct == 100, "the lamp at 100 % by the leader")
+        panicked = len(light.received)
+        a.kill9()
+        took = await leads(c, b)
+        print(f"the standby ran the rooms {took:.2f} s after the leader was killed mid-panic")
+        assert took <= TAKEOVER_S, f"takeover took {took:.2f} s"
+        # The panic holds exactly: the room and its session in panic, the lamp given nothing else.
+        view = (await c.get(f"{b.url}/api/rooms/one/state")).json()
+        assert (view["panic"]["mode"], view["session"]["status"]) == ("panic", "panic"), view
+        await says_online(mosquitto)
+        assert set(cmd["brightness"] for cmd in brightness_commands(light, panicked)) <= {100}
+        assert light.state().brightness_pct == 100
+
+        # The new leader brings the room back gently, and the session goes on.
+        r = await c.post(f"{b.url}/api/rooms/one/panic/clear", json={"mode": "restore"})
+        assert r.status_code == 200, r.text
+        await until(lambda: (light.target.brightness_pct or 100) < 100, "the lamp on its way back down")
+        view = (await c.get(f"{b.url}/api/rooms/one/state")).json()
+        assert (view["panic"]["mode"], view["session"]["status"]) == (None, "running"), view
+        events = (await c.get(f"{b.url}/api/sessions/{session_id}/events")).json()
+        assert [e["seq"] for e in events] == list(range(len(events)))  # every event once, in order
+        kinds = [e["type"] for e in events]
+        assert kinds.count("panic") == 1 and kinds.count("panic_cleared") == 1, kinds
