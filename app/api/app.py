@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,6 +32,7 @@ from app.api.errors import MESSAGE_CHARS, safe_text, validation_detail
 from app.api.forward import ForwardToLeader
 from app.api.guard import HostPatterns, RequestGuard
 from app.api.openapi import TAGS
+from app.api.siblings import PanicFromSiblings
 from app.api.tickets import StreamTickets
 from app.catalog import Catalog
 from app.checks import settings_against_files
@@ -127,7 +128,10 @@ def create_app(
         hosts=HostPatterns(hosts, loopback=True),
         origins=settings.allowed_origins,
         max_body_bytes=MAX_BODY_BYTES,
+        siblings=lambda: siblings(app),
     )
+    # Outside the guard: a browser's question before a sibling's page sends a panic is answered first.
+    app.add_middleware(PanicFromSiblings, siblings=lambda: siblings(app))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -150,6 +154,14 @@ def create_app(
     app.include_router(routes_web.router)
     app.mount("/static", StaticFiles(directory=routes_web.STATIC), name="static")
     return app
+
+
+def siblings(app: FastAPI) -> Iterable[str]:
+    """The other instances' addresses, as the database last said (none without a standby)."""
+    leadership: Leadership | None = getattr(app.state, "leadership", None)
+    if leadership is None:
+        return ()
+    return [address for name, address in leadership.instances.items() if name != leadership.instance]
 
 
 def leadership_for(settings: Settings) -> Leadership | None:

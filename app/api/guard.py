@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -93,11 +93,18 @@ def too_large(max_body_bytes: int) -> str:
 
 class RequestGuard:
     def __init__(
-        self, app: ASGIApp, hosts: HostPatterns, origins: Iterable[str] = (), max_body_bytes: int | None = None
+        self,
+        app: ASGIApp,
+        hosts: HostPatterns,
+        origins: Iterable[str] = (),
+        max_body_bytes: int | None = None,
+        siblings: Callable[[], Iterable[str]] = tuple,
     ) -> None:
+        """`siblings`: the other instances' addresses, as known now (their pages are this service's too)."""
         self.app = app
         self.hosts = hosts
         self.origins = frozenset(normalise_origin(o) for o in origins)
+        self.siblings = siblings
         # A body announced as too large is refused before a byte of it is read; one sent in chunks
         # without a length is cut off as it arrives, past the limit.
         self.max_body_bytes = max_body_bytes
@@ -167,6 +174,8 @@ class RequestGuard:
                 return 403, "cross-site request refused (Sec-Fetch-Site); send it from the dashboard itself"
             return None
         if normalise_origin(origin) in self.origins or self._same_origin(origin, host):
+            return None
+        if normalise_origin(origin) in {normalise_origin(address) for address in self.siblings()}:
             return None
         return 403, (
             f"cross-site request refused: origin {safe_text(origin, 80)!r} is not this service; "

@@ -1,6 +1,7 @@
 """The tablet follows the rooms: two instances on one PostgreSQL and one Mosquitto, the dashboard
-open on the leader; the leader killed (kill -9), the page moves by itself to the instance that
-answers, signed in with the same token, and shows the room live from there."""
+open on the leader; the leader killed (kill -9), a PANIC tapped on its page at once lights the room
+through the other instance, and the page moves by itself to the instance that answers, signed in
+with the same token, and shows the room (in panic) live from there."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import httpx
 from playwright.async_api import expect
 
-from tests.drills.test_service_kill import lamp
+from tests.drills.test_service_kill import lamp, until
 from tests.drills.test_standby import TAKEOVER_S, health, leads, pair
 from tests.support import CLIENT_LIMITS, Mosquitto, Postgres, unique
 from tests.web.conftest import OpenPage
@@ -33,7 +34,10 @@ async def test_the_dashboard_moves_to_the_instance_that_answers_when_its_own_die
     for service in (a, b):
         service.env["ARCROOM_TOKENS"] = json.dumps([{"name": "tablet", "role": "therapist", "token": token}])
     auth = {"Authorization": f"Bearer {token}"}
-    async with lamp(mosquitto, lamp_topic), httpx.AsyncClient(timeout=10, limits=CLIENT_LIMITS, headers=auth) as c:
+    async with (
+        lamp(mosquitto, lamp_topic) as light,
+        httpx.AsyncClient(timeout=10, limits=CLIENT_LIMITS, headers=auth) as c,
+    ):
         try:
             a.start()
             await leads(c, a)
@@ -56,10 +60,18 @@ async def test_the_dashboard_moves_to_the_instance_that_answers_when_its_own_die
 
             a.kill9()
             killed_at = time.monotonic()
+            # PANIC tapped at once, on the page of the instance that is gone: the other one lights the room.
+            await page.get_by_role("button", name="Panic").click()
+            await until(lambda: light.state().brightness_pct == 100, "the lamp at 100 % through the other instance")
+            print(
+                f"the panic tapped on the dead instance's page lit the lamp {time.monotonic() - killed_at:.2f} s after"
+            )
+            await expect(page.locator("#panic-result")).to_be_hidden()  # shown only for a tap that failed
             assert await leads(c, b) <= TAKEOVER_S
             await page.wait_for_url(re.compile(rf"^{re.escape(b.url)}/\?room=one$"), timeout=MOVED_WITHIN_MS)
             print(f"the page moved to the other instance {time.monotonic() - killed_at:.1f} s after the kill")
             await expect(page.locator("#conn-chip")).to_have_text("Live")
+            await expect(page.locator("#panic-active")).to_be_visible()  # the new leader took the panic up
             await expect(page.locator("#audio-players")).to_contain_text("Played by instance b")
             # The token came along, and is this address's own now: not left in the address bar.
             assert await page.evaluate("localStorage.getItem('arcroom.token')") == token

@@ -35,3 +35,22 @@ export async function moveToAnother() {
   }
   return false;
 }
+
+/**
+ * A panic through another instance, when the one this page is on does not answer (each instance
+ * lets its siblings' pages send a room's panic: app/api/siblings.py). The first answer, or null.
+ */
+export async function panicElsewhere(path, timeoutMs) {
+  for (const address of others) {
+    const headers = {};
+    if (auth.token) headers.Authorization = `Bearer ${auth.token}`;
+    if (auth.actingAs) headers["X-Arcroom-Acting-As"] = encodeURIComponent(auth.actingAs);
+    try {
+      const r = await fetch(new URL(path, address), {
+        method: "POST", headers, cache: "no-store", signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (r.ok) return { address, result: await r.json() };
+    } catch { /* not there either: the next one */ }
+  }
+  return null;
+}

@@ -1,8 +1,10 @@
 // The panic path from the tablet: one tap, no confirmation, and an unmistakable answer. What the
 // room did is shown live in the panic banner (the page's, from the room's state); this module
-// only says when a tap did not get through, with a retry.
+// only says when a tap did not get through, with a retry. A tap the service does not answer goes
+// to another instance, where there is a standby.
 
 import { post, roomPath } from "./api.js";
+import { panicElsewhere } from "./instances.js";
 import { el } from "./ui.js";
 
 const PANIC_TIMEOUT_MS = 3000;
@@ -44,6 +46,13 @@ export function bindPanic(button, box, { room, isLive = () => true, onSent = () 
       dismiss();
       onSent(r);
     } catch (err) {
+      // With a standby: the other instance lights the room (it does not wait for this one).
+      const other = err.unreachable ? await panicElsewhere(roomPath(room(), "/panic"), PANIC_TIMEOUT_MS) : null;
+      if (other) {
+        dismiss();
+        onSent(other.result);
+        return;
+      }
       const why = err.unreachable
         ? `The tablet cannot reach the Arcroom service${live ? "" : " (connection lost)"}.`
         : `The service refused it: ${err.message}`;
