@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import socket
+
 import numpy as np
 
-from app.audio.pcm_feed import CHUNK_FRAMES, CHUNK_US, RATE, DeckTap, volume_gain
+from app.audio.pcm_feed import (
+    CHUNK_FRAMES,
+    CHUNK_US,
+    FADE_IN_CHUNKS,
+    LEAD_IN_CHUNKS,
+    RATE,
+    DeckTap,
+    PcmFeed,
+    monotonic_us,
+    volume_gain,
+)
+
+CHUNK_BYTES = CHUNK_FRAMES * 2 * 2
 
 
 def block(value: int, frames: int) -> np.ndarray:
@@ -64,3 +78,29 @@ def test_the_volume_applies_from_the_next_chunk_not_when_libvlc_decoded_it() -> 
     assert (mixed(tap, start_us=0) == 1000).all()
     tap.set_volume(0)
     assert not mixed(tap, start_us=CHUNK_US).any()
+
+
+def test_a_source_connected_anew_gets_a_lead_in_of_silence_then_the_music_comes_in_gently() -> None:
+    """After a takeover (or a snapserver restart) the player re-synchronises on the resumed stream and
+    drops a moment of it: that falls in the lead-in, and the music under way comes in without a step."""
+    chunks = LEAD_IN_CHUNKS + FADE_IN_CHUNKS + 10
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(5)
+        feed = PcmFeed("one", f"tcp://127.0.0.1:{server.getsockname()[1]}")
+        feed.taps[0].set_volume(100)
+        feed.taps[0].play(block(8000, RATE * 4), monotonic_us())  # music under way: a steady tone
+        feed.start()
+        try:
+            connection, _ = server.accept()
+            with connection:
+                connection.settimeout(5)
+                data = b""
+                while len(data) < chunks * CHUNK_BYTES:
+                    data += connection.recv(65536)
+        finally:
+            feed.close()
+    levels = np.abs(np.frombuffer(data[: chunks * CHUNK_BYTES], dtype=np.int16).reshape(chunks, -1)).mean(axis=1)
+    assert not levels[:LEAD_IN_CHUNKS].any()
+    ramp = levels[LEAD_IN_CHUNKS : LEAD_IN_CHUNKS + FADE_IN_CHUNKS]
+    assert (np.diff(ramp) > 0).all() and ramp[0] < 8000 / 10
+    assert (levels[LEAD_IN_CHUNKS + FADE_IN_CHUNKS :] == 8000).all()

@@ -46,6 +46,13 @@ CONNECT_TIMEOUT_S = 2.0
 # A pipe takes 64 KiB (17 chunks) before a writer finds out nobody reads it: the source counts as
 # fed once more than that has gone in, so a dead snapserver does not flicker between fed and not.
 PROVEN_CHUNKS = 25
+# A source that starts again after a break (another instance took over, snapserver restarted):
+# snapclient re-synchronises about half a second into a resumed stream, dropping some 0.2 s. The
+# first LEAD_IN_CHUNKS after a connection are silence (the decks' audio is taken and dropped, so
+# the music stays where the plan has it), and that drop falls in them, not in the music; the music
+# then comes in over FADE_IN_CHUNKS.
+LEAD_IN_CHUNKS = 40  # 0.8 s
+FADE_IN_CHUNKS = 50  # then 1 s up to full level: music already under way does not start with a step
 
 Samples = npt.NDArray[np.int16]
 Clock = Callable[[], int]  # microseconds, the clock libVLC stamps its blocks with
@@ -244,7 +251,7 @@ class PcmFeed:
         due = self._clock()
         retry_at = 0.0
         backoff = RETRY_FIRST_S
-        proven_at = 0
+        proven_at = lead_in_until = 0
         mix = np.zeros((CHUNK_FRAMES, CHANNELS), dtype=np.float32)
         while not self._stop.is_set():
             mix.fill(0)
@@ -259,7 +266,10 @@ class PcmFeed:
                 else:
                     # Taken as working once more has gone in than a pipe or socket holds unread.
                     proven_at = self.chunks_written + PROVEN_CHUNKS
+                    lead_in_until = self.chunks_written + LEAD_IN_CHUNKS
             if self._sink.open:
+                if (since_lead_in := self.chunks_written - lead_in_until) < FADE_IN_CHUNKS:
+                    mix *= max(0, since_lead_in + 1) / FADE_IN_CHUNKS
                 pcm = np.clip(mix, -32768, 32767).astype(np.int16).tobytes()
                 try:
                     self._sink.write(pcm)

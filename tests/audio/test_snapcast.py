@@ -23,7 +23,7 @@ import pytest
 
 from app.api.app import create_app
 from app.audio import VlcPlayer, snapcast_control
-from app.audio.pcm_feed import RATE, PcmFeed, monotonic_us
+from app.audio.pcm_feed import CHUNK_US, FADE_IN_CHUNKS, RATE, PcmFeed, monotonic_us
 from app.audio.snapcast_control import player_percent
 from app.domain.clock import SystemClock
 from app.domain.loudness import LoudnessTarget, gain_db
@@ -279,7 +279,7 @@ async def test_the_player_volume_talk_sets_turns_a_steady_tone_down_by_as_many_d
         for second in range(12):
             feed.taps[0].play(stereo, start + second * 1_000_000)
         await until(lambda: player.level(0.5) > HEARD)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0 + FADE_IN_CHUNKS * CHUNK_US / 1e6)  # past the feed's fade-in, as it starts
         full = player.level(0.5)
         for db in (-12.0, -24.0):
             snapserver.rpc(
