@@ -17,7 +17,7 @@ from app.mqtt import topics
 from app.simulators.base import SimulatedLight
 from tests.drills.service import ServiceProcess
 from tests.drills.test_service_kill import brightness_commands, lamp, until
-from tests.support import CLIENT_LIMITS, Mosquitto, Postgres, next_message, observer, unique
+from tests.support import CLIENT_LIMITS, Mosquitto, Postgres, next_message, observer, sniffing, unique
 
 TAKEOVER_S = 5.0
 
@@ -100,7 +100,11 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_lead
 ) -> None:
     lamp_topic = unique("standby")
     a, b = pair(tmp_path, mosquitto, demo_music, postgres, lamp_topic)
-    async with lamp(mosquitto, lamp_topic) as light, httpx.AsyncClient(timeout=10, limits=CLIENT_LIMITS) as c:
+    async with (
+        lamp(mosquitto, lamp_topic) as light,
+        httpx.AsyncClient(timeout=10, limits=CLIENT_LIMITS) as c,
+        sniffing(mosquitto.port) as broker,
+    ):
         try:
             a.start()
             await leads(c, a)
@@ -147,6 +151,12 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_lead
             assert [e["seq"] for e in events] == list(range(len(events)))  # every event once, in order
             assert [e["type"] for e in events].count("panic") == 2  # through the standby, then the new leader
             assert [e["data"]["text"] for e in events if e["type"] == "note"] == ["through the standby"]
+            # Announced once, whoever led: the new leader announces nothing the old one had.
+            announced = broker.json_to(topics.events("one"))
+            cues = [e["id"] for e in announced if e["event_type"] == "cue"]
+            phases = [e["phase"] for e in announced if e["event_type"] == "phase"]
+            assert cues and len(cues) == len(set(cues)), announced
+            assert phases and len(phases) == len(set(phases)), announced
         finally:
             a.stop()
             b.stop()
