@@ -229,3 +229,42 @@ async def test_a_leader_killed_mid_panic_leaves_the_room_in_panic_and_the_new_le
         assert [e["seq"] for e in events] == list(range(len(events)))  # every event once, in order
         kinds = [e["type"] for e in events]
         assert kinds.count("panic") == 1 and kinds.count("panic_cleared") == 1, kinds
+
+
+async def test_a_manual_override_and_a_held_panic_are_kept_exactly_across_takeovers(
+    tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postgres
+) -> None:
+    async with under_way(tmp_path, mosquitto, demo_music, postgres) as (a, b, light, c, _):
+        # The therapist sets the room by hand: it holds until the next phase, whoever leads.
+        r = await c.put(f"{a.url}/api/rooms/one/lights", json={"brightness": 37, "transition": 0})
+        assert r.status_code == 200, r.text
+        await until(lambda: light.state().brightness_pct == 37, "the lamp at 37 % by hand")
+        mark = len(light.received)
+        a.kill9()
+        assert await leads(c, b) <= TAKEOVER_S
+        async with asyncio.timeout(10):  # once the new leader has looked at the lamp and re-asserted the room
+            while (lighting := (await c.get(f"{b.url}/api/rooms/one/state")).json()["lighting"])["source"] is None:
+                await asyncio.sleep(0.05)
+        assert lighting["source"] == "manual" and lighting["override"] is not None, lighting
+        await asyncio.sleep(1.0)
+        assert set(cmd["brightness"] for cmd in brightness_commands(light, mark)) <= {37}
+        assert light.state().brightness_pct == 37
+
+        # A panic, then "hold": bright and quiet until someone restores the room, whoever leads.
+        assert (await c.post(f"{b.url}/api/rooms/one/panic")).status_code == 200
+        r = await c.post(f"{b.url}/api/rooms/one/panic/clear", json={"mode": "hold"})
+        assert r.status_code == 200, r.text
+        a.start()  # stands by
+        async with asyncio.timeout(10):
+            while (await health(c, a)).get("leader") != "b":
+                await asyncio.sleep(0.05)
+        mark = len(light.received)
+        b.kill9()
+        assert await leads(c, a) <= TAKEOVER_S
+        async with asyncio.timeout(10):
+            while (view := (await c.get(f"{a.url}/api/rooms/one/state")).json())["lighting"]["source"] is None:
+                await asyncio.sleep(0.05)
+        assert (view["panic"]["mode"], view["lighting"]["source"]) == ("held", "held"), view["panic"]
+        await asyncio.sleep(1.0)
+        assert set(cmd["brightness"] for cmd in brightness_commands(light, mark)) <= {100}
+        assert light.state().brightness_pct == 100
