@@ -181,7 +181,9 @@ class Runtime:
                 stack.push_async_callback(controller.close)
                 rooms[room.id] = controller
             views = ViewCache(rooms, clock)
-            discovery = catalogue_for(catalog.presets.values(), catalog.scenes, settings.dashboard_url())
+            discovery = catalogue_for(
+                catalog.presets.values(), catalog.scenes, settings.dashboard_url(), instance=settings.instance
+            )
             bridge = MqttBridge(link, rooms, views, changes, supervisor, discovery)
             bridge.attach()
 

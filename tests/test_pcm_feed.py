@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import numpy as np
+import pytest
 
 from app.audio.pcm_feed import (
     CHUNK_FRAMES,
@@ -17,6 +18,7 @@ from app.audio.pcm_feed import (
     monotonic_us,
     volume_gain,
 )
+from app.audio.snapcast_control import SILENT_DB, player_db, player_percent
 
 CHUNK_BYTES = CHUNK_FRAMES * 2 * 2
 
@@ -104,3 +106,9 @@ def test_a_source_connected_anew_gets_a_lead_in_of_silence_then_the_music_comes_
     ramp = levels[LEAD_IN_CHUNKS : LEAD_IN_CHUNKS + FADE_IN_CHUNKS]
     assert (np.diff(ramp) > 0).all() and ramp[0] < 8000 / 10
     assert (levels[LEAD_IN_CHUNKS + FADE_IN_CHUNKS :] == 8000).all()
+
+
+def test_a_player_volume_reads_back_as_the_db_it_was_set_for() -> None:
+    for db in (0.0, -3.0, -12.0, -24.0, -40.0):
+        assert player_db(player_percent(db)) == pytest.approx(db, abs=1.0)  # whole percents: coarse near -40
+    assert player_db(0) == SILENT_DB

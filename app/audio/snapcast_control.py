@@ -38,6 +38,7 @@ DUCK_STEP_S = 0.2
 # snapclient's default (software) mixer scales the samples by (10 ** (percent / 100) - 1) / 9
 # (measured with a steady tone: 80 % gave 0.590 of full scale, 50 % 0.240, 25 % 0.0864).
 PLAYER_MIXER_BASE = 10.0
+SILENT_DB = -90.0  # a player at 0 %, reported as this rather than minus infinity
 
 
 def player_percent(db: float) -> int:
@@ -45,6 +46,13 @@ def player_percent(db: float) -> int:
     gain = 10 ** (min(0.0, db) / 20)
     b = PLAYER_MIXER_BASE
     return max(0, min(FULL_VOLUME, round(FULL_VOLUME * math.log(gain * (b - 1) + 1, b))))
+
+
+def player_db(percent: int) -> float:
+    """How far a player at `percent` turns the music down, dB (the inverse of player_percent)."""
+    b = PLAYER_MIXER_BASE
+    gain = (b ** (max(0, min(FULL_VOLUME, percent)) / FULL_VOLUME) - 1) / (b - 1)
+    return SILENT_DB if gain <= 0 else max(SILENT_DB, 20 * math.log10(gain))
 
 
 class SnapcastUnavailable(RuntimeError):
@@ -86,7 +94,6 @@ class SnapcastControl:
         self._server: dict[str, Any] = {}  # the last Server.GetStatus "server" object
         self._dirty = asyncio.Event()
         self._muted = False
-        self._duck_db = 0.0  # Talk: how far the players are (being) turned down
         self._percent = FULL_VOLUME  # the players' volume now, as sent
         self._ducking: asyncio.Task[None] | None = None
         self._gone: dict[str, float] = {}  # client id -> epoch seconds it was last seen leaving
@@ -125,12 +132,12 @@ class SnapcastControl:
         mix's own duck would be heard a buffer later."""
         if self._ducking is not None:
             self._ducking.cancel()
-        self._duck_db = min(0.0, db)
-        self._ducking = asyncio.create_task(self._ramp(player_percent(self._duck_db), over_s))
+        self._ducking = asyncio.create_task(self._ramp(player_percent(db), over_s))
 
     @property
     def duck_db(self) -> float:
-        return self._duck_db
+        """Where the players are now, on the way to Talk's level and back (as sent)."""
+        return player_db(self._percent)
 
     async def _ramp(self, target: int, over_s: float) -> None:
         start = self._percent

@@ -214,6 +214,7 @@ class MqttBridge:
                 "broker": str(self.link.address),
                 "connects": self.link.connects,
                 "rooms": sorted(self.rooms),
+                "instance": self.catalogue.instance,  # with a standby: the one that leads (this one)
             },
             sort_keys=True,
         )
@@ -378,7 +379,11 @@ def _flat(detail: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def catalogue_for(
-    presets: Iterable[Preset], scenes: Iterable[str], public_url: str, status_topic: str = topics.STATUS
+    presets: Iterable[Preset],
+    scenes: Iterable[str],
+    public_url: str,
+    status_topic: str = topics.STATUS,
+    instance: str | None = None,
 ) -> Catalogue:
     """What discovery needs from the data files: every phase and scene name, and where the dashboard is."""
     phases = sorted({phase.name for preset in presets for phase in preset.phases})
@@ -388,4 +393,5 @@ def catalogue_for(
         scenes=tuple(sorted(scenes)),
         talk=True,
         status_topic=status_topic,
+        instance=instance,
     )

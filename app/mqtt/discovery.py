@@ -38,6 +38,7 @@ class Catalogue:
     scenes: tuple[str, ...]  # every scene; "none" is added for the sensor
     talk: bool = False  # whether rooms can take Talk (the music's talk-over)
     status_topic: str = topics.STATUS
+    instance: str | None = None  # with a standby (ARCROOM_INSTANCE): this instance's name, shown as the leader
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,24 @@ def service_entities(cat: Catalogue) -> list[Entity]:
                 "json_attributes_topic": st,
                 "json_attributes_template": "{{ {'connects': value_json.connects} | tojson }}",
             },
+        ),
+        *(
+            [
+                Entity(
+                    "sensor",
+                    "leader",
+                    {
+                        # Both instances publish this device; whichever leads fills it in.
+                        "name": "Leading instance",
+                        "state_topic": st,
+                        "value_template": "{{ value_json.instance }}",
+                        "entity_category": "diagnostic",
+                        "icon": "mdi:server-network",
+                    },
+                )
+            ]
+            if cat.instance is not None
+            else []
         ),
     ]
 

@@ -5,6 +5,7 @@ panic reaches the lamp through it; the old leader started again stands by."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from app.mqtt import topics
 from app.simulators.base import SimulatedLight
 from tests.drills.service import ServiceProcess
 from tests.drills.test_service_kill import brightness_commands, lamp, until
-from tests.support import CLIENT_LIMITS, Mosquitto, Postgres, next_message, observer, sniffing, unique
+from tests.support import CLIENT_LIMITS, Mosquitto, Postgres, observer, sniffing, unique
 
 TAKEOVER_S = 5.0
 
@@ -83,14 +84,18 @@ async def under_way(
             b.stop()
 
 
-async def says_online(mosquitto: Mosquitto) -> None:
-    """Home Assistant's view: the service's availability, as the broker keeps it, is "online" (a
-    dead leader's last will said "offline"; the new leader says "online" over it)."""
+async def ha_sees(mosquitto: Mosquitto, leader: str) -> None:
+    """Home Assistant's view, as the broker keeps it: the service is "online" (a dead leader's last
+    will said "offline"; the new leader says "online" over it), and the leader is `leader`."""
     async with asyncio.timeout(10):
         while True:
-            async with observer(mosquitto.port, topics.STATUS) as client:
-                retained = await next_message(client, topics.STATUS)
-            if bytes(retained.payload) == b"online":  # type: ignore[arg-type]
+            kept: dict[str, bytes] = {}
+            async with observer(mosquitto.port, topics.STATUS, topics.SERVICE_STATE) as client:
+                async for message in client.messages:  # each topic's retained message first
+                    kept[message.topic.value] = bytes(message.payload)  # type: ignore[arg-type]
+                    if len(kept) == 2:
+                        break
+            if kept[topics.STATUS] == b"online" and json.loads(kept[topics.SERVICE_STATE])["instance"] == leader:
                 return
             await asyncio.sleep(0.1)
 
@@ -137,6 +142,7 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_lead
 
             view = (await c.get(f"{b.url}/api/rooms/one/state")).json()
             assert view["session"]["session_id"] == session_id and view["session"]["status"] == "running"
+            await ha_sees(mosquitto, "b")
             mark = len(light.received)
             assert (await c.post(f"{b.url}/api/rooms/one/panic")).status_code == 200
             await until(lambda: light.state().brightness_pct == 100, "the lamp at 100 % by the new leader")
@@ -197,7 +203,7 @@ async def test_a_frozen_leader_is_replaced_and_once_thawed_sends_nothing_to_the_
         assert light.state().brightness_pct == 100
         # The frozen leader's last will ("offline") came when the broker gave up on it: Home
         # Assistant's entities are available again, with the new leader.
-        await says_online(mosquitto)
+        await ha_sees(mosquitto, "b")
 
 
 async def test_a_leader_killed_mid_panic_leaves_the_room_in_panic_and_the_new_leader_restores_it(
@@ -215,7 +221,7 @@ async def test_a_leader_killed_mid_panic_leaves_the_room_in_panic_and_the_new_le
         # The panic holds exactly: the room and its session in panic, the lamp given nothing else.
         view = (await c.get(f"{b.url}/api/rooms/one/state")).json()
         assert (view["panic"]["mode"], view["session"]["status"]) == ("panic", "panic"), view
-        await says_online(mosquitto)
+        await ha_sees(mosquitto, "b")
         assert set(cmd["brightness"] for cmd in brightness_commands(light, panicked)) <= {100}
         assert light.state().brightness_pct == 100
 
@@ -265,6 +271,7 @@ async def test_a_manual_override_and_a_held_panic_are_kept_exactly_across_takeov
             while (view := (await c.get(f"{a.url}/api/rooms/one/state")).json())["lighting"]["source"] is None:
                 await asyncio.sleep(0.05)
         assert (view["panic"]["mode"], view["lighting"]["source"]) == ("held", "held"), view["panic"]
+        await ha_sees(mosquitto, "a")
         await asyncio.sleep(1.0)
         assert set(cmd["brightness"] for cmd in brightness_commands(light, mark)) <= {100}
         assert light.state().brightness_pct == 100

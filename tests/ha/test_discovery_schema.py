@@ -35,13 +35,15 @@ def demo_catalogue(talk: bool) -> tuple[Catalog, Catalogue]:
     s = Settings(_env_file=None)  # type: ignore[call-arg]
     catalog = Catalog.load(s.presets_dir, s.rooms_file, s.device_profiles_dir, s.scenes_file, s.playlists_dir)
     cat = catalogue_for(catalog.presets.values(), catalog.scenes, "http://arcroom.lan:8000")
-    return catalog, Catalogue(cat.public_url, cat.phases, cat.scenes, talk=talk)
+    # Named, as with a standby: the "Leading instance" sensor is checked too.
+    return catalog, Catalogue(cat.public_url, cat.phases, cat.scenes, talk=talk, instance="a")
 
 
 def test_every_discovery_payload_passes_home_assistants_schema() -> None:
     catalog, cat = demo_catalogue(talk=True)
     configs = discovery_messages(catalog.rooms.values(), cat)
     assert any("/switch/" in topic for topic in configs)  # Talk included, so it is checked too
+    assert any(topic.endswith("/leader/config") for topic in configs)  # and the leading instance
     results = checked(configs)
     assert set(results) == set(configs)
     errors = {topic: r["error"] for topic, r in results.items() if r["error"]}
