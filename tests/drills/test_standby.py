@@ -134,11 +134,20 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_lead
             await until(lambda: light.state().brightness_pct == 100, "the lamp at 100 % through the standby")
             r = await c.post(f"{a.url}/api/rooms/one/panic/clear", json={"mode": "restore"})
             assert r.status_code == 200, r.text
+            # Mid-fade: the room on its way back down from the panic's 100 %.
+            await until(lambda: (light.state().brightness_pct or 100) < 100, "the lamp fading back down")
 
             a.kill9()
+            at_kill = light.state().brightness_pct
+            mark = len(light.received)
             took = await leads(c, b)
             print(f"the standby ran the rooms {took:.2f} s after the leader was killed")
             assert took <= TAKEOVER_S, f"takeover took {took:.2f} s"
+            # The new leader goes on with the fade from where the lamp is: down, never back up, no dip.
+            await asyncio.sleep(2.0)
+            fade = [at_kill, *(cmd["brightness"] for cmd in brightness_commands(light, mark))]
+            print(f"the lamp from the kill on: {fade}")
+            assert len(fade) > 1 and fade == sorted(fade, reverse=True), fade
 
             view = (await c.get(f"{b.url}/api/rooms/one/state")).json()
             assert view["session"]["session_id"] == session_id and view["session"]["status"] == "running"
