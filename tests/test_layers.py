@@ -61,7 +61,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("the room", ["app.room"]),
     ("the room's view", ["app.views"]),
     ("the rooms over MQTT", ["app.mqtt.bridge", "app.mqtt.commands", "app.mqtt.discovery", "app.mqtt.summary"]),
-    ("the runtime", ["app.runtime", "app.standby"]),
+    ("the runtime", ["app.runtime", "app.standby", "app.standby_views"]),
     ("the HTTP API and the command line", ["app.api", "app.cli", "app.checks", "app.health_probe", "app.__main__"]),
 ]
 

@@ -42,6 +42,7 @@ from app.domain.errors import DomainError
 from app.leadership import Fence, Leadership, LeadershipLost
 from app.runtime import PlayerFactory, Runtime, vlc_player_for
 from app.settings import Settings
+from app.standby_views import BrokerViews
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +90,20 @@ def create_app(
             return
         # With a standby: the service answers (as the standby) at once, and runs the rooms while it leads.
         app.state.runtime = None
-        task = asyncio.create_task(lead(leadership, run, app.state.standby_acting), name="leadership")
+        # What it shows of the rooms when the leader does not answer it: the leader's own views, from the broker.
+        app.state.broker_views = BrokerViews(settings, catalog.rooms)
+        tasks = [
+            asyncio.create_task(lead(leadership, run, app.state.standby_acting), name="leadership"),
+            asyncio.create_task(app.state.broker_views.run(), name="standby-views"),
+        ]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await leadership.close()
 
     # Swagger UI and ReDoc from a package, served by the service itself: a clinic network without

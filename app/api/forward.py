@@ -1,8 +1,9 @@
 """The standby answers for the leader: an API request it receives is passed to the leader and the
 leader's answer (a stream included) passed back, so a tablet on either instance sees the room and
 can command it. The standby's own health, and a panic (app/standby.py: it does not wait for a
-leader), are answered here. With no leader to reach, the request falls through to the routes,
-which answer 503 naming the leader.
+leader), are answered here. With no leader to reach, the request falls through to the routes:
+a room's state and its stream are answered from the broker and the record (app/standby_views.py),
+anything else 503 naming the leader.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class ForwardToLeader:
             log.warning(
                 "standby: the leader %s did not take %s %s (%r)", leader.instance, scope["method"], scope["path"], exc
             )
-            await self.app(scope, _replay(body), send)  # answered here: 503 naming the leader
+            await self.app(scope, _replay(body, receive), send)  # answered here (app/standby_views.py)
             return
         try:
             await send(
@@ -94,15 +95,17 @@ class ForwardToLeader:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The request's body again (it was read to be passed on), then what the client does next: a
+    stream answered here ends when the client goes, not at once."""
     sent = False
 
-    async def receive() -> Message:
+    async def replayed() -> Message:
         nonlocal sent
         if sent:
-            return {"type": "http.disconnect"}
+            return await receive()
         sent = True
         message: dict[str, Any] = {"type": "http.request", "body": body, "more_body": False}
         return message
 
-    return receive
+    return replayed

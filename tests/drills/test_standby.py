@@ -18,7 +18,7 @@ from app.mqtt import topics
 from app.simulators.base import SimulatedLight
 from tests.drills.service import ServiceProcess
 from tests.drills.test_service_kill import brightness_commands, lamp, until
-from tests.support import CLIENT_LIMITS, Mosquitto, Postgres, observer, sniffing, unique
+from tests.support import CLIENT_LIMITS, Mosquitto, Postgres, free_port, observer, sniffing, unique
 
 TAKEOVER_S = 5.0
 
@@ -284,3 +284,62 @@ async def test_a_manual_override_and_a_held_panic_are_kept_exactly_across_takeov
         await asyncio.sleep(1.0)
         assert set(cmd["brightness"] for cmd in brightness_commands(light, mark)) <= {100}
         assert light.state().brightness_pct == 100
+
+
+async def test_a_standby_the_leader_does_not_answer_shows_the_leaders_views_from_the_broker_and_the_record(
+    tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postgres
+) -> None:
+    lamp_topic = unique("standby")
+    a, b = pair(tmp_path, mosquitto, demo_music, postgres, lamp_topic)
+    # The leader is up and on the broker, but the address it gives does not reach it from b (a wrong
+    # address, the link between the two machines down): what b passes on never arrives.
+    a.env["ARCROOM_PUBLIC_URL"] = f"http://127.0.0.1:{free_port()}"
+    async with lamp(mosquitto, lamp_topic) as light, httpx.AsyncClient(timeout=10, limits=CLIENT_LIMITS) as c:
+        try:
+            a.start()
+            await leads(c, a)
+            b.start()
+            body = {"preset": "psilocybin", "client_label": "R.K.", "intention": "to rest"}
+            r = await c.post(f"{a.url}/api/rooms/one/session", json=body)
+            assert r.status_code == 201, r.text
+            session_id = r.json()["session_id"]
+            async with asyncio.timeout(10):  # once the leader's view of the session is on the broker
+                while (r := await c.get(f"{b.url}/api/rooms/one/state")).status_code != 200 or (
+                    r.json()["session"] or {}
+                ).get("session_id") != session_id:
+                    await asyncio.sleep(0.1)
+            view = r.json()
+            # The label and the intention, kept off the broker, from the record.
+            assert (view["session"]["client_label"], view["session"]["intention"]) == ("R.K.", "to rest")
+            # Every command refused from here, saying why; the panic is not one of them.
+            assert set(view["refused"]) == {"hold", "resume", "lights", "music"}
+            assert "a does not answer" in view["refused"]["lights"], view["refused"]
+            listed = (await c.get(f"{b.url}/api/rooms")).json()
+            assert [room["id"] for room in listed] == ["one"]
+            r = await c.post(f"{b.url}/api/rooms/one/session/note", json={"text": "not through"})
+            assert r.status_code == 503 and "a leads" in r.json()["detail"], r.text
+            assert (await c.get(f"{b.url}/api/rooms/nowhere/state")).status_code == 404
+
+            # The stream follows the leader's views as it publishes them: a panic on the leader shows.
+            async with c.stream("GET", f"{b.url}/api/rooms/one/stream") as stream:
+                states = sse_states(stream)
+                first = await anext(states)
+                assert first["panic"]["active"] is False and first["session"]["client_label"] == "R.K."
+                assert (await c.post(f"{a.url}/api/rooms/one/panic")).status_code == 200
+                async with asyncio.timeout(10):
+                    while not (await anext(states))["panic"]["active"]:
+                        pass
+            await until(lambda: light.state().brightness_pct == 100, "the lamp at 100 % by the leader")
+        finally:
+            a.stop()
+            b.stop()
+
+
+async def sse_states(stream: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """The `state` events of a server-sent event stream, parsed."""
+    event = ""
+    async for line in stream.aiter_lines():
+        if line.startswith("event: "):
+            event = line.removeprefix("event: ")
+        elif line.startswith("data: ") and event == "state":
+            yield json.loads(line.removeprefix("data: "))
