@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import aiomqtt
@@ -41,9 +41,12 @@ RETRY_MAX_S = 10.0
 class BrokerViews:
     """The rooms' views as the leader last published them, kept while this instance stands by."""
 
-    def __init__(self, settings: Settings, room_ids: Iterable[str]) -> None:
+    def __init__(self, settings: Settings, room_ids: Iterable[str], standing_by: Callable[[], bool]) -> None:
+        """`standing_by`: whether this instance stands by now (while it leads, its own views go by unread;
+        the next leader publishes every room's view as it starts)."""
         self.settings = settings
         self.room_ids = frozenset(room_ids)
+        self._standing_by = standing_by
         self._views: dict[str, dict[str, Any]] = {}
         self._changed = asyncio.Event()  # set and replaced on every view that comes in
         self._store: EventStore | None = None
@@ -82,7 +85,7 @@ class BrokerViews:
 
     def _took(self, topic: str, payload: Any) -> None:
         room_id = topics.room_of(topic)
-        if room_id not in self.room_ids or not isinstance(payload, bytes | bytearray):
+        if room_id not in self.room_ids or not isinstance(payload, bytes | bytearray) or not self._standing_by():
             return
         if not payload:  # cleared: the room is gone
             self._views.pop(room_id, None)
@@ -90,9 +93,9 @@ class BrokerViews:
             try:
                 view = json.loads(payload)
             except ValueError:
-                log.warning("standby: a state on %s that is not JSON, ignored", topic)
-                return
+                view = None
             if not isinstance(view, dict):
+                log.warning("standby: a state on %s that is not a view, ignored", topic)
                 return
             self._views[room_id] = view
         self._changed.set()

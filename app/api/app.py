@@ -91,7 +91,7 @@ def create_app(
         # With a standby: the service answers (as the standby) at once, and runs the rooms while it leads.
         app.state.runtime = None
         # What it shows of the rooms when the leader does not answer it: the leader's own views, from the broker.
-        app.state.broker_views = BrokerViews(settings, catalog.rooms)
+        app.state.broker_views = BrokerViews(settings, catalog.rooms, lambda: app.state.runtime is None)
         tasks = [
             asyncio.create_task(lead(leadership, run, app.state.standby_acting), name="leadership"),
             asyncio.create_task(app.state.broker_views.run(), name="standby-views"),
