@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -62,8 +63,9 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 class Mosquitto:
     """A private broker on a free port, which a test may stop and start again on the same port."""
 
-    def __init__(self, workdir: Path, also_on: str | None = None) -> None:
-        """`also_on`: one more address to listen on (a namespace's side of a veth pair)."""
+    def __init__(self, workdir: Path, also_on: str | None = None, *, log_publishes: bool = False) -> None:
+        """`also_on`: one more address to listen on (a namespace's side of a veth pair);
+        `log_publishes`: its log names the client of every message it receives (`published_by`)."""
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
             raise RuntimeError("mosquitto is not installed: run ./dev test, or apt-get install mosquitto")
@@ -76,7 +78,7 @@ class Mosquitto:
             + (f"listener {self.port} {also_on}\n" if also_on else "")
             + "allow_anonymous true\npersistence false\n"
             # as we recommend for a clinic's broker: see docs/mqtt.md
-            "set_tcp_nodelay true\n"
+            "set_tcp_nodelay true\n" + ("log_dest stderr\nlog_type all\nlog_timestamp false\n" if log_publishes else "")
         )
         self.log = workdir / "mosquitto.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -85,6 +87,14 @@ class Mosquitto:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen([self.binary, "-c", str(self.config)], stdout=log, stderr=log)
         wait_for_port(self.port)
+
+    def published_by(self, client_id: str, since: int = 0) -> list[str]:
+        """The topics the broker received a message on from `client_id`, from byte `since` of its log."""
+        with self.log.open("rb") as log:
+            log.seek(since)
+            text = log.read().decode("utf-8", "replace")
+        found = re.findall(rf"Received PUBLISH from {re.escape(client_id)} \(d\d, q\d, r\d, m\d+, '([^']*)'", text)
+        return list(found)
 
     def kill(self) -> None:
         """SIGKILL, as a crash or a power cut would: no goodbye to any client."""

@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 log = logging.getLogger(__name__)
@@ -402,7 +403,7 @@ class MqttLink:
 
     def _make_client(self) -> aiomqtt.Client:
         a = self.address
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             a.host,
             a.port,
             username=a.username,
@@ -414,6 +415,26 @@ class MqttLink:
             keepalive=self.keepalive_s,
             timeout=5,
         )
+        if self.fence is not None:
+            self._fence_writes(client._client)
+        return client
+
+    def _fence_writes(self, paho: mqtt.Client) -> None:
+        """Nothing reaches the socket once the fence is down, not even what paho took before it
+        dropped: a leader frozen with a message in paho's buffer would write it as it thaws, before
+        anything of its own sees the fence lapsed (the socket's writer callback runs first; the
+        broker's log showed a thawed leader's state publish). aiomqtt's writer callback and
+        `_send_now` both call the client's `loop_write`, so this one place covers every write."""
+        write = paho.loop_write
+        fence = self.fence
+
+        def fenced() -> MQTTErrorCode:
+            if fence is None or fence.ok():
+                return write()
+            self.reset_connection()
+            return MQTTErrorCode.MQTT_ERR_NO_CONN
+
+        paho.loop_write = fenced  # type: ignore[method-assign]
 
     async def _subscribe_all(self, client: aiomqtt.Client) -> None:
         _no_delay(client)

@@ -178,41 +178,50 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_lead
 
 
 async def test_a_frozen_leader_is_replaced_and_once_thawed_sends_nothing_to_the_lights(
-    tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postgres
+    tmp_path: Path, demo_music: Path, postgres: Postgres
 ) -> None:
-    async with under_way(tmp_path, mosquitto, demo_music, postgres) as (a, b, light, c, _):
-        a.freeze()  # its connections stay open: only the lease's timeout can tell
-        frozen_at = time.monotonic()
-        # A panic at once, to the standby, during the takeover: it does not wait for the election.
-        panicked = len(light.received)
-        r = await c.post(f"{b.url}/api/rooms/one/panic")
-        assert r.status_code == 200 and r.json()["lights"] == [{"name": "lamp", "status": "sent"}], r.text
-        await until(lambda: light.state().brightness_pct == 100, "the lamp at 100 % from the standby")
-        took = await leads(c, b, since=frozen_at)
-        print(f"the standby ran the rooms {took:.2f} s after the leader froze")
-        assert took <= TAKEOVER_S, f"takeover took {took:.2f} s"
-        # The new leader takes the panic up (the standby's report): the room stays in it, no dip.
-        async with asyncio.timeout(10):
-            while (view := (await c.get(f"{b.url}/api/rooms/one/state")).json())["panic"]["mode"] != "panic":
-                await asyncio.sleep(0.05)
-        assert view["session"]["status"] == "panic"
-        # A fade step the leader wrote just before it froze may still land first; after the
-        # standby's panic scene, nothing but the panic scene.
-        sent = [cmd["brightness"] for cmd in brightness_commands(light, panicked)]
-        assert 100 in sent and set(sent[sent.index(100) :]) == {100}, sent
-        await asyncio.sleep(1.0)
-        mark = len(light.received)
-        a.thaw()  # whatever it was about to send (a fade's next step), it must not
-        async with asyncio.timeout(20):
-            while ((seen := await health(c, a)).get("status"), seen.get("leader")) != ("standby", "b"):
-                await asyncio.sleep(0.05)
-        await asyncio.sleep(2.0)
-        assert brightness_commands(light, mark) == [], "the thawed leader commanded the lamp"
-        assert (seen["role"], seen["leader"]) == ("standby", "b"), seen
-        assert light.state().brightness_pct == 100
-        # The frozen leader's last will ("offline") came when the broker gave up on it: Home
-        # Assistant's entities are available again, with the new leader.
-        await ha_sees(mosquitto, "b")
+    mosquitto = Mosquitto(tmp_path, log_publishes=True)  # a broker of its own: its log names who published
+    mosquitto.start()
+    try:
+        async with under_way(tmp_path, mosquitto, demo_music, postgres) as (a, b, light, c, _):
+            a.freeze()  # its connections stay open: only the lease's timeout can tell
+            frozen_at = time.monotonic()
+            # A panic at once, to the standby, during the takeover: it does not wait for the election.
+            panicked = len(light.received)
+            r = await c.post(f"{b.url}/api/rooms/one/panic")
+            assert r.status_code == 200 and r.json()["lights"] == [{"name": "lamp", "status": "sent"}], r.text
+            await until(lambda: light.state().brightness_pct == 100, "the lamp at 100 % from the standby")
+            took = await leads(c, b, since=frozen_at)
+            print(f"the standby ran the rooms {took:.2f} s after the leader froze")
+            assert took <= TAKEOVER_S, f"takeover took {took:.2f} s"
+            # The new leader takes the panic up (the standby's report): the room stays in it, no dip.
+            async with asyncio.timeout(10):
+                while (view := (await c.get(f"{b.url}/api/rooms/one/state")).json())["panic"]["mode"] != "panic":
+                    await asyncio.sleep(0.05)
+            assert view["session"]["status"] == "panic"
+            # A fade step the leader wrote just before it froze may still land first; after the
+            # standby's panic scene, nothing but the panic scene.
+            sent = [cmd["brightness"] for cmd in brightness_commands(light, panicked)]
+            assert 100 in sent and set(sent[sent.index(100) :]) == {100}, sent
+            await asyncio.sleep(1.0)
+            mark = len(light.received)
+            a_id = a.env["ARCROOM_MQTT_CLIENT_ID"]
+            assert topics.state("one") in mosquitto.published_by(a_id)  # the log does name it, while it led
+            heard = mosquitto.log.stat().st_size
+            a.thaw()  # whatever it was about to send (a fade's next step), it must not
+            async with asyncio.timeout(20):
+                while ((seen := await health(c, a)).get("status"), seen.get("leader")) != ("standby", "b"):
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(2.0)
+            assert brightness_commands(light, mark) == [], "the thawed leader commanded the lamp"
+            assert mosquitto.published_by(a_id, heard) == [], "the thawed leader published"
+            assert (seen["role"], seen["leader"]) == ("standby", "b"), seen
+            assert light.state().brightness_pct == 100
+            # The frozen leader's last will ("offline") came when the broker gave up on it: Home
+            # Assistant's entities are available again, with the new leader.
+            await ha_sees(mosquitto, "b")
+    finally:
+        mosquitto.stop()
 
 
 async def test_a_leader_killed_mid_panic_leaves_the_room_in_panic_and_the_new_leader_restores_it(

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from app.leadership import Fence
 from app.mqtt import BrokerAddress, MqttLink
 from app.mqtt.link import STATUS_TOPIC
 from tests.conftest import Mosquitto
@@ -293,3 +294,23 @@ async def test_an_idle_link_with_its_short_keepalive_stays_connected(mosquitto: 
             async with asyncio.timeout(0.2):
                 await next_message(watcher, STATUS_TOPIC, lambda m: m.payload == b"offline" and not m.retain)
         await link.close()
+
+
+async def test_what_paho_took_before_the_fence_dropped_is_never_written(mosquitto: Mosquitto) -> None:
+    """A leader frozen between handing a message to paho and writing it: as it thaws, the socket's
+    writer callback runs before anything of its own sees its fence lapsed."""
+    fence = Fence(leading=True)
+    link = link_for(mosquitto)
+    link.fence = fence
+    topic = unique("fenced")
+    async with observer(mosquitto.port, topic) as watcher, running(link):
+        await link.wait_connected()
+        assert link._client is not None
+        link._client._client.publish(topic, b"a fade step", 1, False)  # taken; written on a later loop turn
+        fence.drop()  # meanwhile the lease lapsed
+        heard = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                async for message in watcher.messages:
+                    heard.append(message.payload)
+        assert heard == [], "the fenced link wrote what paho had taken"
