@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.mqtt import topics
 from tests.drills.service import ServiceProcess
 from tests.drills.test_service_kill import brightness_commands, lamp, until
 from tests.drills.test_standby import TAKEOVER_S
@@ -100,7 +101,7 @@ async def test_a_leader_cut_off_goes_quiet_within_its_lease_and_the_other_takes_
     pg_dir = Path(tempfile.mkdtemp(prefix="arcroom-pg-"))  # in /tmp: the postgres user must reach it
     server = Postgres(pg_dir, also_on=cable.host_ip)
     server.start()
-    broker = Mosquitto(tmp_path, also_on=cable.host_ip)
+    broker = Mosquitto(tmp_path, also_on=cable.host_ip, log_publishes=True)  # its log names who published
     broker.start()
     lamp_topic = unique("cut")
     rooms = tmp_path / "rooms.yaml"
@@ -156,6 +157,8 @@ async def test_a_leader_cut_off_goes_quiet_within_its_lease_and_the_other_takes_
             await until(lambda: light.state().brightness_pct == 100, "the lamp at 100 % by the new leader")
             await asyncio.sleep(1.0)
             mark = len(light.received)
+            assert topics.state("one") in broker.published_by("arcroom-a")  # the log names it, while it led
+            heard = broker.log.stat().st_size
 
             cable.mend()  # the old leader can reach the broker and the database again
             async with asyncio.timeout(20):
@@ -163,6 +166,7 @@ async def test_a_leader_cut_off_goes_quiet_within_its_lease_and_the_other_takes_
                     await asyncio.sleep(0.1)
             await asyncio.sleep(2.0)
             assert brightness_commands(light, mark) == [], "the old leader commanded the lamp once back"
+            assert broker.published_by("arcroom-a", heard) == [], "the old leader published once back"
             assert light.state().brightness_pct == 100
         # Cut off, the old leader stopped its rooms before the other took the lead (their logs say when).
         stopped = logged(a, "instance a stops commanding")
