@@ -1,7 +1,7 @@
 """The tablet follows the rooms: two instances on one PostgreSQL and one Mosquitto, the dashboard
 open on the leader; the leader killed (kill -9), a PANIC tapped on its page at once lights the room
 through the other instance, and the page moves by itself to the instance that answers, signed in
-with the same token, and shows the room (in panic) live from there."""
+with the same token, and shows the room (in panic) live from there; the clinic overview likewise."""
 
 from __future__ import annotations
 
@@ -51,12 +51,12 @@ async def test_the_dashboard_moves_to_the_instance_that_answers_when_its_own_die
             assert r.status_code == 201, r.text
 
             # Signed in on the leader's address only: the other address has no token of its own.
-            page = await open_page(
-                f"{a.url}/?room=one",
-                init_script=f"if (location.origin === {a.url!r}) localStorage.setItem('arcroom.token', {token!r});",
-            )
+            signed_in = f"if (location.origin === {a.url!r}) localStorage.setItem('arcroom.token', {token!r});"
+            page = await open_page(f"{a.url}/?room=one", init_script=signed_in)
+            overview = await open_page(f"{a.url}/overview", init_script=signed_in)
             await expect(page.locator("#conn-chip")).to_have_text("Live")
             await expect(page.locator("#audio-players")).to_contain_text("Played by instance a")
+            await expect(overview.locator(".room-card", has_text="Room one")).to_be_visible()
 
             a.kill9()
             killed_at = time.monotonic()
@@ -67,6 +67,10 @@ async def test_the_dashboard_moves_to_the_instance_that_answers_when_its_own_die
                 f"the panic tapped on the dead instance's page lit the lamp {time.monotonic() - killed_at:.2f} s after"
             )
             await expect(page.locator("#panic-result")).to_be_hidden()  # shown only for a tap that failed
+            # The overview's panic goes through the other instance too.
+            await overview.get_by_role("button", name="Panic in Room one").click()
+            card = overview.locator(".room-card", has_text="Room one")
+            await expect(card.locator(".room-panic-result")).to_contain_text("Panic sent")
             assert await leads(c, b) <= TAKEOVER_S
             await page.wait_for_url(re.compile(rf"^{re.escape(b.url)}/\?room=one$"), timeout=MOVED_WITHIN_MS)
             print(f"the page moved to the other instance {time.monotonic() - killed_at:.1f} s after the kill")
@@ -77,6 +81,9 @@ async def test_the_dashboard_moves_to_the_instance_that_answers_when_its_own_die
             assert await page.evaluate("localStorage.getItem('arcroom.token')") == token
             assert "arcroom-token" not in page.url
             assert await page.locator("#signin").is_hidden()
+            # The overview follows as well.
+            await overview.wait_for_url(f"{b.url}/overview", timeout=MOVED_WITHIN_MS)
+            await expect(overview.locator(".room-card", has_text="Room one")).to_contain_text("PANIC")
         finally:
             a.stop()
             b.stop()

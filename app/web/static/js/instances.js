@@ -19,6 +19,14 @@ export function learnInstances(health) {
   });
 }
 
+/** Learn them now from this page's own instance (a page that is not told them by a heartbeat). */
+export async function learnNow() {
+  try {
+    const r = await fetch("/api/health", { cache: "no-store", signal: AbortSignal.timeout(PROBE_MS) });
+    learnInstances(await r.json());
+  } catch { /* not now: the next time */ }
+}
+
 /** Open this page on the first other instance that answers; false if none does. */
 export async function moveToAnother() {
   for (const address of others) {

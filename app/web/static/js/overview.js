@@ -3,6 +3,7 @@
 
 import { download, get, post, roomPath } from "./api.js";
 import { fmtClock, fmtClockSeconds, fmtSpan, loadClinicZone, serverNow, syncServer } from "./clock.js";
+import { learnNow, moveToAnother, panicElsewhere } from "./instances.js";
 import { alertGroups, remsStatus } from "./record.js";
 import { signIn } from "./signin.js";
 import * as theme from "./theme.js";
@@ -11,8 +12,13 @@ import { $, el, setText, show, syncList } from "./ui.js";
 const POLL_MS = 2000;
 const OVERDUE_S = 10 * 60; // a check due this long ago is called overdue
 const REMS_POLL_MS = 30000;
+const PANIC_TIMEOUT_MS = 3000;
+// With a standby: this long without an answer, and the page moves to an instance that answers.
+const MOVE_AFTER_MS = 4000;
 let rooms = [];
 let fetchedAt = 0;
+let lostSince = null;
+let moving = false;
 
 const STATUS = { arrival: "Before dose", running: "Running", held: "On hold", panic: "PANIC", ended: "Ended" };
 
@@ -43,7 +49,15 @@ async function firePanic(room, button) {
   const result = button.closest(".room-card").querySelector(".room-panic-result");
   button.disabled = true;
   try {
-    const r = await post(roomPath(room.id, "/panic"), undefined, { timeoutMs: 3000 });
+    let r;
+    try {
+      r = await post(roomPath(room.id, "/panic"), undefined, { timeoutMs: PANIC_TIMEOUT_MS });
+    } catch (err) {
+      // With a standby: the other instance lights the room (it does not wait for this one).
+      const other = err.unreachable ? await panicElsewhere(roomPath(room.id, "/panic"), PANIC_TIMEOUT_MS) : null;
+      if (!other) throw err;
+      r = other.result;
+    }
     result.textContent = `Panic sent${typeof r?.took_ms === "number" ? ` in ${Math.round(r.took_ms)} ms` : ""}.`;
   } catch (err) {
     result.textContent = `PANIC DID NOT GET THROUGH: ${err.message}`;
@@ -128,11 +142,19 @@ async function poll() {
     rooms = await get("/api/rooms", { timeoutMs: 4000 });
     if (rooms.length) syncServer(rooms[0].now);
     fetchedAt = serverNow();
+    lostSince = null;
     setLive(true);
     render();
   } catch (err) {
     if (err.status === 401) { location.reload(); return; }
     setLive(false);
+    if (err.unreachable) {
+      lostSince ??= Date.now();
+      if (Date.now() - lostSince >= MOVE_AFTER_MS && !moving) {
+        moving = true;
+        moving = await moveToAnother();
+      }
+    }
   } finally {
     polling = false;
   }
@@ -179,6 +201,8 @@ async function main() {
   setInterval(poll, POLL_MS);
   pollRems();
   setInterval(pollRems, REMS_POLL_MS);
+  learnNow(); // where the other instances answer, if there is a standby (again with each REMS poll)
+  setInterval(learnNow, REMS_POLL_MS);
   setInterval(() => { if (rooms.length) render(); }, 1000);
 }
 

@@ -5,7 +5,7 @@
 // when it closes, and a heartbeat to /api/health that declares the link lost when the service
 // stops answering, whatever EventSource believes.
 
-import { learnInstances, moveToAnother } from "./instances.js";
+import { learnInstances, learnNow, moveToAnother } from "./instances.js";
 
 const HEARTBEAT_MS = 4000;
 const HEARTBEAT_TIMEOUT_MS = 3000;
@@ -35,7 +35,7 @@ export class RoomStream {
   start() {
     this.stopped = false;
     // Where the other instances answer, known from the start (then from every heartbeat).
-    fetch("/api/health", { cache: "no-store" }).then((r) => r.json()).then(learnInstances).catch(() => {});
+    learnNow();
     this.open();
     this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
   }
