@@ -81,20 +81,10 @@ async def panic_from_here(settings: Settings, catalog: Catalog, room_id: str, by
         raise Unavailable(
             "the standby cannot reach the lights: two instances need an external broker (ARCROOM_MQTT_URL)"
         )
-    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-    a = BrokerAddress.from_url(settings.mqtt_url, settings.mqtt_username, password)
     scene = catalog.scenes[PANIC_SCENE]
     sent: list[LightDelivery] = []
     try:
-        async with aiomqtt.Client(
-            a.host,
-            a.port,
-            username=a.username,
-            password=a.password,
-            identifier=f"{settings.mqtt_client_id}-panic"[:64],
-            tls_context=ssl.create_default_context() if a.tls else None,
-            timeout=CONNECT_TIMEOUT_S,
-        ) as client:
+        async with own_connection(settings, settings.mqtt_url, "panic", CONNECT_TIMEOUT_S) as client:
             press = json.dumps({"by": by}).encode()
             await client.publish(topics.for_room(topics.PANIC, room.id), press, qos=1)
             for light in room.lights:
@@ -116,6 +106,22 @@ async def panic_from_here(settings: Settings, catalog: Catalog, room_id: str, by
         audio=AudioDelivery(status="unconfirmed", error="the music is the leader's: paused when it takes the panic"),
         session_id=None,
         errors=["the leader did not answer: the standby lit the room; the next leader records the panic"],
+    )
+
+
+def own_connection(settings: Settings, url: str, purpose: str, timeout_s: float) -> aiomqtt.Client:
+    """An MQTT connection of the standby's own, beside the rooms' link (which only the leader has),
+    with the service's account and its client id plus `-purpose`."""
+    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+    a = BrokerAddress.from_url(url, settings.mqtt_username, password)
+    return aiomqtt.Client(
+        a.host,
+        a.port,
+        username=a.username,
+        password=a.password,
+        identifier=f"{settings.mqtt_client_id}-{purpose}"[:64],
+        tls_context=ssl.create_default_context() if a.tls else None,
+        timeout=timeout_s,
     )
 
 

@@ -19,21 +19,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
+from typing import Any, get_args
 
 import aiomqtt
 
 from app.domain.errors import Unavailable
 from app.mqtt import topics
-from app.mqtt.link import BrokerAddress
+from app.room import RefusableCommand
 from app.settings import Settings
+from app.standby import CONNECT_TIMEOUT_S, own_connection
 from app.store import EventStore
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("hold", "resume", "lights", "music")  # app.room.RefusableCommand
+COMMANDS = get_args(RefusableCommand)  # what a view may list as refused
 KEEPALIVE_S = 15.0  # as the leader's own stream (app/api/routes_views.py)
 RETRY_MAX_S = 10.0
 
@@ -56,21 +56,12 @@ class BrokerViews:
         """Follow the rooms' state topics until cancelled, reconnecting with back-off."""
         if self.settings.mqtt_url is None:
             return  # two instances need an external broker: the settings refuse to start without one
-        password = self.settings.mqtt_password.get_secret_value() if self.settings.mqtt_password else None
-        a = BrokerAddress.from_url(self.settings.mqtt_url, self.settings.mqtt_username, password)
+        url = self.settings.mqtt_url
         backoff = 0.5
         try:
             while True:
                 try:
-                    async with aiomqtt.Client(
-                        a.host,
-                        a.port,
-                        username=a.username,
-                        password=a.password,
-                        identifier=f"{self.settings.mqtt_client_id}-views"[:64],
-                        tls_context=ssl.create_default_context() if a.tls else None,
-                        timeout=5,
-                    ) as client:
+                    async with own_connection(self.settings, url, "views", CONNECT_TIMEOUT_S) as client:
                         await client.subscribe(topics.state("+"), qos=1)
                         backoff = 0.5
                         async for message in client.messages:

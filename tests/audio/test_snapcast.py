@@ -57,9 +57,9 @@ def player(snapserver: Snapserver, tmp_path: Path) -> Iterator[Snapclient]:
     client.kill()
 
 
-def snapcast_settings(settings: Settings, server: Snapserver, tmp_path: Path) -> Settings:
-    rooms = tmp_path / "snapcast-rooms.yaml"
-    rooms.write_text(
+def snapcast_room(server: Snapserver) -> str:
+    """A rooms file: room one's music on the server's room1 stream, heard at PLAYER."""
+    return (
         "rooms:\n"
         "  - id: one\n"
         "    name: Room one\n"
@@ -68,6 +68,11 @@ def snapcast_settings(settings: Settings, server: Snapserver, tmp_path: Path) ->
         f"      snapcast: {{host: 127.0.0.1, control_port: {server.control_port}, stream: room1,\n"
         f'                 source: "{server.sources["room1"]}", clients: [{PLAYER}]}}\n'
     )
+
+
+def snapcast_settings(settings: Settings, server: Snapserver, tmp_path: Path) -> Settings:
+    rooms = tmp_path / "snapcast-rooms.yaml"
+    rooms.write_text(snapcast_room(server))
     return settings.model_copy(update={"rooms_file": rooms})
 
 

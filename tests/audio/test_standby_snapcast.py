@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.audio.test_snapcast import HEARD, PLAYER, levels_every, until
-from tests.drills.test_standby import TAKEOVER_S, instance, leads
-from tests.support import CLIENT_LIMITS, WAIT_S, Mosquitto, Postgres, Snapclient, Snapserver, unique
+from tests.audio.test_snapcast import HEARD, PLAYER, levels_every, snapcast_room, until
+from tests.drills.test_standby import TAKEOVER_S, leads, pair
+from tests.support import CLIENT_LIMITS, WAIT_S, Mosquitto, Postgres, Snapclient, Snapserver
 
 # How far the new leader's track position may be from the plan's: the state's position is what was
 # sent to snapserver (about one buffer ahead of the player), read at an instant a poll apart.
@@ -59,19 +59,7 @@ def planned_position(plan: list[dict[str, Any]], now: float) -> tuple[str, float
 async def test_the_new_leader_feeds_the_rooms_stream_from_the_planned_position(
     tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postgres, snapserver: Snapserver
 ) -> None:
-    rooms = tmp_path / "rooms.yaml"
-    rooms.write_text(
-        "rooms:\n  - id: one\n    name: Room one\n    audio:\n      output: snapcast\n"
-        f"      snapcast: {{host: 127.0.0.1, control_port: {snapserver.control_port}, stream: room1,\n"
-        f'                 source: "{snapserver.sources["room1"]}", clients: [{PLAYER}]}}\n'
-    )
-    env = {
-        "ARCROOM_DATABASE": postgres.database(unique("snapstandby").replace("-", "_")),
-        "ARCROOM_MQTT_URL": mosquitto.url,
-        "ARCROOM_ROOMS_FILE": str(rooms),
-        "ARCROOM_DEMO_MUSIC_DIR": str(demo_music),
-    }
-    a, b = instance("a", tmp_path, env), instance("b", tmp_path, env)
+    a, b = pair(tmp_path, mosquitto, demo_music, postgres, snapcast_room(snapserver))
     for service in (a, b):
         del service.env["ARCROOM_AUDIO_OUTPUT"]  # the drills' "dummy" for every room: here, the rooms file's
     player = Snapclient(snapserver, PLAYER, tmp_path)

@@ -34,12 +34,21 @@ async def health(client: httpx.AsyncClient, service: ServiceProcess) -> dict[str
     return answer
 
 
-def pair(tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postgres, lamp_topic: str) -> Pair:
-    rooms = tmp_path / "rooms.yaml"
-    rooms.write_text(
+Pair = tuple[ServiceProcess, ServiceProcess]
+
+
+def lamp_room(lamp_topic: str) -> str:
+    """A rooms file: room one with a simulated Shelly lamp on `lamp_topic`, no audio output."""
+    return (
         "rooms:\n  - id: one\n    name: Room one\n    audio: {output: dummy}\n    lights:\n"
         f"      - {{name: lamp, profile: shelly_gen1, topic: {lamp_topic}, role: lamp}}\n"
     )
+
+
+def pair(tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postgres, rooms_yaml: str) -> Pair:
+    """Instances a and b on one new database and the broker, with these rooms (not started)."""
+    rooms = tmp_path / "rooms.yaml"
+    rooms.write_text(rooms_yaml)
     env = {
         "ARCROOM_DATABASE": postgres.database(unique("standby").replace("-", "_")),
         "ARCROOM_MQTT_URL": mosquitto.url,
@@ -47,9 +56,6 @@ def pair(tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postg
         "ARCROOM_DEMO_MUSIC_DIR": str(demo_music),
     }
     return instance("a", tmp_path, env), instance("b", tmp_path, env)
-
-
-Pair = tuple[ServiceProcess, ServiceProcess]
 
 
 async def leads(c: httpx.AsyncClient, service: ServiceProcess, since: float | None = None) -> float:
@@ -68,7 +74,7 @@ async def under_way(
 ) -> AsyncIterator[tuple[ServiceProcess, ServiceProcess, SimulatedLight, httpx.AsyncClient, str]]:
     """a leads and b stands by; a session runs in room one, its dose given and the lamp commanded."""
     lamp_topic = unique("standby")
-    a, b = pair(tmp_path, mosquitto, demo_music, postgres, lamp_topic)
+    a, b = pair(tmp_path, mosquitto, demo_music, postgres, lamp_room(lamp_topic))
     async with lamp(mosquitto, lamp_topic) as light, httpx.AsyncClient(timeout=10, limits=CLIENT_LIMITS) as c:
         try:
             a.start()
@@ -104,7 +110,7 @@ async def test_the_standby_takes_over_when_the_leader_is_killed_and_the_old_lead
     tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postgres
 ) -> None:
     lamp_topic = unique("standby")
-    a, b = pair(tmp_path, mosquitto, demo_music, postgres, lamp_topic)
+    a, b = pair(tmp_path, mosquitto, demo_music, postgres, lamp_room(lamp_topic))
     async with (
         lamp(mosquitto, lamp_topic) as light,
         httpx.AsyncClient(timeout=10, limits=CLIENT_LIMITS) as c,
@@ -299,7 +305,7 @@ async def test_a_standby_the_leader_does_not_answer_shows_the_leaders_views_from
     tmp_path: Path, mosquitto: Mosquitto, demo_music: Path, postgres: Postgres
 ) -> None:
     lamp_topic = unique("standby")
-    a, b = pair(tmp_path, mosquitto, demo_music, postgres, lamp_topic)
+    a, b = pair(tmp_path, mosquitto, demo_music, postgres, lamp_room(lamp_topic))
     # The leader is up and on the broker, but the address it gives does not reach it from b (a wrong
     # address, the link between the two machines down): what b passes on never arrives.
     a.env["ARCROOM_PUBLIC_URL"] = f"http://127.0.0.1:{free_port()}"

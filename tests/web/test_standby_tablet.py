@@ -16,7 +16,7 @@ import httpx
 from playwright.async_api import expect
 
 from tests.drills.test_service_kill import lamp, until
-from tests.drills.test_standby import TAKEOVER_S, health, leads, pair
+from tests.drills.test_standby import TAKEOVER_S, health, lamp_room, leads, pair
 from tests.support import CLIENT_LIMITS, Mosquitto, Postgres, unique
 from tests.web.conftest import OpenPage
 
@@ -30,7 +30,7 @@ async def test_the_dashboard_moves_to_the_instance_that_answers_when_its_own_die
 ) -> None:
     token = secrets.token_urlsafe(24)
     lamp_topic = unique("tablet")
-    a, b = pair(tmp_path, mosquitto, demo_music, postgres, lamp_topic)
+    a, b = pair(tmp_path, mosquitto, demo_music, postgres, lamp_room(lamp_topic))
     for service in (a, b):
         service.env["ARCROOM_TOKENS"] = json.dumps([{"name": "tablet", "role": "therapist", "token": token}])
     auth = {"Authorization": f"Bearer {token}"}
