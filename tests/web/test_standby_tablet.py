@@ -18,7 +18,7 @@ from playwright.async_api import expect
 from tests.drills.test_service_kill import lamp, until
 from tests.drills.test_standby import TAKEOVER_S, health, lamp_room, leads, pair
 from tests.support import CLIENT_LIMITS, Mosquitto, Postgres, unique
-from tests.web.conftest import OpenPage
+from tests.web.conftest import WAIT_MS, OpenPage
 
 # The page notices after two missed heartbeats (4 s each) and a probe; the takeover itself takes
 # under TAKEOVER_S. Bounded, so a page that never moves fails.
@@ -57,6 +57,11 @@ async def test_the_dashboard_moves_to_the_instance_that_answers_when_its_own_die
             await expect(page.locator("#conn-chip")).to_have_text("Live")
             await expect(page.locator("#audio-players")).to_contain_text("Played by instance a")
             await expect(overview.locator(".room-card", has_text="Room one")).to_be_visible()
+            # Each page has learnt where the other instance answers (and keeps it on the tablet).
+            for p in (page, overview):
+                await p.wait_for_function(
+                    f"(localStorage.getItem('arcroom.instances') || '').includes({b.url!r})", timeout=WAIT_MS
+                )
 
             a.kill9()
             killed_at = time.monotonic()

@@ -9,7 +9,17 @@ import { auth, CARRIED_TOKEN } from "./api.js";
 
 const PROBE_MS = 2000; // a frozen machine's kernel may still accept the connection: no answer in time is none
 
-let others = [];
+// Kept on the tablet: a page opened (or reloaded) while its instance is down still knows where to go.
+const KNOWN_KEY = "arcroom.instances";
+
+let others = known();
+
+function known() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(KNOWN_KEY) || "[]");
+    return Array.isArray(saved) ? saved.filter((a) => typeof a === "string") : [];
+  } catch { return []; }
+}
 
 /** The other instances' addresses, from a health answer. */
 export function learnInstances(health) {
@@ -17,6 +27,7 @@ export function learnInstances(health) {
   others = health.instances.map((i) => i.address).filter((address) => {
     try { return new URL(address).origin !== location.origin; } catch { return false; }
   });
+  localStorage.setItem(KNOWN_KEY, JSON.stringify(others));
 }
 
 /** Learn them now from this page's own instance (a page that is not told them by a heartbeat). */

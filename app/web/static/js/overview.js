@@ -192,6 +192,7 @@ async function pollRems() {
 
 async function main() {
   theme.bindToggles();
+  learnNow(); // first: where the other instances answer, if there is a standby (kept on the tablet)
   // Not awaited: the rooms and their PANIC buttons come first; times are redrawn every second.
   loadClinicZone();
   await signIn($("#signin"), () => { $("#topbar").hidden = true; $("#main").hidden = true; });
@@ -201,8 +202,7 @@ async function main() {
   setInterval(poll, POLL_MS);
   pollRems();
   setInterval(pollRems, REMS_POLL_MS);
-  learnNow(); // where the other instances answer, if there is a standby (again with each REMS poll)
-  setInterval(learnNow, REMS_POLL_MS);
+  setInterval(learnNow, REMS_POLL_MS); // where the other instances answer, if there is a standby
   setInterval(() => { if (rooms.length) render(); }, 1000);
 }
 
