@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 
 from app.api.auth import Control, Panic, Principal
 from app.api.bodies import ClearPanic
-from app.api.deps import room, runtime
+from app.api.deps import room, runtime, standby_says
 from app.api.openapi import ROOM_ERRORS
+from app.domain.errors import Unavailable
 from app.leadership import Leadership
 from app.room import RoomController
 from app.runtime import Runtime
@@ -34,8 +35,12 @@ async def panic(room: str, request: Request, principal: Principal = Panic) -> An
         return await rt.room(room).panic(by=principal.by)
     leadership: Leadership | None = request.app.state.leadership
     leader = leadership.leader if leadership is not None else None
-    passed_on = FORWARDED_BY in request.headers  # by the other instance: act here, never pass it back
-    if leader is not None and leadership is not None and leader.instance != leadership.instance and not passed_on:
+    if FORWARDED_BY in request.headers:
+        # Passed on by the other instance, which lights the room itself when no leader answers it
+        # within FORWARD_WITHIN_S: lighting it here too would act twice, or late (a request that
+        # reached a frozen leader is read as it thaws, seconds on, when this instance stands by).
+        raise Unavailable(f"{standby_says(leadership)}; the instance that passed this panic on lights the room")
+    if leader is not None and leadership is not None and leader.instance != leadership.instance:
         answer = await forward_panic(leader, room, request.headers.get("authorization"), leadership.instance)
         if answer is not None:
             return JSONResponse(answer[1], status_code=answer[0])

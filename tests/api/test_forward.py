@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,9 +12,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from app.api.app import create_app, leadership_for
 from app.api.forward import ForwardToLeader
 from app.leadership import Leader
+from app.settings import Settings
 from app.standby import FORWARDED_BY
+from tests.conftest import catalog_for
+from tests.support import Mosquitto, sniffing
 
 
 def standby_app(leader_saw: list[httpx.Request]) -> Any:
@@ -52,3 +57,24 @@ async def test_a_request_passed_on_once_is_answered_not_passed_on_again() -> Non
         r = await c.get("/api/rooms/one/state", headers={FORWARDED_BY: "a"})  # a floating address led back here
         health = await c.get("/api/health")
     assert r.status_code == 503 and health.status_code == 503 and leader_saw == []
+
+
+async def test_a_panic_passed_on_to_a_standby_is_left_to_the_instance_that_passed_it_on(
+    settings: Settings, mosquitto: Mosquitto
+) -> None:
+    """The instance that passes a panic on lights the room itself when no leader answers it in time:
+    a standby that acted on it too would act twice, or late (a request that reached a frozen leader
+    is read as it thaws, when it stands by)."""
+    standby = settings.model_copy(
+        update={"instance": "a", "database": "postgresql://arcroom@db.clinic.lan/arcroom", "mqtt_client_id": "a"}
+    )
+    app = create_app(standby, catalog=catalog_for(standby))
+    app.state.runtime = None  # standing by (the lifespan, which would elect, is not run)
+    app.state.leadership = leadership_for(standby)
+    async with sniffing(mosquitto.port) as broker:
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c:
+            r = await c.post("/api/rooms/one/panic", headers={FORWARDED_BY: "b"})
+        await asyncio.sleep(0.5)
+    assert r.status_code == 503 and "the instance that passed this panic on lights the room" in r.json()["detail"]
+    assert broker.messages == [], "the standby lit the room too"
