@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,7 +19,7 @@ from app.leadership import Leader
 from app.settings import Settings
 from app.standby import FORWARDED_BY
 from tests.conftest import catalog_for
-from tests.support import Mosquitto, sniffing
+from tests.support import Mosquitto, sniffing, unique
 
 
 def standby_app(leader_saw: list[httpx.Request]) -> Any:
@@ -60,13 +61,24 @@ async def test_a_request_passed_on_once_is_answered_not_passed_on_again() -> Non
 
 
 async def test_a_panic_passed_on_to_a_standby_is_left_to_the_instance_that_passed_it_on(
-    settings: Settings, mosquitto: Mosquitto
+    settings: Settings, mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     """The instance that passes a panic on lights the room itself when no leader answers it in time:
     a standby that acted on it too would act twice, or late (a request that reached a frozen leader
     is read as it thaws, when it stands by)."""
+    room, lamp = unique("room"), unique("lamp")  # topics of their own on the shared broker
+    rooms = tmp_path / "rooms.yaml"
+    rooms.write_text(
+        f"rooms:\n  - id: {room}\n    name: A room\n    audio: {{output: dummy}}\n    lights:\n"
+        f"      - {{name: lamp, profile: shelly_gen1, topic: {lamp}, role: lamp}}\n"
+    )
     standby = settings.model_copy(
-        update={"instance": "a", "database": "postgresql://arcroom@db.clinic.lan/arcroom", "mqtt_client_id": "a"}
+        update={
+            "instance": "a",
+            "database": "postgresql://arcroom@db.clinic.lan/arcroom",
+            "mqtt_client_id": unique("a"),
+            "rooms_file": rooms,
+        }
     )
     app = create_app(standby, catalog=catalog_for(standby))
     app.state.runtime = None  # standing by (the lifespan, which would elect, is not run)
@@ -74,7 +86,8 @@ async def test_a_panic_passed_on_to_a_standby_is_left_to_the_instance_that_passe
     async with sniffing(mosquitto.port) as broker:
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c:
-            r = await c.post("/api/rooms/one/panic", headers={FORWARDED_BY: "b"})
+            r = await c.post(f"/api/rooms/{room}/panic", headers={FORWARDED_BY: "b"})
         await asyncio.sleep(0.5)
     assert r.status_code == 503 and "the instance that passed this panic on lights the room" in r.json()["detail"]
-    assert broker.messages == [], "the standby lit the room too"
+    sent = [topic for topic, _ in broker.messages if room in topic or lamp in topic]
+    assert sent == [], "the standby lit the room too"
